@@ -1,1 +1,11 @@
-//! placeholder
+//! The event store beyond what postgres-es gives: the schema (with the `global_position` and
+//! `tx_id` columns), the gap-free global-order reader that the relay and the store-fed replays
+//! share, checkpoints, and the lookups the command side needs (idempotency, history).
+
+mod error;
+mod log;
+pub mod pg;
+pub mod publish;
+
+pub use error::{Error, Result};
+pub use log::{EventLog, Position, StoredEvent};

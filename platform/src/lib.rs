@@ -1,1 +1,13 @@
-//! placeholder
+//! Service plumbing shared by every Chaos World process: layered configuration, telemetry,
+//! Prometheus metrics and health endpoints, Kafka client settings and graceful shutdown.
+
+pub mod config;
+pub mod consistency;
+pub mod http;
+pub mod kafka;
+pub mod metrics;
+pub mod shutdown;
+pub mod telemetry;
+
+pub use config::{load_config, ConfigError};
+pub use shutdown::shutdown_signal;

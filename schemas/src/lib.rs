@@ -1,1 +1,42 @@
-//! placeholder
+//! The Avro contract of Chaos World's Kafka topics.
+//!
+//! - [`catalogue`]: every version of every event schema (`schemas/avro/<aggregate>/<EventType>.v<N>.avsc`),
+//!   embedded at build time; the newest version of a record is what producers write.
+//! - [`EventEnvelope`], [`DomainEvent`], [`PublishedEvent`]: what one message carries, and
+//!   [`DomainEvent::from_stored`] to build it from an event store row.
+//! - [`to_avro`] / [`from_avro`]: the explicit mapping between domain events and Avro records;
+//!   [`encode_body`] / [`decode_body`]: the registry-free Avro binary path (tests, embedded mode).
+//! - [`AvroCodec`]: the Confluent wire format with a schema registry, for the relay and projectors.
+//! - [`headers`]: the Kafka header names; [`topic_for`] and [`dead_letter_topic`]: topic names.
+//!
+//! `schemas/EVENTS.md` is the human-readable catalogue of topics, keys, records and headers.
+
+mod avro;
+pub mod catalogue;
+mod character;
+mod codec;
+mod envelope;
+mod error;
+mod event;
+mod value;
+
+pub use avro::{decode_body, encode_body, from_avro, to_avro};
+pub use catalogue::{current_schema, SchemaVersion};
+pub use codec::{frame, subject, unframe, AvroCodec, MAGIC_BYTE};
+pub use envelope::{headers, EventEnvelope, PublishedEvent};
+pub use error::{Error, Result};
+pub use event::DomainEvent;
+
+/// The topic of an aggregate type's events: `chaos.<aggregate>.events`.
+///
+/// Published and used by every producer, consumer and analyst: do not change the format.
+pub fn topic_for(aggregate_type: &str) -> String {
+    format!("chaos.{aggregate_type}.events")
+}
+
+/// The dead-letter topic of a projection: `chaos.deadletter.<projection>`.
+///
+/// Operators' tooling and alerts read these topics by name: do not change the format.
+pub fn dead_letter_topic(projection: &str) -> String {
+    format!("chaos.deadletter.{projection}")
+}

@@ -1,0 +1,104 @@
+use async_trait::async_trait;
+use chaos_domain::AccountId;
+use sqlx::{PgPool, Row};
+
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub account_id: AccountId,
+    pub username: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredAccount {
+    pub account_id: AccountId,
+    pub password_hash: String,
+    pub game_master: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountStoreError {
+    #[error("username taken")]
+    UsernameTaken,
+    #[error("account store unavailable: {0}")]
+    Unavailable(String),
+}
+
+#[async_trait]
+pub trait AccountStore: Send + Sync + std::fmt::Debug {
+    async fn create(&self, account: NewAccount) -> Result<(), AccountStoreError>;
+    async fn find(&self, username: &str) -> Result<Option<StoredAccount>, AccountStoreError>;
+}
+
+#[derive(Debug, Clone)]
+pub struct PgAccountStore {
+    pool: PgPool,
+}
+
+impl PgAccountStore {
+    pub async fn new(pool: PgPool) -> Result<Self, AccountStoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS accounts (
+                account_id    uuid PRIMARY KEY,
+                username      text NOT NULL,
+                password_hash text NOT NULL,
+                game_master   boolean NOT NULL DEFAULT false,
+                created_at    timestamptz NOT NULL DEFAULT now()
+            )",
+        )
+        .execute(&pool)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query(
+            "CREATE UNIQUE INDEX IF NOT EXISTS accounts_username ON accounts (lower(username))",
+        )
+        .execute(&pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(Self { pool })
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> AccountStoreError {
+    AccountStoreError::Unavailable(e.to_string())
+}
+
+#[async_trait]
+impl AccountStore for PgAccountStore {
+    async fn create(&self, account: NewAccount) -> Result<(), AccountStoreError> {
+        let result = sqlx::query(
+            "INSERT INTO accounts (account_id, username, password_hash) VALUES ($1, $2, $3)",
+        )
+        .bind(account.account_id.as_uuid())
+        .bind(&account.username)
+        .bind(&account.password_hash)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
+                Err(AccountStoreError::UsernameTaken)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn find(&self, username: &str) -> Result<Option<StoredAccount>, AccountStoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, password_hash, game_master FROM accounts
+             WHERE lower(username) = lower($1)",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(|r| {
+            Ok(StoredAccount {
+                account_id: AccountId::from_uuid(r.try_get("account_id").map_err(unavailable)?),
+                password_hash: r.try_get("password_hash").map_err(unavailable)?,
+                game_master: r.try_get("game_master").map_err(unavailable)?,
+            })
+        })
+        .transpose()
+    }
+}

@@ -1,0 +1,129 @@
+use chaos_domain::AccountId;
+use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Token issuer and audience. Changing them invalidates every issued token.
+const ISSUER: &str = "chaos-world";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    Player,
+    /// Game systems and staff: may grant experience, inspect any aggregate.
+    GameMaster,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub roles: Vec<Role>,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl Claims {
+    pub fn account(&self) -> Result<AccountId, AuthError> {
+        AccountId::parse(&self.sub).map_err(|_| AuthError::Invalid)
+    }
+
+    pub fn has(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("missing bearer token")]
+    Missing,
+    #[error("invalid bearer token")]
+    Invalid,
+    #[error("expired bearer token")]
+    Expired,
+}
+
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    ttl_secs: i64,
+}
+
+impl std::fmt::Debug for JwtKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JwtKeys")
+            .field("ttl_secs", &self.ttl_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+impl JwtKeys {
+    /// HS256 with a shared secret (both APIs and any gateway verify with it).
+    pub fn new(secret: &SecretString, ttl_secs: i64) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        Self {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            ttl_secs,
+        }
+    }
+
+    pub fn ttl_secs(&self) -> i64 {
+        self.ttl_secs
+    }
+
+    pub fn issue(&self, account: AccountId, roles: Vec<Role>, now: i64) -> anyhow::Result<String> {
+        let claims = Claims {
+            sub: account.to_string(),
+            roles,
+            iss: ISSUER.to_owned(),
+            iat: now,
+            exp: now + self.ttl_secs,
+        };
+        Ok(encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 5;
+        decode::<Claims>(token, &self.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
+                _ => AuthError::Invalid,
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secret: &str) -> JwtKeys {
+        JwtKeys::new(&SecretString::from(secret.to_owned()), 60)
+    }
+
+    #[test]
+    fn tokens_verify_only_with_the_right_key_and_in_time() {
+        let account = AccountId::from_uuid(uuid::Uuid::from_u128(7));
+        let now = chrono::Utc::now().timestamp();
+        let token = keys("a").issue(account, vec![Role::Player], now).unwrap();
+        let claims = keys("a").verify(&token).unwrap();
+        assert_eq!(claims.account().unwrap(), account);
+        assert!(matches!(keys("b").verify(&token), Err(AuthError::Invalid)));
+        let old = keys("a")
+            .issue(account, vec![Role::Player], now - 3600)
+            .unwrap();
+        assert!(matches!(keys("a").verify(&old), Err(AuthError::Expired)));
+        assert!(matches!(
+            keys("a").verify("not.a.jwt"),
+            Err(AuthError::Invalid)
+        ));
+    }
+}

@@ -1,0 +1,76 @@
+use chaos_platform::config::TelemetryConfig;
+use chaos_platform::kafka::KafkaConfig;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub telemetry: TelemetryConfig,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub kafka: KafkaConfig,
+    pub schema_registry: RegistryConfig,
+    pub relay: RelayConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Health and metrics only.
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    pub url: SecretString,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// Events read and produced per batch.
+    pub batch_size: u32,
+    /// Longest wait for a NOTIFY before looking anyway (the polling fallback).
+    pub poll_interval_ms: u64,
+    /// Checkpoint row name; two relays with different names publish independently.
+    pub checkpoint: String,
+    /// The advisory lock key that elects the active instance.
+    pub lock_key: i64,
+    /// How often a standby tries to take the lock.
+    pub standby_retry_ms: u64,
+}
+
+pub const DEFAULTS: &str = r#"
+[telemetry]
+json = false
+level = "info"
+
+[http]
+bind = "127.0.0.1:9101"
+
+[database]
+url = "postgres://chaos:chaos@127.0.0.1:5432/chaos"
+
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+partitions = 6
+replication_factor = 1
+
+[schema_registry]
+url = "http://127.0.0.1:8081"
+
+[relay]
+batch_size = 1000
+poll_interval_ms = 500
+checkpoint = "relay"
+lock_key = 7326002
+standby_retry_ms = 1000
+"#;

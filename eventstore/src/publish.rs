@@ -1,0 +1,50 @@
+//! How a stored row becomes a published event: the relay (to Kafka) and the store-fed feed
+//! (replays from PostgreSQL, the embedded mode) share this mapping, so both paths deliver
+//! byte-identical events to the projections.
+
+use chaos_schemas::{DomainEvent, EventEnvelope, PublishedEvent};
+use uuid::Uuid;
+
+use crate::pg::{META_CAUSATION_ID, META_CORRELATION_ID, META_TRACEPARENT};
+use crate::StoredEvent;
+
+/// Namespace of event ids. Ids are derived from (aggregate type, id, sequence), so a re-sent
+/// event keeps its id and consumers can deduplicate on it: do not change.
+const EVENT_ID_NAMESPACE: Uuid = Uuid::from_u128(0x6368_616f_735f_776f_726c_645f_6576_7473);
+
+pub fn event_id(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Uuid {
+    Uuid::new_v5(
+        &EVENT_ID_NAMESPACE,
+        format!("{aggregate_type}/{aggregate_id}/{sequence}").as_bytes(),
+    )
+}
+
+/// Maps a stored row to its published form. Fails only if the row cannot be understood (an
+/// unknown event type or a payload that does not match it), which is a bug to fix, not data to
+/// skip.
+pub fn to_published(stored: &StoredEvent) -> chaos_schemas::Result<PublishedEvent> {
+    let event =
+        DomainEvent::from_stored(&stored.aggregate_type, &stored.event_type, &stored.payload)?;
+    let occurred_at = stored.occurred_at().unwrap_or_else(|| match &event {
+        DomainEvent::Character(e) => e.occurred_at(),
+    });
+    Ok(PublishedEvent {
+        envelope: EventEnvelope {
+            event_id: event_id(
+                &stored.aggregate_type,
+                &stored.aggregate_id,
+                stored.sequence,
+            ),
+            event_type: stored.event_type.clone(),
+            aggregate_type: stored.aggregate_type.clone(),
+            aggregate_id: stored.aggregate_id.clone(),
+            sequence: u64::try_from(stored.sequence).unwrap_or(0),
+            global_position: stored.position.global_position,
+            occurred_at,
+            correlation_id: stored.meta_str(META_CORRELATION_ID).map(str::to_owned),
+            causation_id: stored.meta_str(META_CAUSATION_ID).map(str::to_owned),
+            traceparent: stored.meta_str(META_TRACEPARENT).map(str::to_owned),
+        },
+        event,
+    })
+}

@@ -1,0 +1,17 @@
+variable "region" {
+  description = "AWS region of the stage."
+  type        = string
+  default     = "eu-west-1"
+}
+
+variable "admin_principal_arns" {
+  description = "IAM roles (operators, CI deployer) given cluster-admin on the EKS cluster."
+  type        = list(string)
+  default     = []
+}
+
+variable "api_public_access_cidrs" {
+  description = "CIDRs allowed to reach the EKS API endpoint when it is public."
+  type        = list(string)
+  default     = []
+}

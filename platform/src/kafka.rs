@@ -1,0 +1,73 @@
+//! Kafka client settings shared by the relay, the projectors and the operator tools.
+
+use std::collections::BTreeMap;
+
+use rdkafka::ClientConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaConfig {
+    pub bootstrap_servers: String,
+    /// Prepended to every topic name (isolates tests and tenants on a shared cluster). Empty in
+    /// production: analysts rely on the plain `chaos.<aggregate>.events` names.
+    #[serde(default)]
+    pub topic_prefix: String,
+    /// Partitions for topics this service creates when they are missing.
+    pub partitions: i32,
+    pub replication_factor: i32,
+    /// Raw librdkafka options passed through unchanged (`security.protocol`, `sasl.*`, ...).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+impl KafkaConfig {
+    pub fn topic(&self, name: &str) -> String {
+        format!("{}{name}", self.topic_prefix)
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new();
+        config.set("bootstrap.servers", &self.bootstrap_servers);
+        for (k, v) in &self.options {
+            config.set(k, v);
+        }
+        config
+    }
+}
+
+/// Creates the topics that are missing (an existing topic is left as it is).
+pub async fn ensure_topics(
+    config: &KafkaConfig,
+    topics: &[String],
+    topic_config: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+    use rdkafka::client::DefaultClientContext;
+    use rdkafka::types::RDKafkaErrorCode;
+
+    let admin: AdminClient<DefaultClientContext> = config.client_config().create()?;
+    let new: Vec<NewTopic<'_>> = topics
+        .iter()
+        .map(|t| {
+            let mut topic = NewTopic::new(
+                t,
+                config.partitions,
+                TopicReplication::Fixed(config.replication_factor),
+            );
+            for (k, v) in topic_config {
+                topic = topic.set(k, v);
+            }
+            topic
+        })
+        .collect();
+    let options = AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(30)));
+    for result in admin.create_topics(new.iter(), &options).await? {
+        match result {
+            Ok(name) => tracing::info!(topic = %name, "topic created"),
+            Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
+            Err((name, code)) => anyhow::bail!("creating topic {name} failed: {code}"),
+        }
+    }
+    Ok(())
+}

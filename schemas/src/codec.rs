@@ -1,0 +1,226 @@
+//! The Confluent wire format against a schema registry: `0x00`, the schema id (4 bytes, big
+//! endian), then the Avro binary body.
+//!
+//! Producers register the current schema of each record under `TopicRecordNameStrategy`
+//! (subject `<topic>-<record full name>`, several record types per topic). Consumers fetch the
+//! writer schema by the id in the message and resolve it to our current reader schema, so
+//! messages written with any earlier compatible version still decode.
+
+use std::time::Duration;
+
+use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
+use schema_registry_converter::async_impl::schema_registry::SrSettings;
+use schema_registry_converter::error::SRCError;
+use schema_registry_converter::schema_registry_common::{
+    SchemaType, SubjectNameStrategy, SuppliedSchema,
+};
+
+use crate::avro::{decode_body, encode_body};
+use crate::catalogue;
+use crate::envelope::PublishedEvent;
+use crate::error::{Error, Result};
+
+/// The first byte of every wire-format message.
+pub const MAGIC_BYTE: u8 = 0;
+
+/// Prefixes an Avro body with the wire-format header.
+pub fn frame(schema_id: u32, body: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(5 + body.len());
+    bytes.push(MAGIC_BYTE);
+    bytes.extend_from_slice(&schema_id.to_be_bytes());
+    bytes.extend_from_slice(body);
+    bytes
+}
+
+/// Splits a wire-format message into its schema id and Avro body.
+pub fn unframe(bytes: &[u8]) -> Result<(u32, &[u8])> {
+    match bytes {
+        [MAGIC_BYTE, a, b, c, d, body @ ..] => Ok((u32::from_be_bytes([*a, *b, *c, *d]), body)),
+        [] => Err(Error::BadFrame("empty message".to_owned())),
+        [magic, ..] if *magic != MAGIC_BYTE => Err(Error::BadFrame(format!(
+            "magic byte is {magic:#04x}, expected 0x00"
+        ))),
+        short => Err(Error::BadFrame(format!(
+            "{} bytes is shorter than the 5-byte header",
+            short.len()
+        ))),
+    }
+}
+
+/// The subject a record's schemas are registered under on a topic (`TopicRecordNameStrategy`).
+pub fn subject(topic: &str, record_name: &str) -> String {
+    format!("{topic}-{record_name}")
+}
+
+/// Encodes and decodes published events in the Confluent wire format, with a schema registry.
+/// Schemas are cached after the first use of each subject or id.
+#[derive(Debug)]
+pub struct AvroCodec {
+    encoder: AvroEncoder,
+    decoder: AvroDecoder,
+}
+
+impl AvroCodec {
+    /// How long one registry request may take before it counts as a transient failure.
+    pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+    /// A codec for the registry at `registry_url` (e.g. `http://127.0.0.1:8081`).
+    pub fn new(registry_url: &str) -> Result<Self> {
+        let settings = SrSettings::new_builder(registry_url.trim_end_matches('/').to_owned())
+            .set_timeout(Self::REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| Error::Settings(e.to_string()))?;
+        Ok(Self::with_settings(settings))
+    }
+
+    /// A codec with fully custom registry settings (several URLs, authentication, proxy).
+    pub fn with_settings(settings: SrSettings) -> Self {
+        Self {
+            encoder: AvroEncoder::new(settings.clone()),
+            decoder: AvroDecoder::new(settings),
+        }
+    }
+
+    /// Registers (or finds) the event's current schema under `<topic>-<record name>` and returns
+    /// the wire-format message. The envelope's types must be the event's own.
+    pub async fn encode(&self, topic: &str, event: &PublishedEvent) -> Result<Vec<u8>> {
+        let record_name = event.record_name();
+        if event.envelope.event_type != event.event.event_type() {
+            return Err(Error::EventTypeMismatch {
+                declared: event.envelope.event_type.clone(),
+                actual: event.event.event_type().to_owned(),
+            });
+        }
+        if event.envelope.aggregate_type != event.event.aggregate_type() {
+            return Err(Error::field(
+                &format!("{record_name}.envelope"),
+                "aggregate_type",
+                format!(
+                    "is {:?} but the event belongs to {:?}",
+                    event.envelope.aggregate_type,
+                    event.event.aggregate_type()
+                ),
+            ));
+        }
+        let current = catalogue::current_version(&record_name)
+            .ok_or_else(|| Error::UnknownRecord(record_name.clone()))?;
+        let supplied = SuppliedSchema::new(
+            Some(record_name.clone()),
+            SchemaType::Avro,
+            current.text.to_owned(),
+        );
+        let strategy =
+            SubjectNameStrategy::TopicRecordNameStrategyWithSchema(topic.to_owned(), supplied);
+        let registered = self
+            .encoder
+            .get_schema_and_id(&subject(topic, &record_name), strategy)
+            .await
+            .map_err(|e| {
+                // Failures are cached by the encoder; drop them so the caller's retry re-asks.
+                self.encoder.remove_errors_from_cache();
+                registration_error(e)
+            })?;
+        Ok(frame(registered.id, &encode_body(event)))
+    }
+
+    /// Decodes a wire-format message: the writer schema comes from the registry by id and is
+    /// resolved to our current schema of the same record.
+    ///
+    /// [`Error::is_transient`] tells a registry outage (retry) from a poison message (bad
+    /// header, unknown schema id, unusable schema, undecodable body, unknown record, wrong
+    /// fields), which will never decode and belongs in the dead-letter topic.
+    pub async fn decode(&self, bytes: &[u8]) -> Result<PublishedEvent> {
+        let (id, body) = unframe(bytes)?;
+        let writer = self
+            .decoder
+            .get_schema(id)
+            .await
+            .map_err(|e| self.lookup_error(id, e))?;
+        decode_body(&writer.parsed, body)
+    }
+
+    fn lookup_error(&self, id: u32, e: SRCError) -> Error {
+        if e.retriable {
+            return Error::RegistryUnavailable(e.to_string());
+        }
+        match http_status(&e) {
+            Some(404) => Error::UnknownSchemaId {
+                id,
+                detail: e.to_string(),
+            },
+            None if UNUSABLE_SCHEMA.iter().any(|m| e.error.contains(m)) => {
+                Error::UnusableWriterSchema(format!("schema id {id}: {e}"))
+            }
+            // Any other failure (5xx, auth, a malformed answer) is the registry's, not the
+            // message's. The decoder caches non-retriable failures: drop them so a retry re-asks.
+            _ => {
+                self.decoder.remove_errors_from_cache();
+                Error::RegistryUnavailable(e.to_string())
+            }
+        }
+    }
+}
+
+/// Messages schema_registry_converter 6 gives when the schema it fetched is not usable Avro.
+const UNUSABLE_SCHEMA: [&str; 4] = [
+    "failed to parse Avro schema",
+    "cant be turned into a Schema",
+    "is not supported",
+    "problem with reference",
+];
+
+fn registration_error(e: SRCError) -> Error {
+    match http_status(&e) {
+        _ if e.retriable => Error::RegistryUnavailable(e.to_string()),
+        Some(408 | 429 | 500..=599) => Error::RegistryUnavailable(e.to_string()),
+        _ => Error::RegistryRejected(e.to_string()),
+    }
+}
+
+/// The HTTP status of a failed registry call. schema_registry_converter 6 reports it only in
+/// its message ("... failed with status 404 Not Found").
+fn http_status(e: &SRCError) -> Option<u16> {
+    let (_, rest) = e.error.split_once("with status ")?;
+    rest.get(..3)?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let bytes = frame(0x0102_0304, b"body");
+        assert_eq!(&bytes[..5], &[0, 1, 2, 3, 4]);
+        assert_eq!(unframe(&bytes).unwrap(), (0x0102_0304, &b"body"[..]));
+    }
+
+    #[test]
+    fn bad_frames_are_poison() {
+        for bytes in [&[][..], &[0, 0, 1][..], &[1, 0, 0, 0, 1, 2][..]] {
+            let err = unframe(bytes).unwrap_err();
+            assert!(matches!(err, Error::BadFrame(_)), "{err}");
+            assert!(!err.is_transient());
+        }
+    }
+
+    #[test]
+    fn http_status_is_read_from_the_message() {
+        let e = SRCError::new(
+            "HTTP request to schema registry failed with status 404 Not Found",
+            None,
+            false,
+        );
+        assert_eq!(http_status(&e), Some(404));
+        assert_eq!(http_status(&SRCError::new("other", None, false)), None);
+    }
+
+    #[test]
+    fn registration_failures_are_classified() {
+        let status = |s: &str| SRCError::new(&format!("failed with status {s}"), None, false);
+        assert!(registration_error(status("503 Service Unavailable")).is_transient());
+        assert!(registration_error(status("500 Internal Server Error")).is_transient());
+        assert!(!registration_error(status("409 Conflict")).is_transient());
+        assert!(registration_error(SRCError::new("x", None, true)).is_transient());
+    }
+}

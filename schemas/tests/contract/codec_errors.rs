@@ -1,0 +1,227 @@
+//! The registry codec against a scripted stand-in HTTP server (no real registry needed): the
+//! wire format round trip, and which failures are transient and which are poison.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use chaos_schemas::{catalogue, encode_body, frame, AvroCodec, Error};
+
+use crate::common::{published_samples, sample_of};
+
+type Handler = dyn Fn(&str, &str) -> (u16, String) + Send + Sync;
+type ErrorCheck = fn(&Error) -> bool;
+
+/// Serves `handler(method, path)` over HTTP/1.1 on a free local port until the test ends.
+fn serve(handler: Arc<Handler>) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request_line = String::new();
+            if reader.read_line(&mut request_line).is_err() {
+                continue;
+            }
+            let mut content_length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        content_length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; content_length];
+            let _ = reader.read_exact(&mut body);
+            let mut parts = request_line.split_whitespace();
+            let method = parts.next().unwrap_or("");
+            let path = parts.next().unwrap_or("").split('?').next().unwrap_or("");
+            let (status, body) = handler(method, path);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\ncontent-type: application/vnd.schemaregistry.v1+json\r\n\
+                 content-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+fn schema_body(text: &str) -> String {
+    serde_json::json!({ "schema": text }).to_string()
+}
+
+const NOT_FOUND: &str = r#"{"error_code":40403,"message":"Schema not found"}"#;
+
+fn skill_cast_v1() -> &'static str {
+    catalogue::current_version("chaos.character.SkillCast")
+        .unwrap()
+        .text
+}
+
+#[tokio::test]
+async fn encode_registers_and_decode_resolves_through_the_registry() {
+    let registered = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let seen = registered.clone();
+    let url = serve(Arc::new(move |method: &str, path: &str| {
+        if method == "POST" {
+            seen.lock().unwrap().push(path.to_owned());
+            // One id per record: the position of the record in the catalogue, from 1.
+            let id = catalogue::CATALOGUE
+                .iter()
+                .position(|v| path.contains(&format!("-{}/", v.record_name)))
+                .map_or(0, |i| i + 1);
+            return (200, format!(r#"{{"id":{id}}}"#));
+        }
+        match path
+            .strip_prefix("/schemas/ids/")
+            .and_then(|id| id.parse::<usize>().ok())
+        {
+            Some(id) if (1..=catalogue::CATALOGUE.len()).contains(&id) => {
+                (200, schema_body(catalogue::CATALOGUE[id - 1].text))
+            }
+            _ => (404, NOT_FOUND.to_owned()),
+        }
+    }));
+    let codec = AvroCodec::new(&url).unwrap();
+    for event in published_samples() {
+        let bytes = codec
+            .encode("chaos.character.events", &event)
+            .await
+            .unwrap();
+        assert_eq!(bytes[0], 0, "magic byte");
+        assert_eq!(
+            &bytes[5..],
+            encode_body(&event),
+            "body after the 5-byte header"
+        );
+        assert_eq!(codec.decode(&bytes).await.unwrap(), event);
+    }
+    let subjects = registered.lock().unwrap().clone();
+    assert!(subjects
+        .contains(&"/subjects/chaos.character.events-chaos.character.SkillCast/versions".into()));
+}
+
+#[tokio::test]
+async fn poison_messages_are_not_transient() {
+    let url = serve(Arc::new(|_: &str, path: &str| match path {
+        "/schemas/ids/1" => (200, schema_body(skill_cast_v1())),
+        "/schemas/ids/4" => (200, schema_body(r#""string""#)),
+        "/schemas/ids/5" => (200, schema_body("{not json")),
+        "/schemas/ids/6" => (
+            200,
+            schema_body(r#"{"type":"record","name":"Other","namespace":"elsewhere","fields":[]}"#),
+        ),
+        _ => (404, NOT_FOUND.to_owned()),
+    }));
+    let codec = AvroCodec::new(&url).unwrap();
+    let body = encode_body(&sample_of("SkillCast"));
+
+    let cases: Vec<(Vec<u8>, ErrorCheck)> = vec![
+        (vec![7, 0, 0, 0, 1, 2], |e| matches!(e, Error::BadFrame(_))),
+        (vec![0, 0], |e| matches!(e, Error::BadFrame(_))),
+        (frame(2, &body), |e| {
+            matches!(e, Error::UnknownSchemaId { id: 2, .. })
+        }),
+        (frame(4, &body), |e| {
+            matches!(e, Error::UnusableWriterSchema(_))
+        }),
+        (frame(5, &body), |e| {
+            matches!(e, Error::UnusableWriterSchema(_))
+        }),
+        (frame(6, &[]), |e| matches!(e, Error::UnknownRecord(_))),
+        (frame(1, &body[..body.len() / 2]), |e| {
+            matches!(e, Error::Undecodable { .. })
+        }),
+    ];
+    for (bytes, expected) in cases {
+        let err = codec.decode(&bytes).await.unwrap_err();
+        assert!(expected(&err), "{bytes:?}: {err}");
+        assert!(!err.is_transient(), "{err}");
+    }
+    // Still decodes good messages.
+    assert_eq!(
+        codec.decode(&frame(1, &body)).await.unwrap(),
+        sample_of("SkillCast")
+    );
+}
+
+#[tokio::test]
+async fn registry_outages_are_transient_and_recover() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let url = serve(Arc::new(move |method: &str, path: &str| {
+        // The first two requests fail, whatever they are; then the registry is healthy.
+        if counter.fetch_add(1, Ordering::SeqCst) < 2 {
+            return (
+                500,
+                r#"{"error_code":50001,"message":"store down"}"#.to_owned(),
+            );
+        }
+        match (method, path) {
+            ("POST", _) => (200, r#"{"id":1}"#.to_owned()),
+            (_, "/schemas/ids/1") => (200, schema_body(skill_cast_v1())),
+            _ => (404, NOT_FOUND.to_owned()),
+        }
+    }));
+    let codec = AvroCodec::new(&url).unwrap();
+    let event = sample_of("SkillCast");
+    let bytes = frame(1, &encode_body(&event));
+
+    let err = codec.decode(&bytes).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(matches!(err, Error::RegistryUnavailable(_)));
+    let err = codec.encode("t", &event).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+
+    // The failures were not cached: the retries reach the (now healthy) registry.
+    assert_eq!(codec.decode(&bytes).await.unwrap(), event);
+    assert_eq!(codec.encode("t", &event).await.unwrap(), bytes);
+}
+
+#[tokio::test]
+async fn an_unreachable_registry_is_transient() {
+    // Nothing listens on port 1.
+    let codec = AvroCodec::new("http://127.0.0.1:1").unwrap();
+    let event = sample_of("ZoneEntered");
+    let err = codec
+        .decode(&frame(1, &encode_body(&event)))
+        .await
+        .unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let err = codec.encode("t", &event).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+}
+
+#[tokio::test]
+async fn a_refused_registration_is_not_transient() {
+    let url = serve(Arc::new(|_: &str, _: &str| {
+        (
+            409,
+            r#"{"error_code":409,"message":"Schema being registered is incompatible"}"#.to_owned(),
+        )
+    }));
+    let codec = AvroCodec::new(&url).unwrap();
+    let err = codec
+        .encode("t", &sample_of("SkillCast"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::RegistryRejected(_)), "{err}");
+    assert!(!err.is_transient());
+}
+
+#[tokio::test]
+async fn encode_refuses_an_envelope_that_disagrees_with_its_event() {
+    let codec = AvroCodec::new("http://127.0.0.1:1").unwrap();
+    let mut event = sample_of("SkillCast");
+    event.envelope.event_type = "ZoneEntered".into();
+    let err = codec.encode("t", &event).await.unwrap_err();
+    assert!(matches!(err, Error::EventTypeMismatch { .. }), "{err}");
+}

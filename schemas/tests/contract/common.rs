@@ -1,0 +1,234 @@
+//! Sample events and proptest strategies shared by the suite.
+
+use chaos_domain::{AccountId, CharacterEvent, CharacterName};
+use chaos_schemas::{DomainEvent, EventEnvelope, PublishedEvent};
+use chrono::{DateTime, TimeZone, Utc};
+use proptest::prelude::*;
+use uuid::Uuid;
+
+pub(crate) fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap()
+}
+
+/// One realistic event per `CharacterEvent` variant.
+pub(crate) fn character_samples() -> Vec<CharacterEvent> {
+    vec![
+        CharacterEvent::CharacterCreated {
+            owner: AccountId::from_uuid(Uuid::from_u128(0x0190_a3c2_7d1e_7c3a_9f00_0000_0000_0001)),
+            name: CharacterName::parse("Aria").unwrap(),
+            class: "mage".into(),
+            level: 1,
+            max_hp: 80,
+            max_mana: 120,
+            zone: "whispering_woods".into(),
+            skills: vec!["firebolt".into(), "frost_nova".into()],
+            created_at: t0(),
+        },
+        CharacterEvent::SkillCast {
+            skill: "firebolt".into(),
+            target: Some("wolf-17".into()),
+            zone: "whispering_woods".into(),
+            mana_before: 120,
+            mana_cost: 15,
+            mana_after: 105,
+            damage: 23,
+            cooldown_until: t0() + chrono::Duration::milliseconds(1500),
+            cast_at: t0(),
+        },
+        CharacterEvent::ExperienceGained {
+            amount: 40,
+            total_xp: 140,
+            source: "firebolt".into(),
+            gained_at: t0(),
+        },
+        CharacterEvent::LeveledUp {
+            level: 2,
+            max_hp: 90,
+            max_mana: 135,
+            skills_unlocked: vec![],
+            leveled_at: t0(),
+        },
+        CharacterEvent::ZoneEntered {
+            from_zone: "whispering_woods".into(),
+            to_zone: "ember_peaks".into(),
+            entered_at: t0(),
+        },
+    ]
+}
+
+pub(crate) fn envelope_for(event: &DomainEvent, sequence: u64) -> EventEnvelope {
+    EventEnvelope {
+        event_id: Uuid::from_u128(0xabc0 + u128::from(sequence)),
+        event_type: event.event_type().to_owned(),
+        aggregate_type: event.aggregate_type().to_owned(),
+        aggregate_id: "0190a3c2-7d1e-7c3a-9f00-00000000c0de".into(),
+        sequence,
+        global_position: 1000 + sequence as i64,
+        occurred_at: t0(),
+        correlation_id: Some("corr-1".into()),
+        causation_id: None,
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+    }
+}
+
+/// Every sample wrapped in an envelope.
+pub(crate) fn published_samples() -> Vec<PublishedEvent> {
+    character_samples()
+        .into_iter()
+        .enumerate()
+        .map(|(i, e)| {
+            let event = DomainEvent::Character(e);
+            PublishedEvent {
+                envelope: envelope_for(&event, i as u64 + 1),
+                event,
+            }
+        })
+        .collect()
+}
+
+pub(crate) fn sample_of(event_type: &str) -> PublishedEvent {
+    published_samples()
+        .into_iter()
+        .find(|p| p.event.event_type() == event_type)
+        .unwrap_or_else(|| panic!("no sample for {event_type}"))
+}
+
+// --- proptest strategies: values within the contract's documented ranges -------------------
+
+/// Millisecond instants between 1970 and 2100: the wire carries milliseconds.
+pub(crate) fn instant() -> impl Strategy<Value = DateTime<Utc>> {
+    (0i64..=4_102_444_800_000).prop_map(|ms| DateTime::from_timestamp_millis(ms).unwrap())
+}
+
+/// Any text, including non-ASCII.
+fn text() -> impl Strategy<Value = String> {
+    "\\PC{0,24}"
+}
+
+fn u32_wire() -> impl Strategy<Value = u32> {
+    0..=i32::MAX as u32
+}
+
+fn u64_wire() -> impl Strategy<Value = u64> {
+    0..=i64::MAX as u64
+}
+
+pub(crate) fn character_event() -> impl Strategy<Value = CharacterEvent> {
+    let name = "[A-Za-z][A-Za-z0-9_-]{2,19}".prop_map(|s| CharacterName::parse(&s).unwrap());
+    prop_oneof![
+        (
+            any::<u128>(),
+            name,
+            text(),
+            any::<u8>(),
+            u32_wire(),
+            u32_wire(),
+            text(),
+            prop::collection::vec(text(), 0..5),
+            instant(),
+        )
+            .prop_map(
+                |(owner, name, class, level, max_hp, max_mana, zone, skills, created_at)| {
+                    CharacterEvent::CharacterCreated {
+                        owner: AccountId::from_uuid(Uuid::from_u128(owner)),
+                        name,
+                        class,
+                        level,
+                        max_hp,
+                        max_mana,
+                        zone,
+                        skills,
+                        created_at,
+                    }
+                }
+            ),
+        (
+            text(),
+            prop::option::of(text()),
+            text(),
+            (u32_wire(), u32_wire(), u32_wire(), u32_wire()),
+            instant(),
+            instant(),
+        )
+            .prop_map(
+                |(skill, target, zone, (mana_before, mana_cost, mana_after, damage), cd, at)| {
+                    CharacterEvent::SkillCast {
+                        skill,
+                        target,
+                        zone,
+                        mana_before,
+                        mana_cost,
+                        mana_after,
+                        damage,
+                        cooldown_until: cd,
+                        cast_at: at,
+                    }
+                }
+            ),
+        (u64_wire(), u64_wire(), text(), instant()).prop_map(
+            |(amount, total_xp, source, gained_at)| CharacterEvent::ExperienceGained {
+                amount,
+                total_xp,
+                source,
+                gained_at,
+            }
+        ),
+        (
+            any::<u8>(),
+            u32_wire(),
+            u32_wire(),
+            prop::collection::vec(text(), 0..5),
+            instant(),
+        )
+            .prop_map(|(level, max_hp, max_mana, skills_unlocked, leveled_at)| {
+                CharacterEvent::LeveledUp {
+                    level,
+                    max_hp,
+                    max_mana,
+                    skills_unlocked,
+                    leveled_at,
+                }
+            }),
+        (text(), text(), instant()).prop_map(|(from_zone, to_zone, entered_at)| {
+            CharacterEvent::ZoneEntered {
+                from_zone,
+                to_zone,
+                entered_at,
+            }
+        }),
+    ]
+}
+
+pub(crate) fn published_character_event() -> impl Strategy<Value = PublishedEvent> {
+    (
+        character_event(),
+        any::<u128>(),
+        text(),
+        (1..=i64::MAX as u64, any::<i64>(), instant()),
+        (
+            prop::option::of(text()),
+            prop::option::of(text()),
+            prop::option::of(text()),
+        ),
+    )
+        .prop_map(
+            |(event, id, aggregate_id, (sequence, global_position, occurred_at), opts)| {
+                let event = DomainEvent::Character(event);
+                PublishedEvent {
+                    envelope: EventEnvelope {
+                        event_id: Uuid::from_u128(id),
+                        event_type: event.event_type().to_owned(),
+                        aggregate_type: event.aggregate_type().to_owned(),
+                        aggregate_id,
+                        sequence,
+                        global_position,
+                        occurred_at,
+                        correlation_id: opts.0,
+                        causation_id: opts.1,
+                        traceparent: opts.2,
+                    },
+                    event,
+                }
+            },
+        )
+}

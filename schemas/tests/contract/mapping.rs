@@ -1,0 +1,314 @@
+//! Domain events <-> Avro records: coverage, round trips, strictness, stored payloads.
+
+use apache_avro::schema::Schema;
+use apache_avro::types::Value;
+use chaos_domain::CharacterEvent;
+use chaos_schemas::{
+    catalogue, current_schema, dead_letter_topic, decode_body, encode_body, from_avro, headers,
+    to_avro, topic_for, DomainEvent, Error, PublishedEvent,
+};
+use proptest::prelude::*;
+
+use crate::common::{published_character_event, published_samples, sample_of, t0};
+
+fn schema_of(event: &PublishedEvent) -> &'static Schema {
+    current_schema(&event.record_name()).expect("every event has a current schema")
+}
+
+fn record_fields(value: &Value) -> &[(String, Value)] {
+    match value {
+        Value::Record(fields) => fields,
+        other => panic!("not a record: {other:?}"),
+    }
+}
+
+fn schema_field_names(schema: &Schema) -> Vec<String> {
+    match schema {
+        Schema::Record(r) => r.fields.iter().map(|f| f.name.clone()).collect(),
+        other => panic!("not a record schema: {other:?}"),
+    }
+}
+
+/// Replaces one field of the top-level record (or of `envelope` with a dotted path).
+fn with_field(value: Value, path: &str, new: Option<Value>) -> Value {
+    let Value::Record(mut fields) = value else {
+        panic!("not a record")
+    };
+    if let Some((outer, inner)) = path.split_once('.') {
+        let i = fields.iter().position(|(n, _)| n == outer).unwrap();
+        let old = fields.remove(i).1;
+        fields.insert(i, (outer.to_owned(), with_field(old, inner, new)));
+        return Value::Record(fields);
+    }
+    match (fields.iter().position(|(n, _)| n == path), new) {
+        (Some(i), Some(v)) => fields[i].1 = v,
+        (Some(i), None) => {
+            fields.remove(i);
+        }
+        (None, Some(v)) => fields.push((path.to_owned(), v)),
+        (None, None) => panic!("no field {path}"),
+    }
+    Value::Record(fields)
+}
+
+#[test]
+fn every_character_event_type_has_a_current_schema_and_a_sample() {
+    for event_type in CharacterEvent::TYPES {
+        let record = catalogue::record_name("character", event_type);
+        assert!(
+            catalogue::current_version(&record).is_some(),
+            "{event_type} has no schema: add schemas/avro/character/{event_type}.v1.avsc \
+             and list it in catalogue::CATALOGUE"
+        );
+        let sample = sample_of(event_type);
+        assert_eq!(sample.record_name(), record);
+        assert_eq!(sample.event.schema_version(), 1);
+    }
+    assert_eq!(published_samples().len(), CharacterEvent::TYPES.len());
+}
+
+#[test]
+fn every_sample_maps_to_its_record_and_back_unchanged() {
+    for event in published_samples() {
+        let record = event.record_name();
+        let value = to_avro(&event);
+        assert!(
+            value.validate(schema_of(&event)),
+            "{record} does not validate"
+        );
+        // The value has exactly the schema's fields, in the schema's order.
+        let names: Vec<_> = record_fields(&value)
+            .iter()
+            .map(|(n, _)| n.clone())
+            .collect();
+        assert_eq!(names, schema_field_names(schema_of(&event)), "{record}");
+        assert_eq!(from_avro(&record, value).unwrap(), event, "{record}");
+
+        let bytes = encode_body(&event);
+        assert_eq!(
+            decode_body(schema_of(&event), &bytes).unwrap(),
+            event,
+            "{record}"
+        );
+    }
+}
+
+#[test]
+fn to_avro_output_resolves_against_the_schema() {
+    for event in published_samples() {
+        let schema = schema_of(&event);
+        let value = to_avro(&event);
+        assert_eq!(value.clone().resolve(schema).unwrap(), value);
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn any_character_event_round_trips(event in published_character_event()) {
+        let record = event.record_name();
+        let value = to_avro(&event);
+        prop_assert!(value.validate(schema_of(&event)));
+        prop_assert_eq!(&from_avro(&record, value).unwrap(), &event);
+        let bytes = encode_body(&event);
+        prop_assert_eq!(&decode_body(schema_of(&event), &bytes).unwrap(), &event);
+    }
+}
+
+#[test]
+fn timestamps_travel_at_millisecond_precision() {
+    let mut event = sample_of("ZoneEntered");
+    event.envelope.occurred_at = t0() + chrono::Duration::microseconds(1_234_567);
+    let back = from_avro(&event.record_name(), to_avro(&event)).unwrap();
+    assert_eq!(
+        back.envelope.occurred_at,
+        t0() + chrono::Duration::milliseconds(1_234)
+    );
+}
+
+#[test]
+fn a_missing_field_is_named() {
+    let event = sample_of("SkillCast");
+    let record = event.record_name();
+    for (path, field) in [
+        ("mana_cost", "mana_cost"),
+        ("envelope.sequence", "sequence"),
+    ] {
+        let value = with_field(to_avro(&event), path, None);
+        match from_avro(&record, value) {
+            Err(Error::Field {
+                field: f, problem, ..
+            }) => {
+                assert_eq!(f, field);
+                assert_eq!(problem, "missing");
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn a_mistyped_field_is_named() {
+    let event = sample_of("SkillCast");
+    let record = event.record_name();
+    let cases = [
+        ("skill", Value::Int(3)),
+        ("target", Value::String("bare, not a union".into())),
+        ("mana_cost", Value::Int(-1)),
+        ("cast_at", Value::Long(5)),
+        ("envelope.event_id", Value::String("not-a-uuid".into())),
+    ];
+    for (path, bad) in cases {
+        let value = with_field(to_avro(&event), path, Some(bad));
+        let err = from_avro(&record, value).unwrap_err();
+        let field = path.rsplit('.').next().unwrap();
+        assert!(
+            matches!(&err, Error::Field { field: f, .. } if f == field),
+            "{path}: {err}"
+        );
+        assert!(err.to_string().contains(field), "{err}");
+    }
+}
+
+#[test]
+fn an_extra_field_is_rejected() {
+    let event = sample_of("ZoneEntered");
+    let value = with_field(to_avro(&event), "surprise", Some(Value::Boolean(true)));
+    let err = from_avro(&event.record_name(), value).unwrap_err();
+    assert!(err.to_string().contains("surprise"), "{err}");
+}
+
+#[test]
+fn invalid_domain_values_are_rejected_with_the_field() {
+    let event = sample_of("CharacterCreated");
+    let record = event.record_name();
+    for (field, bad) in [("owner", "not-a-uuid"), ("name", "9lives")] {
+        let value = with_field(to_avro(&event), field, Some(Value::String(bad.into())));
+        let err = from_avro(&record, value).unwrap_err();
+        assert!(
+            matches!(&err, Error::Field { field: f, .. } if f == field),
+            "{err}"
+        );
+    }
+    let value = with_field(to_avro(&event), "level", Some(Value::Int(256)));
+    assert!(from_avro(&record, value).is_err());
+}
+
+#[test]
+fn the_envelope_must_agree_with_the_record() {
+    let event = sample_of("ZoneEntered");
+    let value = with_field(
+        to_avro(&event),
+        "envelope.event_type",
+        Some(Value::String("SkillCast".into())),
+    );
+    assert!(matches!(
+        from_avro(&event.record_name(), value),
+        Err(Error::EventTypeMismatch { .. })
+    ));
+    let value = with_field(
+        to_avro(&event),
+        "envelope.aggregate_type",
+        Some(Value::String("guild".into())),
+    );
+    assert!(from_avro(&event.record_name(), value).is_err());
+    // A record that is not in the catalogue.
+    assert!(matches!(
+        from_avro("chaos.character.Teleported", to_avro(&event)),
+        Err(Error::UnknownRecord(_))
+    ));
+    // Another record's value under this record's name.
+    let err = from_avro("chaos.character.SkillCast", to_avro(&event)).unwrap_err();
+    assert!(matches!(err, Error::Field { .. }), "{err}");
+}
+
+#[test]
+fn decode_body_rejects_trailing_and_truncated_bytes() {
+    let event = sample_of("SkillCast");
+    let schema = schema_of(&event);
+    let mut bytes = encode_body(&event);
+    bytes.push(0);
+    assert!(matches!(
+        decode_body(schema, &bytes),
+        Err(Error::BadFrame(_))
+    ));
+    bytes.truncate(bytes.len() - 4);
+    let err = decode_body(schema, &bytes).unwrap_err();
+    assert!(matches!(err, Error::Undecodable { .. }), "{err}");
+    assert!(!err.is_transient());
+}
+
+#[test]
+fn stored_payloads_are_the_externally_tagged_serde_form() {
+    for sample in published_samples() {
+        let DomainEvent::Character(e) = &sample.event;
+        let payload = serde_json::to_value(e).unwrap();
+        assert!(payload.get(e.type_name()).is_some(), "externally tagged");
+        let back = DomainEvent::from_stored("character", e.type_name(), &payload).unwrap();
+        assert_eq!(back, sample.event);
+    }
+    let payload = serde_json::json!({
+        "ZoneEntered": {"from_zone": "a", "to_zone": "b", "entered_at": "2026-11-21T12:00:00Z"}
+    });
+    let event = DomainEvent::from_stored("character", "ZoneEntered", &payload).unwrap();
+    assert_eq!(event.record_name(), "chaos.character.ZoneEntered");
+    assert_eq!(event.event_type(), "ZoneEntered");
+}
+
+#[test]
+fn stored_payloads_that_lie_are_rejected() {
+    let payload = serde_json::json!({
+        "ZoneEntered": {"from_zone": "a", "to_zone": "b", "entered_at": "2026-11-21T12:00:00Z"}
+    });
+    assert!(matches!(
+        DomainEvent::from_stored("character", "SkillCast", &payload),
+        Err(Error::EventTypeMismatch { .. })
+    ));
+    assert!(matches!(
+        DomainEvent::from_stored("guild", "ZoneEntered", &payload),
+        Err(Error::UnknownAggregate(_))
+    ));
+    assert!(matches!(
+        DomainEvent::from_stored("character", "Teleported", &payload),
+        Err(Error::UnknownEventType { .. })
+    ));
+    let broken = serde_json::json!({"ZoneEntered": {"from_zone": "a"}});
+    assert!(matches!(
+        DomainEvent::from_stored("character", "ZoneEntered", &broken),
+        Err(Error::StoredPayload { .. })
+    ));
+}
+
+#[test]
+fn topic_and_header_names_are_the_published_ones() {
+    assert_eq!(topic_for("character"), "chaos.character.events");
+    assert_eq!(dead_letter_topic("redis"), "chaos.deadletter.redis");
+    assert_eq!(
+        headers::ALL,
+        [
+            "event_id",
+            "event_type",
+            "schema_version",
+            "aggregate_type",
+            "sequence",
+            "global_position",
+            "correlation_id",
+            "traceparent"
+        ]
+    );
+    let event = sample_of("SkillCast");
+    assert_eq!(event.topic(), "chaos.character.events");
+    assert_eq!(event.key(), event.envelope.aggregate_id);
+    let h = event.headers();
+    let get = |name: &str| h.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
+    assert_eq!(get(headers::EVENT_TYPE), Some("SkillCast"));
+    assert_eq!(get(headers::SCHEMA_VERSION), Some("1"));
+    assert_eq!(get(headers::SEQUENCE), Some("2"));
+    assert_eq!(get(headers::GLOBAL_POSITION), Some("1002"));
+    assert_eq!(get(headers::CORRELATION_ID), Some("corr-1"));
+    let mut bare = event.clone();
+    bare.envelope.correlation_id = None;
+    bare.envelope.traceparent = None;
+    assert_eq!(bare.headers().len(), 6);
+}
