@@ -101,14 +101,14 @@ setup_apt() {
   for pkg in "${missing[@]}"; do
     candidate="$(apt-cache policy "$pkg" 2>/dev/null | awk '/Candidate:/ {print $2}')"
     if [ -z "$candidate" ] || [ "$candidate" = "(none)" ]; then
-      as_root apt-get update -q >/dev/null || return 1
+      as_root apt-get update -q >"$WORK/apt.log" 2>&1 || { tail -n 20 "$WORK/apt.log"; return 1; }
       break
     fi
   done
   # --no-install-recommends keeps node-exporter and friends out; the package scripts do not start
   # daemons where no init system runs (containers), and nothing here needs them running.
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-    "${missing[@]}" >/dev/null || return 1
+    "${missing[@]}" >"$WORK/apt.log" 2>&1 || { tail -n 20 "$WORK/apt.log"; return 1; }
   echo "installed: ${missing[*]}"
 }
 

@@ -1,1 +1,35 @@
-//! placeholder
+//! Black-box end-to-end harness for Chaos World.
+//!
+//! Tests run the real binaries (`command-api`, `relay`, `projector`, `query-api`) as child
+//! processes against the real local services (`deploy/local/services.sh up`), each test in its
+//! own isolation: a fresh PostgreSQL database, a Kafka topic prefix, a Redis key prefix, a
+//! consumer group and free ports, so tests run in parallel on one set of services.
+//!
+//! - [`services`]: where the shared services are (`services.sh env` variables, local defaults).
+//! - [`process`]: one child process: spawn, wait for `/readyz`, `kill -9`, restart, kill on drop.
+//! - [`stack`]: an isolated set of processes for one test.
+//! - [`client`]: HTTP clients for the command and query APIs.
+//! - [`kafka`]: reads a whole topic and decodes it with the production Avro codec.
+//! - [`store`]: reads the event store and folds it with the domain's own `apply`.
+//! - [`sheet`]: compares a query-API character sheet with the folded state.
+//! - [`wait`]: condition polling with a deadline (never fixed sleeps).
+//! - [`stats`]: percentiles for the load generator.
+//!
+//! The binaries are looked up next to the test executable (`target/<profile>/`), or in
+//! `CHAOS_BIN_DIR`; build them first with `cargo build --workspace --bins` (`./test.sh` does).
+
+pub mod client;
+pub mod kafka;
+pub mod process;
+pub mod services;
+pub mod sheet;
+pub mod stack;
+pub mod stats;
+pub mod store;
+pub mod wait;
+
+pub use client::{CommandAnswer, CommandApi, Player, QueryApi, Reply};
+pub use process::ServiceProcess;
+pub use services::ServiceUrls;
+pub use stack::{Isolation, Stack, StackOptions};
+pub use wait::wait_until;

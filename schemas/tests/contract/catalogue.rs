@@ -146,3 +146,28 @@ fn the_envelope_is_identical_in_every_schema() {
         assert_eq!(envelope, first, "{path} differs from {first_path}");
     }
 }
+
+#[test]
+fn events_md_describes_every_record_field_and_header() {
+    let doc = std::fs::read_to_string(crate_dir().join("EVENTS.md")).unwrap();
+    for v in CATALOGUE {
+        let heading = format!("### `{}` (v{}", v.record_name, v.version);
+        assert!(doc.contains(&heading), "EVENTS.md lacks {heading}");
+        let section = &doc[doc.find(&heading).unwrap()..];
+        let section = &section[..section[4..].find("\n### ").map_or(section.len(), |i| i + 4)];
+        for field in json(v.text)["fields"].as_array().unwrap().iter().skip(1) {
+            let name = field["name"].as_str().unwrap();
+            assert!(
+                section.contains(&format!("| `{name}` |")),
+                "EVENTS.md: {} lacks field {name}",
+                v.record_name
+            );
+        }
+    }
+    for header in chaos_schemas::headers::ALL {
+        assert!(
+            doc.contains(&format!("| `{header}` |")),
+            "EVENTS.md lacks header {header}"
+        );
+    }
+}

@@ -35,6 +35,23 @@ fn fixture_text(name: &str) -> String {
     .unwrap()
 }
 
+/// Deletes this run's subjects (soft, then permanently, as Confluent requires), best effort.
+async fn delete_subjects(url: &str, prefix: &str) {
+    let client = reqwest::Client::new();
+    let Ok(response) = client.get(format!("{url}/subjects")).send().await else {
+        return;
+    };
+    let subjects: Vec<String> = response.json().await.unwrap_or_default();
+    for subject in subjects.iter().filter(|s| s.starts_with(prefix)) {
+        for query in ["", "?permanent=true"] {
+            let _ = client
+                .delete(format!("{url}/subjects/{subject}{query}"))
+                .send()
+                .await;
+        }
+    }
+}
+
 fn supplied(record: &str, text: String) -> SuppliedSchema {
     SuppliedSchema::new(Some(record.to_owned()), SchemaType::Avro, text)
 }
@@ -118,5 +135,6 @@ async fn codec_round_trips_through_a_real_registry() {
         .unwrap_err();
     assert!(matches!(err, Error::UnknownSchemaId { .. }), "{err}");
     assert!(!err.is_transient());
+    delete_subjects(&url, &topic).await;
     println!("ran against {url} with topic {topic}");
 }

@@ -22,15 +22,3 @@ terraform {
     use_lockfile = true
   }
 }
-
-provider "aws" {
-  region = var.region
-
-  default_tags {
-    tags = {
-      Project     = "chaos-world"
-      Environment = "prod"
-      ManagedBy   = "terraform"
-    }
-  }
-}

@@ -5,9 +5,13 @@ variable "region" {
 }
 
 variable "admin_principal_arns" {
-  description = "IAM roles (operators, CI deployer) given cluster-admin on the EKS cluster."
+  description = "IAM roles (operators, CI deployer) given cluster-admin on the EKS cluster through access entries; the creator gets no implicit access."
   type        = list(string)
-  default     = []
+
+  validation {
+    condition     = length(var.admin_principal_arns) > 0
+    error_message = "Name at least one admin principal, or nobody can use the Kubernetes API."
+  }
 }
 
 variable "api_public_access_cidrs" {

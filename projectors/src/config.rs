@@ -1,0 +1,73 @@
+use chaos_platform::config::TelemetryConfig;
+use chaos_platform::kafka::KafkaConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub telemetry: TelemetryConfig,
+    pub http: HttpConfig,
+    pub kafka: KafkaConfig,
+    pub schema_registry: RegistryConfig,
+    pub redis: RedisConfig,
+    pub projector: ProjectorConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub url: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+    /// Prepended to every key (isolates tests and environments sharing a server).
+    pub key_prefix: String,
+    /// The read-model version written (`v1`); a rebuild writes the next one.
+    pub model_version: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectorConfig {
+    pub group_id: String,
+    /// Most messages applied in one batch (one pipelined round trip to the sink).
+    pub max_batch: usize,
+    /// How long to keep filling a batch once the first message arrived.
+    pub batch_window_ms: u64,
+}
+
+pub const DEFAULTS: &str = r#"
+[telemetry]
+json = false
+level = "info"
+
+[http]
+bind = "127.0.0.1:9102"
+
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+partitions = 6
+replication_factor = 1
+
+[schema_registry]
+url = "http://127.0.0.1:8081"
+
+[redis]
+url = "redis://127.0.0.1:6379"
+key_prefix = "chaos:"
+model_version = "v1"
+
+[projector]
+group_id = "chaos-projector-redis"
+max_batch = 500
+batch_window_ms = 2
+"#;

@@ -1,0 +1,336 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How often lag is measured against the partitions' high watermarks.
+const LAG_REFRESH: Duration = Duration::from_secs(2);
+
+use anyhow::Context;
+use chaos_platform::kafka::KafkaConfig;
+use chaos_schemas::{AvroCodec, PublishedEvent};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::util::Timeout;
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+
+use super::{ProjectorMetrics, SheetProjection, Verdict};
+
+/// Consumes a topic in a consumer group and feeds the projection in batches.
+///
+/// Offsets are stored (and then auto-committed) only after the sink acknowledged the batch and
+/// every dead letter was acknowledged by Kafka. Batches are processed to completion before the
+/// next poll, so a partition revoked during a poll has no work in flight.
+pub struct KafkaRunner {
+    name: String,
+    topic: String,
+    dead_letter_topic: String,
+    consumer: StreamConsumer,
+    dead_letters: FutureProducer,
+    codec: AvroCodec,
+    projection: SheetProjection,
+    metrics: ProjectorMetrics,
+    max_batch: usize,
+    batch_window: Duration,
+    lag_checked: Mutex<Instant>,
+}
+
+impl std::fmt::Debug for KafkaRunner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KafkaRunner")
+            .field("name", &self.name)
+            .field("topic", &self.topic)
+            .finish()
+    }
+}
+
+enum Decoded<'a> {
+    Event(BorrowedMessage<'a>, Box<PublishedEvent>),
+    Poison(BorrowedMessage<'a>, String),
+}
+
+impl KafkaRunner {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        name: &str,
+        kafka: &KafkaConfig,
+        group_id: &str,
+        topic: String,
+        dead_letter_topic: String,
+        codec: AvroCodec,
+        projection: SheetProjection,
+        metrics: ProjectorMetrics,
+        max_batch: usize,
+        batch_window: Duration,
+    ) -> anyhow::Result<Self> {
+        let mut config = kafka.client_config();
+        config
+            .set("group.id", group_id)
+            .set("enable.auto.commit", "true")
+            .set("enable.auto.offset.store", "false")
+            .set("auto.offset.reset", "earliest")
+            .set("partition.assignment.strategy", "cooperative-sticky");
+        for (k, v) in &kafka.options {
+            config.set(k, v);
+        }
+        let consumer: StreamConsumer = config.create().context("creating the Kafka consumer")?;
+        consumer.subscribe(&[&topic]).context("subscribing")?;
+        let mut producer = kafka.client_config();
+        producer
+            .set("enable.idempotence", "true")
+            .set("acks", "all");
+        Ok(Self {
+            name: name.to_owned(),
+            topic,
+            dead_letter_topic,
+            consumer,
+            dead_letters: producer
+                .create()
+                .context("creating the dead-letter producer")?,
+            codec,
+            projection,
+            metrics,
+            max_batch,
+            batch_window,
+            lag_checked: Mutex::new(
+                Instant::now()
+                    .checked_sub(LAG_REFRESH)
+                    .unwrap_or_else(Instant::now),
+            ),
+        })
+    }
+
+    pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
+        tracing::info!(projection = %self.name, topic = %self.topic, "projector consuming");
+        loop {
+            let first = tokio::select! {
+                m = self.consumer.recv() => m,
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(Duration::from_secs(1)) => {
+                    self.idle_lag();
+                    continue;
+                }
+            };
+            let mut messages = vec![first.context("Kafka consumer failed")?];
+            while messages.len() < self.max_batch {
+                match tokio::time::timeout(self.batch_window, self.consumer.recv()).await {
+                    Ok(Ok(m)) => messages.push(m),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "Kafka consumer error while filling a batch");
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            self.process(messages, &shutdown).await?;
+        }
+        tracing::info!(projection = %self.name, "projector stopped");
+        Ok(())
+    }
+
+    async fn process<'a>(
+        &self,
+        messages: Vec<BorrowedMessage<'a>>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<()> {
+        let mut decoded = Vec::with_capacity(messages.len());
+        for m in messages {
+            decoded.push(self.decode(m, shutdown).await?);
+        }
+        let events: Vec<PublishedEvent> = decoded
+            .iter()
+            .filter_map(|d| match d {
+                Decoded::Event(_, e) => Some((**e).clone()),
+                Decoded::Poison(..) => None,
+            })
+            .collect();
+        let mut backoff = Duration::from_millis(50);
+        let verdicts = loop {
+            match self.projection.apply_batch(&events).await {
+                Ok(v) => break v,
+                Err(e) => {
+                    self.metrics.retries.with_label_values(&[&self.name]).inc();
+                    tracing::warn!(error = %e, "read-model write failed; retrying the batch");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = shutdown.cancelled() => anyhow::bail!("shutdown while retrying"),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        };
+        let mut verdicts = verdicts.into_iter();
+        let mut last_per_partition: HashMap<i32, (i64, Option<i64>)> = HashMap::new();
+        for d in &decoded {
+            let (message, reason) = match d {
+                Decoded::Event(m, _) => match verdicts.next() {
+                    Some(Verdict::Applied) => {
+                        self.metrics.applied.with_label_values(&[&self.name]).inc();
+                        (m, None)
+                    }
+                    Some(Verdict::Duplicate) => {
+                        self.metrics
+                            .duplicates
+                            .with_label_values(&[&self.name])
+                            .inc();
+                        (m, None)
+                    }
+                    Some(Verdict::DeadLetter(reason)) => (m, Some(reason.clone())),
+                    None => (m, Some("no verdict for the event".to_owned())),
+                },
+                Decoded::Poison(m, reason) => (m, Some(reason.clone())),
+            };
+            if let Some(reason) = reason {
+                self.dead_letter(message, &reason).await?;
+            }
+            self.consumer
+                .store_offset_from_message(message)
+                .context("storing the offset")?;
+            last_per_partition.insert(
+                message.partition(),
+                (message.offset(), message.timestamp().to_millis()),
+            );
+        }
+        self.update_lag(&last_per_partition);
+        Ok(())
+    }
+
+    /// Decodes a message. Poison (undecodable, unknown schema) is returned for the dead-letter
+    /// topic; a transient failure (registry down) is retried here until it passes or shutdown.
+    async fn decode<'a>(
+        &self,
+        message: BorrowedMessage<'a>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<Decoded<'a>> {
+        let Some(payload) = message.payload() else {
+            return Ok(Decoded::Poison(message, "message has no value".into()));
+        };
+        let mut backoff = Duration::from_millis(50);
+        loop {
+            match self.codec.decode(payload).await {
+                Ok(event) => return Ok(Decoded::Event(message, Box::new(event))),
+                Err(e) if e.is_transient() => {
+                    tracing::warn!(error = %e, "schema registry unavailable; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = shutdown.cancelled() => anyhow::bail!("shutdown while decoding"),
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+                Err(e) => return Ok(Decoded::Poison(message, format!("cannot decode: {e}"))),
+            }
+        }
+    }
+
+    async fn dead_letter(&self, message: &BorrowedMessage<'_>, reason: &str) -> anyhow::Result<()> {
+        tracing::warn!(
+            projection = %self.name,
+            topic = message.topic(),
+            partition = message.partition(),
+            offset = message.offset(),
+            reason,
+            "dead-lettering a message"
+        );
+        let partition = message.partition().to_string();
+        let offset = message.offset().to_string();
+        let headers = OwnedHeaders::new()
+            .insert(Header {
+                key: "reason",
+                value: Some(reason),
+            })
+            .insert(Header {
+                key: "projection",
+                value: Some(self.name.as_str()),
+            })
+            .insert(Header {
+                key: "source_topic",
+                value: Some(message.topic()),
+            })
+            .insert(Header {
+                key: "source_partition",
+                value: Some(partition.as_str()),
+            })
+            .insert(Header {
+                key: "source_offset",
+                value: Some(offset.as_str()),
+            });
+        let mut record: FutureRecord<'_, [u8], [u8]> =
+            FutureRecord::to(&self.dead_letter_topic).headers(headers);
+        if let Some(k) = message.key() {
+            record = record.key(k);
+        }
+        if let Some(p) = message.payload() {
+            record = record.payload(p);
+        }
+        self.dead_letters
+            .send(record, Timeout::After(Duration::from_secs(30)))
+            .await
+            .map_err(|(e, _)| {
+                anyhow::anyhow!(
+                    "dead-lettering {}/{}@{} failed: {e}",
+                    message.topic(),
+                    message.partition(),
+                    message.offset()
+                )
+            })?;
+        self.metrics
+            .dead_letters
+            .with_label_values(&[&self.name])
+            .inc();
+        Ok(())
+    }
+
+    fn update_lag(&self, last: &HashMap<i32, (i64, Option<i64>)>) {
+        {
+            let mut checked = self
+                .lag_checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if checked.elapsed() < LAG_REFRESH {
+                return;
+            }
+            *checked = Instant::now();
+        }
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        for (partition, (offset, timestamp)) in last {
+            let label = partition.to_string();
+            // A metadata round trip to the broker: done at most every LAG_REFRESH.
+            let watermarks = tokio::task::block_in_place(|| {
+                self.consumer
+                    .fetch_watermarks(&self.topic, *partition, Duration::from_millis(500))
+            });
+            let behind = match watermarks {
+                Ok((_, high)) => (high - offset - 1).max(0),
+                Err(_) => continue,
+            };
+            self.metrics
+                .lag_events
+                .with_label_values(&[&self.name, &label])
+                .set(behind);
+            let age = timestamp.map_or(0, |t| ((now_ms - t) / 1000).max(0));
+            let seconds = if behind == 0 { 0 } else { age };
+            self.metrics
+                .lag_seconds
+                .with_label_values(&[&self.name, &label])
+                .set(seconds);
+        }
+    }
+
+    /// Nothing arrived for a while: every assigned partition is caught up.
+    fn idle_lag(&self) {
+        if let Ok(assignment) = self.consumer.assignment() {
+            for element in assignment.elements() {
+                let label = element.partition().to_string();
+                self.metrics
+                    .lag_events
+                    .with_label_values(&[&self.name, &label])
+                    .set(0);
+                self.metrics
+                    .lag_seconds
+                    .with_label_values(&[&self.name, &label])
+                    .set(0);
+            }
+        }
+    }
+}

@@ -1,0 +1,57 @@
+use chaos_platform::metrics::register;
+use prometheus::{IntCounterVec, IntGaugeVec, Opts, Registry};
+
+/// Per-projection metrics; `partition` is bounded by the topic's partition count.
+#[derive(Debug, Clone)]
+pub struct ProjectorMetrics {
+    pub applied: IntCounterVec,
+    pub duplicates: IntCounterVec,
+    pub dead_letters: IntCounterVec,
+    pub lag_events: IntGaugeVec,
+    pub lag_seconds: IntGaugeVec,
+    pub retries: IntCounterVec,
+}
+
+impl ProjectorMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let counter = |name: &str, help: &str| {
+            register(
+                registry,
+                IntCounterVec::new(Opts::new(name, help), &["projection"]).expect("valid metric"),
+            )
+        };
+        let gauge = |name: &str, help: &str| {
+            register(
+                registry,
+                IntGaugeVec::new(Opts::new(name, help), &["projection", "partition"])
+                    .expect("valid metric"),
+            )
+        };
+        Self {
+            applied: counter(
+                "chaos_projector_events_applied_total",
+                "Events applied to the read model",
+            ),
+            duplicates: counter(
+                "chaos_projector_events_duplicate_total",
+                "Events skipped because the read model already had them",
+            ),
+            dead_letters: counter(
+                "chaos_projector_dead_letters_total",
+                "Messages sent to the dead-letter topic",
+            ),
+            lag_events: gauge(
+                "chaos_projector_lag_events",
+                "Messages behind the partition's end",
+            ),
+            lag_seconds: gauge(
+                "chaos_projector_lag_seconds",
+                "Age of the last applied message while behind; 0 when caught up",
+            ),
+            retries: counter(
+                "chaos_projector_retries_total",
+                "Batches retried after a transient failure",
+            ),
+        }
+    }
+}

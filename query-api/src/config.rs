@@ -1,0 +1,48 @@
+use chaos_platform::config::TelemetryConfig;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub telemetry: TelemetryConfig,
+    pub http: HttpConfig,
+    pub redis: RedisConfig,
+    pub consistency: ConsistencyConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub bind: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    pub url: String,
+    pub key_prefix: String,
+    pub model_version: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyConfig {
+    pub max_wait_ms: u64,
+}
+
+pub const DEFAULTS: &str = r#"
+[telemetry]
+json = false
+level = "info"
+
+[http]
+bind = "127.0.0.1:8082"
+
+[redis]
+url = "redis://127.0.0.1:6379"
+key_prefix = "chaos:"
+model_version = "v1"
+
+[consistency]
+max_wait_ms = 2000
+"#;

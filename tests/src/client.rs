@@ -1,0 +1,318 @@
+//! HTTP clients for the command API and the query API, as a game client would use them.
+
+use std::time::Duration;
+
+use anyhow::Context;
+use reqwest::header::{HeaderMap, CONTENT_TYPE};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// Any answer: status, headers and the body (JSON when it parses, else a JSON string).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    async fn from(response: reqwest::Response) -> anyhow::Result<Self> {
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await?;
+        let body = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
+        Ok(Self {
+            status,
+            headers,
+            body,
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// The problem `type` (`/problems/insufficient-mana`) of a problem+json answer.
+    pub fn problem_type(&self) -> Option<&str> {
+        self.body.get("type").and_then(Value::as_str)
+    }
+
+    /// Asserts a problem+json answer with this status (and problem type, if given).
+    pub fn assert_problem(&self, status: u16, problem: Option<&str>) {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "expected {status} {problem:?}, got {self:?}"
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "a problem answer: {self:?}"
+        );
+        assert_eq!(
+            self.body.get("status").and_then(Value::as_u64),
+            Some(u64::from(status)),
+            "problem body carries its status: {self:?}"
+        );
+        if let Some(p) = problem {
+            assert_eq!(
+                self.problem_type(),
+                Some(format!("/problems/{p}").as_str()),
+                "{self:?}"
+            );
+        }
+    }
+
+    /// The parsed command answer of a 2xx.
+    pub fn answer(&self) -> anyhow::Result<CommandAnswer> {
+        anyhow::ensure!(self.status.is_success(), "command failed: {self:?}");
+        serde_json::from_value(self.body.clone()).with_context(|| format!("{self:?}"))
+    }
+}
+
+/// A command's answer: `{aggregate_id, sequence, events, consistency_token}`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct CommandAnswer {
+    pub aggregate_id: String,
+    pub sequence: u64,
+    pub events: Vec<String>,
+    pub consistency_token: String,
+}
+
+/// A logged-in player.
+#[derive(Debug, Clone)]
+pub struct Player {
+    pub username: String,
+    pub account_id: String,
+    pub token: String,
+}
+
+/// The command API (`/v1/accounts`, `/v1/sessions`, `/v1/characters/...`).
+#[derive(Debug, Clone)]
+pub struct CommandApi {
+    http: reqwest::Client,
+    base: String,
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+fn client(pool: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .pool_max_idle_per_host(pool)
+        .build()
+        .expect("an HTTP client")
+}
+
+impl CommandApi {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: client(64),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// POSTs raw bytes with the given content type, bearer token and extra headers.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        content_type: &str,
+        body: Vec<u8>,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(CONTENT_TYPE, content_type)
+            .body(body);
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        Reply::from(request.send().await?).await
+    }
+
+    pub async fn post(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        self.post_raw(
+            path,
+            token,
+            "application/json",
+            serde_json::to_vec(body)?,
+            headers,
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> anyhow::Result<Reply> {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = token {
+            request = request.bearer_auth(t);
+        }
+        Reply::from(request.send().await?).await
+    }
+
+    pub async fn register(&self, username: &str, password: &str) -> anyhow::Result<Reply> {
+        self.post(
+            "/v1/accounts",
+            None,
+            &json!({"username": username, "password": password}),
+            &[],
+        )
+        .await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> anyhow::Result<Reply> {
+        self.post(
+            "/v1/sessions",
+            None,
+            &json!({"username": username, "password": password}),
+            &[],
+        )
+        .await
+    }
+
+    /// Registers `username` (with [`PASSWORD`]) and logs in.
+    pub async fn player(&self, username: &str) -> anyhow::Result<Player> {
+        let r = self.register(username, PASSWORD).await?;
+        anyhow::ensure!(r.status == StatusCode::CREATED, "register: {r:?}");
+        let r = self.login(username, PASSWORD).await?;
+        anyhow::ensure!(r.status == StatusCode::OK, "login: {r:?}");
+        let field = |name: &str| {
+            r.body
+                .get(name)
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+                .with_context(|| format!("login answer without {name}: {r:?}"))
+        };
+        Ok(Player {
+            username: username.to_owned(),
+            account_id: field("account_id")?,
+            token: field("access_token")?,
+        })
+    }
+
+    pub async fn create_character(
+        &self,
+        token: &str,
+        name: &str,
+        class: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        self.post(
+            "/v1/characters",
+            Some(token),
+            &json!({"name": name, "class": class}),
+            headers,
+        )
+        .await
+    }
+
+    pub async fn cast_skill(
+        &self,
+        token: &str,
+        id: &str,
+        skill: &str,
+        headers: &[(&str, &str)],
+    ) -> anyhow::Result<Reply> {
+        self.post(
+            &format!("/v1/characters/{id}/cast-skill"),
+            Some(token),
+            &json!({"skill": skill}),
+            headers,
+        )
+        .await
+    }
+
+    pub async fn travel(&self, token: &str, id: &str, zone: &str) -> anyhow::Result<Reply> {
+        self.post(
+            &format!("/v1/characters/{id}/travel"),
+            Some(token),
+            &json!({"zone": zone}),
+            &[],
+        )
+        .await
+    }
+
+    /// The character's history from the event store (`GET /v1/characters/{id}/events`).
+    pub async fn history(&self, token: &str, id: &str) -> anyhow::Result<Reply> {
+        self.get(&format!("/v1/characters/{id}/events"), Some(token))
+            .await
+    }
+
+    /// The number of events in the character's history (asserting the read succeeds).
+    pub async fn history_len(&self, token: &str, id: &str) -> anyhow::Result<usize> {
+        let r = self.history(token, id).await?;
+        anyhow::ensure!(r.status == StatusCode::OK, "history: {r:?}");
+        r.body
+            .as_array()
+            .map(Vec::len)
+            .with_context(|| format!("history is not a list: {r:?}"))
+    }
+}
+
+/// The query API (`GET /v1/characters/{id}`).
+#[derive(Debug, Clone)]
+pub struct QueryApi {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl QueryApi {
+    pub fn new(base: &str) -> Self {
+        Self {
+            http: client(64),
+            base: base.trim_end_matches('/').to_owned(),
+        }
+    }
+
+    /// The sheet, optionally waiting on a consistency token.
+    pub async fn sheet(&self, id: &str, consistency_token: Option<&str>) -> anyhow::Result<Reply> {
+        let mut request = self.http.get(format!("{}/v1/characters/{id}", self.base));
+        if let Some(t) = consistency_token {
+            request = request.header("Consistency-Token", t);
+        }
+        Reply::from(request.send().await?).await
+    }
+
+    /// Polls (without a token) until the sheet's `version` is at least `sequence`.
+    pub async fn wait_for_version(
+        &self,
+        id: &str,
+        sequence: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        crate::wait_until(
+            &format!("sheet {id} at version >= {sequence}"),
+            timeout,
+            Duration::from_millis(50),
+            || async {
+                let r = self.sheet(id, None).await.map_err(|e| e.to_string())?;
+                if r.status != StatusCode::OK {
+                    return Err(format!("{} {}", r.status, r.body));
+                }
+                let version = r.body.get("version").and_then(Value::as_u64).unwrap_or(0);
+                if version >= sequence {
+                    Ok(Some(r.body))
+                } else {
+                    Err(format!("version {version}"))
+                }
+            },
+        )
+        .await
+    }
+}

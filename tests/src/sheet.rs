@@ -1,0 +1,103 @@
+//! A query-API character sheet against the state folded from the event store.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chaos_domain::character::CharacterState;
+use chrono::{DateTime, Utc};
+use serde_json::Value;
+
+fn time(v: Option<&Value>) -> Option<DateTime<Utc>> {
+    v.and_then(Value::as_str)
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
+}
+
+/// Every difference between `sheet` and the state folded from the first `version` events of
+/// character `id`; empty when they agree. Also checks `events_applied == version` (nothing was
+/// applied twice).
+pub fn mismatches(sheet: &Value, id: &str, state: &CharacterState, version: u64) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |field: &str, ok: bool, want: String| {
+        if !ok {
+            out.push(format!(
+                "{id}.{field}: sheet has {}, store says {want}",
+                sheet.get(field).unwrap_or(&Value::Null)
+            ));
+        }
+    };
+    let str_eq = |f: &str, want: &str| sheet.get(f).and_then(Value::as_str) == Some(want);
+    let u64_eq = |f: &str, want: u64| sheet.get(f).and_then(Value::as_u64) == Some(want);
+
+    check("id", str_eq("id", id), id.to_owned());
+    let owner = state.owner.to_string();
+    check("owner", str_eq("owner", &owner), owner.clone());
+    check(
+        "name",
+        str_eq("name", state.name.as_str()),
+        state.name.as_str().to_owned(),
+    );
+    check("class", str_eq("class", &state.class), state.class.clone());
+    check(
+        "level",
+        u64_eq("level", u64::from(state.level)),
+        state.level.to_string(),
+    );
+    check("xp", u64_eq("xp", state.xp), state.xp.to_string());
+    check(
+        "hp",
+        u64_eq("hp", u64::from(state.hp)),
+        state.hp.to_string(),
+    );
+    check(
+        "max_hp",
+        u64_eq("max_hp", u64::from(state.max_hp)),
+        state.max_hp.to_string(),
+    );
+    check(
+        "mana",
+        u64_eq("mana", u64::from(state.mana)),
+        state.mana.to_string(),
+    );
+    check(
+        "max_mana",
+        u64_eq("max_mana", u64::from(state.max_mana)),
+        state.max_mana.to_string(),
+    );
+    check(
+        "mana_as_of",
+        time(sheet.get("mana_as_of")) == Some(state.mana_as_of),
+        state.mana_as_of.to_rfc3339(),
+    );
+    check("zone", str_eq("zone", &state.zone), state.zone.clone());
+    let skills: Option<BTreeSet<String>> = sheet.get("skills").and_then(Value::as_array).map(|a| {
+        a.iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect()
+    });
+    check(
+        "skills",
+        skills.as_ref() == Some(&state.skills),
+        format!("{:?}", state.skills),
+    );
+    let cooldowns: Option<BTreeMap<String, Option<DateTime<Utc>>>> = sheet
+        .get("cooldowns")
+        .and_then(Value::as_object)
+        .map(|m| m.iter().map(|(k, v)| (k.clone(), time(Some(v)))).collect());
+    let want: BTreeMap<String, Option<DateTime<Utc>>> = state
+        .cooldowns
+        .iter()
+        .map(|(k, v)| (k.clone(), Some(*v)))
+        .collect();
+    check(
+        "cooldowns",
+        cooldowns.as_ref() == Some(&want),
+        format!("{:?}", state.cooldowns),
+    );
+    check("version", u64_eq("version", version), version.to_string());
+    check(
+        "events_applied",
+        u64_eq("events_applied", version),
+        format!("{version} (one application per event)"),
+    );
+    out
+}
