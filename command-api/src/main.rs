@@ -6,7 +6,7 @@ use chaos_command_api::config::{Config, DEFAULTS};
 use chaos_command_api::ratelimit::RateLimiter;
 use chaos_command_api::service::CommandService;
 use chaos_command_api::state::AppState;
-use chaos_command_api::store::pg::PgCharacterStore;
+use chaos_command_api::store::es::PgCharacterStore;
 use chaos_command_api::store::{CachedStore, CharacterStore};
 use chaos_command_api::{app, config};
 use chaos_platform::{load_config, shutdown_signal, telemetry};

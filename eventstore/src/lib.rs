@@ -6,6 +6,7 @@ mod error;
 mod log;
 pub mod pg;
 pub mod publish;
+pub mod sqlite;
 
 pub use error::{Error, Result};
 pub use log::{EventLog, Position, StoredEvent};

@@ -9,5 +9,7 @@ pub mod metrics;
 pub mod shutdown;
 pub mod telemetry;
 
+/// Re-exported so services build routers against the same axum version.
+pub use axum;
 pub use config::{load_config, ConfigError};
 pub use shutdown::shutdown_signal;

@@ -102,3 +102,68 @@ impl AccountStore for PgAccountStore {
         .transpose()
     }
 }
+
+/// Accounts in the embedded mode's SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteAccountStore {
+    pool: sqlx::SqlitePool,
+}
+
+impl SqliteAccountStore {
+    pub async fn new(pool: sqlx::SqlitePool) -> Result<Self, AccountStoreError> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS accounts (
+                account_id    TEXT PRIMARY KEY,
+                username      TEXT NOT NULL UNIQUE COLLATE NOCASE,
+                password_hash TEXT NOT NULL,
+                game_master   INTEGER NOT NULL DEFAULT 0,
+                created_at    TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP
+            )",
+        )
+        .execute(&pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(Self { pool })
+    }
+}
+
+#[async_trait]
+impl AccountStore for SqliteAccountStore {
+    async fn create(&self, account: NewAccount) -> Result<(), AccountStoreError> {
+        let result = sqlx::query(
+            "INSERT INTO accounts (account_id, username, password_hash) VALUES (?, ?, ?)",
+        )
+        .bind(account.account_id.to_string())
+        .bind(&account.username)
+        .bind(&account.password_hash)
+        .execute(&self.pool)
+        .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+                Err(AccountStoreError::UsernameTaken)
+            }
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn find(&self, username: &str) -> Result<Option<StoredAccount>, AccountStoreError> {
+        let row = sqlx::query(
+            "SELECT account_id, password_hash, game_master FROM accounts WHERE username = ?",
+        )
+        .bind(username)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        row.map(|r| {
+            let id: String = r.try_get("account_id").map_err(unavailable)?;
+            Ok(StoredAccount {
+                account_id: AccountId::parse(&id)
+                    .map_err(|e| AccountStoreError::Unavailable(e.to_string()))?,
+                password_hash: r.try_get("password_hash").map_err(unavailable)?,
+                game_master: r.try_get::<i64, _>("game_master").map_err(unavailable)? != 0,
+            })
+        })
+        .transpose()
+    }
+}

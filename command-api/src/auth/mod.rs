@@ -6,6 +6,8 @@ mod accounts;
 mod jwt;
 mod password;
 
-pub use accounts::{AccountStore, AccountStoreError, NewAccount, PgAccountStore, StoredAccount};
+pub use accounts::{
+    AccountStore, AccountStoreError, NewAccount, PgAccountStore, SqliteAccountStore, StoredAccount,
+};
 pub use jwt::{AuthError, Claims, JwtKeys, Role};
 pub use password::{hash_password, verify_password};

@@ -3,7 +3,7 @@
 //! postgres-es, event-store mode) in production; the embedded store implements the same port.
 
 mod cache;
-pub mod pg;
+pub mod es;
 
 use std::collections::HashMap;
 

@@ -1,0 +1,331 @@
+//! The embedded event store: SQLite through sqlx, implementing the cqrs-es repository.
+//!
+//! The global-order guarantee comes from SQLite itself: there is one writer at a time and a
+//! transaction holds the write lock from its first insert to its commit, so `global_position`
+//! (an AUTOINCREMENT rowid) is assigned in commit order and readers, which see only committed
+//! rows, can never find a lower position appearing behind their cursor. Positions here have
+//! `tx_id = 0`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use serde_json::Value;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
+use sqlx::Row;
+use tokio::sync::{watch, Mutex};
+
+use crate::{Error, EventLog, Position, Result, StoredEvent};
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS events (
+        global_position INTEGER PRIMARY KEY AUTOINCREMENT,
+        aggregate_type  TEXT NOT NULL,
+        aggregate_id    TEXT NOT NULL,
+        sequence        INTEGER NOT NULL CHECK (sequence >= 0),
+        event_type      TEXT NOT NULL,
+        event_version   TEXT NOT NULL,
+        payload         TEXT NOT NULL,
+        metadata        TEXT NOT NULL,
+        idempotency_key TEXT GENERATED ALWAYS AS (json_extract(metadata, '$.idempotency_key')) VIRTUAL,
+        UNIQUE (aggregate_type, aggregate_id, sequence)
+    )",
+    "CREATE INDEX IF NOT EXISTS events_idempotency ON events (idempotency_key)
+        WHERE idempotency_key IS NOT NULL",
+];
+
+/// Opens (creating if needed) the database file with durable settings: WAL, and every commit
+/// synced (the embedded equivalent of PostgreSQL's synchronous_commit = on).
+pub async fn open(path: &std::path::Path) -> Result<SqlitePool> {
+    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .busy_timeout(Duration::from_secs(10));
+    let pool = SqlitePoolOptions::new()
+        .max_connections(8)
+        .connect_with(options)
+        .await?;
+    for statement in SCHEMA {
+        sqlx::query(statement)
+            .execute(&pool)
+            .await
+            .map_err(|e| Error::Migration(format!("{e}: {statement}")))?;
+    }
+    Ok(pool)
+}
+
+const COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
+    event_version, payload, metadata";
+
+fn row_to_event(row: &SqliteRow) -> Result<StoredEvent> {
+    let text = |name: &str| -> Result<Value> {
+        let raw: String = row.try_get(name)?;
+        serde_json::from_str(&raw).map_err(|e| Error::Corrupt(format!("{name}: {e}")))
+    };
+    Ok(StoredEvent {
+        position: Position {
+            tx_id: 0,
+            global_position: row.try_get("global_position")?,
+        },
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get("sequence")?,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: text("payload")?,
+        metadata: text("metadata")?,
+    })
+}
+
+fn to_serialized(e: StoredEvent) -> SerializedEvent {
+    SerializedEvent::new(
+        e.aggregate_id,
+        usize::try_from(e.sequence).unwrap_or(0),
+        e.aggregate_type,
+        e.event_type,
+        e.event_version,
+        e.payload,
+        e.metadata,
+    )
+}
+
+fn connection(e: impl std::error::Error + Send + Sync + 'static) -> PersistenceError {
+    PersistenceError::ConnectionError(Box::new(e))
+}
+
+/// The cqrs-es repository over SQLite (event-store mode only: no snapshots).
+#[derive(Debug, Clone)]
+pub struct SqliteEventRepository {
+    pool: SqlitePool,
+    /// Bumped after every commit; each reader holds its own receiver, so none misses a wake-up.
+    appended: Arc<watch::Sender<u64>>,
+}
+
+impl SqliteEventRepository {
+    pub fn new(pool: SqlitePool) -> Self {
+        Self {
+            pool,
+            appended: Arc::new(watch::channel(0).0),
+        }
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// The global-order reader over the same database, woken by this repository's appends.
+    pub fn log(&self) -> SqliteEventLog {
+        SqliteEventLog {
+            pool: self.pool.clone(),
+            appended: Arc::new(Mutex::new(self.appended.subscribe())),
+        }
+    }
+
+    async fn select(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: usize,
+    ) -> Result<Vec<StoredEvent>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence > ?
+             ORDER BY sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(i64::try_from(after).unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    /// Events appended by the command with this scoped idempotency key, in order.
+    pub async fn by_idempotency_key(&self, scoped_key: &str) -> Result<Vec<StoredEvent>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE idempotency_key = ?
+             ORDER BY aggregate_type, aggregate_id, sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(scoped_key)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    /// One aggregate's history, optionally up to a sequence.
+    pub async fn history(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        up_to: Option<i64>,
+    ) -> Result<Vec<StoredEvent>> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence <= ?
+             ORDER BY sequence"
+        );
+        let rows = sqlx::query(&sql)
+            .bind(aggregate_type)
+            .bind(aggregate_id)
+            .bind(up_to.unwrap_or(i64::MAX))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    fn stream(&self, query: String, binds: Vec<String>) -> ReplayStream {
+        let (mut feed, stream) = ReplayStream::new(200);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let mut q = sqlx::query(&query);
+            for b in &binds {
+                q = q.bind(b);
+            }
+            let rows = match q.fetch_all(&pool).await {
+                Ok(rows) => rows,
+                Err(e) => {
+                    let _ = feed.push(Err(connection(e))).await;
+                    return;
+                }
+            };
+            for row in rows {
+                let item = row_to_event(&row)
+                    .map(to_serialized)
+                    .map_err(|e| PersistenceError::DeserializationError(Box::new(e)));
+                if feed.push(item).await.is_err() {
+                    return;
+                }
+            }
+        });
+        stream
+    }
+}
+
+impl PersistedEventRepository for SqliteEventRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let events = self
+            .select(A::TYPE, aggregate_id, 0)
+            .await
+            .map_err(connection)?;
+        Ok(events.into_iter().map(to_serialized).collect())
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let events = self
+            .select(A::TYPE, aggregate_id, last_sequence)
+            .await
+            .map_err(connection)?;
+        Ok(events.into_iter().map(to_serialized).collect())
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        _aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        Ok(None)
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        if snapshot_update.is_some() {
+            return Err(PersistenceError::UnknownError(
+                "the embedded store runs in event-store mode only (no snapshots)".into(),
+            ));
+        }
+        let mut tx = self.pool.begin().await.map_err(connection)?;
+        for e in events {
+            let result = sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&e.aggregate_type)
+            .bind(&e.aggregate_id)
+            .bind(i64::try_from(e.sequence).unwrap_or(i64::MAX))
+            .bind(&e.event_type)
+            .bind(&e.event_version)
+            .bind(e.payload.to_string())
+            .bind(e.metadata.to_string())
+            .execute(&mut *tx)
+            .await;
+            match result {
+                Ok(_) => {}
+                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
+                    return Err(PersistenceError::OptimisticLockError)
+                }
+                Err(other) => return Err(connection(other)),
+            }
+        }
+        tx.commit().await.map_err(connection)?;
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? ORDER BY sequence"
+        );
+        Ok(self.stream(sql, vec![A::TYPE.to_owned(), aggregate_id.to_owned()]))
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? ORDER BY global_position"
+        );
+        Ok(self.stream(sql, vec![A::TYPE.to_owned()]))
+    }
+}
+
+/// The global-order reader over SQLite.
+#[derive(Debug, Clone)]
+pub struct SqliteEventLog {
+    pool: SqlitePool,
+    appended: Arc<Mutex<watch::Receiver<u64>>>,
+}
+
+#[async_trait]
+impl EventLog for SqliteEventLog {
+    async fn read_after(&self, after: Position, limit: u32) -> Result<Vec<StoredEvent>> {
+        let sql = format!("SELECT {COLUMNS} FROM events WHERE global_position > ? ORDER BY global_position LIMIT ?");
+        let rows = sqlx::query(&sql)
+            .bind(after.global_position)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(row_to_event).collect()
+    }
+
+    async fn wait_for_append(&self, timeout: Duration) {
+        let mut appended = self.appended.lock().await;
+        let _ = tokio::time::timeout(timeout, appended.changed()).await;
+    }
+
+    async fn count_after(&self, after: Position) -> Result<u64> {
+        let n: i64 = sqlx::query_scalar("SELECT count(*) FROM events WHERE global_position > ?")
+            .bind(after.global_position)
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+}

@@ -1,0 +1,151 @@
+//! The store-fed feed: a projection fed straight from the event store in its global order,
+//! instead of from Kafka. The embedded mode runs on it, and operators use it to rebuild a read
+//! model from PostgreSQL when Kafka's copy is not trusted.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chaos_eventstore::publish::to_published;
+use chaos_eventstore::{EventLog, Position};
+use chaos_schemas::PublishedEvent;
+use tokio_util::sync::CancellationToken;
+
+use super::{ProjectorMetrics, SheetProjection, Verdict};
+
+#[derive(Debug, Clone)]
+pub struct StoreFeed {
+    name: String,
+    log: Arc<dyn EventLog>,
+    projection: SheetProjection,
+    metrics: ProjectorMetrics,
+    batch: u32,
+    poll: Duration,
+}
+
+/// What a catch-up did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CatchUp {
+    pub position: Position,
+    pub events: u64,
+    pub applied: u64,
+    pub dead_letters: u64,
+}
+
+impl StoreFeed {
+    pub fn new(
+        name: &str,
+        log: Arc<dyn EventLog>,
+        projection: SheetProjection,
+        metrics: ProjectorMetrics,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            log,
+            projection,
+            metrics,
+            batch: 1000,
+            poll: Duration::from_millis(500),
+        }
+    }
+
+    /// Applies everything after `from` up to the store's current end. `progress` is called
+    /// after each batch with the running totals (for operator progress bars).
+    pub async fn catch_up(
+        &self,
+        from: Position,
+        mut progress: impl FnMut(&CatchUp),
+    ) -> anyhow::Result<CatchUp> {
+        let mut done = CatchUp {
+            position: from,
+            events: 0,
+            applied: 0,
+            dead_letters: 0,
+        };
+        loop {
+            let stored = self.log.read_after(done.position, self.batch).await?;
+            let Some(last) = stored.last().map(|e| e.position) else {
+                return Ok(done);
+            };
+            let mut events: Vec<PublishedEvent> = Vec::with_capacity(stored.len());
+            for s in &stored {
+                match to_published(s) {
+                    Ok(e) => events.push(e),
+                    Err(e) => {
+                        // Not decodable from the store: record it and carry on, as with Kafka.
+                        self.dead_letter(&s.aggregate_id, s.sequence, &e.to_string());
+                        done.dead_letters += 1;
+                    }
+                }
+            }
+            let verdicts = self.projection.apply_batch(&events).await?;
+            for (event, verdict) in events.iter().zip(verdicts) {
+                match verdict {
+                    Verdict::Applied => {
+                        done.applied += 1;
+                        self.metrics.applied.with_label_values(&[&self.name]).inc();
+                    }
+                    Verdict::Duplicate => {
+                        self.metrics
+                            .duplicates
+                            .with_label_values(&[&self.name])
+                            .inc();
+                    }
+                    Verdict::DeadLetter(reason) => {
+                        let sequence = i64::try_from(event.envelope.sequence).unwrap_or(i64::MAX);
+                        self.dead_letter(event.key(), sequence, &reason);
+                        done.dead_letters += 1;
+                    }
+                }
+            }
+            done.position = last;
+            done.events += stored.len() as u64;
+            progress(&done);
+        }
+    }
+
+    /// Follows the store from `from` until `shutdown`, waking on appends.
+    pub async fn run(&self, from: Position, shutdown: CancellationToken) -> anyhow::Result<()> {
+        let mut position = from;
+        let mut backoff = Duration::from_millis(50);
+        while !shutdown.is_cancelled() {
+            let started = Instant::now();
+            match self.catch_up(position, |_| {}).await {
+                Ok(done) => {
+                    position = done.position;
+                    backoff = Duration::from_millis(50);
+                    if done.events > 0 {
+                        tracing::debug!(events = done.events, elapsed = ?started.elapsed(), "projected");
+                        continue;
+                    }
+                    let lag = self.log.count_after(position).await.unwrap_or(0);
+                    self.metrics
+                        .lag_events
+                        .with_label_values(&[&self.name, "store"])
+                        .set(i64::try_from(lag).unwrap_or(i64::MAX));
+                    tokio::select! {
+                        () = self.log.wait_for_append(self.poll) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                }
+                Err(e) => {
+                    self.metrics.retries.with_label_values(&[&self.name]).inc();
+                    tracing::warn!(error = %format!("{e:#}"), "store-fed projection failed; retrying");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = shutdown.cancelled() => {}
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn dead_letter(&self, aggregate_id: &str, sequence: i64, reason: &str) {
+        self.metrics
+            .dead_letters
+            .with_label_values(&[&self.name])
+            .inc();
+        tracing::error!(projection = %self.name, aggregate_id, sequence, reason, "dead letter");
+    }
+}
