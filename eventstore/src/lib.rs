@@ -7,6 +7,7 @@ mod log;
 pub mod pg;
 pub mod publish;
 pub mod sqlite;
+pub mod testing;
 
 pub use error::{Error, Result};
 pub use log::{EventLog, Position, StoredEvent};

@@ -1,0 +1,37 @@
+//! Test support: a fresh PostgreSQL database per test, so tests run in parallel against the
+//! real server started by `deploy/local/services.sh`.
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+/// The server's URL (`DATABASE_URL`, else the local default).
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://chaos:chaos@127.0.0.1:5432/chaos".to_owned())
+}
+
+/// Creates an empty database with the event store schema and returns a pool on it.
+pub async fn fresh_pg() -> PgPool {
+    let admin_url = database_url();
+    let admin = PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&admin_url)
+        .await
+        .expect("PostgreSQL must be running (deploy/local/services.sh up)");
+    let name = format!("chaos_t_{}", uuid::Uuid::new_v4().simple());
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&admin)
+        .await
+        .expect("create database");
+    admin.close().await;
+    let base = admin_url
+        .rsplit_once('/')
+        .map_or(admin_url.as_str(), |(b, _)| b);
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        .connect(&format!("{base}/{name}"))
+        .await
+        .expect("connect to the test database");
+    crate::pg::migrate(&pool).await.expect("migrate");
+    pool
+}
