@@ -11,6 +11,8 @@ pub struct Settings {
     pub schema_registry: RegistryConfig,
     pub redis: RedisConfig,
     pub projector: ProjectorConfig,
+    /// Used only by `projector warehouse`.
+    pub warehouse: WarehouseConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -45,6 +47,27 @@ pub struct ProjectorConfig {
     pub batch_window_ms: u64,
 }
 
+/// The analytics warehouse projection (`projector warehouse`). Its own consumer group, batch
+/// size and ops port, so it runs beside the Redis projection with the same configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// The DuckDB database file (one process at a time: DuckDB locks it).
+    pub path: String,
+    /// Where Parquet exports go, one file per table.
+    pub parquet_dir: String,
+    /// Export to `parquet_dir` this often while running; 0 exports only on
+    /// `projector warehouse export`.
+    pub export_interval_secs: u64,
+    pub group_id: String,
+    /// Bigger than the Redis projection's: a DuckDB transaction costs about the same for 10 rows
+    /// as for 5,000.
+    pub max_batch: usize,
+    pub batch_window_ms: u64,
+    /// The ops server (metrics, health) of the warehouse projector.
+    pub http_bind: String,
+}
+
 pub const DEFAULTS: &str = r#"
 [telemetry]
 json = false
@@ -70,4 +93,13 @@ model_version = "v1"
 group_id = "chaos-projector-redis"
 max_batch = 500
 batch_window_ms = 2
+
+[warehouse]
+path = ".chaos/warehouse/chaos.duckdb"
+parquet_dir = ".chaos/warehouse/parquet"
+export_interval_secs = 0
+group_id = "chaos-projector-warehouse"
+max_batch = 5000
+batch_window_ms = 50
+http_bind = "127.0.0.1:9103"
 "#;

@@ -5,8 +5,10 @@
 //! - [`sheet`]: the character-sheet projection, pure: a sheet and an event in, a sheet out.
 //! - [`runner`]: the consumer loop: decode, apply in batches, store offsets only after the sink
 //!   acknowledged, dead-letter poison messages, export lag.
+//! - [`warehouse`]: the analytics warehouse (DuckDB fact tables, Parquet exports).
 
 pub mod config;
 pub mod readmodel;
 pub mod runner;
 pub mod sheet;
+pub mod warehouse;

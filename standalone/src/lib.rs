@@ -14,10 +14,11 @@ use chaos_command_api::state::AppState as CommandState;
 use chaos_command_api::store::es::SqliteCharacterStore;
 use chaos_command_api::store::CachedStore;
 use chaos_eventstore::sqlite::{self, SqliteEventRepository};
-use chaos_eventstore::{EventLog, Position};
+use chaos_eventstore::Position;
 use chaos_platform::config::TelemetryConfig;
 use chaos_projectors::readmodel::MemoryStore;
 use chaos_projectors::runner::{ProjectorMetrics, SheetProjection, StoreFeed};
+use chaos_projectors::warehouse::{Warehouse, STORE_FEED};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -98,8 +99,13 @@ pub async fn run(
     // never sees a read model older than the data directory.
     let read_models = Arc::new(MemoryStore::default());
     let projection = SheetProjection::new(read_models.clone(), "chaos:".into(), "v1".into());
-    let log: Arc<dyn EventLog> = Arc::new(repo.log());
-    let feed = StoreFeed::new("sheets", log, projection, ProjectorMetrics::new(&registry));
+    let metrics = ProjectorMetrics::new(&registry);
+    let feed = StoreFeed::new(
+        "sheets",
+        Arc::new(repo.log()),
+        Arc::new(projection),
+        metrics.clone(),
+    );
     let rebuild = Instant::now();
     let caught_up = feed.catch_up(Position::START, |_| {}).await?;
     tracing::info!(
@@ -107,7 +113,32 @@ pub async fn run(
         applied = caught_up.applied,
         elapsed_ms = rebuild.elapsed().as_millis() as u64,
         data_dir = %settings.data_dir.display(),
-        "read models rebuilt from the event store"
+        "sheets rebuilt from the event store"
+    );
+
+    // The warehouse is a DuckDB file in the data directory: resumed from its own checkpoint.
+    let warehouse = Warehouse::open(settings.data_dir.join("warehouse.duckdb")).await?;
+    let resume = warehouse
+        .offsets(STORE_FEED)
+        .await?
+        .first()
+        .map_or(Position::START, |o| Position {
+            tx_id: 0,
+            global_position: o.next_offset - 1,
+        });
+    let analytics = StoreFeed::new(
+        "warehouse",
+        Arc::new(repo.log()),
+        Arc::new(warehouse.clone()),
+        metrics,
+    );
+    let resumed = Instant::now();
+    let warehouse_caught_up = analytics.catch_up(resume, |_| {}).await?;
+    tracing::info!(
+        from = resume.global_position,
+        events = warehouse_caught_up.events,
+        elapsed_ms = resumed.elapsed().as_millis() as u64,
+        "warehouse resumed from its checkpoint"
     );
 
     let store = CachedStore::new(SqliteCharacterStore::new(repo), 100_000);
@@ -149,6 +180,11 @@ pub async fn run(
         let position = caught_up.position;
         tokio::spawn(async move { feed.run(position, shutdown).await })
     };
+    let follow_warehouse = {
+        let shutdown = shutdown.clone();
+        let position = warehouse_caught_up.position;
+        tokio::spawn(async move { analytics.run(position, shutdown).await })
+    };
     let stop = |s: CancellationToken| async move { s.cancelled().await };
     let (a, b) = tokio::join!(
         axum_serve(command_listener, command_router, stop(shutdown.clone())),
@@ -156,6 +192,8 @@ pub async fn run(
     );
     shutdown.cancel();
     follow.await??;
+    follow_warehouse.await??;
+    warehouse.close().await?;
     a?;
     b?;
     Ok(())

@@ -78,7 +78,10 @@ pub mod contract {
             expected: 0,
             new: doc(1, 1, "one"),
         };
-        assert_eq!(store.put_many(&[first.clone()]).await.unwrap(), vec![true]);
+        assert_eq!(
+            store.put_many(std::slice::from_ref(&first)).await.unwrap(),
+            vec![true]
+        );
         assert_eq!(store.get(&a).await.unwrap(), Some(doc(1, 1, "one")));
 
         // Replaying the same write loses: the stored version moved on.

@@ -15,7 +15,7 @@ use rdkafka::util::Timeout;
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::{ProjectorMetrics, SheetProjection, Verdict};
+use super::{FeedOffset, ProjectionSink, ProjectorMetrics, Verdict};
 
 /// Consumes a topic in a consumer group and feeds the projection in batches.
 ///
@@ -29,7 +29,7 @@ pub struct KafkaRunner {
     consumer: StreamConsumer,
     dead_letters: FutureProducer,
     codec: AvroCodec,
-    projection: SheetProjection,
+    projection: Box<dyn ProjectionSink>,
     metrics: ProjectorMetrics,
     max_batch: usize,
     batch_window: Duration,
@@ -59,7 +59,7 @@ impl KafkaRunner {
         topic: String,
         dead_letter_topic: String,
         codec: AvroCodec,
-        projection: SheetProjection,
+        projection: impl ProjectionSink + 'static,
         metrics: ProjectorMetrics,
         max_batch: usize,
         batch_window: Duration,
@@ -89,7 +89,7 @@ impl KafkaRunner {
                 .create()
                 .context("creating the dead-letter producer")?,
             codec,
-            projection,
+            projection: Box::new(projection),
             metrics,
             max_batch,
             batch_window,
@@ -145,9 +145,20 @@ impl KafkaRunner {
                 Decoded::Poison(..) => None,
             })
             .collect();
+        // Where each partition stands once this batch (poison included) is handled.
+        let mut next: HashMap<i32, i64> = HashMap::new();
+        for d in &decoded {
+            let (Decoded::Event(m, _) | Decoded::Poison(m, _)) = d;
+            let offset = next.entry(m.partition()).or_insert(0);
+            *offset = (*offset).max(m.offset() + 1);
+        }
+        let checkpoint: Vec<FeedOffset> = next
+            .into_iter()
+            .map(|(partition, offset)| FeedOffset::new(&self.topic, partition, offset))
+            .collect();
         let mut backoff = Duration::from_millis(50);
         let verdicts = loop {
-            match self.projection.apply_batch(&events).await {
+            match self.projection.apply_batch(&events, &checkpoint).await {
                 Ok(v) => break v,
                 Err(e) => {
                     self.metrics.retries.with_label_values(&[&self.name]).inc();

@@ -4,7 +4,11 @@
 mod batch;
 mod kafka;
 mod metrics;
+mod sink;
+mod store_feed;
 
 pub use batch::{SheetProjection, Verdict};
 pub use kafka::KafkaRunner;
 pub use metrics::ProjectorMetrics;
+pub use sink::{FeedOffset, ProjectionSink};
+pub use store_feed::{CatchUp, StoreFeed};

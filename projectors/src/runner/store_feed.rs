@@ -10,13 +10,15 @@ use chaos_eventstore::{EventLog, Position};
 use chaos_schemas::PublishedEvent;
 use tokio_util::sync::CancellationToken;
 
-use super::{ProjectorMetrics, SheetProjection, Verdict};
+use crate::warehouse::STORE_FEED as FEED;
+
+use super::{FeedOffset, ProjectionSink, ProjectorMetrics, Verdict};
 
 #[derive(Debug, Clone)]
 pub struct StoreFeed {
     name: String,
     log: Arc<dyn EventLog>,
-    projection: SheetProjection,
+    projection: Arc<dyn ProjectionSink>,
     metrics: ProjectorMetrics,
     batch: u32,
     poll: Duration,
@@ -35,7 +37,7 @@ impl StoreFeed {
     pub fn new(
         name: &str,
         log: Arc<dyn EventLog>,
-        projection: SheetProjection,
+        projection: Arc<dyn ProjectionSink>,
         metrics: ProjectorMetrics,
     ) -> Self {
         Self {
@@ -77,7 +79,9 @@ impl StoreFeed {
                     }
                 }
             }
-            let verdicts = self.projection.apply_batch(&events).await?;
+            // The store feed's offset is the next global position (embedded store: `tx_id` 0).
+            let checkpoint = [FeedOffset::new(FEED, 0, last.global_position + 1)];
+            let verdicts = self.projection.apply_batch(&events, &checkpoint).await?;
             for (event, verdict) in events.iter().zip(verdicts) {
                 match verdict {
                     Verdict::Applied => {

@@ -1,0 +1,69 @@
+//! The port between a feed (Kafka, the event store) and a projection's sink.
+
+use async_trait::async_trait;
+use chaos_schemas::PublishedEvent;
+
+use super::{SheetProjection, Verdict};
+use crate::readmodel::StoreError;
+
+/// How far a feed has been handled: every message of `partition` below `next_offset` is done.
+///
+/// `next_offset` means what the feed says it means: the Kafka offset to read next, or the event
+/// store reader's next global position (`partition` 0).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FeedOffset {
+    /// The feed's name: the Kafka topic, or `store` for the event store.
+    pub feed: String,
+    pub partition: i32,
+    pub next_offset: i64,
+}
+
+impl FeedOffset {
+    pub fn new(feed: impl Into<String>, partition: i32, next_offset: i64) -> Self {
+        Self {
+            feed: feed.into(),
+            partition,
+            next_offset,
+        }
+    }
+}
+
+/// A projection as a feed sees it: batches of events in, one verdict per event out.
+#[async_trait]
+pub trait ProjectionSink: Send + Sync + std::fmt::Debug {
+    /// A short name for logs (`sheets`, `warehouse`).
+    fn name(&self) -> &str;
+
+    /// Applies `events` (in feed order) and returns one verdict per event, in the same order.
+    ///
+    /// `checkpoint` is where the feed stands once this batch is handled (it also covers messages
+    /// that never became events, such as undecodable ones). A sink that keeps its own
+    /// checkpoints stores them in the same transaction as the writes; others ignore it.
+    ///
+    /// `Err` means the sink is unavailable: the feed retries the whole batch, so applying a
+    /// batch again must be harmless (sinks are idempotent).
+    async fn apply_batch(
+        &self,
+        events: &[PublishedEvent],
+        checkpoint: &[FeedOffset],
+    ) -> Result<Vec<Verdict>, StoreError>;
+}
+
+#[async_trait]
+impl ProjectionSink for SheetProjection {
+    fn name(&self) -> &str {
+        "sheets"
+    }
+
+    /// Sheets carry their own per-aggregate version, so the feed's checkpoint is not needed.
+    async fn apply_batch(
+        &self,
+        events: &[PublishedEvent],
+        _checkpoint: &[FeedOffset],
+    ) -> Result<Vec<Verdict>, StoreError> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        SheetProjection::apply_batch(self, events).await
+    }
+}
