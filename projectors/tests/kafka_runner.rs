@@ -1,0 +1,221 @@
+//! The Kafka runner against the real broker and schema registry (deploy/local/services.sh):
+//! poison messages and sequence gaps are dead-lettered with a reason, duplicates are skipped,
+//! the projection carries on, and committed offsets mean a restarted member re-applies nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chaos_domain::{AccountId, CharacterEvent, CharacterName};
+use chaos_platform::kafka::{ensure_topics, KafkaConfig};
+use chaos_projectors::readmodel::{DocumentStore, MemoryStore};
+use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, SheetProjection};
+use chaos_schemas::{AvroCodec, DomainEvent, EventEnvelope, PublishedEvent};
+use chrono::{TimeZone, Utc};
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::message::Headers;
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::Message;
+use tokio_util::sync::CancellationToken;
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+fn published(id: &str, sequence: u64, event: CharacterEvent) -> PublishedEvent {
+    PublishedEvent {
+        envelope: EventEnvelope {
+            event_id: uuid::Uuid::new_v4(),
+            event_type: event.type_name().to_owned(),
+            aggregate_type: "character".into(),
+            aggregate_id: id.to_owned(),
+            sequence,
+            global_position: i64::try_from(sequence).unwrap(),
+            occurred_at: event.occurred_at(),
+            correlation_id: None,
+            causation_id: None,
+            traceparent: None,
+        },
+        event: DomainEvent::Character(event),
+    }
+}
+
+async fn wait_until<F: std::future::Future<Output = bool>>(
+    what: &str,
+    mut check: impl FnMut() -> F,
+) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
+    let kafka = KafkaConfig {
+        bootstrap_servers: env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        topic_prefix: format!("t{}.", uuid::Uuid::new_v4().simple()),
+        partitions: 1,
+        replication_factor: 1,
+        options: Default::default(),
+    };
+    let registry = env("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
+    let topic = kafka.topic("chaos.character.events");
+    let dead = kafka.topic("chaos.deadletter.redis");
+    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
+        .await
+        .unwrap();
+
+    let t = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let created = published(
+        &id,
+        1,
+        CharacterEvent::CharacterCreated {
+            owner: AccountId::from_uuid(uuid::Uuid::from_u128(1)),
+            name: CharacterName::parse("Dex").unwrap(),
+            class: "ranger".into(),
+            level: 1,
+            max_hp: 100,
+            max_mana: 80,
+            zone: "whispering_woods".into(),
+            skills: vec!["strike".into()],
+            created_at: t,
+        },
+    );
+    let entered = |sequence, to: &str| {
+        published(
+            &id,
+            sequence,
+            CharacterEvent::ZoneEntered {
+                from_zone: "whispering_woods".into(),
+                to_zone: to.into(),
+                entered_at: t,
+            },
+        )
+    };
+    let codec = AvroCodec::new(&registry).unwrap();
+    let producer: FutureProducer = kafka.client_config().create().unwrap();
+    let mut messages: Vec<Vec<u8>> = Vec::new();
+    messages.push(codec.encode(&topic, &created).await.unwrap());
+    messages.push(b"definitely not avro".to_vec());
+    messages.push(
+        codec
+            .encode(&topic, &entered(2, "starter_meadow"))
+            .await
+            .unwrap(),
+    );
+    messages.push(codec.encode(&topic, &created).await.unwrap()); // a re-send: duplicate
+    messages.push(
+        codec
+            .encode(&topic, &entered(5, "chaos_wastes"))
+            .await
+            .unwrap(),
+    ); // gap
+    for payload in &messages {
+        producer
+            .send(
+                FutureRecord::to(&topic).key(&id).payload(payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+
+    let store = Arc::new(MemoryStore::default());
+    let run = |store: Arc<MemoryStore>| {
+        let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
+        let projection = SheetProjection::new(store, "t:".into(), "v1".into());
+        let runner = KafkaRunner::new(
+            "redis",
+            &kafka,
+            "test-group",
+            topic.clone(),
+            dead.clone(),
+            AvroCodec::new(&registry).unwrap(),
+            projection,
+            metrics.clone(),
+            100,
+            Duration::from_millis(5),
+        )
+        .unwrap();
+        let stop = CancellationToken::new();
+        let handle = {
+            let stop = stop.clone();
+            tokio::spawn(async move { runner.run(stop).await })
+        };
+        (metrics, stop, handle)
+    };
+    let (metrics, stop, handle) = run(store.clone());
+    let key = format!("t:v1:character:{id}");
+    wait_until("the sheet to reach version 2 and both dead letters", || {
+        let (store, key, metrics) = (store.clone(), key.clone(), metrics.clone());
+        async move {
+            let version = store.get(&key).await.unwrap().map_or(0, |d| d.version);
+            version == 2 && metrics.dead_letters.with_label_values(&["redis"]).get() == 2
+        }
+    })
+    .await;
+    assert_eq!(metrics.applied.with_label_values(&["redis"]).get(), 2);
+    assert_eq!(metrics.duplicates.with_label_values(&["redis"]).get(), 1);
+    let sheet = store.get(&key).await.unwrap().unwrap();
+    assert_eq!(
+        sheet.doc["zone"], "starter_meadow",
+        "the gap event was not applied"
+    );
+    assert_eq!(sheet.applied, 2);
+
+    // The dead-letter topic holds the original bytes with the reason.
+    let mut config = kafka.client_config();
+    config
+        .set("group.id", "dlq-reader")
+        .set("auto.offset.reset", "earliest");
+    let reader: StreamConsumer = config.create().unwrap();
+    reader.subscribe(&[&dead]).unwrap();
+    let mut reasons = Vec::new();
+    while reasons.len() < 2 {
+        let m = tokio::time::timeout(Duration::from_secs(30), reader.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        let headers = m.headers().expect("dead letters carry headers");
+        let reason = headers
+            .iter()
+            .find(|h| h.key == "reason")
+            .and_then(|h| h.value)
+            .map(|v| String::from_utf8_lossy(v).into_owned())
+            .expect("a reason header");
+        reasons.push((reason, m.payload().map(<[u8]>::to_vec)));
+    }
+    assert!(reasons[0].0.contains("cannot decode"), "{reasons:?}");
+    assert_eq!(reasons[0].1.as_deref(), Some(&b"definitely not avro"[..]));
+    assert!(reasons[1].0.contains("sequence gap"), "{reasons:?}");
+
+    // Stop, then start a new member of the same group: the stored offsets mean nothing is
+    // consumed again, so nothing is applied or dead-lettered twice.
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    let (metrics, stop, handle) = run(store.clone());
+    producer
+        .send(
+            FutureRecord::to(&topic).key(&id).payload(
+                &codec
+                    .encode(&topic, &entered(3, "ember_caverns"))
+                    .await
+                    .unwrap(),
+            ),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    wait_until("the next event after the restart", || {
+        let (store, key) = (store.clone(), key.clone());
+        async move { store.get(&key).await.unwrap().map_or(0, |d| d.version) == 3 }
+    })
+    .await;
+    assert_eq!(metrics.applied.with_label_values(&["redis"]).get(), 1);
+    assert_eq!(metrics.duplicates.with_label_values(&["redis"]).get(), 0);
+    assert_eq!(metrics.dead_letters.with_label_values(&["redis"]).get(), 0);
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+}
