@@ -5,13 +5,8 @@ variable "region" {
 }
 
 variable "admin_principal_arns" {
-  description = "IAM roles (operators, CI deployer) given cluster-admin on the EKS cluster through access entries; the creator gets no implicit access."
+  description = "IAM roles (operators, CI deployer) given cluster-admin on the EKS cluster; at least one (checked in modules/stack)."
   type        = list(string)
-
-  validation {
-    condition     = length(var.admin_principal_arns) > 0
-    error_message = "Name at least one admin principal, or nobody can use the Kubernetes API."
-  }
 }
 
 variable "api_public_access_cidrs" {

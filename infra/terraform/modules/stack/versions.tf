@@ -1,0 +1,10 @@
+terraform {
+  required_version = "~> 1.15"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 5.0"
+    }
+  }
+}
