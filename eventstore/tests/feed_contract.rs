@@ -35,7 +35,13 @@ async fn append<R: PersistedEventRepository>(
         .expect("append");
 }
 
-async fn contract<R: PersistedEventRepository + 'static>(repo: Arc<R>, log: Arc<dyn EventLog>) {
+/// `announce` is what a writer does after committing (PostgreSQL: the append notifier; the
+/// SQLite repository announces its own appends).
+async fn contract<R: PersistedEventRepository + 'static>(
+    repo: Arc<R>,
+    log: Arc<dyn EventLog>,
+    announce: Arc<dyn Fn() + Send + Sync>,
+) {
     assert!(log
         .read_after(Position::START, 10)
         .await
@@ -44,7 +50,16 @@ async fn contract<R: PersistedEventRepository + 'static>(repo: Arc<R>, log: Arc<
     append(&*repo, "a", 1..=3).await;
     append(&*repo, "b", 1..=2).await;
 
-    let all = log.read_after(Position::START, 10).await.unwrap();
+    // xids are cluster-wide: a transaction left open in another database (a parallel test,
+    // another tenant) delays visibility, so wait for the rows rather than assume them.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let all = loop {
+        let rows = log.read_after(Position::START, 10).await.unwrap();
+        if rows.len() >= 5 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     let order: Vec<(&str, i64)> = all
         .iter()
         .map(|e| (e.aggregate_id.as_str(), e.sequence))
@@ -78,6 +93,7 @@ async fn contract<R: PersistedEventRepository + 'static>(repo: Arc<R>, log: Arc<
             // Keep appending until the waiter is woken: the wait may start after one append.
             for s in 1..=200 {
                 append(&*repo, &format!("c{s}"), 1..=1).await;
+                announce();
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         })
@@ -93,7 +109,13 @@ async fn contract<R: PersistedEventRepository + 'static>(repo: Arc<R>, log: Arc<
 async fn postgres_feed_meets_the_contract() {
     let pool = fresh_pg().await;
     let repo = Arc::new(PostgresEventRepository::new(pool.clone()));
-    contract(repo, Arc::new(PgEventLog::new(pool))).await;
+    let notifier = chaos_eventstore::pg::AppendNotifier::spawn(pool.clone());
+    contract(
+        repo,
+        Arc::new(PgEventLog::new(pool)),
+        Arc::new(move || notifier.appended()),
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -102,7 +124,7 @@ async fn sqlite_feed_meets_the_contract() {
     std::fs::create_dir_all(&dir).unwrap();
     let repo = SqliteEventRepository::new(sqlite::open(&dir.join("events.db")).await.unwrap());
     let log = Arc::new(repo.log());
-    contract(Arc::new(repo), log).await;
+    contract(Arc::new(repo), log, Arc::new(|| {})).await;
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -30,26 +30,39 @@ pub trait Lookups: Send + Sync {
         up_to: Option<i64>,
     ) -> chaos_eventstore::Result<Vec<StoredEvent>>;
     async fn ping(&self) -> chaos_eventstore::Result<()>;
+
+    /// Called after every successful append (wakes readers such as the relay).
+    fn appended(&self) {}
+}
+
+/// PostgreSQL lookups, and the post-commit append notifications the relay listens for.
+#[derive(Debug, Clone)]
+pub struct PgLookups {
+    pool: PgPool,
+    notifier: pg::AppendNotifier,
 }
 
 #[async_trait]
-impl Lookups for PgPool {
+impl Lookups for PgLookups {
     async fn by_idempotency_key(
         &self,
         scoped_key: &str,
     ) -> chaos_eventstore::Result<Vec<StoredEvent>> {
-        pg::events_by_idempotency_key(self, scoped_key).await
+        pg::events_by_idempotency_key(&self.pool, scoped_key).await
     }
     async fn history(
         &self,
         id: &str,
         up_to: Option<i64>,
     ) -> chaos_eventstore::Result<Vec<StoredEvent>> {
-        pg::aggregate_history(self, AGGREGATE_TYPE, id, up_to).await
+        pg::aggregate_history(&self.pool, AGGREGATE_TYPE, id, up_to).await
     }
     async fn ping(&self) -> chaos_eventstore::Result<()> {
-        sqlx::query("SELECT 1").execute(self).await?;
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+    fn appended(&self) {
+        self.notifier.appended();
     }
 }
 
@@ -85,15 +98,16 @@ impl<R: PersistedEventRepository, L> std::fmt::Debug for EsCharacterStore<R, L> 
     }
 }
 
-pub type PgCharacterStore = EsCharacterStore<PostgresEventRepository, PgPool>;
+pub type PgCharacterStore = EsCharacterStore<PostgresEventRepository, PgLookups>;
 pub type SqliteCharacterStore = EsCharacterStore<SqliteEventRepository, SqliteEventRepository>;
 
 impl PgCharacterStore {
     pub fn new(pool: PgPool) -> Self {
         let repo = PostgresEventRepository::new(pool.clone());
+        let notifier = pg::AppendNotifier::spawn(pool.clone());
         Self {
             store: PersistedEventStore::new_event_store(repo),
-            lookups: pool,
+            lookups: PgLookups { pool, notifier },
         }
     }
 }
@@ -152,6 +166,7 @@ where
             .commit(events, context, metadata)
             .await
             .map_err(map_err)?;
+        self.lookups.appended();
         Ok(committed.iter().map(|e| e.sequence).collect())
     }
 
