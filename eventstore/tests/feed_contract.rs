@@ -155,7 +155,15 @@ async fn postgres_reader_never_skips_a_late_committing_transaction() {
         .is_empty());
 
     slow.commit().await.unwrap();
-    let rows = log.read_after(Position::START, 10).await.unwrap();
+    // Other transactions on the cluster (parallel tests) may still delay visibility: wait.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let rows = loop {
+        let rows = log.read_after(Position::START, 10).await.unwrap();
+        if rows.len() >= 2 || std::time::Instant::now() > deadline {
+            break rows;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
     let ids: Vec<&str> = rows.iter().map(|e| e.aggregate_id.as_str()).collect();
     assert_eq!(
         ids,
