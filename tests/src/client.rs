@@ -280,6 +280,10 @@ impl QueryApi {
         }
     }
 
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
     /// The sheet, optionally waiting on a consistency token.
     pub async fn sheet(&self, id: &str, consistency_token: Option<&str>) -> anyhow::Result<Reply> {
         let mut request = self.http.get(format!("{}/v1/characters/{id}", self.base));

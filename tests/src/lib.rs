@@ -8,6 +8,7 @@
 //! - [`services`]: where the shared services are (`services.sh env` variables, local defaults).
 //! - [`process`]: one child process: spawn, wait for `/readyz`, `kill -9`, restart, kill on drop.
 //! - [`stack`]: an isolated set of processes for one test.
+//! - [`check`]: the shared end-to-end assertions (Kafka = store, sheets = folded store).
 //! - [`client`]: HTTP clients for the command and query APIs.
 //! - [`kafka`]: reads a whole topic and decodes it with the production Avro codec.
 //! - [`store`]: reads the event store and folds it with the domain's own `apply`.
@@ -18,6 +19,7 @@
 //! The binaries are looked up next to the test executable (`target/<profile>/`), or in
 //! `CHAOS_BIN_DIR`; build them first with `cargo build --workspace --bins` (`./test.sh` does).
 
+pub mod check;
 pub mod client;
 pub mod kafka;
 pub mod process;

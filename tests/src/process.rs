@@ -163,7 +163,6 @@ impl ServiceProcess {
     pub async fn wait_ready(&mut self, timeout: Duration) -> anyhow::Result<()> {
         let url = format!("{}/readyz", self.base_url());
         let deadline = Instant::now() + timeout;
-        let mut last = String::from("no answer yet");
         loop {
             if !self.is_running() {
                 anyhow::bail!(
@@ -173,11 +172,11 @@ impl ServiceProcess {
                     self.log_tail(40)
                 );
             }
-            match self.http.get(&url).send().await {
+            let last = match self.http.get(&url).send().await {
                 Ok(r) if r.status().is_success() => return Ok(()),
-                Ok(r) => last = format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
-                Err(e) => last = e.to_string(),
-            }
+                Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+                Err(e) => e.to_string(),
+            };
             if Instant::now() >= deadline {
                 anyhow::bail!(
                     "{} not ready after {timeout:?} ({last}); log {}:\n{}",

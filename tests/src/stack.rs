@@ -229,6 +229,15 @@ impl Stack {
             let mut env = kafka_env();
             env.extend(redis_env());
             env.push(kv("CHAOS__PROJECTOR__GROUP_ID", &isolation.group_id));
+            // A killed projector's partitions move to its successor once the broker gives up
+            // on the dead member: after 6 s here instead of librdkafka's default 45 s.
+            let config = log_dir.join("projector.toml");
+            std::fs::write(
+                &config,
+                "[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\
+                 \"heartbeat.interval.ms\" = \"500\"\n",
+            )?;
+            env.push(kv("CHAOS_CONFIG", config.to_string_lossy()));
             projector = Some(ServiceProcess::spawn(
                 spec("projector", "projector", &["redis"], env)?,
                 &log_dir,

@@ -33,18 +33,63 @@ impl EventStore {
         &self.pool
     }
 
-    /// Every committed event in the store's global order (the relay's reader).
+    /// Every event in the store once writing has stopped: polls until the global-order reader
+    /// returns as many rows as the table holds.
+    ///
+    /// The reader only hands out transactions older than every transaction still running
+    /// anywhere on the server (transaction ids are cluster-wide), so right after a command
+    /// returns, a slow transaction of another test can still hide it for a moment.
     pub async fn all_events(&self) -> anyhow::Result<Vec<StoredEvent>> {
-        let mut all = Vec::new();
+        crate::wait_until(
+            "the global-order reader to return every stored event",
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async {
+                let events = self.read_all().await.map_err(|e| format!("{e:#}"))?;
+                let count = self.count().await.map_err(|e| format!("{e:#}"))?;
+                if events.len() as i64 == count {
+                    Ok(Some(events))
+                } else {
+                    Err(format!("{} of {count} rows", events.len()))
+                }
+            },
+        )
+        .await
+    }
+
+    /// What the global-order reader returns now (the relay's view), checking that it never
+    /// hands out one `(aggregate, sequence)` twice.
+    pub async fn read_all(&self) -> anyhow::Result<Vec<StoredEvent>> {
+        let mut all: Vec<StoredEvent> = Vec::new();
         let mut after = Position::START;
+        let mut reads = 0;
         loop {
             let batch = self.log.read_after(after, 5_000).await?;
+            reads += 1;
             let Some(last) = batch.last() else {
-                return Ok(all);
+                break;
             };
             after = last.position;
             all.extend(batch);
         }
+        let mut seen: BTreeMap<(&str, i64), &StoredEvent> = BTreeMap::new();
+        for e in &all {
+            if let Some(first) = seen.insert((&e.aggregate_id, e.sequence), e) {
+                anyhow::bail!(
+                    "the global-order reader returned {}#{} twice in {reads} reads: \
+                     {:?} {} {} and {:?} {} {}",
+                    e.aggregate_id,
+                    e.sequence,
+                    first.position,
+                    first.event_type,
+                    first.metadata,
+                    e.position,
+                    e.event_type,
+                    e.metadata,
+                );
+            }
+        }
+        Ok(all)
     }
 
     /// The number of rows in `events` (committed or not yet visible to the global reader).
@@ -89,12 +134,17 @@ pub fn fold(events: &[StoredEvent]) -> anyhow::Result<Character> {
 /// Checks an aggregate's sequences are exactly 1..=n.
 pub fn assert_contiguous(events: &[StoredEvent]) -> anyhow::Result<()> {
     for (i, e) in events.iter().enumerate() {
-        anyhow::ensure!(
-            e.sequence == i as i64 + 1,
-            "{}: sequence {} at index {i}",
-            e.aggregate_id,
-            e.sequence
-        );
+        if e.sequence != i as i64 + 1 {
+            let around: Vec<String> = events[i.saturating_sub(3)..(i + 3).min(events.len())]
+                .iter()
+                .map(|e| format!("#{} {:?} {}", e.sequence, e.position, e.event_type))
+                .collect();
+            anyhow::bail!(
+                "{}: sequence {} at index {i}; around it: {around:?}",
+                e.aggregate_id,
+                e.sequence
+            );
+        }
     }
     Ok(())
 }

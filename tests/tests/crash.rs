@@ -1,0 +1,360 @@
+//! Crash tests: `kill -9` the relay and the projector in the middle of a stream of commands,
+//! and a relay failover. Afterwards nothing may be missing, nothing applied twice, and every
+//! sheet must equal the event store folded.
+//!
+//! Needs `deploy/local/services.sh up` and the binaries (`cargo build --workspace --bins`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chaos_tests::check::{kafka_matches_store, sheets_match_store};
+use chaos_tests::kafka::TopicReader;
+use chaos_tests::process::metric_value;
+use chaos_tests::stack::READY_TIMEOUT;
+use chaos_tests::store::{assert_contiguous, by_aggregate};
+use chaos_tests::{wait_until, CommandAnswer, CommandApi, Stack, StackOptions};
+
+/// Accepted commands the stream must reach.
+const COMMANDS: usize = 1_200;
+const CLIENTS: usize = 6;
+const CHARACTERS_PER_CLIENT: usize = 4;
+const CATCH_UP: Duration = Duration::from_secs(180);
+
+#[derive(Debug, Clone)]
+struct Hero {
+    token: String,
+    id: String,
+    class: &'static str,
+}
+
+/// What the clients saw.
+#[derive(Debug, Default)]
+struct Outcomes {
+    accepted: Vec<CommandAnswer>,
+    /// Status (and problem type) -> count, for everything not accepted.
+    refused: BTreeMap<String, usize>,
+}
+
+/// One client: cycles over its characters (plus one character every client shares, to make
+/// writers race on one aggregate) with strikes, fireballs and trips to a peaceful zone.
+async fn client(
+    api: CommandApi,
+    mine: Vec<Hero>,
+    shared: Hero,
+    accepted: Arc<AtomicUsize>,
+    outcomes: Arc<Mutex<Outcomes>>,
+) {
+    let mut in_meadow: BTreeSet<String> = BTreeSet::new();
+    let mut i = 0usize;
+    while accepted.load(Ordering::Relaxed) < COMMANDS {
+        i += 1;
+        let hero = if i.is_multiple_of(5) {
+            &shared
+        } else {
+            &mine[i % mine.len()]
+        };
+        let reply = if in_meadow.contains(&hero.id) {
+            api.travel(&hero.token, &hero.id, "whispering_woods").await
+        } else if i.is_multiple_of(17) && hero.id != shared.id {
+            api.travel(&hero.token, &hero.id, "starter_meadow").await
+        } else if hero.class == "mage" && i.is_multiple_of(3) {
+            api.cast_skill(&hero.token, &hero.id, "fireball", &[]).await
+        } else {
+            api.cast_skill(&hero.token, &hero.id, "strike", &[]).await
+        };
+        let mut o = outcomes.lock().unwrap();
+        match reply {
+            Ok(r) if r.status.is_success() => {
+                let answer = r.answer().unwrap();
+                if answer.events == ["ZoneEntered"] && !in_meadow.remove(&hero.id) {
+                    in_meadow.insert(hero.id.clone());
+                }
+                o.accepted.push(answer);
+                accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(r) => {
+                *o.refused
+                    .entry(format!(
+                        "{} {}",
+                        r.status.as_u16(),
+                        r.problem_type().unwrap_or("")
+                    ))
+                    .or_default() += 1;
+            }
+            Err(e) => *o.refused.entry(format!("transport: {e}")).or_default() += 1,
+        }
+    }
+}
+
+async fn wait_for_accepted(accepted: &AtomicUsize, n: usize) {
+    wait_until(
+        &format!("{n} accepted commands"),
+        Duration::from_secs(300),
+        Duration::from_millis(5),
+        || async {
+            let now = accepted.load(Ordering::Relaxed);
+            if now >= n {
+                Ok(Some(()))
+            } else {
+                Err(format!("{now}"))
+            }
+        },
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn killing_relay_and_projector_mid_stream_loses_nothing_and_applies_nothing_twice() {
+    let started = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
+    let mut stack = Stack::start(StackOptions::default()).await.unwrap();
+    let api = stack.commands();
+    let classes = ["warrior", "mage", "ranger", "cleric"];
+    let mut heroes: Vec<Vec<Hero>> = Vec::new();
+    for c in 0..CLIENTS {
+        let player = api.player(&format!("player{c}")).await.unwrap();
+        let mut mine = Vec::new();
+        for k in 0..CHARACTERS_PER_CLIENT {
+            let class = classes[(c + k) % classes.len()];
+            let answer = api
+                .create_character(&player.token, &format!("Hero{c}x{k}"), class, &[])
+                .await
+                .unwrap()
+                .answer()
+                .unwrap();
+            mine.push(Hero {
+                token: player.token.clone(),
+                id: answer.aggregate_id,
+                class,
+            });
+        }
+        heroes.push(mine);
+    }
+    let shared = heroes[0][0].clone();
+    // The pipeline is alive before the chaos starts.
+    stack
+        .queries()
+        .wait_for_version(&shared.id, 1, Duration::from_secs(90))
+        .await
+        .unwrap();
+
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let clients: Vec<_> = heroes
+        .iter()
+        .map(|mine| {
+            tokio::spawn(client(
+                api.clone(),
+                mine.clone(),
+                shared.clone(),
+                accepted.clone(),
+                outcomes.clone(),
+            ))
+        })
+        .collect();
+
+    // The chaos, paced by the stream itself.
+    phase("stream started");
+    wait_for_accepted(&accepted, 150).await;
+    phase("kill -9 relay");
+    stack.relay(0).kill9();
+    wait_for_accepted(&accepted, 300).await;
+    stack.relay(0).restart(READY_TIMEOUT).await.unwrap();
+    phase("relay restarted");
+    wait_for_accepted(&accepted, 450).await;
+    phase("kill -9 projector");
+    stack.projector().kill9();
+    wait_for_accepted(&accepted, 600).await;
+    stack.projector().restart(READY_TIMEOUT).await.unwrap();
+    phase("projector restarted");
+    // Both at once, while they are busy catching up.
+    wait_for_accepted(&accepted, 700).await;
+    phase("kill -9 relay and projector");
+    stack.relay(0).kill9();
+    stack.projector().kill9();
+    stack.relay(0).restart(READY_TIMEOUT).await.unwrap();
+    stack.projector().restart(READY_TIMEOUT).await.unwrap();
+    // And a crash while the stream is in full flow again.
+    phase("both restarted");
+    wait_for_accepted(&accepted, 950).await;
+    phase("kill -9 projector and relay");
+    stack.projector().kill9();
+    stack.relay(0).kill9();
+    stack.projector().restart(READY_TIMEOUT).await.unwrap();
+    stack.relay(0).restart(READY_TIMEOUT).await.unwrap();
+    phase("both restarted");
+    for c in clients {
+        c.await.unwrap();
+    }
+    phase("stream finished");
+    let outcomes = std::mem::take(&mut *outcomes.lock().unwrap());
+    eprintln!(
+        "{} commands accepted, refused: {:?}",
+        outcomes.accepted.len(),
+        outcomes.refused
+    );
+    assert!(outcomes.accepted.len() >= COMMANDS);
+    // Only rules (fireball cooldowns, mana) and races on the shared character may refuse.
+    for kind in outcomes.refused.keys() {
+        assert!(
+            kind.starts_with("422 ") || kind.starts_with("409 "),
+            "unexpected refusal {kind}: {:?}",
+            outcomes.refused
+        );
+    }
+
+    // The store: gap-free per aggregate, and every accepted answer is in it.
+    let events = stack.store().all_events().await.unwrap();
+    let per = by_aggregate(&events);
+    assert_eq!(per.len(), CLIENTS * CHARACTERS_PER_CLIENT);
+    for list in per.values() {
+        assert_contiguous(list).unwrap();
+    }
+    for answer in &outcomes.accepted {
+        let have = per[&answer.aggregate_id].len() as u64;
+        assert!(
+            answer.sequence <= have,
+            "{answer:?} beyond the stored {have}"
+        );
+    }
+    eprintln!("{} events in the store", events.len());
+
+    // Every sheet reaches its final version and equals the store folded, applied once each.
+    let sheets = sheets_match_store(&stack.queries(), &events, CATCH_UP)
+        .await
+        .unwrap();
+    assert_eq!(sheets, per.len());
+    phase("every sheet caught up and equals the store folded");
+    // Every (aggregate, sequence) reached Kafka: duplicates allowed, gaps not.
+    let report = kafka_matches_store(
+        &stack.services.kafka_bootstrap,
+        &stack.services.schema_registry_url,
+        &stack.events_topic(),
+        &events,
+        CATCH_UP,
+    )
+    .await
+    .unwrap();
+    phase("kafka checked");
+    eprintln!(
+        "kafka: {} messages for {} events ({} re-sent duplicates)",
+        report.records.len(),
+        events.len(),
+        report.duplicates
+    );
+    // Nothing was poison: the dead-letter topic is empty.
+    let mut dead = TopicReader::new(
+        &stack.services.kafka_bootstrap,
+        &stack.services.schema_registry_url,
+        &stack.isolation.dead_letter_topic(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        dead.read_available(Duration::from_secs(30)).await.unwrap(),
+        0
+    );
+}
+
+/// Two relays share the lock: one publishes, the other stands by and takes over when the
+/// active one is killed; publishing continues with nothing lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_standby_relay_takes_over_when_the_active_one_is_killed() {
+    let mut stack = Stack::start(StackOptions {
+        relays: 2,
+        projector: false,
+        query_api: false,
+        env: Vec::new(),
+    })
+    .await
+    .unwrap();
+    let api = stack.commands();
+    let player = api.player("failover").await.unwrap();
+    let mut ids = Vec::new();
+    for k in 0..3 {
+        let c = api
+            .create_character(&player.token, &format!("Relayed{k}"), "warrior", &[])
+            .await
+            .unwrap()
+            .answer()
+            .unwrap();
+        ids.push(c.aggregate_id);
+    }
+    let strikes = |n: usize| {
+        let (api, token, ids) = (api.clone(), player.token.clone(), ids.clone());
+        async move {
+            for i in 0..n {
+                api.cast_skill(&token, &ids[i % ids.len()], "strike", &[])
+                    .await
+                    .unwrap()
+                    .answer()
+                    .unwrap();
+            }
+        }
+    };
+    strikes(30).await;
+    let before = everything_published(&stack).await;
+    assert!(
+        before > 3 + 30 * 2,
+        "strikes append SkillCast + ExperienceGained (+ LeveledUp)"
+    );
+
+    let active = active_relay(&stack).await;
+    let standby = 1 - active;
+    stack.relay(active).kill9();
+    strikes(30).await;
+    let after = everything_published(&stack).await;
+    assert!(after >= before + 30 * 2, "{before} -> {after}");
+    assert_eq!(active_relay(&stack).await, standby, "the standby took over");
+
+    // The crashed one comes back as the standby; publishing carries on.
+    stack.relay(active).restart(READY_TIMEOUT).await.unwrap();
+    strikes(10).await;
+    assert!(everything_published(&stack).await >= after + 10 * 2);
+    assert_eq!(active_relay(&stack).await, standby);
+}
+
+/// Waits until Kafka holds every stored event; returns how many there are.
+async fn everything_published(stack: &Stack) -> usize {
+    let events = stack.store().all_events().await.unwrap();
+    kafka_matches_store(
+        &stack.services.kafka_bootstrap,
+        &stack.services.schema_registry_url,
+        &stack.events_topic(),
+        &events,
+        Duration::from_secs(90),
+    )
+    .await
+    .unwrap();
+    events.len()
+}
+
+/// The index of the one running relay reporting `chaos_relay_active 1`.
+async fn active_relay(stack: &Stack) -> usize {
+    wait_until(
+        "exactly one active relay",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async {
+            let mut active = Vec::new();
+            for (i, relay) in stack.relays.iter().enumerate() {
+                if relay.pid().is_none() {
+                    continue;
+                }
+                let metrics = relay.metrics().await.map_err(|e| e.to_string())?;
+                if metric_value(&metrics, "chaos_relay_active") == Some(1.0) {
+                    active.push(i);
+                }
+            }
+            match active.as_slice() {
+                [one] => Ok(Some(*one)),
+                other => Err(format!("active: {other:?}")),
+            }
+        },
+    )
+    .await
+    .unwrap()
+}
