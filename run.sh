@@ -12,6 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
+# The warehouse links a prebuilt DuckDB (fetched once from the npm registry, then cached).
+bash deploy/local/duckdb.sh >/dev/null
+
 if [[ "${1:-}" != "--distributed" ]]; then
   exec cargo run --release --quiet -p chaos-standalone --bin chaos -- "$@"
 fi
