@@ -6,11 +6,9 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use chaos_domain::{CharacterServices, Clock, Dice};
-use chaos_platform::http::{ops_router, readiness, track_metrics};
+use chaos_platform::http::{readiness, service_router, track_metrics};
 use chaos_platform::metrics::{register, HttpMetrics};
 use prometheus::{IntCounterVec, Opts, Registry};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 use crate::openapi::ApiDoc;
@@ -88,18 +86,12 @@ pub fn router(state: AppState, registry: Registry, body_limit: usize) -> Router 
         .with_state(state)
         .layer(DefaultBodyLimit::max(body_limit))
         .route_layer(axum::middleware::from_fn_with_state(metrics, track_metrics));
-    Router::new()
-        .merge(api)
-        .merge(swagger_ui_dist::generate_routes(
-            swagger_ui_dist::ApiDefinition {
-                uri_prefix: "/docs",
-                api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
-                title: Some("Chaos World command API"),
-            },
-        ))
-        .merge(ops_router(registry, vec![("event_store", check)]))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new())
+    service_router(
+        api,
+        "Chaos World command API",
+        registry,
+        vec![("event_store", check)],
+    )
 }
 
 async fn not_found() -> crate::error::ApiError {

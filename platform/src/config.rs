@@ -55,6 +55,20 @@ fn config_path_from_args() -> Option<String> {
     None
 }
 
+/// Where a service listens (for the relay and projectors: health and metrics only).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    pub bind: String,
+}
+
+/// The Confluent-compatible schema registry.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistryConfig {
+    pub url: String,
+}
+
 /// Settings every service has.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

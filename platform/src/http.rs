@@ -37,6 +37,28 @@ struct OpsState {
     checks: Arc<Vec<(&'static str, ReadinessCheck)>>,
 }
 
+/// Wraps a service's API routes (which serve their own `/openapi.json`) with what every HTTP
+/// service has: Swagger UI at `/docs`, the ops endpoints, request tracing and panic safety.
+pub fn service_router(
+    api: Router,
+    title: &'static str,
+    registry: Registry,
+    checks: Vec<(&'static str, ReadinessCheck)>,
+) -> Router {
+    Router::new()
+        .merge(api)
+        .merge(swagger_ui_dist::generate_routes(
+            swagger_ui_dist::ApiDefinition {
+                uri_prefix: "/docs",
+                api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
+                title: Some(title),
+            },
+        ))
+        .merge(ops_router(registry, checks))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
+}
+
 /// `/healthz` (the process is alive), `/readyz` (every named dependency answers), `/metrics`.
 pub fn ops_router(registry: Registry, checks: Vec<(&'static str, ReadinessCheck)>) -> Router {
     let state = OpsState {

@@ -1,4 +1,4 @@
-use chaos_platform::config::TelemetryConfig;
+use chaos_platform::config::{HttpConfig, RegistryConfig, TelemetryConfig};
 use chaos_platform::kafka::KafkaConfig;
 use serde::Deserialize;
 
@@ -13,18 +13,6 @@ pub struct Settings {
     pub projector: ProjectorConfig,
     /// Used only by `projector warehouse`.
     pub warehouse: WarehouseConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    pub bind: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryConfig {
-    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

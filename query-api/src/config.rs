@@ -1,4 +1,6 @@
-use chaos_platform::config::TelemetryConfig;
+use chaos_platform::config::{HttpConfig, TelemetryConfig};
+/// The same Redis settings as the projector's: both sides must agree on the key layout.
+pub use chaos_projectors::config::RedisConfig;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -8,20 +10,6 @@ pub struct Settings {
     pub http: HttpConfig,
     pub redis: RedisConfig,
     pub consistency: ConsistencyConfig,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    pub bind: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RedisConfig {
-    pub url: String,
-    pub key_prefix: String,
-    pub model_version: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]

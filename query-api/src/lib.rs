@@ -8,12 +8,10 @@ use std::time::Duration;
 
 use axum::routing::get;
 use axum::{Json, Router};
-use chaos_platform::http::{ops_router, readiness, track_metrics};
+use chaos_platform::http::{readiness, service_router, track_metrics};
 use chaos_platform::metrics::{register, HttpMetrics, LATENCY_BUCKETS};
 use chaos_projectors::readmodel::DocumentStore;
 use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 
 /// Everything a handler needs; cheap to clone.
@@ -85,16 +83,10 @@ pub fn router(state: AppState, registry: Registry) -> Router {
         .fallback(routes::not_found)
         .with_state(state)
         .route_layer(axum::middleware::from_fn_with_state(metrics, track_metrics));
-    Router::new()
-        .merge(api)
-        .merge(swagger_ui_dist::generate_routes(
-            swagger_ui_dist::ApiDefinition {
-                uri_prefix: "/docs",
-                api_definition: swagger_ui_dist::OpenApiSource::Uri("/openapi.json"),
-                title: Some("Chaos World query API"),
-            },
-        ))
-        .merge(ops_router(registry, vec![("read_model", check)]))
-        .layer(TraceLayer::new_for_http())
-        .layer(CatchPanicLayer::new())
+    service_router(
+        api,
+        "Chaos World query API",
+        registry,
+        vec![("read_model", check)],
+    )
 }

@@ -1,4 +1,4 @@
-use chaos_platform::config::TelemetryConfig;
+use chaos_platform::config::{HttpConfig, RegistryConfig, TelemetryConfig};
 use chaos_platform::kafka::KafkaConfig;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -16,21 +16,8 @@ pub struct Settings {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HttpConfig {
-    /// Health and metrics only.
-    pub bind: String,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     pub url: SecretString,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegistryConfig {
-    pub url: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
