@@ -3,8 +3,13 @@ use argon2::password_hash::{
 };
 use argon2::Argon2;
 
+/// Each hash takes ~19 MiB: bound how many run at once so a burst of registrations neither
+/// starves the command path of CPU nor leaves gigabytes in the allocator's per-thread pools.
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
 /// Argon2id with the crate's default (OWASP-recommended) parameters, on a blocking thread.
 pub async fn hash_password(password: String) -> anyhow::Result<String> {
+    let _permit = HASHING.acquire().await?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -17,6 +22,9 @@ pub async fn hash_password(password: String) -> anyhow::Result<String> {
 
 /// Constant-time verification on a blocking thread; a malformed stored hash verifies nothing.
 pub async fn verify_password(password: String, stored: String) -> bool {
+    let Ok(_permit) = HASHING.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
             .map(|parsed| {

@@ -56,7 +56,7 @@ url = "http://127.0.0.1:8081"
 
 [relay]
 batch_size = 1000
-poll_interval_ms = 500
+poll_interval_ms = 100
 checkpoint = "relay"
 lock_key = 7326002
 standby_retry_ms = 1000

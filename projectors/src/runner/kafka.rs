@@ -70,7 +70,10 @@ impl KafkaRunner {
             .set("enable.auto.commit", "true")
             .set("enable.auto.offset.store", "false")
             .set("auto.offset.reset", "earliest")
-            .set("partition.assignment.strategy", "cooperative-sticky");
+            .set("partition.assignment.strategy", "cooperative-sticky")
+            // A member killed without leaving keeps its partitions until this expires
+            // (librdkafka's default is 45 s). Overridable through `kafka.options`.
+            .set("session.timeout.ms", "10000");
         for (k, v) in &kafka.options {
             config.set(k, v);
         }
