@@ -1,0 +1,170 @@
+//! The event feed port's contract, run against both implementations: the Kafka feed
+//! (production: relay-published Avro, consumer group) and the store-fed reader (embedded mode,
+//! rebuilds). Fed the same stored history, including a re-sent duplicate, both must leave the
+//! projection in exactly the same state.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chaos_domain::ports::LowestRoll;
+use chaos_domain::{AccountId, Character, CharacterCommand, CharacterName, Content};
+use chaos_eventstore::publish::to_published;
+use chaos_eventstore::sqlite::{self, SqliteEventRepository};
+use chaos_eventstore::{EventLog, Position};
+use chaos_platform::kafka::{ensure_topics, KafkaConfig};
+use chaos_projectors::readmodel::{DocumentStore, MemoryStore};
+use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, SheetProjection, StoreFeed};
+use chaos_schemas::AvroCodec;
+use chrono::{Duration as Span, TimeZone, Utc};
+use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
+use rdkafka::producer::{FutureProducer, FutureRecord};
+use tokio_util::sync::CancellationToken;
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Plays a few characters through the real rules and stores their events.
+async fn history(repo: &SqliteEventRepository) -> Vec<String> {
+    let content = Content::builtin().unwrap();
+    let mut ids = Vec::new();
+    for (n, class) in ["mage", "warrior", "cleric"].iter().enumerate() {
+        let id = uuid::Uuid::new_v4().to_string();
+        let owner = AccountId::from_uuid(uuid::Uuid::from_u128(n as u128 + 1));
+        let mut state = Character::default();
+        let mut sequence = 0;
+        let mut now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
+        let mut commands = vec![CharacterCommand::Create {
+            owner,
+            name: CharacterName::parse(&format!("Hero{n}")).unwrap(),
+            class: (*class).into(),
+        }];
+        commands.extend((0..12).map(|_| CharacterCommand::CastSkill {
+            actor: owner,
+            skill: "strike".into(),
+            target: None,
+        }));
+        commands.push(CharacterCommand::TravelTo {
+            actor: owner,
+            zone: "starter_meadow".into(),
+        });
+        for command in commands {
+            now += Span::seconds(1);
+            let events = state.decide(command, &content, now, &LowestRoll).unwrap();
+            let serialized: Vec<SerializedEvent> = events
+                .iter()
+                .map(|e| {
+                    sequence += 1;
+                    SerializedEvent::new(
+                        id.clone(),
+                        sequence,
+                        "character".into(),
+                        e.type_name().into(),
+                        "1".into(),
+                        serde_json::to_value(e).unwrap(),
+                        serde_json::json!({ "occurred_at": now.to_rfc3339() }),
+                    )
+                })
+                .collect();
+            repo.persist::<Character>(&serialized, None).await.unwrap();
+            for e in events {
+                cqrs_es::Aggregate::apply(&mut state, e);
+            }
+        }
+        ids.push(id);
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_and_store_feeds_build_identical_read_models() {
+    let dir = std::env::temp_dir().join(format!("chaos-feeds-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let repo = SqliteEventRepository::new(sqlite::open(&dir.join("events.db")).await.unwrap());
+    let ids = history(&repo).await;
+    let log = repo.log();
+    let stored = log.read_after(Position::START, 10_000).await.unwrap();
+
+    // Store-fed.
+    let from_store = Arc::new(MemoryStore::default());
+    let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
+    let projection = SheetProjection::new(from_store.clone(), "p:".into(), "v1".into());
+    let feed = StoreFeed::new("sheets", Arc::new(log), Arc::new(projection), metrics);
+    let done = feed.catch_up(Position::START, |_| {}).await.unwrap();
+    assert_eq!(done.events, stored.len() as u64);
+    assert_eq!(done.dead_letters, 0);
+
+    // Kafka-fed: publish what the relay would, with the first event of one aggregate re-sent.
+    let kafka = KafkaConfig {
+        bootstrap_servers: env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        topic_prefix: format!("t{}.", uuid::Uuid::new_v4().simple()),
+        partitions: 3,
+        replication_factor: 1,
+        options: Default::default(),
+    };
+    let topic = kafka.topic("chaos.character.events");
+    let dead = kafka.topic("chaos.deadletter.redis");
+    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
+        .await
+        .unwrap();
+    let registry = env("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
+    let codec = AvroCodec::new(&registry).unwrap();
+    let producer: FutureProducer = kafka.client_config().create().unwrap();
+    let mut sends: Vec<&chaos_eventstore::StoredEvent> = stored.iter().collect();
+    sends.push(&stored[0]);
+    for s in sends {
+        let event = to_published(s).unwrap();
+        let payload = codec.encode(&topic, &event).await.unwrap();
+        producer
+            .send(
+                FutureRecord::to(&topic).key(event.key()).payload(&payload),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+    let from_kafka = Arc::new(MemoryStore::default());
+    let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
+    let runner = KafkaRunner::new(
+        "redis",
+        &kafka,
+        "feed-contract",
+        topic,
+        dead,
+        codec,
+        SheetProjection::new(from_kafka.clone(), "p:".into(), "v1".into()),
+        metrics.clone(),
+        100,
+        Duration::from_millis(5),
+    )
+    .unwrap();
+    let stop = CancellationToken::new();
+    let handle = {
+        let stop = stop.clone();
+        tokio::spawn(async move { runner.run(stop).await })
+    };
+    let keys: Vec<String> = ids
+        .iter()
+        .map(|id| format!("p:v1:character:{id}"))
+        .collect();
+    let expected = from_store.get_many(&keys).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = from_kafka.get_many(&keys).await.unwrap();
+        if got == expected && metrics.duplicates.with_label_values(&["redis"]).get() == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "Kafka-fed read model never matched: {got:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(expected
+        .iter()
+        .all(|d| d.as_ref().is_some_and(|d| d.version == d.applied)));
+    assert_eq!(metrics.dead_letters.with_label_values(&["redis"]).get(), 0);
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    let _ = std::fs::remove_dir_all(dir);
+}
