@@ -28,7 +28,7 @@ pub struct CharacterState {
 
 impl CharacterState {
     /// Folds one event into an existing character. Infallible: events are facts.
-    pub(crate) fn apply(&mut self, event: CharacterEvent) {
+    pub fn apply(&mut self, event: CharacterEvent) {
         match event {
             CharacterEvent::CharacterCreated { .. } => {}
             CharacterEvent::SkillCast {
@@ -62,7 +62,8 @@ impl CharacterState {
         }
     }
 
-    pub(crate) fn created(event: CharacterEvent) -> Option<Self> {
+    /// The state a `CharacterCreated` starts; `None` for any other event.
+    pub fn created(event: CharacterEvent) -> Option<Self> {
         match event {
             CharacterEvent::CharacterCreated {
                 owner,
