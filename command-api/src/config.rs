@@ -27,6 +27,9 @@ body_limit_bytes = 16384
 [database]
 url = "postgres://chaos:chaos@127.0.0.1:5432/chaos"
 max_connections = 32
+# Group commit: concurrent commands' events are written together, one statement per batch.
+append_writers = 3
+append_batch_events = 1024
 
 [auth]
 # Development only: production sets CHAOS__AUTH__JWT_SECRET from a secret store.
@@ -53,6 +56,10 @@ pub struct HttpConfig {
 pub struct DatabaseConfig {
     pub url: SecretString,
     pub max_connections: u32,
+    /// Batches in flight at once (each holds a connection while it is written).
+    pub append_writers: usize,
+    /// Most events written by one batch.
+    pub append_batch_events: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -9,6 +9,7 @@ use chaos_command_api::state::AppState;
 use chaos_command_api::store::es::PgCharacterStore;
 use chaos_command_api::store::{CachedStore, CharacterStore};
 use chaos_command_api::{app, config};
+use chaos_eventstore::group_commit::GroupCommitConfig;
 use chaos_platform::{load_config, shutdown_signal, telemetry};
 use secrecy::ExposeSecret;
 
@@ -25,7 +26,14 @@ async fn main() -> anyhow::Result<()> {
     let accounts = PgAccountStore::new(pool.clone()).await?;
     let content = chaos_domain::Content::builtin()?;
     let registry = prometheus::Registry::new();
-    let pg = PgCharacterStore::new(pool);
+    let pg = PgCharacterStore::with_group_commit(
+        pool,
+        GroupCommitConfig {
+            writers: config.database.append_writers,
+            max_batch_events: config.database.append_batch_events,
+            ..GroupCommitConfig::default()
+        },
+    );
     let store: Arc<dyn CharacterStore> = match config.cache.aggregates {
         0 => Arc::new(pg),
         n => Arc::new(CachedStore::new(pg, n)),

@@ -3,6 +3,7 @@
 //! share, checkpoints, and the lookups the command side needs (idempotency, history).
 
 mod error;
+pub mod group_commit;
 mod log;
 pub mod pg;
 pub mod publish;

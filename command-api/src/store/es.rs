@@ -8,11 +8,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chaos_domain::character::AGGREGATE_TYPE;
 use chaos_domain::{Character, CharacterEvent};
+use chaos_eventstore::group_commit::{GroupCommitConfig, GroupCommitRepository, GroupCommitter};
 use chaos_eventstore::sqlite::SqliteEventRepository;
 use chaos_eventstore::{pg, StoredEvent};
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
 use cqrs_es::{AggregateError, EventStore};
-use postgres_es::PostgresEventRepository;
 use sqlx::PgPool;
 
 use super::{CharacterStore, Loaded, StoreError};
@@ -30,16 +30,12 @@ pub trait Lookups: Send + Sync {
         up_to: Option<i64>,
     ) -> chaos_eventstore::Result<Vec<StoredEvent>>;
     async fn ping(&self) -> chaos_eventstore::Result<()>;
-
-    /// Called after every successful append (wakes readers such as the relay).
-    fn appended(&self) {}
 }
 
-/// PostgreSQL lookups, and the post-commit append notifications the relay listens for.
+/// PostgreSQL lookups.
 #[derive(Debug, Clone)]
 pub struct PgLookups {
     pool: PgPool,
-    notifier: pg::AppendNotifier,
 }
 
 #[async_trait]
@@ -60,9 +56,6 @@ impl Lookups for PgLookups {
     async fn ping(&self) -> chaos_eventstore::Result<()> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
-    }
-    fn appended(&self) {
-        self.notifier.appended();
     }
 }
 
@@ -98,16 +91,24 @@ impl<R: PersistedEventRepository, L> std::fmt::Debug for EsCharacterStore<R, L> 
     }
 }
 
-pub type PgCharacterStore = EsCharacterStore<PostgresEventRepository, PgLookups>;
+/// cqrs-es over PostgreSQL: postgres-es reads, appends group-committed
+/// ([`chaos_eventstore::group_commit`]).
+pub type PgCharacterStore = EsCharacterStore<GroupCommitRepository, PgLookups>;
 pub type SqliteCharacterStore = EsCharacterStore<SqliteEventRepository, SqliteEventRepository>;
 
 impl PgCharacterStore {
     pub fn new(pool: PgPool) -> Self {
-        let repo = PostgresEventRepository::new(pool.clone());
+        Self::with_group_commit(pool, GroupCommitConfig::default())
+    }
+
+    pub fn with_group_commit(pool: PgPool, config: GroupCommitConfig) -> Self {
+        // The relay listens for these post-commit notifications (polling is its fallback).
         let notifier = pg::AppendNotifier::spawn(pool.clone());
+        let committer = GroupCommitter::spawn(pool.clone(), config, Some(notifier));
+        let repo = GroupCommitRepository::new(pool.clone(), committer);
         Self {
             store: PersistedEventStore::new_event_store(repo),
-            lookups: PgLookups { pool, notifier },
+            lookups: PgLookups { pool },
         }
     }
 }
@@ -166,7 +167,6 @@ where
             .commit(events, context, metadata)
             .await
             .map_err(map_err)?;
-        self.lookups.appended();
         Ok(committed.iter().map(|e| e.sequence).collect())
     }
 

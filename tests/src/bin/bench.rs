@@ -34,15 +34,19 @@ struct Args {
     sample_every: u64,
     visibility_timeout: Duration,
     setup_concurrency: usize,
+    /// Commands per second across all clients; `None`: each client sends as fast as it can.
+    rate: Option<f64>,
 }
 
 const USAGE: &str = "bench [--spawn] [--command-url URL] [--query-url URL] [--accounts N] \
 [--clients N] [--duration SECS] [--warmup SECS] [--sample-every N] [--visibility-timeout-ms MS] \
-[--setup-concurrency N]
+[--setup-concurrency N] [--rate PER_SEC]
   defaults: --command-url $CHAOS_BENCH_COMMAND_URL or http://127.0.0.1:8080
             --query-url $CHAOS_BENCH_QUERY_URL or http://127.0.0.1:8082
             --accounts 256 --clients 64 --duration 30 --warmup 3 --sample-every 50
             --visibility-timeout-ms 10000 --setup-concurrency 16
+  --rate    pace the clients to this many commands/s in total (open loop: each command is
+            timed from when it was due, so a slow answer that delays the next one counts)
   --spawn   start command-api, relay, projector and query-api from this binary's directory
             against the services of `deploy/local/services.sh env` (isolated), then stop them";
 
@@ -59,6 +63,7 @@ fn parse_args() -> anyhow::Result<Args> {
         sample_every: 50,
         visibility_timeout: Duration::from_secs(10),
         setup_concurrency: 16,
+        rate: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -76,6 +81,7 @@ fn parse_args() -> anyhow::Result<Args> {
                 a.visibility_timeout = Duration::from_millis(value()?.parse()?)
             }
             "--setup-concurrency" => a.setup_concurrency = value()?.parse::<usize>()?.max(1),
+            "--rate" => a.rate = Some(value()?.parse::<f64>()?).filter(|r| *r > 0.0),
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -101,6 +107,23 @@ struct Tally {
     visibility: Vec<Duration>,
     visibility_timeouts: u64,
     errors: BTreeMap<String, u64>,
+    /// When the last command was answered.
+    last_answer: Option<Instant>,
+    /// The last version each character was commanded to.
+    last_versions: BTreeMap<String, u64>,
+    /// Visibility probes still running.
+    probes: Vec<tokio::task::JoinHandle<Option<Duration>>>,
+}
+
+impl Tally {
+    async fn finish_probes(&mut self) {
+        for p in std::mem::take(&mut self.probes) {
+            match p.await {
+                Ok(Some(d)) => self.visibility.push(d),
+                _ => self.visibility_timeouts += 1,
+            }
+        }
+    }
 }
 
 #[tokio::main]
@@ -137,8 +160,15 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     let queries = QueryApi::new(&args.query_url);
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     println!(
-        "bench {run_id}: {} accounts, {} clients, {:?} (+{:?} warm-up), command API {}, query API {}",
-        args.accounts, args.clients, args.duration, args.warmup, args.command_url, args.query_url
+        "bench {run_id}: {} accounts, {} clients, {}, {:?} (+{:?} warm-up), command API {}, query API {}",
+        args.accounts,
+        args.clients,
+        args.rate
+            .map_or("as fast as they can".to_owned(), |r| format!("paced to {r} commands/s")),
+        args.duration,
+        args.warmup,
+        args.command_url,
+        args.query_url
     );
 
     let setup = Instant::now();
@@ -175,12 +205,29 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     );
 
     if !args.warmup.is_zero() {
-        load(args, &commands, &queries, &heroes, args.warmup).await;
+        load(args, &commands, &queries, &heroes, args.warmup)
+            .await
+            .finish_probes()
+            .await;
     }
     let started = Instant::now();
-    let tally = load(args, &commands, &queries, &heroes, args.duration).await;
-    let elapsed = started.elapsed();
-    report(&tally, elapsed);
+    let mut tally = load(args, &commands, &queries, &heroes, args.duration).await;
+    let window = tally.last_answer.map_or(args.duration, |t| t - started);
+    // How far behind the projection was when the load stopped: time from the last answer until
+    // every character's sheet shows its last commanded version.
+    if let Some(last) = tally.last_answer {
+        for (id, version) in &tally.last_versions {
+            queries
+                .wait_for_version(id, *version, Duration::from_secs(120))
+                .await?;
+        }
+        println!(
+            "projection caught up {:.0}ms after the last command was answered",
+            last.elapsed().as_secs_f64() * 1e3
+        );
+    }
+    tally.finish_probes().await;
+    report(&tally, window);
     Ok(())
 }
 
@@ -209,15 +256,34 @@ async fn load(
             accepted.clone(),
         );
         let (sample_every, visibility_timeout) = (args.sample_every, args.visibility_timeout);
+        // Paced: client c sends every `clients / rate` seconds, staggered across clients.
+        let pace = args.rate.map(|rate| {
+            let interval = Duration::from_secs_f64(args.clients as f64 / rate);
+            (
+                interval,
+                Instant::now() + interval.mul_f64(c as f64 / args.clients as f64),
+            )
+        });
         clients.push(tokio::spawn(async move {
             let mut probes = Vec::new();
             let mut latencies = Vec::new();
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+            let mut last_answer = None;
+            let mut last_versions = BTreeMap::new();
+            let mut due = pace.map(|(_, first)| first);
             for hero in mine.iter().cycle() {
                 if Instant::now() >= deadline {
                     break;
                 }
-                let sent = Instant::now();
+                let sent = match (&mut due, pace) {
+                    (Some(at), Some((interval, _))) => {
+                        tokio::time::sleep_until((*at).into()).await;
+                        let sent = *at;
+                        *at += interval;
+                        sent
+                    }
+                    _ => Instant::now(),
+                };
                 let reply = commands
                     .cast_skill(&hero.token, &hero.id, "strike", &[])
                     .await;
@@ -225,9 +291,14 @@ async fn load(
                 match reply {
                     Ok(r) if r.status.is_success() => {
                         latencies.push(answered - sent);
+                        last_answer = Some(answered);
                         let n = accepted.fetch_add(1, Ordering::Relaxed) + 1;
+                        let answer = r.answer();
+                        if let Ok(answer) = &answer {
+                            last_versions.insert(hero.id.clone(), answer.sequence);
+                        }
                         if n.is_multiple_of(sample_every) {
-                            if let Ok(answer) = r.answer() {
+                            if let Ok(answer) = answer {
                                 let (queries, id) = (queries.clone(), hero.id.clone());
                                 probes.push(tokio::spawn(probe(
                                     queries,
@@ -258,18 +329,11 @@ async fn load(
                     }
                 }
             }
-            let mut visibility = Vec::new();
-            let mut timeouts = 0;
-            for p in probes {
-                match p.await {
-                    Ok(Some(d)) => visibility.push(d),
-                    _ => timeouts += 1,
-                }
-            }
             let mut t = tally.lock().expect("tally lock");
             t.latencies.extend(latencies);
-            t.visibility.extend(visibility);
-            t.visibility_timeouts += timeouts;
+            t.probes.extend(probes);
+            t.last_answer = t.last_answer.max(last_answer);
+            t.last_versions.extend(last_versions);
             for (k, v) in errors {
                 *t.errors.entry(k).or_default() += v;
             }

@@ -1,0 +1,395 @@
+//! Group commit: the appends of many concurrent commands written by one statement.
+//!
+//! postgres-es writes each command in its own transaction, one `INSERT` per event: BEGIN, n
+//! inserts, COMMIT, and a WAL flush per command. Under load most of PostgreSQL's and the
+//! command API's time went to that per-transaction work, not to the rows. [`GroupCommitRepository`]
+//! keeps postgres-es for everything it reads and hands appends to a [`GroupCommitter`]: commands
+//! waiting to be written queue up while the previous batch is being flushed, and the next writer
+//! takes all of them in one `INSERT … SELECT FROM unnest(…)` — one round trip, one transaction,
+//! one WAL flush, still `synchronous_commit = on`.
+//!
+//! Atomicity and optimistic concurrency are unchanged for each command: a batch is one
+//! transaction, so either all its commands' events are stored or none; the primary key
+//! `(aggregate_type, aggregate_id, sequence)` still refuses a stale append. When a batch is
+//! refused for a key violation, each of its commands is written again on its own so that only the
+//! command that lost the race sees the conflict. Two commands for the same aggregate never share
+//! a batch: the later one is written after the earlier one (where it may then conflict, exactly as
+//! it would have without batching).
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use postgres_es::PostgresEventRepository;
+use serde_json::Value;
+use sqlx::PgPool;
+use tokio::sync::{mpsc, oneshot, Mutex};
+
+use crate::pg::AppendNotifier;
+
+/// How the committer batches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupCommitConfig {
+    /// Writers with a batch in flight at once (each holds one pool connection while writing).
+    pub writers: usize,
+    /// Upper bound on the events written by one statement.
+    pub max_batch_events: usize,
+    /// Appends waiting for a writer before callers are made to wait for room.
+    pub queue: usize,
+}
+
+impl Default for GroupCommitConfig {
+    fn default() -> Self {
+        Self {
+            writers: 3,
+            max_batch_events: 1024,
+            queue: 8192,
+        }
+    }
+}
+
+/// One event row, ready to bind.
+#[derive(Debug, Clone)]
+struct Row {
+    aggregate_type: String,
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: String,
+    metadata: String,
+}
+
+/// Why an append failed; cloned to every command of a failed batch.
+#[derive(Debug, Clone)]
+enum Failure {
+    Conflict,
+    Unavailable(String),
+}
+
+impl From<Failure> for PersistenceError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Conflict => PersistenceError::OptimisticLockError,
+            Failure::Unavailable(m) => PersistenceError::ConnectionError(m.into()),
+        }
+    }
+}
+
+fn classify(e: &sqlx::Error) -> Failure {
+    match e {
+        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => Failure::Conflict,
+        other => Failure::Unavailable(other.to_string()),
+    }
+}
+
+#[derive(Debug)]
+struct Append {
+    rows: Vec<Row>,
+    reply: oneshot::Sender<Result<(), Failure>>,
+}
+
+impl Append {
+    fn aggregate(&self) -> Option<(&str, &str)> {
+        self.rows
+            .first()
+            .map(|r| (r.aggregate_type.as_str(), r.aggregate_id.as_str()))
+    }
+}
+
+/// Writes the appends of concurrent commands together (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct GroupCommitter {
+    queue: mpsc::Sender<Append>,
+}
+
+impl GroupCommitter {
+    /// Starts `config.writers` writer tasks on `pool`. They stop when every handle is dropped.
+    pub fn spawn(
+        pool: PgPool,
+        config: GroupCommitConfig,
+        notifier: Option<AppendNotifier>,
+    ) -> Self {
+        let (queue, receiver) = mpsc::channel(config.queue.max(1));
+        let receiver = Arc::new(Mutex::new(receiver));
+        for _ in 0..config.writers.max(1) {
+            let writer = Writer {
+                pool: pool.clone(),
+                receiver: receiver.clone(),
+                max_batch_events: config.max_batch_events.max(1),
+                notifier: notifier.clone(),
+            };
+            tokio::spawn(writer.run());
+        }
+        Self { queue }
+    }
+
+    /// Appends one command's events atomically; they must all belong to one aggregate.
+    pub async fn append(
+        &self,
+        aggregate_type: &str,
+        events: &[SerializedEvent],
+    ) -> Result<(), PersistenceError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let rows = events
+            .iter()
+            .map(|e| {
+                Ok(Row {
+                    aggregate_type: aggregate_type.to_owned(),
+                    aggregate_id: e.aggregate_id.clone(),
+                    sequence: i64::try_from(e.sequence)
+                        .map_err(|err| PersistenceError::UnknownError(Box::new(err)))?,
+                    event_type: e.event_type.clone(),
+                    event_version: e.event_version.clone(),
+                    payload: serde_json::to_string(&e.payload)?,
+                    metadata: serde_json::to_string(&e.metadata)?,
+                })
+            })
+            .collect::<Result<Vec<_>, PersistenceError>>()?;
+        let (reply, answer) = oneshot::channel();
+        let closed = || PersistenceError::ConnectionError("the event writer has stopped".into());
+        self.queue
+            .send(Append { rows, reply })
+            .await
+            .map_err(|_| closed())?;
+        answer.await.map_err(|_| closed())?.map_err(Into::into)
+    }
+}
+
+struct Writer {
+    pool: PgPool,
+    receiver: Arc<Mutex<mpsc::Receiver<Append>>>,
+    max_batch_events: usize,
+    notifier: Option<AppendNotifier>,
+}
+
+impl Writer {
+    async fn run(self) {
+        while let Some(batch) = self.next_batch().await {
+            for round in rounds(batch) {
+                self.write(round).await;
+            }
+        }
+    }
+
+    /// Waits for one append, then takes whatever else is already waiting, up to the bound.
+    async fn next_batch(&self) -> Option<Vec<Append>> {
+        let mut receiver = self.receiver.lock().await;
+        let first = receiver.recv().await?;
+        let mut events = first.rows.len();
+        let mut batch = vec![first];
+        while events < self.max_batch_events {
+            match receiver.try_recv() {
+                Ok(next) => {
+                    events += next.rows.len();
+                    batch.push(next);
+                }
+                Err(_) => break,
+            }
+        }
+        Some(batch)
+    }
+
+    async fn write(&self, batch: Vec<Append>) {
+        let rows: Vec<&Row> = batch.iter().flat_map(|a| &a.rows).collect();
+        match insert(&self.pool, &rows).await {
+            Ok(()) => {
+                self.committed();
+                for append in batch {
+                    let _ = append.reply.send(Ok(()));
+                }
+            }
+            Err(Failure::Conflict) if batch.len() > 1 => {
+                // Somebody's append is stale; find out whose by writing each on its own.
+                for append in batch {
+                    let rows: Vec<&Row> = append.rows.iter().collect();
+                    let result = insert(&self.pool, &rows).await;
+                    if result.is_ok() {
+                        self.committed();
+                    }
+                    let _ = append.reply.send(result);
+                }
+            }
+            Err(failure) => {
+                for append in batch {
+                    let _ = append.reply.send(Err(failure.clone()));
+                }
+            }
+        }
+    }
+
+    fn committed(&self) {
+        if let Some(notifier) = &self.notifier {
+            notifier.appended();
+        }
+    }
+}
+
+/// Splits a batch so that no aggregate appears twice in one round, keeping arrival order per
+/// aggregate.
+fn rounds(batch: Vec<Append>) -> Vec<Vec<Append>> {
+    let mut rounds: Vec<Vec<Append>> = Vec::new();
+    let mut members: Vec<HashSet<(String, String)>> = Vec::new();
+    for append in batch {
+        let key = append
+            .aggregate()
+            .map(|(t, i)| (t.to_owned(), i.to_owned()))
+            .unwrap_or_default();
+        // The first round after the last one holding this aggregate.
+        let after = members
+            .iter()
+            .rposition(|m| m.contains(&key))
+            .map_or(0, |i| i + 1);
+        if after == rounds.len() {
+            rounds.push(Vec::new());
+            members.push(HashSet::new());
+        }
+        members[after].insert(key);
+        rounds[after].push(append);
+    }
+    rounds
+}
+
+/// One statement, hence one transaction, for every row.
+async fn insert(pool: &PgPool, rows: &[&Row]) -> Result<(), Failure> {
+    let text = |f: fn(&Row) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
+    sqlx::query(
+        "INSERT INTO events
+             (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         SELECT t, i, s, et, ev, p::json, m::json
+         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                     $6::text[], $7::text[]) AS r(t, i, s, et, ev, p, m)",
+    )
+    .bind(text(|r| &r.aggregate_type))
+    .bind(text(|r| &r.aggregate_id))
+    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<i64>>())
+    .bind(text(|r| &r.event_type))
+    .bind(text(|r| &r.event_version))
+    .bind(text(|r| &r.payload))
+    .bind(text(|r| &r.metadata))
+    .execute(pool)
+    .await
+    .map(|_| ())
+    .map_err(|e| classify(&e))
+}
+
+/// postgres-es for reads, the [`GroupCommitter`] for appends.
+#[derive(Clone)]
+pub struct GroupCommitRepository {
+    reads: Arc<PostgresEventRepository>,
+    committer: GroupCommitter,
+}
+
+impl std::fmt::Debug for GroupCommitRepository {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GroupCommitRepository")
+            .field("committer", &self.committer)
+            .finish_non_exhaustive()
+    }
+}
+
+impl GroupCommitRepository {
+    pub fn new(pool: PgPool, committer: GroupCommitter) -> Self {
+        Self {
+            reads: Arc::new(PostgresEventRepository::new(pool)),
+            committer,
+        }
+    }
+}
+
+impl PersistedEventRepository for GroupCommitRepository {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reads.get_events::<A>(aggregate_id).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.reads
+            .get_last_events::<A>(aggregate_id, last_sequence)
+            .await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        self.reads.get_snapshot::<A>(aggregate_id).await
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        match snapshot_update {
+            // Event-store mode never updates snapshots; other modes keep postgres-es's writer.
+            Some(_) => self.reads.persist::<A>(events, snapshot_update).await,
+            None => self.committer.append(A::TYPE, events).await,
+        }
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        self.reads.stream_events::<A>(aggregate_id).await
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        self.reads.stream_all_events::<A>().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn append(id: &str) -> Append {
+        let (reply, _) = oneshot::channel();
+        Append {
+            rows: vec![Row {
+                aggregate_type: "character".into(),
+                aggregate_id: id.into(),
+                sequence: 1,
+                event_type: "X".into(),
+                event_version: "1".into(),
+                payload: "{}".into(),
+                metadata: "{}".into(),
+            }],
+            reply,
+        }
+    }
+
+    fn ids(rounds: &[Vec<Append>]) -> Vec<Vec<String>> {
+        rounds
+            .iter()
+            .map(|r| r.iter().map(|a| a.rows[0].aggregate_id.clone()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn an_aggregate_never_appears_twice_in_a_round_and_keeps_its_order() {
+        let batch = ["a", "b", "a", "c", "a", "b", "d"].map(append).into();
+        assert_eq!(
+            ids(&rounds(batch)),
+            vec![vec!["a", "b", "c", "d"], vec!["a", "b"], vec!["a"]]
+        );
+    }
+
+    #[test]
+    fn distinct_aggregates_share_one_round() {
+        let batch = ["a", "b", "c"].map(append).into();
+        assert_eq!(ids(&rounds(batch)), vec![vec!["a", "b", "c"]]);
+    }
+}
