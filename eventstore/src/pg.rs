@@ -80,12 +80,14 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
+/// `tx_text`, not `tx_id`: an `ORDER BY tx_id` would bind to a select-list alias of that name and
+/// sort the text (so "1000000" before "999999", skipping rows when xids gain a digit).
 const SELECT_COLUMNS: &str =
-    "tx_id::text AS tx_id, global_position, aggregate_type, aggregate_id, \
+    "tx_id::text AS tx_text, global_position, aggregate_type, aggregate_id, \
      sequence, event_type, event_version, payload, metadata";
 
 fn row_to_event(row: &PgRow) -> Result<StoredEvent> {
-    let tx_text: String = row.try_get("tx_id")?;
+    let tx_text: String = row.try_get("tx_text")?;
     let tx_id = tx_text
         .parse()
         .map_err(|_| Error::Corrupt(format!("tx_id {tx_text}")))?;
@@ -129,7 +131,7 @@ impl EventLog for PgEventLog {
             "SELECT {SELECT_COLUMNS} FROM events
              WHERE (tx_id, global_position) > ($1::text::xid8, $2)
                AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-             ORDER BY tx_id, global_position
+             ORDER BY events.tx_id, events.global_position
              LIMIT $3"
         );
         let rows = sqlx::query(&sql)
