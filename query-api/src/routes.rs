@@ -1,4 +1,4 @@
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -11,9 +11,6 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::AppState;
-
-/// How often a waiting request looks at the read model again.
-const WAIT_STEP: Duration = Duration::from_millis(5);
 
 /// A character sheet with its read-model bookkeeping.
 #[derive(Debug, Serialize, ToSchema)]
@@ -89,35 +86,37 @@ pub async fn character_sheet(
         }
     };
     let key = sheet::key(&state.key_prefix, &state.model_version, &id);
-    let started = Instant::now();
-    let doc = loop {
-        let doc = match state.store.get(&key).await {
-            Ok(doc) => doc,
-            Err(e) => return problem_unavailable(e.to_string()),
-        };
-        let Some(wanted) = wanted else { break doc };
-        if doc.as_ref().is_some_and(|d| d.version >= wanted) {
-            state
-                .metrics
-                .consistency_wait
-                .observe(started.elapsed().as_secs_f64());
-            break doc;
+    let doc = match wanted {
+        None => state.store.get(&key).await,
+        Some(wanted) => {
+            let started = Instant::now();
+            let doc = state.store.get_at_least(&key, wanted, state.max_wait).await;
+            if let Ok(doc) = &doc {
+                if doc.as_ref().is_none_or(|d| d.version < wanted) {
+                    state.metrics.consistency_timeouts.inc();
+                    return Problem::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "read-model-behind",
+                        "The read model has not caught up with your command yet",
+                    )
+                    .detail(format!(
+                        "waited {} ms for sequence {wanted}",
+                        state.max_wait.as_millis()
+                    ))
+                    .retry_after(1)
+                    .into_response();
+                }
+                state
+                    .metrics
+                    .consistency_wait
+                    .observe(started.elapsed().as_secs_f64());
+            }
+            doc
         }
-        if started.elapsed() >= state.max_wait {
-            state.metrics.consistency_timeouts.inc();
-            return Problem::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "read-model-behind",
-                "The read model has not caught up with your command yet",
-            )
-            .detail(format!(
-                "waited {} ms for sequence {wanted}",
-                state.max_wait.as_millis()
-            ))
-            .retry_after(1)
-            .into_response();
-        }
-        tokio::time::sleep(WAIT_STEP).await;
+    };
+    let doc = match doc {
+        Ok(doc) => doc,
+        Err(e) => return problem_unavailable(e.to_string()),
     };
     let Some(Versioned {
         version,

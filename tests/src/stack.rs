@@ -306,6 +306,20 @@ impl Stack {
         sign_token(&self.isolation.jwt_secret, account, iat, exp)
     }
 
+    /// Stops the processes but leaves the database, keys, topics and logs for inspection.
+    pub fn keep_for_inspection(mut self) {
+        self.kill_all();
+        eprintln!(
+            "stack {} kept for inspection: database {}, topic prefix {}, redis prefix {}, logs {}",
+            self.isolation.id,
+            self.isolation.database,
+            self.isolation.topic_prefix,
+            self.isolation.redis_prefix,
+            self.log_dir.display()
+        );
+        std::mem::forget(self);
+    }
+
     fn kill_all(&mut self) {
         for p in self
             .relays

@@ -1,14 +1,19 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Duration;
 
 use async_trait::async_trait;
+use tokio::sync::Notify;
+use tokio::time::Instant;
 
-use super::{CasWrite, DocumentStore, Result, Versioned};
+use super::{reached, CasWrite, DocumentStore, Result, Versioned};
 
 /// An in-process store for the embedded mode and unit tests. Same contract as Redis.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     docs: Mutex<HashMap<String, Versioned>>,
+    /// Woken after every write that changed something.
+    changed: Notify,
 }
 
 impl MemoryStore {
@@ -27,18 +32,44 @@ impl DocumentStore for MemoryStore {
     }
 
     async fn put_many(&self, writes: &[CasWrite]) -> Result<Vec<bool>> {
-        let mut docs = self.lock();
-        Ok(writes
-            .iter()
-            .map(|w| {
-                let current = docs.get(&w.key).map_or(0, |d| d.version);
-                if current != w.expected {
-                    return false;
-                }
-                docs.insert(w.key.clone(), w.new.clone());
-                true
-            })
-            .collect())
+        let won: Vec<bool> = {
+            let mut docs = self.lock();
+            writes
+                .iter()
+                .map(|w| {
+                    let current = docs.get(&w.key).map_or(0, |d| d.version);
+                    if current != w.expected {
+                        return false;
+                    }
+                    docs.insert(w.key.clone(), w.new.clone());
+                    true
+                })
+                .collect()
+        };
+        if won.contains(&true) {
+            self.changed.notify_waiters();
+        }
+        Ok(won)
+    }
+
+    async fn get_at_least(
+        &self,
+        key: &str,
+        version: u64,
+        timeout: Duration,
+    ) -> Result<Option<Versioned>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            // Registered before reading, so a write between the read and the wait still wakes it.
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let doc = self.lock().get(key).cloned();
+            if reached(&doc, version) || Instant::now() >= deadline {
+                return Ok(doc);
+            }
+            let _ = tokio::time::timeout_at(deadline, changed).await;
+        }
     }
 
     async fn ping(&self) -> Result<()> {

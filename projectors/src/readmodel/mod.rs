@@ -6,8 +6,11 @@
 mod memory;
 mod redis;
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::time::Instant;
 
 pub use self::memory::MemoryStore;
 pub use self::redis::RedisStore;
@@ -49,6 +52,32 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     async fn get(&self, key: &str) -> Result<Option<Versioned>> {
         Ok(self.get_many(&[key.to_owned()]).await?.pop().flatten())
     }
+
+    /// Reads `key`, waiting up to `timeout` for its version to reach `version`; returns the last
+    /// read, which is older than `version` only if the time ran out. Stores that can announce
+    /// changes wake the wait when the document is written; this default polls.
+    async fn get_at_least(
+        &self,
+        key: &str,
+        version: u64,
+        timeout: Duration,
+    ) -> Result<Option<Versioned>> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let doc = self.get(key).await?;
+            if reached(&doc, version) || Instant::now() >= deadline {
+                return Ok(doc);
+            }
+            tokio::time::sleep_until(deadline.min(Instant::now() + POLL_STEP)).await;
+        }
+    }
+}
+
+/// How often [`DocumentStore::get_at_least`] looks again when no change announcement woke it.
+pub const POLL_STEP: Duration = Duration::from_millis(5);
+
+fn reached(doc: &Option<Versioned>, version: u64) -> bool {
+    doc.as_ref().is_some_and(|d| d.version >= version)
 }
 
 /// The contract every [`DocumentStore`] must meet; run against each implementation.
@@ -117,5 +146,39 @@ pub mod contract {
             vec![Some(doc(3, 2, "three")), Some(doc(1, 1, "b1")), None]
         );
         store.ping().await.unwrap();
+
+        // Waiting for a version: answered at once when it is there, woken by a later write
+        // when it is not, and the current document when the time runs out.
+        let now = store
+            .get_at_least(&a, 3, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(now, Some(doc(3, 2, "three")));
+        let waiting = store.get_at_least(&a, 4, Duration::from_secs(30));
+        let writing = async {
+            tokio::task::yield_now().await;
+            let write = CasWrite {
+                key: a.clone(),
+                expected: 3,
+                new: doc(4, 3, "four"),
+            };
+            assert_eq!(store.put_many(&[write]).await.unwrap(), vec![true]);
+        };
+        let (woken, ()) = tokio::join!(waiting, writing);
+        assert_eq!(woken.unwrap(), Some(doc(4, 3, "four")));
+        let late = store
+            .get_at_least(&b, 9, Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert_eq!(
+            late,
+            Some(doc(1, 1, "b1")),
+            "times out with the current document"
+        );
+        let absent = store
+            .get_at_least(&format!("{prefix}c"), 1, Duration::from_millis(50))
+            .await
+            .unwrap();
+        assert_eq!(absent, None);
     }
 }

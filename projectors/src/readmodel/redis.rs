@@ -1,23 +1,40 @@
-use async_trait::async_trait;
-use redis::aio::ConnectionManager;
-use redis::Script;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
 
-use super::{CasWrite, DocumentStore, Result, StoreError, Versioned};
+use async_trait::async_trait;
+use futures::StreamExt;
+use redis::aio::{ConnectionManager, PubSubSink};
+use redis::Script;
+use tokio::sync::{Mutex, Notify};
+use tokio::time::Instant;
+
+use super::{reached, CasWrite, DocumentStore, Result, StoreError, Versioned};
 
 /// Compare-and-set of one document, atomically in Redis. A document is a hash:
-/// `v` version (last applied sequence), `n` events applied, `d` the JSON document.
+/// `v` version (last applied sequence), `n` events applied, `d` the JSON document. A successful
+/// write announces the new version on the pub/sub channel named after the key (free when nobody
+/// listens), which wakes readers waiting for it.
 const CAS: &str = r"
 local current = redis.call('HGET', KEYS[1], 'v')
 if (current or '0') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'n', ARGV[3], 'd', ARGV[4])
+redis.call('PUBLISH', KEYS[1], ARGV[2])
 return 1
 ";
+
+/// A waiting reader looks again at least this often, announcement or not (pub/sub is
+/// at-most-once: a reconnect can lose one).
+const FALLBACK_POLL: Duration = Duration::from_millis(50);
+/// How often channels nobody waits on any more are unsubscribed.
+const SWEEP: Duration = Duration::from_secs(5);
 
 /// Redis: hot state, one hash per document, updates through one Lua script each, pipelined.
 #[derive(Clone)]
 pub struct RedisStore {
     conn: ConnectionManager,
     cas: Script,
+    changes: Arc<Changes>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -33,11 +50,136 @@ fn unavailable(e: redis::RedisError) -> StoreError {
 impl RedisStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url).map_err(unavailable)?;
-        let conn = ConnectionManager::new(client).await.map_err(unavailable)?;
+        let conn = ConnectionManager::new(client.clone())
+            .await
+            .map_err(unavailable)?;
         Ok(Self {
             conn,
             cas: Script::new(CAS),
+            changes: Arc::new(Changes {
+                client,
+                subscriptions: Mutex::new(None),
+                waiters: StdMutex::new(HashMap::new()),
+            }),
         })
+    }
+}
+
+/// The keys readers are waiting on, and the pub/sub connection that hears their announcements.
+/// Connected on first use (a projector never waits, so never subscribes).
+struct Changes {
+    client: redis::Client,
+    subscriptions: Mutex<Option<Subscriptions>>,
+    /// Per key: how many readers wait, and how to wake them.
+    waiters: StdMutex<HashMap<String, (usize, Arc<Notify>)>>,
+}
+
+struct Subscriptions {
+    sink: PubSubSink,
+    channels: HashSet<String>,
+    swept: Instant,
+}
+
+/// One reader's registration; dropping it deregisters.
+struct Waiting<'a> {
+    changes: &'a Changes,
+    key: String,
+    notify: Arc<Notify>,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut waiters = self.changes.lock_waiters();
+        if let Some(entry) = waiters.get_mut(&self.key) {
+            entry.0 -= 1;
+            if entry.0 == 0 {
+                waiters.remove(&self.key);
+            }
+        }
+    }
+}
+
+impl Changes {
+    fn lock_waiters(&self) -> std::sync::MutexGuard<'_, HashMap<String, (usize, Arc<Notify>)>> {
+        self.waiters
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Registers a reader of `key` and makes sure its channel is subscribed. Without a pub/sub
+    /// connection the reader is still registered and simply relies on the fallback poll.
+    async fn wait_on(self: &Arc<Self>, key: &str) -> Waiting<'_> {
+        let notify = {
+            let mut waiters = self.lock_waiters();
+            let entry = waiters
+                .entry(key.to_owned())
+                .or_insert_with(|| (0, Arc::new(Notify::new())));
+            entry.0 += 1;
+            entry.1.clone()
+        };
+        let waiting = Waiting {
+            changes: self,
+            key: key.to_owned(),
+            notify,
+        };
+        if let Err(e) = self.subscribe(key).await {
+            tracing::debug!(error = %e, "change announcements unavailable; polling");
+        }
+        waiting
+    }
+
+    async fn subscribe(self: &Arc<Self>, key: &str) -> redis::RedisResult<()> {
+        let mut guard = self.subscriptions.lock().await;
+        if guard.is_none() {
+            let (sink, mut stream) = self.client.get_async_pubsub().await?.split();
+            let changes = Arc::downgrade(self);
+            tokio::spawn(async move {
+                while let Some(message) = stream.next().await {
+                    let Some(changes) = changes.upgrade() else {
+                        return;
+                    };
+                    let channel = message.get_channel_name();
+                    let notify = changes.lock_waiters().get(channel).map(|(_, n)| n.clone());
+                    if let Some(notify) = notify {
+                        notify.notify_waiters();
+                    }
+                }
+                // Connection lost: the next reader reconnects; readers meanwhile poll.
+                if let Some(changes) = changes.upgrade() {
+                    *changes.subscriptions.lock().await = None;
+                }
+            });
+            *guard = Some(Subscriptions {
+                sink,
+                channels: HashSet::new(),
+                swept: Instant::now(),
+            });
+        }
+        let Some(subs) = guard.as_mut() else {
+            return Ok(());
+        };
+        if subs.swept.elapsed() >= SWEEP {
+            // Subscriptions and unsubscriptions are serialised by this lock, so a channel that a
+            // new reader needs cannot be dropped behind its back.
+            let idle: Vec<String> = {
+                let waiters = self.lock_waiters();
+                subs.channels
+                    .iter()
+                    .filter(|c| !waiters.contains_key(*c))
+                    .cloned()
+                    .collect()
+            };
+            for channel in idle {
+                subs.sink.unsubscribe(&channel).await?;
+                subs.channels.remove(&channel);
+            }
+            subs.swept = Instant::now();
+        }
+        if !subs.channels.contains(key) {
+            subs.sink.subscribe(key).await?;
+            subs.channels.insert(key.to_owned());
+        }
+        Ok(())
     }
 }
 
@@ -110,6 +252,34 @@ impl DocumentStore for RedisStore {
         Ok(won.into_iter().map(|n| n == 1).collect())
     }
 
+    async fn get_at_least(
+        &self,
+        key: &str,
+        version: u64,
+        timeout: Duration,
+    ) -> Result<Option<Versioned>> {
+        let doc = self.get(key).await?;
+        if reached(&doc, version) || timeout.is_zero() {
+            return Ok(doc);
+        }
+        let deadline = Instant::now() + timeout;
+        let waiting = self.changes.wait_on(key).await;
+        loop {
+            // Registered before reading, so an announcement between the read and the wait
+            // still wakes it.
+            let announced = waiting.notify.notified();
+            tokio::pin!(announced);
+            announced.as_mut().enable();
+            let doc = self.get(key).await?;
+            if reached(&doc, version) || Instant::now() >= deadline {
+                return Ok(doc);
+            }
+            let _ =
+                tokio::time::timeout_at(deadline.min(Instant::now() + FALLBACK_POLL), announced)
+                    .await;
+        }
+    }
+
     async fn ping(&self) -> Result<()> {
         let mut conn = self.conn.clone();
         redis::cmd("PING")
@@ -131,5 +301,42 @@ mod tests {
             .expect("Redis must be running for this test");
         let prefix = format!("test:{}:", uuid::Uuid::new_v4());
         super::super::contract::run(&store, &prefix).await;
+    }
+
+    /// What wakes waiting readers: a successful write announces the new version on the key's
+    /// channel; a lost compare-and-set announces nothing.
+    #[tokio::test]
+    async fn a_successful_write_announces_its_version_on_the_keys_channel() {
+        use super::super::DocumentStore;
+        use futures::StreamExt;
+        let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let store = super::RedisStore::connect(&url).await.expect("Redis");
+        let key = format!("test:{}:announce", uuid::Uuid::new_v4());
+        let mut listener = redis::Client::open(url.as_str())
+            .unwrap()
+            .get_async_pubsub()
+            .await
+            .unwrap();
+        listener.subscribe(&key).await.unwrap();
+        let write = |expected, version| super::CasWrite {
+            key: key.clone(),
+            expected,
+            new: super::Versioned {
+                version,
+                applied: version,
+                doc: serde_json::json!({}),
+            },
+        };
+        assert_eq!(store.put_many(&[write(0, 1)]).await.unwrap(), vec![true]);
+        assert_eq!(store.put_many(&[write(0, 7)]).await.unwrap(), vec![false]);
+        assert_eq!(store.put_many(&[write(1, 2)]).await.unwrap(), vec![true]);
+        let mut messages = listener.on_message();
+        let mut heard = Vec::new();
+        for _ in 0..2 {
+            let message = messages.next().await.expect("an announcement");
+            assert_eq!(message.get_channel_name(), key);
+            heard.push(message.get_payload::<u64>().unwrap());
+        }
+        assert_eq!(heard, vec![1, 2], "the lost write (7) is not announced");
     }
 }

@@ -36,11 +36,13 @@ struct Args {
     setup_concurrency: usize,
     /// Commands per second across all clients; `None`: each client sends as fast as it can.
     rate: Option<f64>,
+    /// Leave a spawned stack's database, topics, keys and logs behind.
+    keep: bool,
 }
 
 const USAGE: &str = "bench [--spawn] [--command-url URL] [--query-url URL] [--accounts N] \
 [--clients N] [--duration SECS] [--warmup SECS] [--sample-every N] [--visibility-timeout-ms MS] \
-[--setup-concurrency N] [--rate PER_SEC]
+[--setup-concurrency N] [--rate PER_SEC] [--keep]
   defaults: --command-url $CHAOS_BENCH_COMMAND_URL or http://127.0.0.1:8080
             --query-url $CHAOS_BENCH_QUERY_URL or http://127.0.0.1:8082
             --accounts 256 --clients 64 --duration 30 --warmup 3 --sample-every 50
@@ -64,12 +66,14 @@ fn parse_args() -> anyhow::Result<Args> {
         visibility_timeout: Duration::from_secs(10),
         setup_concurrency: 16,
         rate: None,
+        keep: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--spawn" => a.spawn = true,
+            "--keep" => a.keep = true,
             "--command-url" => a.command_url = value()?,
             "--query-url" => a.query_url = value()?,
             "--accounts" => a.accounts = value()?.parse()?,
@@ -133,8 +137,8 @@ async fn main() -> anyhow::Result<()> {
         let options = StackOptions::default()
             .with_env("command-api", "CHAOS__DATABASE__MAX_CONNECTIONS", "32")
             .with_env("command-api", "CHAOS__TELEMETRY__LEVEL", "warn")
-            .with_env("relay", "CHAOS__TELEMETRY__LEVEL", "warn")
-            .with_env("projector", "CHAOS__TELEMETRY__LEVEL", "warn")
+            .with_env("relay", "CHAOS__TELEMETRY__LEVEL", "info")
+            .with_env("projector", "CHAOS__TELEMETRY__LEVEL", "info")
             .with_env("query-api", "CHAOS__TELEMETRY__LEVEL", "warn");
         let stack = Stack::start(options).await?;
         args.command_url = stack.command_api.base_url();
@@ -151,7 +155,10 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     let result = run(&args).await;
-    drop(stack);
+    match stack {
+        Some(stack) if result.is_err() || args.keep => stack.keep_for_inspection(),
+        other => drop(other),
+    }
     result
 }
 
