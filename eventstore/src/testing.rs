@@ -1,6 +1,7 @@
 //! Test support: a fresh PostgreSQL database per test, so tests run in parallel against the
 //! real server started by `deploy/local/services.sh`.
 
+use cqrs_es::persist::SerializedEvent;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
@@ -34,4 +35,22 @@ pub async fn fresh_pg() -> PgPool {
         .expect("connect to the test database");
     crate::pg::migrate(&pool).await.expect("migrate");
     pool
+}
+
+/// A character event as cqrs-es hands it to a repository (the type is irrelevant to storage).
+pub fn serialized_event(
+    aggregate_id: &str,
+    sequence: usize,
+    payload: serde_json::Value,
+    metadata: serde_json::Value,
+) -> SerializedEvent {
+    SerializedEvent::new(
+        aggregate_id.to_owned(),
+        sequence,
+        "character".to_owned(),
+        "ZoneEntered".to_owned(),
+        "1".to_owned(),
+        payload,
+        metadata,
+    )
 }

@@ -7,18 +7,15 @@ use std::time::Duration;
 use chaos_domain::Character;
 use chaos_eventstore::pg::PgEventLog;
 use chaos_eventstore::sqlite::{self, SqliteEventRepository};
-use chaos_eventstore::testing::fresh_pg;
+use chaos_eventstore::testing::{fresh_pg, serialized_event};
 use chaos_eventstore::{EventLog, Position};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use postgres_es::PostgresEventRepository;
 
 fn event(aggregate_id: &str, sequence: usize) -> SerializedEvent {
-    SerializedEvent::new(
-        aggregate_id.to_owned(),
+    serialized_event(
+        aggregate_id,
         sequence,
-        "character".to_owned(),
-        "ZoneEntered".to_owned(),
-        "1".to_owned(),
         serde_json::json!({ "n": sequence }),
         serde_json::json!({ "idempotency_key": format!("k-{aggregate_id}") }),
     )

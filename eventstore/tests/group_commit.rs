@@ -5,20 +5,13 @@ use std::collections::BTreeMap;
 
 use chaos_domain::Character;
 use chaos_eventstore::group_commit::{GroupCommitConfig, GroupCommitRepository, GroupCommitter};
-use chaos_eventstore::testing::fresh_pg;
+use chaos_eventstore::testing::{fresh_pg, serialized_event};
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
 use sqlx::{PgPool, Row};
 
 fn event(aggregate_id: &str, sequence: usize, writer: &str) -> SerializedEvent {
-    SerializedEvent::new(
-        aggregate_id.to_owned(),
-        sequence,
-        "character".to_owned(),
-        "ZoneEntered".to_owned(),
-        "1".to_owned(),
-        serde_json::json!({ "writer": writer, "n": sequence }),
-        serde_json::json!({}),
-    )
+    let payload = serde_json::json!({ "writer": writer, "n": sequence });
+    serialized_event(aggregate_id, sequence, payload, serde_json::json!({}))
 }
 
 fn command(

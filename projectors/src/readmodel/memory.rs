@@ -1,19 +1,18 @@
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use tokio::sync::Notify;
-use tokio::time::Instant;
 
-use super::{reached, CasWrite, DocumentStore, Result, Versioned};
+use super::{CasWrite, DocumentStore, Result, Versioned, Watch};
 
 /// An in-process store for the embedded mode and unit tests. Same contract as Redis.
 #[derive(Debug, Default)]
 pub struct MemoryStore {
     docs: Mutex<HashMap<String, Versioned>>,
     /// Woken after every write that changed something.
-    changed: Notify,
+    changed: Arc<Notify>,
 }
 
 impl MemoryStore {
@@ -52,24 +51,13 @@ impl DocumentStore for MemoryStore {
         Ok(won)
     }
 
-    async fn get_at_least(
-        &self,
-        key: &str,
-        version: u64,
-        timeout: Duration,
-    ) -> Result<Option<Versioned>> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            // Registered before reading, so a write between the read and the wait still wakes it.
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            let doc = self.lock().get(key).cloned();
-            if reached(&doc, version) || Instant::now() >= deadline {
-                return Ok(doc);
-            }
-            let _ = tokio::time::timeout_at(deadline, changed).await;
-        }
+    async fn watch(&self, _key: &str) -> Option<Watch> {
+        Some(Watch {
+            changed: self.changed.clone(),
+            // Every write signals: the fallback only bounds a wait, it never finds anything new.
+            fallback_poll: Duration::from_secs(1),
+            registration: None,
+        })
     }
 
     async fn ping(&self) -> Result<()> {

@@ -6,10 +6,12 @@
 mod memory;
 mod redis;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::Value;
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 pub use self::memory::MemoryStore;
@@ -53,28 +55,70 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
         Ok(self.get_many(&[key.to_owned()]).await?.pop().flatten())
     }
 
+    /// A signal raised when `key` may have changed, for stores that announce their writes;
+    /// `None` (the default): readers poll.
+    async fn watch(&self, _key: &str) -> Option<Watch> {
+        None
+    }
+
     /// Reads `key`, waiting up to `timeout` for its version to reach `version`; returns the last
-    /// read, which is older than `version` only if the time ran out. Stores that can announce
-    /// changes wake the wait when the document is written; this default polls.
+    /// read, which is older than `version` only if the time ran out. Woken by [`Self::watch`]'s
+    /// signal where there is one, and in any case every `fallback_poll` (or [`POLL_STEP`]).
     async fn get_at_least(
         &self,
         key: &str,
         version: u64,
         timeout: Duration,
     ) -> Result<Option<Versioned>> {
+        let doc = self.get(key).await?;
+        if reached(&doc, version) || timeout.is_zero() {
+            return Ok(doc);
+        }
         let deadline = Instant::now() + timeout;
+        let watch = self.watch(key).await;
+        let step = watch.as_ref().map_or(POLL_STEP, |w| w.fallback_poll);
         loop {
+            // Registered before reading, so a write between the read and the wait still wakes it.
+            let changed = watch.as_ref().map(|w| w.changed.notified());
+            tokio::pin!(changed);
+            if let Some(changed) = changed.as_mut().as_pin_mut() {
+                changed.enable();
+            }
             let doc = self.get(key).await?;
             if reached(&doc, version) || Instant::now() >= deadline {
                 return Ok(doc);
             }
-            tokio::time::sleep_until(deadline.min(Instant::now() + POLL_STEP)).await;
+            let until = deadline.min(Instant::now() + step);
+            match changed.as_pin_mut() {
+                Some(changed) => {
+                    let _ = tokio::time::timeout_at(until, changed).await;
+                }
+                None => tokio::time::sleep_until(until).await,
+            }
         }
     }
 }
 
-/// How often [`DocumentStore::get_at_least`] looks again when no change announcement woke it.
+/// How often [`DocumentStore::get_at_least`] looks again without a change signal.
 pub const POLL_STEP: Duration = Duration::from_millis(5);
+
+/// See [`DocumentStore::watch`]. Dropping it ends the registration.
+pub struct Watch {
+    /// Notified (`notify_waiters`) after writes that may concern the key.
+    pub changed: Arc<Notify>,
+    /// Look again at least this often: the signal may be lost (pub/sub is at-most-once).
+    pub fallback_poll: Duration,
+    /// Held for the store: deregisters the reader when dropped.
+    pub registration: Option<Box<dyn Send + Sync>>,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("fallback_poll", &self.fallback_poll)
+            .finish_non_exhaustive()
+    }
+}
 
 fn reached(doc: &Option<Versioned>, version: u64) -> bool {
     doc.as_ref().is_some_and(|d| d.version >= version)

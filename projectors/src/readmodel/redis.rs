@@ -9,7 +9,7 @@ use redis::Script;
 use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
-use super::{reached, CasWrite, DocumentStore, Result, StoreError, Versioned};
+use super::{CasWrite, DocumentStore, Result, StoreError, Versioned, Watch};
 
 /// Compare-and-set of one document, atomically in Redis. A document is a hash:
 /// `v` version (last applied sequence), `n` events applied, `d` the JSON document. A successful
@@ -81,13 +81,13 @@ struct Subscriptions {
 }
 
 /// One reader's registration; dropping it deregisters.
-struct Waiting<'a> {
-    changes: &'a Changes,
+struct Waiting {
+    changes: Arc<Changes>,
     key: String,
     notify: Arc<Notify>,
 }
 
-impl Drop for Waiting<'_> {
+impl Drop for Waiting {
     fn drop(&mut self) {
         let mut waiters = self.changes.lock_waiters();
         if let Some(entry) = waiters.get_mut(&self.key) {
@@ -108,7 +108,7 @@ impl Changes {
 
     /// Registers a reader of `key` and makes sure its channel is subscribed. Without a pub/sub
     /// connection the reader is still registered and simply relies on the fallback poll.
-    async fn wait_on(self: &Arc<Self>, key: &str) -> Waiting<'_> {
+    async fn wait_on(self: &Arc<Self>, key: &str) -> Waiting {
         let notify = {
             let mut waiters = self.lock_waiters();
             let entry = waiters
@@ -118,7 +118,7 @@ impl Changes {
             entry.1.clone()
         };
         let waiting = Waiting {
-            changes: self,
+            changes: self.clone(),
             key: key.to_owned(),
             notify,
         };
@@ -252,32 +252,13 @@ impl DocumentStore for RedisStore {
         Ok(won.into_iter().map(|n| n == 1).collect())
     }
 
-    async fn get_at_least(
-        &self,
-        key: &str,
-        version: u64,
-        timeout: Duration,
-    ) -> Result<Option<Versioned>> {
-        let doc = self.get(key).await?;
-        if reached(&doc, version) || timeout.is_zero() {
-            return Ok(doc);
-        }
-        let deadline = Instant::now() + timeout;
+    async fn watch(&self, key: &str) -> Option<Watch> {
         let waiting = self.changes.wait_on(key).await;
-        loop {
-            // Registered before reading, so an announcement between the read and the wait
-            // still wakes it.
-            let announced = waiting.notify.notified();
-            tokio::pin!(announced);
-            announced.as_mut().enable();
-            let doc = self.get(key).await?;
-            if reached(&doc, version) || Instant::now() >= deadline {
-                return Ok(doc);
-            }
-            let _ =
-                tokio::time::timeout_at(deadline.min(Instant::now() + FALLBACK_POLL), announced)
-                    .await;
-        }
+        Some(Watch {
+            changed: waiting.notify.clone(),
+            fallback_poll: FALLBACK_POLL,
+            registration: Some(Box::new(waiting)),
+        })
     }
 
     async fn ping(&self) -> Result<()> {
