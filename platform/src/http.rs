@@ -55,7 +55,11 @@ pub fn service_router(
             },
         ))
         .merge(ops_router(registry, checks))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        // 503 is a deliberate answer (read model behind, dependency down: each handler logs its
+        // cause) with Retry-After, not a fault of this service: only 500–502 are logged as failures.
+        .layer(tower_http::trace::TraceLayer::new(
+            tower_http::classify::StatusInRangeAsFailures::new(500..=502).into_make_classifier(),
+        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
 }
 
