@@ -120,6 +120,13 @@ impl IntoResponse for ApiError {
                 "The Idempotency-Key was already used with a different request",
             )
             .field("Idempotency-Key"),
+            Self::Command(CommandError::NameTaken(name)) => Problem::new(
+                StatusCode::CONFLICT,
+                "name-taken",
+                "Another character already has this name",
+            )
+            .detail(format!("the name {name} is taken (names ignore case)"))
+            .field("name"),
             Self::Command(CommandError::Conflict) => Problem::new(
                 StatusCode::CONFLICT,
                 "concurrent-modification",

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod config;
 pub mod error;
 pub mod extract;
+pub mod names;
 pub mod openapi;
 pub mod ratelimit;
 pub mod relay;

@@ -3,6 +3,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use chaos_command_api::auth::{JwtKeys, PgAccountStore};
 use chaos_command_api::config::{Config, DEFAULTS};
+use chaos_command_api::names::{self, PgNameRegistry};
 use chaos_command_api::ratelimit::RateLimiter;
 use chaos_command_api::service::CommandService;
 use chaos_command_api::state::AppState;
@@ -24,6 +25,7 @@ async fn main() -> anyhow::Result<()> {
         .context("connecting to PostgreSQL")?;
     chaos_eventstore::pg::migrate(&pool).await?;
     let accounts = PgAccountStore::new(pool.clone()).await?;
+    let names = PgNameRegistry::new(pool.clone(), names::ABANDONED_AFTER).await?;
     let content = chaos_domain::Content::builtin()?;
     let registry = prometheus::Registry::new();
     let pg = PgCharacterStore::with_group_commit(
@@ -41,6 +43,7 @@ async fn main() -> anyhow::Result<()> {
     let state = AppState {
         commands: CommandService::new(
             store,
+            Arc::new(names),
             app::character_services(content),
             app::appended_counter(&registry),
         ),

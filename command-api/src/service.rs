@@ -14,6 +14,7 @@ use chaos_platform::consistency::ConsistencyToken;
 use chrono::SecondsFormat;
 use prometheus::IntCounterVec;
 
+use crate::names::{NameError, NameRegistry};
 use crate::store::{CharacterStore, StoreError};
 
 /// How often a command is re-decided after losing an optimistic-concurrency race.
@@ -27,6 +28,8 @@ pub enum CommandError {
     IdempotencyKeyReused,
     #[error("the aggregate kept changing under the command")]
     Conflict,
+    #[error("the name {0} is taken")]
+    NameTaken(String),
     #[error(transparent)]
     Store(StoreError),
 }
@@ -95,6 +98,7 @@ impl CommandOutcome {
 #[derive(Debug, Clone)]
 pub struct CommandService {
     store: Arc<dyn CharacterStore>,
+    names: Arc<dyn NameRegistry>,
     services: CharacterServices,
     appended: IntCounterVec,
 }
@@ -102,11 +106,13 @@ pub struct CommandService {
 impl CommandService {
     pub fn new(
         store: Arc<dyn CharacterStore>,
+        names: Arc<dyn NameRegistry>,
         services: CharacterServices,
         appended: IntCounterVec,
     ) -> Self {
         Self {
             store,
+            names,
             services,
             appended,
         }
@@ -137,6 +143,14 @@ impl CommandService {
                 now,
                 self.services.dice.as_ref(),
             )?;
+            if let CharacterCommand::Create { name, .. } = &command {
+                // Names are unique game-wide: reserved once the rules have accepted the
+                // creation, before it is appended.
+                self.names.reserve(name, id).await.map_err(|e| match e {
+                    NameError::Taken(name) => CommandError::NameTaken(name),
+                    NameError::Unavailable(d) => CommandError::Store(StoreError::Unavailable(d)),
+                })?;
+            }
             let types: Vec<String> = events.iter().map(|e| e.type_name().to_owned()).collect();
             let mut metadata = metadata.clone();
             metadata.insert(

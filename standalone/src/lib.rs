@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chaos_command_api::auth::{JwtKeys, SqliteAccountStore};
+use chaos_command_api::names::{SqliteNameRegistry, ABANDONED_AFTER};
 use chaos_command_api::ratelimit::RateLimiter;
 use chaos_command_api::service::CommandService;
 use chaos_command_api::state::AppState as CommandState;
@@ -145,6 +146,7 @@ pub async fn run(
     let commands = CommandState {
         commands: CommandService::new(
             Arc::new(store),
+            Arc::new(SqliteNameRegistry::new(pool.clone(), ABANDONED_AFTER).await?),
             chaos_command_api::app::character_services(chaos_domain::Content::builtin()?),
             chaos_command_api::app::appended_counter(&registry),
         ),

@@ -121,6 +121,17 @@ async fn bad_inputs_get_problems_and_append_nothing() {
         .await
         .unwrap()
         .assert_problem(422, Some("unknown-class"));
+    // Names are unique across players, ignoring case; the refused name stays free for nobody
+    // else (Nemo, refused above for its class, can still be created).
+    api.create_character(&bob.token, "aRIA", "mage", &[])
+        .await
+        .unwrap()
+        .assert_problem(409, Some("name-taken"));
+    let nemo = api
+        .create_character(&bob.token, "Nemo", "mage", &[])
+        .await
+        .unwrap();
+    assert_eq!(nemo.status, 201, "{nemo:?}");
     // A malformed character id in the path.
     api.post(
         "/v1/characters/not-a-uuid/cast-skill",
@@ -332,7 +343,7 @@ async fn bad_inputs_get_problems_and_append_nothing() {
     let events = stack.store().all_events().await.unwrap();
     let per = by_aggregate(&events);
     assert_eq!(per[&aria.aggregate_id].len(), appended);
-    assert_eq!(per.len(), 3, "aria, aria2 and bob's character");
+    assert_eq!(per.len(), 4, "aria, aria2, bob's character and nemo");
     assert_eq!(stack.store().count().await.unwrap() as usize, events.len());
     let history = api.history(&alice.token, &aria.aggregate_id).await.unwrap();
     assert_eq!(

@@ -109,6 +109,7 @@ fn answer(status: StatusCode, outcome: CommandOutcome, location: Option<String>)
 
 /// Create a character owned by the caller.
 ///
+/// Names are unique across the game, ignoring case: a taken name is 409 `name-taken`.
 /// With an `Idempotency-Key` the character's id is derived from the account and the key, so a
 /// retried request lands on the same character and appends nothing new.
 #[utoipa::path(post, path = "/v1/characters", tag = "characters", request_body = CreateCharacter,

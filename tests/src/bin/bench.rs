@@ -186,7 +186,7 @@ async fn run(args: &Args) -> anyhow::Result<()> {
                 let player = commands.player(&format!("bench_{run_id}_{i}")).await?;
                 let class = ["warrior", "mage", "ranger", "cleric"][i % 4];
                 let answer = commands
-                    .create_character(&player.token, &format!("Hero{i}"), class, &[])
+                    .create_character(&player.token, &format!("H{run_id}x{i}"), class, &[])
                     .await?
                     .answer()?;
                 Ok::<_, anyhow::Error>(Hero {
