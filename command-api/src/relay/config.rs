@@ -25,8 +25,6 @@ pub struct DatabaseConfig {
 pub struct RelayConfig {
     /// Events read and produced per batch.
     pub batch_size: u32,
-    /// Batches handed to the producer before the oldest one's acknowledgements are awaited.
-    pub max_in_flight: usize,
     /// Longest wait for a NOTIFY before looking anyway (the polling fallback).
     pub poll_interval_ms: u64,
     /// Checkpoint row name; two relays with different names publish independently.
@@ -58,7 +56,6 @@ url = "http://127.0.0.1:8081"
 
 [relay]
 batch_size = 1000
-max_in_flight = 4
 poll_interval_ms = 100
 checkpoint = "relay"
 lock_key = 7326002
