@@ -10,7 +10,7 @@ use chaos_command_api::state::AppState;
 use chaos_command_api::store::es::PgCharacterStore;
 use chaos_command_api::store::{CachedStore, CharacterStore};
 use chaos_command_api::{app, config};
-use chaos_eventstore::group_commit::GroupCommitConfig;
+use chaos_eventstore::group_commit::{AppendMetrics, GroupCommitConfig};
 use chaos_platform::{load_config, shutdown_signal, telemetry};
 use secrecy::ExposeSecret;
 
@@ -35,6 +35,7 @@ async fn main() -> anyhow::Result<()> {
             max_batch_events: config.database.append_batch_events,
             ..GroupCommitConfig::default()
         },
+        Some(AppendMetrics::new(&registry)),
     );
     let store: Arc<dyn CharacterStore> = match config.cache.aggregates {
         0 => Arc::new(pg),

@@ -24,6 +24,7 @@ use cqrs_es::persist::{
 };
 use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
+use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
 use serde_json::Value;
 use sqlx::PgPool;
 use tokio::sync::{mpsc, oneshot, Mutex};
@@ -47,6 +48,62 @@ impl Default for GroupCommitConfig {
             writers: 3,
             max_batch_events: 1024,
             queue: 8192,
+        }
+    }
+}
+
+/// What operators watch of the group commit (registered in the process's registry).
+#[derive(Debug, Clone)]
+pub struct AppendMetrics {
+    /// Events per statement: how much batching the load produces.
+    pub batch_events: Histogram,
+    /// Time to write one batch (one round trip and one WAL flush).
+    pub batch_seconds: Histogram,
+    /// Batches refused for a key violation and re-written command by command.
+    pub batches_split: IntCounter,
+}
+
+impl AppendMetrics {
+    /// Registers the metrics; panics if they are already registered (a programming error).
+    pub fn new(registry: &Registry) -> Self {
+        let batch_events = Histogram::with_opts(
+            HistogramOpts::new(
+                "chaos_eventstore_append_batch_events",
+                "Events written per group-commit statement",
+            )
+            .buckets(vec![
+                1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0,
+            ]),
+        )
+        .expect("valid metric");
+        let batch_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "chaos_eventstore_append_batch_seconds",
+                "Time to write one group-commit batch",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            ]),
+        )
+        .expect("valid metric");
+        let batches_split = IntCounter::new(
+            "chaos_eventstore_append_batches_split_total",
+            "Group-commit batches refused for a key violation and re-written command by command",
+        )
+        .expect("valid metric");
+        for collector in [
+            Box::new(batch_events.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(batch_seconds.clone()),
+            Box::new(batches_split.clone()),
+        ] {
+            registry
+                .register(collector)
+                .expect("metric registered twice");
+        }
+        Self {
+            batch_events,
+            batch_seconds,
+            batches_split,
         }
     }
 }
@@ -112,6 +169,7 @@ impl GroupCommitter {
         pool: PgPool,
         config: GroupCommitConfig,
         notifier: Option<AppendNotifier>,
+        metrics: Option<AppendMetrics>,
     ) -> Self {
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
@@ -121,6 +179,7 @@ impl GroupCommitter {
                 receiver: receiver.clone(),
                 max_batch_events: config.max_batch_events.max(1),
                 notifier: notifier.clone(),
+                metrics: metrics.clone(),
             };
             tokio::spawn(writer.run());
         }
@@ -166,6 +225,7 @@ struct Writer {
     receiver: Arc<Mutex<mpsc::Receiver<Append>>>,
     max_batch_events: usize,
     notifier: Option<AppendNotifier>,
+    metrics: Option<AppendMetrics>,
 }
 
 impl Writer {
@@ -197,7 +257,13 @@ impl Writer {
 
     async fn write(&self, batch: Vec<Append>) {
         let rows: Vec<&Row> = batch.iter().flat_map(|a| &a.rows).collect();
-        match insert(&self.pool, &rows).await {
+        let started = std::time::Instant::now();
+        let result = insert(&self.pool, &rows).await;
+        if let Some(m) = &self.metrics {
+            m.batch_events.observe(rows.len() as f64);
+            m.batch_seconds.observe(started.elapsed().as_secs_f64());
+        }
+        match result {
             Ok(()) => {
                 self.committed();
                 for append in batch {
@@ -206,6 +272,9 @@ impl Writer {
             }
             Err(Failure::Conflict) if batch.len() > 1 => {
                 // Somebody's append is stale; find out whose by writing each on its own.
+                if let Some(m) = &self.metrics {
+                    m.batches_split.inc();
+                }
                 for append in batch {
                     let rows: Vec<&Row> = append.rows.iter().collect();
                     let result = insert(&self.pool, &rows).await;

@@ -23,7 +23,7 @@ fn command(
 }
 
 fn repository(pool: &PgPool) -> GroupCommitRepository {
-    let committer = GroupCommitter::spawn(pool.clone(), GroupCommitConfig::default(), None);
+    let committer = GroupCommitter::spawn(pool.clone(), GroupCommitConfig::default(), None, None);
     GroupCommitRepository::new(pool.clone(), committer)
 }
 

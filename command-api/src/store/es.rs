@@ -8,7 +8,9 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chaos_domain::character::AGGREGATE_TYPE;
 use chaos_domain::{Character, CharacterEvent};
-use chaos_eventstore::group_commit::{GroupCommitConfig, GroupCommitRepository, GroupCommitter};
+use chaos_eventstore::group_commit::{
+    AppendMetrics, GroupCommitConfig, GroupCommitRepository, GroupCommitter,
+};
 use chaos_eventstore::sqlite::SqliteEventRepository;
 use chaos_eventstore::{pg, StoredEvent};
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
@@ -98,13 +100,17 @@ pub type SqliteCharacterStore = EsCharacterStore<SqliteEventRepository, SqliteEv
 
 impl PgCharacterStore {
     pub fn new(pool: PgPool) -> Self {
-        Self::with_group_commit(pool, GroupCommitConfig::default())
+        Self::with_group_commit(pool, GroupCommitConfig::default(), None)
     }
 
-    pub fn with_group_commit(pool: PgPool, config: GroupCommitConfig) -> Self {
+    pub fn with_group_commit(
+        pool: PgPool,
+        config: GroupCommitConfig,
+        metrics: Option<AppendMetrics>,
+    ) -> Self {
         // The relay listens for these post-commit notifications (polling is its fallback).
         let notifier = pg::AppendNotifier::spawn(pool.clone());
-        let committer = GroupCommitter::spawn(pool.clone(), config, Some(notifier));
+        let committer = GroupCommitter::spawn(pool.clone(), config, Some(notifier), metrics);
         let repo = GroupCommitRepository::new(pool.clone(), committer);
         Self {
             store: PersistedEventStore::new_event_store(repo),
