@@ -235,7 +235,35 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     tally.finish_probes().await;
     report(&tally, window);
+    group_commit_report(&args.command_url).await;
     Ok(())
+}
+
+/// The command API's group-commit figures (whole process lifetime, set-up included).
+async fn group_commit_report(command_url: &str) {
+    let Ok(reply) = reqwest::get(format!("{command_url}/metrics")).await else {
+        return;
+    };
+    let Ok(text) = reply.text().await else { return };
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+    };
+    let (Some(batches), Some(events), Some(seconds)) = (
+        value("chaos_eventstore_append_batch_events_count"),
+        value("chaos_eventstore_append_batch_events_sum"),
+        value("chaos_eventstore_append_batch_seconds_sum"),
+    ) else {
+        return;
+    };
+    if batches > 0.0 {
+        println!(
+            "group commit: {batches:.0} statements, {:.1} events and {:.2} ms each on average, {} split after a key violation",
+            events / batches,
+            seconds / batches * 1e3,
+            value("chaos_eventstore_append_batches_split_total").unwrap_or(0.0)
+        );
+    }
 }
 
 async fn load(
