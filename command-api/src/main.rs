@@ -14,6 +14,9 @@ use chaos_eventstore::group_commit::{AppendMetrics, GroupCommitConfig};
 use chaos_platform::{load_config, shutdown_signal, telemetry};
 use secrecy::ExposeSecret;
 
+#[global_allocator]
+static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config: Config = load_config(DEFAULTS)?;

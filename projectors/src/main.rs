@@ -18,6 +18,9 @@ const USAGE: &str = "usage: projector [redis | warehouse | warehouse export [DIR
 /// `projector warehouse`: the DuckDB analytics warehouse.
 /// `projector warehouse export [DIR]`: write the warehouse's Parquet files and exit (the
 /// projector must be stopped: DuckDB locks its file).
+#[global_allocator]
+static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = positional_args();

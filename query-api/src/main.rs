@@ -7,6 +7,9 @@ use chaos_projectors::readmodel::RedisStore;
 use chaos_query_api::config::{Settings, DEFAULTS};
 use chaos_query_api::{router, AppState, QueryMetrics};
 
+#[global_allocator]
+static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings: Settings = load_config(DEFAULTS)?;

@@ -3,6 +3,9 @@ use chaos_standalone::{run, Settings, DEFAULTS};
 use tokio_util::sync::CancellationToken;
 
 /// `chaos [--data-dir DIR] [--config FILE]`: the whole backend in one process.
+#[global_allocator]
+static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut settings: Settings = load_config(DEFAULTS)?;

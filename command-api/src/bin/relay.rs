@@ -6,6 +6,9 @@ use chaos_platform::{load_config, shutdown_signal, telemetry};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
+#[global_allocator]
+static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings: Settings = load_config(DEFAULTS)?;
