@@ -36,6 +36,19 @@ impl KafkaConfig {
     }
 }
 
+/// Deletes topics; ones that do not exist are fine. For test clean-up and operator tools.
+pub async fn delete_topics(client: &ClientConfig, topics: &[String]) -> anyhow::Result<()> {
+    use rdkafka::admin::{AdminClient, AdminOptions};
+    use rdkafka::client::DefaultClientContext;
+
+    let admin: AdminClient<DefaultClientContext> = client.create()?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    let options = AdminOptions::new().operation_timeout(Some(std::time::Duration::from_secs(10)));
+    // Per-topic errors (UnknownTopicOrPartition) are expected for topics never created.
+    let _ = admin.delete_topics(&names, &options).await?;
+    Ok(())
+}
+
 /// Creates the topics that are missing (an existing topic is left as it is).
 pub async fn ensure_topics(
     config: &KafkaConfig,

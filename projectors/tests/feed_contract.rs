@@ -11,7 +11,7 @@ use chaos_domain::{AccountId, Character, CharacterCommand, CharacterName, Conten
 use chaos_eventstore::publish::to_published;
 use chaos_eventstore::sqlite::{self, SqliteEventRepository};
 use chaos_eventstore::{EventLog, Position};
-use chaos_platform::kafka::{ensure_topics, KafkaConfig};
+use chaos_platform::kafka::{delete_topics, ensure_topics, KafkaConfig};
 use chaos_projectors::readmodel::{DocumentStore, MemoryStore};
 use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, SheetProjection, StoreFeed};
 use chaos_schemas::AvroCodec;
@@ -129,8 +129,8 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
         "redis",
         &kafka,
         "feed-contract",
-        topic,
-        dead,
+        topic.clone(),
+        dead.clone(),
         codec,
         SheetProjection::new(from_kafka.clone(), "p:".into(), "v1".into()),
         metrics.clone(),
@@ -166,5 +166,9 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
     assert_eq!(metrics.dead_letters.with_label_values(&["redis"]).get(), 0);
     stop.cancel();
     handle.await.unwrap().unwrap();
+    // Passed: leave nothing behind (a failure keeps the topics for inspection).
+    delete_topics(&kafka.client_config(), &[topic, dead])
+        .await
+        .unwrap();
     let _ = std::fs::remove_dir_all(dir);
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chaos_domain::{AccountId, CharacterEvent, CharacterName};
-use chaos_platform::kafka::{ensure_topics, KafkaConfig};
+use chaos_platform::kafka::{delete_topics, ensure_topics, KafkaConfig};
 use chaos_projectors::readmodel::{DocumentStore, MemoryStore};
 use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, SheetProjection};
 use chaos_schemas::{AvroCodec, DomainEvent, EventEnvelope, PublishedEvent};
@@ -218,4 +218,8 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
     assert_eq!(metrics.dead_letters.with_label_values(&["redis"]).get(), 0);
     stop.cancel();
     handle.await.unwrap().unwrap();
+    // Passed: leave nothing behind (a failure keeps the topics for inspection).
+    delete_topics(&kafka.client_config(), &[topic, dead])
+        .await
+        .unwrap();
 }

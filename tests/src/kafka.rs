@@ -7,8 +7,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chaos_schemas::{AvroCodec, PublishedEvent};
-use rdkafka::admin::{AdminClient, AdminOptions};
-use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::{ClientConfig, Offset, TopicPartitionList};
@@ -187,12 +185,7 @@ impl TopicReader {
 
 /// Deletes topics (missing ones are fine).
 pub async fn delete_topics(bootstrap: &str, topics: &[String]) -> anyhow::Result<()> {
-    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-        .set("bootstrap.servers", bootstrap)
-        .create()?;
-    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-    let options = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
-    // Per-topic errors (UnknownTopicOrPartition) are expected for topics never created.
-    let _ = admin.delete_topics(&names, &options).await?;
-    Ok(())
+    let mut client = ClientConfig::new();
+    client.set("bootstrap.servers", bootstrap);
+    chaos_platform::kafka::delete_topics(&client, topics).await
 }
