@@ -46,7 +46,7 @@ pub fn character_services(content: chaos_domain::Content) -> CharacterServices {
 
 /// `chaos_events_appended_total{aggregate}`.
 pub fn appended_counter(registry: &Registry) -> IntCounterVec {
-    register(
+    let appended = register(
         registry,
         IntCounterVec::new(
             Opts::new(
@@ -56,7 +56,10 @@ pub fn appended_counter(registry: &Registry) -> IntCounterVec {
             &["aggregate"],
         )
         .expect("valid metric"),
-    )
+    );
+    // Exported at 0 from the start, so rate() sees the first appends.
+    appended.with_label_values(&[chaos_domain::character::AGGREGATE_TYPE]);
+    appended
 }
 
 /// The HTTP surface: `/v1` commands, OpenAPI + Swagger UI, and the ops endpoints.

@@ -360,7 +360,7 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
     // test insists that the very first read after a command is already current.
     let options =
         StackOptions::default().with_env("query-api", "CHAOS__CONSISTENCY__MAX_WAIT_MS", "5000");
-    let stack = Stack::start(options).await.unwrap();
+    let mut stack = Stack::start(options).await.unwrap();
     let api = stack.commands();
     let query = stack.queries();
     let alice = api.player("alice").await.unwrap();
@@ -580,6 +580,59 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
     assert_eq!(traced_record.headers["event_type"], "SkillCast");
 
     stock_avro_consumer_reads_the_topic(&stack, &events, report.records.len());
+    every_contract_metric_is_exported(&mut stack).await;
+}
+
+/// The alert rules and dashboards are written against `deploy/prometheus/metrics.txt`
+/// (`deploy/validate.sh` checks them against it); here the running processes must export every
+/// name in it, so a renamed or dropped metric cannot silently blind an alert.
+async fn every_contract_metric_is_exported(stack: &mut Stack) {
+    let contract = std::fs::read_to_string(repo_root().join("deploy/prometheus/metrics.txt"))
+        .expect("the metrics contract");
+    let names: Vec<&str> = contract
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    let endpoints = [
+        stack.command_api.base_url(),
+        stack.relay(0).base_url(),
+        stack.projector().base_url(),
+        stack
+            .query_api
+            .as_ref()
+            .expect("the slice runs the query API")
+            .base_url(),
+    ];
+    let http = reqwest::Client::new();
+    // Per-partition lag gauges appear with the projector's first lag refresh: wait for it.
+    chaos_tests::wait_until(
+        "every metric of the contract exported",
+        PIPELINE,
+        Duration::from_millis(200),
+        || async {
+            let mut exported = String::new();
+            for base in &endpoints {
+                let reply = http.get(format!("{base}/metrics")).send().await;
+                let text = match reply {
+                    Ok(r) => r.text().await.map_err(|e| e.to_string())?,
+                    Err(e) => return Err(format!("{base}/metrics: {e}")),
+                };
+                exported.push_str(&text);
+            }
+            let missing: Vec<&&str> = names
+                .iter()
+                .filter(|n| !exported.contains(&format!("# TYPE {n} ")))
+                .collect();
+            if missing.is_empty() {
+                Ok(Some(()))
+            } else {
+                Err(format!("not exported: {missing:?}"))
+            }
+        },
+    )
+    .await
+    .unwrap();
 }
 
 /// Point 11: an analyst's stock consumer (Python confluent-kafka + AvroDeserializer + the

@@ -12,7 +12,7 @@ pub struct RelayMetrics {
 
 impl RelayMetrics {
     pub fn new(registry: &Registry) -> Self {
-        Self {
+        let metrics = Self {
             published: register(
                 registry,
                 IntCounterVec::new(
@@ -62,6 +62,12 @@ impl RelayMetrics {
                 )
                 .expect("valid metric"),
             ),
+        };
+        // Every stage exported from the start at 0, so the first failure is an increase that
+        // rate()/increase() and the alerts can see.
+        for stage in ["read", "produce", "checkpoint"] {
+            metrics.failures.with_label_values(&[stage]);
         }
+        metrics
     }
 }

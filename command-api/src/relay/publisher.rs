@@ -63,6 +63,11 @@ impl Relay {
         config: RelayConfig,
         metrics: RelayMetrics,
     ) -> anyhow::Result<Self> {
+        // Exported at 0 from the start, so rate() sees the first events published.
+        let topic = kafka.topic(&chaos_schemas::topic_for(
+            chaos_domain::character::AGGREGATE_TYPE,
+        ));
+        metrics.published.with_label_values(&[&topic]);
         Ok(Self {
             log: PgEventLog::new(pool.clone()),
             checkpoints: PgCheckpoints::new(pool.clone()),

@@ -83,6 +83,7 @@ impl KafkaRunner {
         producer
             .set("enable.idempotence", "true")
             .set("acks", "all");
+        metrics.init(name);
         Ok(Self {
             name: name.to_owned(),
             topic,

@@ -54,4 +54,17 @@ impl ProjectorMetrics {
             ),
         }
     }
+
+    /// Exports a projection's counters at 0 from the start: a series that first appears at 1
+    /// is invisible to increase()/rate(), so the first dead letter would not alert.
+    pub fn init(&self, projection: &str) {
+        for counter in [
+            &self.applied,
+            &self.duplicates,
+            &self.dead_letters,
+            &self.retries,
+        ] {
+            counter.with_label_values(&[projection]);
+        }
+    }
 }

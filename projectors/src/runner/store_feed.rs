@@ -40,6 +40,7 @@ impl StoreFeed {
         projection: Arc<dyn ProjectionSink>,
         metrics: ProjectorMetrics,
     ) -> Self {
+        metrics.init(name);
         Self {
             name: name.to_owned(),
             log,
