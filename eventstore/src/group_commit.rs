@@ -110,21 +110,43 @@ impl AppendMetrics {
 
 /// One event row, ready to bind.
 #[derive(Debug, Clone)]
-struct Row {
-    aggregate_type: String,
-    aggregate_id: String,
-    sequence: i64,
-    event_type: String,
-    event_version: String,
-    payload: String,
-    metadata: String,
+pub struct Row {
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub event_type: String,
+    pub event_version: String,
+    /// JSON text.
+    pub payload: String,
+    /// JSON text.
+    pub metadata: String,
 }
 
-/// Why an append failed; cloned to every command of a failed batch.
+/// Why a batch was not written; cloned to every command of a failed batch.
 #[derive(Debug, Clone)]
-enum Failure {
+pub enum Failure {
+    /// A row's (aggregate type, id, sequence) is taken: somebody's append is stale.
     Conflict,
     Unavailable(String),
+}
+
+/// Writes one batch of rows atomically: all of them in one transaction, or none.
+#[async_trait::async_trait]
+pub trait BatchWriter: Send + Sync + 'static {
+    async fn write(&self, rows: &[&Row]) -> Result<(), Failure>;
+}
+
+/// PostgreSQL: one `INSERT … SELECT FROM unnest(…)` statement, hence one transaction.
+#[derive(Debug, Clone)]
+pub struct PgBatchWriter {
+    pub pool: PgPool,
+}
+
+#[async_trait::async_trait]
+impl BatchWriter for PgBatchWriter {
+    async fn write(&self, rows: &[&Row]) -> Result<(), Failure> {
+        insert(&self.pool, rows).await
+    }
 }
 
 impl From<Failure> for PersistenceError {
@@ -136,9 +158,10 @@ impl From<Failure> for PersistenceError {
     }
 }
 
-fn classify(e: &sqlx::Error) -> Failure {
+/// A unique violation is a conflict (PostgreSQL and SQLite alike); anything else an outage.
+pub fn classify(e: &sqlx::Error) -> Failure {
     match e {
-        sqlx::Error::Database(db) if db.code().as_deref() == Some("23505") => Failure::Conflict,
+        sqlx::Error::Database(db) if db.is_unique_violation() => Failure::Conflict,
         other => Failure::Unavailable(other.to_string()),
     }
 }
@@ -164,21 +187,33 @@ pub struct GroupCommitter {
 }
 
 impl GroupCommitter {
-    /// Starts `config.writers` writer tasks on `pool`. They stop when every handle is dropped.
-    pub fn spawn(
+    /// Starts `config.writers` writer tasks on PostgreSQL; `notifier` announces commits.
+    pub fn postgres(
         pool: PgPool,
         config: GroupCommitConfig,
         notifier: Option<AppendNotifier>,
+        metrics: Option<AppendMetrics>,
+    ) -> Self {
+        let committed = notifier.map(|n| Arc::new(move || n.appended()) as Committed);
+        Self::spawn(Arc::new(PgBatchWriter { pool }), config, committed, metrics)
+    }
+
+    /// Starts `config.writers` writer tasks over `sink`; `committed` runs after every commit.
+    /// They stop when every handle is dropped.
+    pub fn spawn(
+        sink: Arc<dyn BatchWriter>,
+        config: GroupCommitConfig,
+        committed: Option<Committed>,
         metrics: Option<AppendMetrics>,
     ) -> Self {
         let (queue, receiver) = mpsc::channel(config.queue.max(1));
         let receiver = Arc::new(Mutex::new(receiver));
         for _ in 0..config.writers.max(1) {
             let writer = Writer {
-                pool: pool.clone(),
+                sink: sink.clone(),
                 receiver: receiver.clone(),
                 max_batch_events: config.max_batch_events.max(1),
-                notifier: notifier.clone(),
+                committed: committed.clone(),
                 metrics: metrics.clone(),
             };
             tokio::spawn(writer.run());
@@ -220,11 +255,14 @@ impl GroupCommitter {
     }
 }
 
+/// Runs after every commit (wakes readers).
+pub type Committed = Arc<dyn Fn() + Send + Sync>;
+
 struct Writer {
-    pool: PgPool,
+    sink: Arc<dyn BatchWriter>,
     receiver: Arc<Mutex<mpsc::Receiver<Append>>>,
     max_batch_events: usize,
-    notifier: Option<AppendNotifier>,
+    committed: Option<Committed>,
     metrics: Option<AppendMetrics>,
 }
 
@@ -258,7 +296,7 @@ impl Writer {
     async fn write(&self, batch: Vec<Append>) {
         let rows: Vec<&Row> = batch.iter().flat_map(|a| &a.rows).collect();
         let started = std::time::Instant::now();
-        let result = insert(&self.pool, &rows).await;
+        let result = self.sink.write(&rows).await;
         if let Some(m) = &self.metrics {
             m.batch_events.observe(rows.len() as f64);
             m.batch_seconds.observe(started.elapsed().as_secs_f64());
@@ -277,7 +315,7 @@ impl Writer {
                 }
                 for append in batch {
                     let rows: Vec<&Row> = append.rows.iter().collect();
-                    let result = insert(&self.pool, &rows).await;
+                    let result = self.sink.write(&rows).await;
                     if result.is_ok() {
                         self.committed();
                     }
@@ -293,8 +331,8 @@ impl Writer {
     }
 
     fn committed(&self) {
-        if let Some(notifier) = &self.notifier {
-            notifier.appended();
+        if let Some(committed) = &self.committed {
+            committed();
         }
     }
 }

@@ -5,6 +5,10 @@
 //! (an AUTOINCREMENT rowid) is assigned in commit order and readers, which see only committed
 //! rows, can never find a lower position appearing behind their cursor. Positions here have
 //! `tx_id = 0`.
+//!
+//! Appends go through the same group commit as PostgreSQL's ([`crate::group_commit`]) with a
+//! single writer: concurrent commands share one `BEGIN IMMEDIATE … COMMIT` (one fsync) instead
+//! of each racing for SQLite's write lock.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -23,6 +27,9 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use tokio::sync::{watch, Mutex};
 
+use crate::group_commit::{
+    classify, BatchWriter, Committed, Failure, GroupCommitConfig, GroupCommitter, Row as EventRow,
+};
 use crate::{Error, EventLog, Position, Result, StoredEvent};
 
 const SCHEMA: &[&str] = &[
@@ -102,19 +109,71 @@ fn connection(e: impl std::error::Error + Send + Sync + 'static) -> PersistenceE
     PersistenceError::ConnectionError(Box::new(e))
 }
 
+/// One batch in one `BEGIN IMMEDIATE` transaction: the write lock is taken up front (waiting
+/// under the busy timeout) rather than upgraded mid-transaction, which SQLite may refuse at once.
+#[derive(Debug, Clone)]
+struct SqliteBatchWriter {
+    pool: SqlitePool,
+}
+
+#[async_trait]
+impl BatchWriter for SqliteBatchWriter {
+    async fn write(&self, rows: &[&EventRow]) -> std::result::Result<(), Failure> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|e| classify(&e))?;
+        for row in rows {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&row.aggregate_type)
+            .bind(&row.aggregate_id)
+            .bind(row.sequence)
+            .bind(&row.event_type)
+            .bind(&row.event_version)
+            .bind(&row.payload)
+            .bind(&row.metadata)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(&e))?;
+        }
+        tx.commit().await.map_err(|e| classify(&e))
+    }
+}
+
 /// The cqrs-es repository over SQLite (event-store mode only: no snapshots).
 #[derive(Debug, Clone)]
 pub struct SqliteEventRepository {
     pool: SqlitePool,
     /// Bumped after every commit; each reader holds its own receiver, so none misses a wake-up.
     appended: Arc<watch::Sender<u64>>,
+    committer: GroupCommitter,
 }
 
 impl SqliteEventRepository {
+    /// Must be called inside a Tokio runtime: it starts the writer task.
     pub fn new(pool: SqlitePool) -> Self {
+        let appended = Arc::new(watch::channel(0u64).0);
+        let announce = appended.clone();
+        let committed: Committed =
+            Arc::new(move || announce.send_modify(|n| *n = n.wrapping_add(1)));
+        let committer = GroupCommitter::spawn(
+            Arc::new(SqliteBatchWriter { pool: pool.clone() }),
+            // SQLite has one writer at a time: more writer tasks would only queue on its lock.
+            GroupCommitConfig {
+                writers: 1,
+                ..GroupCommitConfig::default()
+            },
+            Some(committed),
+            None,
+        );
         Self {
             pool,
-            appended: Arc::new(watch::channel(0).0),
+            appended,
+            committer,
         }
     }
 
@@ -251,32 +310,7 @@ impl PersistedEventRepository for SqliteEventRepository {
                 "the embedded store runs in event-store mode only (no snapshots)".into(),
             ));
         }
-        let mut tx = self.pool.begin().await.map_err(connection)?;
-        for e in events {
-            let result = sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&e.aggregate_type)
-            .bind(&e.aggregate_id)
-            .bind(i64::try_from(e.sequence).unwrap_or(i64::MAX))
-            .bind(&e.event_type)
-            .bind(&e.event_version)
-            .bind(e.payload.to_string())
-            .bind(e.metadata.to_string())
-            .execute(&mut *tx)
-            .await;
-            match result {
-                Ok(_) => {}
-                Err(sqlx::Error::Database(db)) if db.is_unique_violation() => {
-                    return Err(PersistenceError::OptimisticLockError)
-                }
-                Err(other) => return Err(connection(other)),
-            }
-        }
-        tx.commit().await.map_err(connection)?;
-        self.appended.send_modify(|n| *n = n.wrapping_add(1));
-        Ok(())
+        self.committer.append(A::TYPE, events).await
     }
 
     async fn stream_events<A: Aggregate>(

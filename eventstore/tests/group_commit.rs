@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use chaos_domain::Character;
 use chaos_eventstore::group_commit::{GroupCommitConfig, GroupCommitRepository, GroupCommitter};
+use chaos_eventstore::sqlite::{self, SqliteEventRepository};
 use chaos_eventstore::testing::{fresh_pg, serialized_event};
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
 use sqlx::{PgPool, Row};
@@ -23,7 +24,8 @@ fn command(
 }
 
 fn repository(pool: &PgPool) -> GroupCommitRepository {
-    let committer = GroupCommitter::spawn(pool.clone(), GroupCommitConfig::default(), None, None);
+    let committer =
+        GroupCommitter::postgres(pool.clone(), GroupCommitConfig::default(), None, None);
     GroupCommitRepository::new(pool.clone(), committer)
 }
 
@@ -45,12 +47,11 @@ async fn stored(pool: &PgPool) -> BTreeMap<String, Vec<(i64, String)>> {
     out
 }
 
-#[tokio::test]
-async fn concurrent_commands_are_batched_and_each_keeps_its_own_outcome() {
-    let pool = fresh_pg().await;
-    let repo = repository(&pool);
-    // 120 aggregates, each created by a two-event command; a third of them also get a stale
-    // one-event command racing for sequence 1. All 160 commands are in flight at once.
+/// 120 aggregates, each created by a two-event command; a third of them also get a stale
+/// one-event command racing for sequence 1. All 160 commands are in flight at once: exactly one
+/// command per aggregate wins, and the store holds all of the winner's events and none of the
+/// loser's. Returns how many commands were accepted.
+async fn race<R: PersistedEventRepository + Clone + 'static>(repo: R) -> usize {
     let ids: Vec<String> = (0..120).map(|i| format!("agg-{i:03}")).collect();
     let mut commands = Vec::new();
     for (i, id) in ids.iter().enumerate() {
@@ -65,7 +66,6 @@ async fn concurrent_commands_are_batched_and_each_keeps_its_own_outcome() {
     }))
     .await;
 
-    let stored = stored(&pool).await;
     let mut winners: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for ((id, result), (_, events)) in results.iter().zip(&commands) {
         let writer = events[0].payload["writer"].as_str().unwrap();
@@ -78,24 +78,44 @@ async fn concurrent_commands_are_batched_and_each_keeps_its_own_outcome() {
     for id in &ids {
         let won = winners.get(id).map(Vec::as_slice).unwrap_or_default();
         assert_eq!(won.len(), 1, "{id}: exactly one command wins, got {won:?}");
-        // The winner's events, all of them, and nothing of the loser's.
-        let expected: Vec<(i64, String)> = match won[0] {
+        let expected: Vec<(usize, String)> = match won[0] {
             "main" => vec![(1, "main".into()), (2, "main".into())],
             _ => vec![(1, "rival".into())],
         };
-        assert_eq!(stored.get(id), Some(&expected), "{id}");
+        let stored: Vec<(usize, String)> = repo
+            .get_events::<Character>(id)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.sequence, e.payload["writer"].as_str().unwrap().to_owned()))
+            .collect();
+        assert_eq!(stored, expected, "{id}");
     }
+    winners.len()
+}
 
+#[tokio::test]
+async fn concurrent_commands_are_batched_and_each_keeps_its_own_outcome() {
+    let pool = fresh_pg().await;
+    let accepted = race(repository(&pool)).await;
     // Batching happened: fewer transactions than accepted commands.
     let transactions: i64 = sqlx::query_scalar("SELECT count(DISTINCT tx_id::text) FROM events")
         .fetch_one(&pool)
         .await
         .unwrap();
     assert!(
-        (transactions as usize) < ids.len(),
-        "{transactions} transactions for {} accepted commands",
-        ids.len()
+        (transactions as usize) < accepted,
+        "{transactions} transactions for {accepted} accepted commands"
     );
+}
+
+#[tokio::test]
+async fn the_embedded_store_keeps_each_commands_outcome_under_the_same_race() {
+    let dir = std::env::temp_dir().join(format!("chaos-gc-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let repo = SqliteEventRepository::new(sqlite::open(&dir.join("events.db")).await.unwrap());
+    race(repo).await;
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[tokio::test]

@@ -110,7 +110,7 @@ impl PgCharacterStore {
     ) -> Self {
         // The relay listens for these post-commit notifications (polling is its fallback).
         let notifier = pg::AppendNotifier::spawn(pool.clone());
-        let committer = GroupCommitter::spawn(pool.clone(), config, Some(notifier), metrics);
+        let committer = GroupCommitter::postgres(pool.clone(), config, Some(notifier), metrics);
         let repo = GroupCommitRepository::new(pool.clone(), committer);
         Self {
             store: PersistedEventStore::new_event_store(repo),
