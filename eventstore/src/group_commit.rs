@@ -15,6 +15,10 @@
 //! command that lost the race sees the conflict. Two commands for the same aggregate never share
 //! a batch: the later one is written after the earlier one (where it may then conflict, exactly as
 //! it would have without batching).
+//!
+//! The batching is the same for every database; only the writing of one batch differs
+//! ([`BatchWriter`]): PostgreSQL's is one statement ([`PgBatchWriter`]), the embedded SQLite
+//! store's one `BEGIN IMMEDIATE` transaction with a single writer (`crate::sqlite`).
 
 use std::collections::HashSet;
 use std::sync::Arc;
