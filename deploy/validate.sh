@@ -322,7 +322,7 @@ work, overlays = sys.argv[1], sys.argv[2:]
 errors = []
 PARTITIONS = 6  # chaos.<aggregate>.events partition count: more projector members would idle
 KNOWN_ENV = {
-    "CHAOS__TELEMETRY__JSON", "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
+    "CHAOS__HTTP__BIND", "CHAOS__TELEMETRY__JSON", "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
     "CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL", "CHAOS__REDIS__URL",
 }
 for overlay in overlays:
@@ -377,6 +377,11 @@ for overlay in overlays:
             res = c.get("resources", {})
             if not {"cpu", "memory"} <= set(res.get("requests", {})) or "memory" not in res.get("limits", {}):
                 errors.append(f"{cw} needs cpu/memory requests and a memory limit")
+            # Services bind 127.0.0.1 unless told otherwise: in a pod nothing could reach them.
+            ports = [p["containerPort"] for p in c.get("ports", [])]
+            bind = next((e.get("value") for e in c.get("env", []) if e["name"] == "CHAOS__HTTP__BIND"), None)
+            if bind is None or not bind.startswith("0.0.0.0:") or int(bind.rsplit(":", 1)[1]) not in ports:
+                errors.append(f"{cw} CHAOS__HTTP__BIND must be 0.0.0.0:<one of its container ports>, got {bind!r}")
             for e in c.get("env", []):
                 if e["name"] not in KNOWN_ENV:
                     errors.append(f"{cw} unknown setting {e['name']} (services deny unknown config keys)")
