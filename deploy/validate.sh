@@ -322,7 +322,8 @@ work, overlays = sys.argv[1], sys.argv[2:]
 errors = []
 PARTITIONS = 6  # chaos.<aggregate>.events partition count: more projector members would idle
 KNOWN_ENV = {
-    "CHAOS__HTTP__BIND", "CHAOS__TELEMETRY__JSON", "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
+    "CHAOS__HTTP__BIND", "CHAOS__TELEMETRY__JSON", "CHAOS__WAREHOUSE__HTTP_BIND",
+    "CHAOS__WAREHOUSE__PATH", "CHAOS__WAREHOUSE__PARQUET_DIR", "CHAOS__WAREHOUSE__EXPORT_INTERVAL_SECS", "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
     "CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL", "CHAOS__REDIS__URL",
 }
 for overlay in overlays:
@@ -336,7 +337,7 @@ for overlay in overlays:
         errors.append(f"{where} Secrets must be referenced, not defined in manifests")
     pdb_selectors = [p["spec"]["selector"]["matchLabels"] for p in by_kind.get("PodDisruptionBudget", [])]
     hpa_targets = {h["spec"]["scaleTargetRef"]["name"] for h in by_kind.get("HorizontalPodAutoscaler", [])}
-    for dep in by_kind.get("Deployment", []):
+    for dep in by_kind.get("Deployment", []) + by_kind.get("StatefulSet", []):
         name = dep["metadata"]["name"]
         spec = dep["spec"]
         pod = spec["template"]["spec"]
@@ -379,7 +380,8 @@ for overlay in overlays:
                 errors.append(f"{cw} needs cpu/memory requests and a memory limit")
             # Services bind 127.0.0.1 unless told otherwise: in a pod nothing could reach them.
             ports = [p["containerPort"] for p in c.get("ports", [])]
-            bind = next((e.get("value") for e in c.get("env", []) if e["name"] == "CHAOS__HTTP__BIND"), None)
+            bind = next((e.get("value") for e in c.get("env", [])
+                         if e["name"] in ("CHAOS__HTTP__BIND", "CHAOS__WAREHOUSE__HTTP_BIND")), None)
             if bind is None or not bind.startswith("0.0.0.0:") or int(bind.rsplit(":", 1)[1]) not in ports:
                 errors.append(f"{cw} CHAOS__HTTP__BIND must be 0.0.0.0:<one of its container ports>, got {bind!r}")
             for e in c.get("env", []):
