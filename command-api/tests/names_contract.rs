@@ -10,8 +10,8 @@ use chaos_command_api::store::es::{PgCharacterStore, SqliteCharacterStore};
 use chaos_command_api::store::CharacterStore;
 use chaos_domain::ports::LowestRoll;
 use chaos_domain::{AccountId, Character, CharacterCommand, CharacterName, Content};
-use chaos_eventstore::sqlite::{self, SqliteEventRepository};
-use chaos_eventstore::testing::fresh_pg;
+use chaos_eventstore::sqlite::SqliteEventRepository;
+use chaos_eventstore::testing::{fresh_pg, fresh_sqlite};
 
 fn name(s: &str) -> CharacterName {
     CharacterName::parse(s).unwrap()
@@ -94,9 +94,7 @@ async fn postgres_names_meet_the_contract() {
 
 #[tokio::test]
 async fn sqlite_names_meet_the_contract() {
-    let dir = std::env::temp_dir().join(format!("chaos-names-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pool = sqlite::open(&dir.join("events.db")).await.unwrap();
+    let (pool, _dir) = fresh_sqlite().await;
     let held = SqliteNameRegistry::new(pool.clone(), Duration::from_secs(3600))
         .await
         .unwrap();

@@ -8,8 +8,8 @@ use chaos_command_api::store::es::{PgCharacterStore, SqliteCharacterStore};
 use chaos_command_api::store::{CachedStore, CharacterStore, StoreError};
 use chaos_domain::ports::{FixedClock, LowestRoll};
 use chaos_domain::{AccountId, Character, CharacterCommand, CharacterName, Content};
-use chaos_eventstore::sqlite::{self, SqliteEventRepository};
-use chaos_eventstore::testing::fresh_pg;
+use chaos_eventstore::sqlite::SqliteEventRepository;
+use chaos_eventstore::testing::{fresh_pg, fresh_sqlite, TempDir};
 
 fn decide(state: &Character, command: CharacterCommand) -> Vec<chaos_domain::CharacterEvent> {
     let content = Content::builtin().unwrap();
@@ -102,10 +102,9 @@ async fn contract(store: Arc<dyn CharacterStore>) {
     store.ping().await.unwrap();
 }
 
-async fn sqlite_repo() -> SqliteEventRepository {
-    let dir = std::env::temp_dir().join(format!("chaos-store-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    SqliteEventRepository::new(sqlite::open(&dir.join("events.db")).await.unwrap())
+async fn sqlite_repo() -> (SqliteEventRepository, TempDir) {
+    let (pool, dir) = fresh_sqlite().await;
+    (SqliteEventRepository::new(pool), dir)
 }
 
 #[tokio::test]
@@ -124,13 +123,15 @@ async fn cached_postgres_store_meets_the_contract() {
 
 #[tokio::test]
 async fn sqlite_store_meets_the_contract() {
-    contract(Arc::new(SqliteCharacterStore::new(sqlite_repo().await))).await;
+    let (repo, _dir) = sqlite_repo().await;
+    contract(Arc::new(SqliteCharacterStore::new(repo))).await;
 }
 
 #[tokio::test]
 async fn cached_sqlite_store_meets_the_contract() {
+    let (repo, _dir) = sqlite_repo().await;
     contract(Arc::new(CachedStore::new(
-        SqliteCharacterStore::new(sqlite_repo().await),
+        SqliteCharacterStore::new(repo),
         16,
     )))
     .await;

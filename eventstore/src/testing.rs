@@ -3,7 +3,7 @@
 
 use cqrs_es::persist::SerializedEvent;
 use sqlx::postgres::PgPoolOptions;
-use sqlx::PgPool;
+use sqlx::{PgPool, SqlitePool};
 
 /// The server's URL (`DATABASE_URL`, else the local default).
 pub fn database_url() -> String {
@@ -35,6 +35,27 @@ pub async fn fresh_pg() -> PgPool {
         .expect("connect to the test database");
     crate::pg::migrate(&pool).await.expect("migrate");
     pool
+}
+
+/// A fresh embedded event store (SQLite with the schema) in its own temporary directory, which
+/// is removed when the returned guard is dropped.
+pub async fn fresh_sqlite() -> (SqlitePool, TempDir) {
+    let dir = TempDir(std::env::temp_dir().join(format!("chaos-t-{}", uuid::Uuid::new_v4())));
+    std::fs::create_dir_all(&dir.0).expect("create the test directory");
+    let pool = crate::sqlite::open(&dir.0.join("events.db"))
+        .await
+        .expect("open the SQLite event store");
+    (pool, dir)
+}
+
+/// A directory removed on drop.
+#[derive(Debug)]
+pub struct TempDir(pub std::path::PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// A character event as cqrs-es hands it to a repository (the type is irrelevant to storage).

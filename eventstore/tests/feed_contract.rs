@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use chaos_domain::Character;
 use chaos_eventstore::pg::PgEventLog;
-use chaos_eventstore::sqlite::{self, SqliteEventRepository};
-use chaos_eventstore::testing::{fresh_pg, serialized_event};
+use chaos_eventstore::sqlite::SqliteEventRepository;
+use chaos_eventstore::testing::{fresh_pg, fresh_sqlite, serialized_event};
 use chaos_eventstore::{EventLog, Position};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use postgres_es::PostgresEventRepository;
@@ -117,12 +117,10 @@ async fn postgres_feed_meets_the_contract() {
 
 #[tokio::test]
 async fn sqlite_feed_meets_the_contract() {
-    let dir = std::env::temp_dir().join(format!("chaos-feed-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let repo = SqliteEventRepository::new(sqlite::open(&dir.join("events.db")).await.unwrap());
+    let (pool, _dir) = fresh_sqlite().await;
+    let repo = SqliteEventRepository::new(pool);
     let log = Arc::new(repo.log());
     contract(Arc::new(repo), log, Arc::new(|| {})).await;
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// The reason for the `tx_id` column: a transaction that started earlier but commits later

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use chaos_domain::Character;
 use chaos_eventstore::group_commit::{GroupCommitConfig, GroupCommitRepository, GroupCommitter};
-use chaos_eventstore::sqlite::{self, SqliteEventRepository};
-use chaos_eventstore::testing::{fresh_pg, serialized_event};
+use chaos_eventstore::sqlite::SqliteEventRepository;
+use chaos_eventstore::testing::{fresh_pg, fresh_sqlite, serialized_event};
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
 use sqlx::{PgPool, Row};
 
@@ -111,11 +111,8 @@ async fn concurrent_commands_are_batched_and_each_keeps_its_own_outcome() {
 
 #[tokio::test]
 async fn the_embedded_store_keeps_each_commands_outcome_under_the_same_race() {
-    let dir = std::env::temp_dir().join(format!("chaos-gc-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let repo = SqliteEventRepository::new(sqlite::open(&dir.join("events.db")).await.unwrap());
-    race(repo).await;
-    let _ = std::fs::remove_dir_all(dir);
+    let (pool, _dir) = fresh_sqlite().await;
+    race(SqliteEventRepository::new(pool)).await;
 }
 
 #[tokio::test]

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use chaos_domain::ports::LowestRoll;
 use chaos_domain::{AccountId, Character, CharacterCommand, CharacterName, Content};
 use chaos_eventstore::publish::to_published;
-use chaos_eventstore::sqlite::{self, SqliteEventRepository};
+use chaos_eventstore::sqlite::SqliteEventRepository;
+use chaos_eventstore::testing::fresh_sqlite;
 use chaos_eventstore::{EventLog, Position};
 use chaos_platform::kafka::{delete_topics, ensure_topics, KafkaConfig};
 use chaos_projectors::readmodel::{DocumentStore, MemoryStore};
@@ -78,9 +79,8 @@ async fn history(repo: &SqliteEventRepository) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_and_store_feeds_build_identical_read_models() {
-    let dir = std::env::temp_dir().join(format!("chaos-feeds-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let repo = SqliteEventRepository::new(sqlite::open(&dir.join("events.db")).await.unwrap());
+    let (pool, _dir) = fresh_sqlite().await;
+    let repo = SqliteEventRepository::new(pool);
     let ids = history(&repo).await;
     let log = repo.log();
     let stored = log.read_after(Position::START, 10_000).await.unwrap();
@@ -170,5 +170,4 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
     delete_topics(&kafka.client_config(), &[topic, dead])
         .await
         .unwrap();
-    let _ = std::fs::remove_dir_all(dir);
 }
