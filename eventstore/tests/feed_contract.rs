@@ -172,7 +172,19 @@ async fn postgres_reader_never_skips_a_late_committing_transaction() {
 #[tokio::test]
 async fn postgres_reader_orders_transaction_ids_as_numbers() {
     let pool = fresh_pg().await;
-    for (tx_id, aggregate_id) in [(10_000, "c"), (999, "a"), (1_000, "b")] {
+    // Transaction ids that straddle a power of ten (so "1000" sorts before "999" as text) and
+    // all lie in the past of this cluster, whatever its age: a fresh cluster has used only a
+    // few thousand, a long-lived one millions. Ids above the current one would (rightly) be
+    // hidden from the reader as still to come.
+    let current: i64 = sqlx::query_scalar("SELECT pg_current_xact_id()::text::bigint")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let boundary = 10_i64.pow((current - 1).ilog10());
+    assert!(boundary >= 10, "a cluster has used more than ten transactions: {current}");
+    let (a, b, c) = (boundary - 1, boundary, current - 1);
+    assert!(a < b && b < c, "{a} < {b} < {c}");
+    for (tx_id, aggregate_id) in [(c, "c"), (a, "a"), (b, "b")] {
         sqlx::query(
             "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
                                  payload, metadata, tx_id)
@@ -192,8 +204,9 @@ async fn postgres_reader_orders_transaction_ids_as_numbers() {
         seen.push((event.position.tx_id, event.aggregate_id.clone()));
         after = event.position;
     }
+    let id = |n: i64| u64::try_from(n).unwrap();
     assert_eq!(
         seen,
-        vec![(999, "a".into()), (1_000, "b".into()), (10_000, "c".into())]
+        vec![(id(a), "a".into()), (id(b), "b".into()), (id(c), "c".into())]
     );
 }

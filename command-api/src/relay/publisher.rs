@@ -89,7 +89,10 @@ impl Relay {
         let mut position = self.checkpoints.load(&self.config.checkpoint).await?;
         tracing::info!(?position, "relay active, resuming from checkpoint");
         let mut lock_checked = Instant::now();
-        let mut lag_checked = Instant::now() - LAG_REFRESH;
+        // Due at once; `checked_sub` because an Instant cannot go back before the machine's boot.
+        let mut lag_checked = Instant::now()
+            .checked_sub(LAG_REFRESH)
+            .unwrap_or_else(Instant::now);
         let mut backoff = Duration::from_millis(100);
         loop {
             if shutdown.is_cancelled() {
