@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs and starts (only where missing) the
-# real services the tests use — PostgreSQL, Redis, Apache Kafka, the schema registry stand-in —
+# real services the tests use — PostgreSQL, Redis, Apache Kafka, the schema registry (Apicurio) —
 # fetches the prebuilt DuckDB library, then runs formatting, lints, every Rust test (including
 # the end-to-end and crash tests in tests/, which start the real binaries), the Python tests and
 # the deployment checks. Idempotent; a second run reuses every install and the build.

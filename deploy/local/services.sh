@@ -3,7 +3,8 @@
 #   postgres  PostgreSQL (Debian package, cluster started with pg_ctlcluster)  :5432
 #   redis     redis-server (Debian package), no persistence                     :6379
 #   kafka     the real Apache Kafka broker from Maven Central, single-node KRaft :9092 (controller :9093)
-#   registry  Confluent Schema Registry STAND-IN (schema_registry_standin.py)    :8081
+#   registry  Apicurio Registry 2.4.2 (Maven Central, built once), in-memory      :8081
+#             Confluent-compatible API: http://127.0.0.1:8081/apis/ccompat/v7
 #
 # Usage:
 #   deploy/local/services.sh up     [NAME...]   install what is missing, start what is not running,
@@ -13,7 +14,8 @@
 #   deploy/local/services.sh env                `export ...` lines: eval "$(deploy/local/services.sh env)"
 #
 # Idempotent; a second `up` with everything running takes about a second.
-# Environment: CHAOS_CACHE (slow installs: Kafka jars, Python venv; default ~/.cache/chaos-world)
+# Environment: CHAOS_CACHE (slow installs: Kafka jars, the registry build and its Maven repository,
+#                           Python venv; default ~/.cache/chaos-world)
 #              CHAOS_STATE (data, logs, pid files; default /var/tmp/chaos-world)
 # Needs root (or sudo) only to apt-get install missing packages and to run PostgreSQL's cluster.
 set -euo pipefail
@@ -38,6 +40,14 @@ KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE
 KAFKA_HOME=$CHAOS_CACHE/kafka-$KAFKA_VERSION
 KAFKA_DIR=$CHAOS_STATE/kafka
 KAFKA_HEAP=${CHAOS_KAFKA_HEAP:--Xms512m -Xmx512m}
+
+MAVEN_REPO=$CHAOS_CACHE/m2 # the registry build's Maven local repository (~230 MB)
+REGISTRY_VERSION=$(sed -n 's:.*<apicurio.version>\(.*\)</apicurio.version>.*:\1:p' "$HERE/registry/pom.xml")
+REGISTRY_HOME=$CHAOS_CACHE/apicurio-registry-$REGISTRY_VERSION
+REGISTRY_JAR_NAME=apicurio-registry-local-1-runner.jar
+# Confluent-compatible base URL. No trailing slash: with one, clients build ...v7//subjects (404).
+REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
+REGISTRY_HEAP=${CHAOS_REGISTRY_HEAP:--Xms64m -Xmx192m}
 
 ALL_SERVICES=(postgres redis kafka registry)
 
@@ -362,33 +372,97 @@ kafka_status() {
 }
 
 # --------------------------------------------------------------- registry --
+# Apicurio Registry (the real thing, Confluent-compatible API under /apis/ccompat/v7), built once
+# from Maven Central by deploy/local/registry/pom.xml into $CHAOS_CACHE; in-memory storage, so
+# every start begins empty (ids from 1) and BACKWARD compatibility is enforced for every subject.
 
-registry_ready() {
-    "$(registry_python)" -c "import urllib.request, sys; urllib.request.urlopen('http://$HOST:$REGISTRY_PORT/config', timeout=2)" 2>/dev/null
+registry_http_ok() {
+    "$(any_python)" - "$1" <<'EOF' 2>/dev/null
+import sys, urllib.request
+with urllib.request.urlopen(sys.argv[1], timeout=2) as r:
+    sys.exit(0 if r.status == 200 else 1)
+EOF
 }
 
-registry_python() { if [ -x "$VENV/bin/python" ]; then echo "$VENV/bin/python"; else command -v python3; fi; }
+registry_ready() { registry_http_ok "$REGISTRY_URL/subjects"; }
+
+any_python() { if [ -x "$VENV/bin/python" ]; then echo "$VENV/bin/python"; else command -v python3; fi; }
+
+registry_install() {
+    local want
+    want=$(sha256sum "$HERE/registry/pom.xml" | cut -d' ' -f1)
+    [ -f "$REGISTRY_HOME/.complete" ] && [ "$(cat "$REGISTRY_HOME/.complete")" = "$want" ] && return 0
+    command -v javac >/dev/null || apt_install openjdk-17-jdk-headless
+    command -v mvn >/dev/null || apt_install maven
+    log "building Apicurio Registry $REGISTRY_VERSION from Maven Central into $REGISTRY_HOME (about a minute cold)"
+    local t0=$SECONDS tmp=$REGISTRY_HOME.partial
+    rm -rf "$tmp"
+    mkdir -p "$tmp/build"
+    cp "$HERE/registry/pom.xml" "$tmp/build/pom.xml"
+    (cd "$tmp/build" && nice -n 10 mvn -B -q -Dmaven.repo.local="$MAVEN_REPO" -DskipTests \
+        -Dquarkus.class-loading.removed-artifacts=io.apicurio:apicurio-registry-app package) \
+        >>"$LOGS/registry-install.log" 2>&1 ||
+        { tail -n 30 "$LOGS/registry-install.log" >&2; rm -rf "$tmp"; die "Maven could not build Apicurio Registry $REGISTRY_VERSION (log: $LOGS/registry-install.log)"; }
+    [ -f "$tmp/build/target/$REGISTRY_JAR_NAME" ] && [ -d "$tmp/build/target/lib" ] ||
+        { rm -rf "$tmp"; die "$REGISTRY_JAR_NAME or lib/ missing after the Maven build"; }
+    # Keep the runner jar and its lib/ (the jar's manifest names lib/... relative to itself).
+    mv "$tmp/build/target/$REGISTRY_JAR_NAME" "$tmp/build/target/lib" "$tmp/"
+    rm -rf "$tmp/build" "$REGISTRY_HOME"
+    mv "$tmp" "$REGISTRY_HOME"
+    echo "$want" >"$REGISTRY_HOME/.complete"
+    log "Apicurio Registry $REGISTRY_VERSION built in $((SECONDS - t0))s"
+}
 
 registry_start() {
+    # The Python stand-in this replaced may still run from an older checkout: stop it.
+    if pid_alive "$RUN/registry.pid" schema_registry_standin; then stop_pid "registry stand-in" "$RUN/registry.pid" schema_registry_standin 10; fi
     if registry_ready; then return 0; fi
-    if pid_alive "$RUN/registry.pid" schema_registry_standin; then return 0; fi
-    if port_open "$REGISTRY_PORT"; then die "something else listens on $HOST:$REGISTRY_PORT"; fi
-    log "starting schema registry stand-in"
-    echo "=== $(date -Is) starting schema registry stand-in" >>"$LOGS/registry.log"
+    if pid_alive "$RUN/registry.pid" "$REGISTRY_JAR_NAME"; then return 0; fi # still starting
+    if port_open "$REGISTRY_PORT"; then die "something else listens on $HOST:$REGISTRY_PORT but does not answer as the schema registry ($REGISTRY_URL/subjects)"; fi
+    registry_install
     mkdir -p "$CHAOS_STATE/registry"
-    nohup setsid "$(registry_python)" "$HERE/schema_registry_standin.py" --host "$HOST" --port "$REGISTRY_PORT" \
-        --data-dir "$CHAOS_STATE/registry" >>"$LOGS/registry.log" 2>&1 </dev/null &
+    log "starting Apicurio Registry $REGISTRY_VERSION"
+    echo "=== $(date -Is) starting Apicurio Registry $REGISTRY_VERSION" >>"$LOGS/registry.log"
+    # (exec: the pid recorded is the JVM's)
+    # shellcheck disable=SC2086
+    (cd "$CHAOS_STATE/registry" && exec nohup setsid java $REGISTRY_HEAP -XX:+UseSerialGC -XX:MaxMetaspaceSize=160m -Xss512k \
+        -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Djava.io.tmpdir="$CHAOS_STATE/registry" \
+        -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
+        -Dregistry.rules.global.compatibility=BACKWARD \
+        -Dquarkus.datasource.jdbc.min-size=2 -Dquarkus.datasource.jdbc.initial-size=2 -Dquarkus.datasource.jdbc.max-size=10 \
+        -jar "$REGISTRY_HOME/$REGISTRY_JAR_NAME" >>"$LOGS/registry.log" 2>&1 </dev/null) &
     echo $! >"$RUN/registry.pid"
     STARTED+=(registry)
+    REGISTRY_T0=$SECONDS
 }
 
-registry_wait() { wait_for registry 20 "$LOGS/registry.log" registry_ready; }
+registry_ready_or_dead() {
+    registry_ready && return 0
+    if [ -f "$RUN/registry.pid" ] && ! pid_alive "$RUN/registry.pid" "$REGISTRY_JAR_NAME"; then return 0; fi
+    return 1
+}
 
-registry_stop() { stop_pid registry "$RUN/registry.pid" schema_registry_standin 10; }
+registry_wait() {
+    wait_for registry 120 "$LOGS/registry.log" registry_ready_or_dead || return 1
+    if ! registry_ready; then
+        log "the registry exited during start-up. Last lines of $LOGS/registry.log:"
+        tail -n 30 "$LOGS/registry.log" >&2 2>/dev/null || true
+        return 1
+    fi
+    if [ -n "${REGISTRY_T0:-}" ]; then log "registry answered after $((SECONDS - REGISTRY_T0))s"; fi
+}
+
+registry_stop() {
+    stop_pid "registry stand-in" "$RUN/registry.pid" schema_registry_standin 10
+    stop_pid registry "$RUN/registry.pid" "$REGISTRY_JAR_NAME" 30
+}
 
 registry_status() {
-    if registry_ready; then echo "up    registry  http://$HOST:$REGISTRY_PORT  (Confluent Schema Registry stand-in)"
-    else echo "down  registry  $HOST:$REGISTRY_PORT"; return 1; fi
+    if registry_ready; then
+        local who="external process"
+        pid_alive "$RUN/registry.pid" "$REGISTRY_JAR_NAME" && who="pid $(cat "$RUN/registry.pid")"
+        echo "up    registry  $REGISTRY_URL  (Apicurio Registry $REGISTRY_VERSION, in-memory, $who)"
+    else echo "down  registry  $REGISTRY_URL"; return 1; fi
 }
 
 # --------------------------------------------------------------- commands --
@@ -458,7 +532,7 @@ cmd_env() {
         DATABASE_URL "postgres://chaos:chaos@$HOST:$PG_PORT/chaos" \
         REDIS_URL "redis://$HOST:$REDIS_PORT" \
         KAFKA_BOOTSTRAP_SERVERS "$HOST:$KAFKA_PORT" \
-        SCHEMA_REGISTRY_URL "http://$HOST:$REGISTRY_PORT"
+        SCHEMA_REGISTRY_URL "$REGISTRY_URL"
 }
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; }
