@@ -30,7 +30,7 @@ PIP_PACKAGES=(
   "yamllint==1.38.0"
   "python-hcl2==8.1.4"
 )
-OVERLAYS=(dev staging prod)
+OVERLAYS=(dev staging prod prod-dr)
 
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
@@ -308,24 +308,49 @@ check "terraform cross-check (python-hcl2: modules, vars, refs)" tf_crosscheck
 for overlay in "${OVERLAYS[@]}"; do
   check "kubectl kustomize deploy/k8s/overlays/$overlay" \
     sh -c "kubectl kustomize 'deploy/k8s/overlays/$overlay' >'$WORK/k8s-$overlay.yaml'"
+  # Custom resources (ExternalSecret, SecretStore) have no schema here: the house rules check them.
   check "kubernetes-validate --strict (k8s $K8S_VERSION) $overlay" \
-    kubernetes-validate --strict --quiet -k "$K8S_VERSION" "$WORK/k8s-$overlay.yaml"
+    kubernetes-validate --strict --quiet --no-warn -k "$K8S_VERSION" "$WORK/k8s-$overlay.yaml"
 done
 
 k8s_policy() {
-  "$PY" - "$WORK" "${OVERLAYS[@]}" <<'PYEOF'
+  deploy/images/build.sh --list >"$WORK/images.txt" || return 1
+  "$PY" - "$WORK" schemas/EVENTS.md "${OVERLAYS[@]}" <<'PYEOF'
 """House rules for the rendered overlays that schemas cannot express."""
-import sys
+import re, sys
 import yaml
 
-work, overlays = sys.argv[1], sys.argv[2:]
+work, events_md, overlays = sys.argv[1], sys.argv[2], sys.argv[3:]
 errors = []
 PARTITIONS = 6  # chaos.<aggregate>.events partition count: more projector members would idle
+PRODUCTION = {"staging", "prod", "prod-dr"}
+with open(f"{work}/images.txt") as fh:
+    BUILT = {l.strip() for l in fh if l.strip()}  # deploy/images/build.sh --list
+OURS = "ghcr.io/chaos-world/"
+# Settings the services accept (they reject unknown keys): CHAOS__SECTION__KEY.
 KNOWN_ENV = {
-    "CHAOS__HTTP__BIND", "CHAOS__TELEMETRY__JSON", "CHAOS__WAREHOUSE__HTTP_BIND",
-    "CHAOS__WAREHOUSE__PATH", "CHAOS__WAREHOUSE__PARQUET_DIR", "CHAOS__WAREHOUSE__EXPORT_INTERVAL_SECS", "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
-    "CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL", "CHAOS__REDIS__URL",
+    "CHAOS__ENVIRONMENT", "CHAOS__HTTP__BIND",
+    "CHAOS__TELEMETRY__JSON", "CHAOS__TELEMETRY__LEVEL", "CHAOS__TELEMETRY__OTLP_ENDPOINT",
+    "CHAOS__TELEMETRY__TRACE_SAMPLE_RATIO",
+    "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
+    "CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__KAFKA__PARTITIONS", "CHAOS__KAFKA__REPLICATION_FACTOR",
+    "CHAOS__KAFKA__SECURITY_PROTOCOL", "CHAOS__KAFKA__SASL_MECHANISM", "CHAOS__KAFKA__SASL_USERNAME",
+    "CHAOS__KAFKA__SASL_PASSWORD", "CHAOS__KAFKA__SSL_CA_LOCATION",
+    "CHAOS__SCHEMA_REGISTRY__URL", "CHAOS__SCHEMA_REGISTRY__USERNAME", "CHAOS__SCHEMA_REGISTRY__PASSWORD",
+    "CHAOS__REDIS__URL", "CHAOS__REDIS__PASSWORD", "CHAOS__REDIS__CA_FILE",
+    "CHAOS__WAREHOUSE__HTTP_BIND", "CHAOS__WAREHOUSE__PATH", "CHAOS__WAREHOUSE__PARQUET_DIR",
+    "CHAOS__WAREHOUSE__EXPORT_INTERVAL_SECS",
+    "CHAOS__MONGO__URL", "CHAOS__MONGO__HTTP_BIND",
 }
+SECRET_ONLY = {"CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET", "CHAOS__KAFKA__SASL_PASSWORD",
+               "CHAOS__REDIS__PASSWORD", "CHAOS__SCHEMA_REGISTRY__PASSWORD", "CHAOS__MONGO__URL"}
+PLACEHOLDERS = ("STACK/", "APP/", "AmazonMSK_STACK_", "rds!db-00000000", ".invalid", "192.0.2.")
+with open(events_md) as fh:
+    EVENT_TOPICS = set(re.findall(r"`(chaos\.[a-z0-9_]+\.events)`", fh.read()))
+
+def pod_containers(pod):
+    return pod.get("initContainers", []) + pod["containers"]
+
 for overlay in overlays:
     with open(f"{work}/k8s-{overlay}.yaml") as fh:
         docs = [d for d in yaml.safe_load_all(fh) if d]
@@ -333,23 +358,74 @@ for overlay in overlays:
     for d in docs:
         by_kind.setdefault(d["kind"], []).append(d)
     where = f"[{overlay}]"
+    named = lambda kind: {d["metadata"]["name"]: d for d in by_kind.get(kind, [])}
     if by_kind.get("Secret"):
         errors.append(f"{where} Secrets must be referenced, not defined in manifests")
+    configmaps = {n: d.get("data", {}) for n, d in named("ConfigMap").items()}
+    # Secret name -> keys it will hold (None: any, extracted from a JSON entry).
+    secrets = {}
+    stores = set(named("SecretStore"))
+    for name, es in named("ExternalSecret").items():
+        spec = es["spec"]
+        if es.get("apiVersion") != "external-secrets.io/v1":
+            errors.append(f"{where} ExternalSecret {name}: apiVersion must be external-secrets.io/v1")
+        if spec.get("secretStoreRef", {}).get("name") not in stores:
+            errors.append(f"{where} ExternalSecret {name}: secretStoreRef names no SecretStore")
+        keys = [d["remoteRef"]["key"] for d in spec.get("data", [])] + \
+               [d["extract"]["key"] for d in spec.get("dataFrom", [])]
+        if not keys:
+            errors.append(f"{where} ExternalSecret {name}: no data")
+        for k in keys:
+            if any(p in k for p in PLACEHOLDERS):
+                errors.append(f"{where} ExternalSecret {name}: remote key {k!r} still has a placeholder (components/stage)")
+        target = spec.get("target", {}).get("name", name)
+        template = spec.get("target", {}).get("template", {}).get("data")
+        if template is not None:
+            secrets[target] = set(template)
+        elif spec.get("dataFrom"):
+            secrets[target] = None
+        else:
+            secrets[target] = {d["secretKey"] for d in spec.get("data", [])}
+    for sname, st in named("SecretStore").items():
+        aws = st["spec"]["provider"].get("aws", {})
+        if aws.get("service") != "SecretsManager" or not re.fullmatch(r"[a-z]{2}-[a-z]+-\d", aws.get("region", "")):
+            errors.append(f"{where} SecretStore {sname}: AWS Secrets Manager with a region")
+    storage_classes = named("StorageClass")
+    for scn, sc in storage_classes.items():
+        if sc.get("provisioner") != "ebs.csi.aws.com":
+            errors.append(f"{where} StorageClass {scn}: provisioner must be the EBS CSI driver")
+    scrape_ports = {p["port"] for np in by_kind.get("NetworkPolicy", []) if np["metadata"]["name"] == "allow-metrics-scrape"
+                    for rule in np["spec"].get("ingress", []) for p in rule.get("ports", [])}
     pdb_selectors = [p["spec"]["selector"]["matchLabels"] for p in by_kind.get("PodDisruptionBudget", [])]
     hpa_targets = {h["spec"]["scaleTargetRef"]["name"] for h in by_kind.get("HorizontalPodAutoscaler", [])}
-    for dep in by_kind.get("Deployment", []) + by_kind.get("StatefulSet", []):
-        name = dep["metadata"]["name"]
+    services = named("Service")
+    workloads = by_kind.get("Deployment", []) + by_kind.get("StatefulSet", []) + by_kind.get("Job", [])
+    for dep in workloads:
+        kind, name = dep["kind"], dep["metadata"]["name"]
         spec = dep["spec"]
         pod = spec["template"]["spec"]
         labels = spec["template"]["metadata"]["labels"]
         ann = spec["template"]["metadata"].get("annotations", {})
         w = f"{where} {name}:"
-        if ann.get("prometheus.io/scrape") != "true" or "prometheus.io/port" not in ann:
-            errors.append(f"{w} missing prometheus.io scrape annotations")
-        if not pod.get("securityContext", {}).get("runAsNonRoot"):
-            errors.append(f"{w} pod must set runAsNonRoot")
-        if not any(all(labels.get(k) == v for k, v in sel.items()) for sel in pdb_selectors):
-            errors.append(f"{w} no PodDisruptionBudget selects it")
+        psc = pod.get("securityContext", {})
+        if not psc.get("runAsNonRoot") or not psc.get("runAsUser"):
+            errors.append(f"{w} pod must set runAsNonRoot and a runAsUser")
+        if psc.get("seccompProfile", {}).get("type") != "RuntimeDefault":
+            errors.append(f"{w} pod must use the RuntimeDefault seccomp profile")
+        if pod.get("automountServiceAccountToken") is not False:
+            errors.append(f"{w} no process talks to the Kubernetes API: automountServiceAccountToken: false")
+        ours = any(c.get("image", "").startswith(OURS) for c in pod["containers"])
+        if kind != "Job":
+            if ann.get("prometheus.io/scrape") != "true" or "prometheus.io/port" not in ann:
+                errors.append(f"{w} missing prometheus.io scrape annotations")
+            else:
+                port = int(ann["prometheus.io/port"])
+                if port not in scrape_ports:
+                    errors.append(f"{w} scrape port {port} is not allowed by NetworkPolicy allow-metrics-scrape")
+                if port not in {p["containerPort"] for c in pod["containers"] for p in c.get("ports", [])}:
+                    errors.append(f"{w} scrape port {port} is none of its container ports")
+            if not any(all(labels.get(k) == v for k, v in sel.items()) for sel in pdb_selectors):
+                errors.append(f"{w} no PodDisruptionBudget selects it")
         if name in ("command-api", "query-api"):
             if name not in hpa_targets:
                 errors.append(f"{w} stateless API needs an HPA")
@@ -359,17 +435,19 @@ for overlay in overlays:
             errors.append(f"{w} must not be autoscaled")
         if name == "relay" and overlay != "dev" and spec.get("replicas") != 2:
             errors.append(f"{w} runs as active + hot standby: 2 replicas")
-        if name == "projector-redis" and spec.get("replicas", 1) > PARTITIONS:
+        if name.startswith("projector-") and kind == "Deployment" and spec.get("replicas", 1) > PARTITIONS:
             errors.append(f"{w} more consumers than partitions ({PARTITIONS})")
-        for c in pod["containers"]:
+        for vct in spec.get("volumeClaimTemplates", []):
+            scn = vct["spec"].get("storageClassName")
+            if scn not in storage_classes:
+                errors.append(f"{w} volume {vct['metadata']['name']} needs a StorageClass defined here (EBS CSI), got {scn!r}")
+        for c in pod_containers(pod):
             cw = f"{w} container {c['name']}:"
             image = c.get("image", "")
             if ":" not in image.rsplit("/", 1)[-1] or image.endswith(":latest"):
                 errors.append(f"{cw} image {image!r} needs a pinned tag")
-            if c.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
-                errors.append(f"{cw} readinessProbe must GET /readyz")
-            if c.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":
-                errors.append(f"{cw} livenessProbe must GET /healthz")
+            if image.startswith(OURS) and image.rsplit(":", 1)[0] not in BUILT:
+                errors.append(f"{cw} image {image!r} is not built by deploy/images/build.sh")
             sc = c.get("securityContext", {})
             if not sc.get("readOnlyRootFilesystem") or sc.get("allowPrivilegeEscalation") is not False:
                 errors.append(f"{cw} needs readOnlyRootFilesystem and no privilege escalation")
@@ -378,17 +456,101 @@ for overlay in overlays:
             res = c.get("resources", {})
             if not {"cpu", "memory"} <= set(res.get("requests", {})) or "memory" not in res.get("limits", {}):
                 errors.append(f"{cw} needs cpu/memory requests and a memory limit")
+            if kind != "Job" and not (c.get("readinessProbe") and c.get("livenessProbe")):
+                errors.append(f"{cw} needs readiness and liveness probes")
+            # Every Secret and ConfigMap it reads exists, with the key.
+            env_names = []
+            for ef in c.get("envFrom", []):
+                if "configMapRef" in ef:
+                    cm = ef["configMapRef"]["name"]
+                    if cm not in configmaps:
+                        errors.append(f"{cw} envFrom ConfigMap {cm} does not exist")
+                    env_names += list(configmaps.get(cm, {}))
+                if "secretRef" in ef:
+                    errors.append(f"{cw} envFrom secretRef: name each secret key instead")
+            for e in c.get("env", []):
+                env_names.append(e["name"])
+                ref = e.get("valueFrom", {})
+                if "secretKeyRef" in ref:
+                    sn, sk = ref["secretKeyRef"]["name"], ref["secretKeyRef"]["key"]
+                    if sn not in secrets:
+                        errors.append(f"{cw} env {e['name']}: Secret {sn} is made by no ExternalSecret")
+                    elif secrets[sn] is not None and sk not in secrets[sn]:
+                        errors.append(f"{cw} env {e['name']}: ExternalSecret for {sn} makes no key {sk}")
+                if "configMapKeyRef" in ref:
+                    cn, ck = ref["configMapKeyRef"]["name"], ref["configMapKeyRef"]["key"]
+                    if ck not in configmaps.get(cn, {}):
+                        errors.append(f"{cw} env {e['name']}: ConfigMap {cn} has no key {ck}")
+                if "value" in e and e["name"] in SECRET_ONLY:
+                    errors.append(f"{cw} {e['name']} must come from a Secret")
+            if not image.startswith(OURS):
+                continue
+            # The services' own rules.
+            if c.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
+                errors.append(f"{cw} readinessProbe must GET /readyz")
+            if c.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":
+                errors.append(f"{cw} livenessProbe must GET /healthz")
             # Services bind 127.0.0.1 unless told otherwise: in a pod nothing could reach them.
             ports = [p["containerPort"] for p in c.get("ports", [])]
             bind = next((e.get("value") for e in c.get("env", [])
-                         if e["name"] in ("CHAOS__HTTP__BIND", "CHAOS__WAREHOUSE__HTTP_BIND")), None)
+                         if e["name"] in ("CHAOS__HTTP__BIND", "CHAOS__WAREHOUSE__HTTP_BIND", "CHAOS__MONGO__HTTP_BIND")), None)
             if bind is None or not bind.startswith("0.0.0.0:") or int(bind.rsplit(":", 1)[1]) not in ports:
                 errors.append(f"{cw} CHAOS__HTTP__BIND must be 0.0.0.0:<one of its container ports>, got {bind!r}")
-            for e in c.get("env", []):
-                if e["name"] not in KNOWN_ENV:
-                    errors.append(f"{cw} unknown setting {e['name']} (services deny unknown config keys)")
-                if "value" in e and e["name"] in ("CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET", "CHAOS__REDIS__URL"):
-                    errors.append(f"{cw} {e['name']} must come from a Secret")
+            for n in env_names:
+                if n not in KNOWN_ENV:
+                    errors.append(f"{cw} unknown setting {n} (services deny unknown config keys)")
+            if "CHAOS__ENVIRONMENT" not in env_names:
+                errors.append(f"{cw} needs CHAOS__ENVIRONMENT (chaos-common)")
+    # The stage's configuration.
+    common = configmaps.get(next((n for n in configmaps if n.startswith("chaos-common")), ""), {})
+    kafka = configmaps.get(next((n for n in configmaps if n.startswith("chaos-kafka-config")), ""), {})
+    redis = configmaps.get(next((n for n in configmaps if n.startswith("chaos-redis-endpoint")), ""), {})
+    topics = configmaps.get(next((n for n in configmaps if n.startswith("chaos-topics")), ""), {})
+    for cm, data in configmaps.items():
+        for k, v in data.items():
+            if ".invalid" in str(v):
+                errors.append(f"{where} ConfigMap {cm} {k} still has a placeholder: {v}")
+    if common.get("CHAOS__ENVIRONMENT") not in ("production", "development"):
+        errors.append(f"{where} CHAOS__ENVIRONMENT must be production or development")
+    if overlay in PRODUCTION:
+        if common.get("CHAOS__ENVIRONMENT") != "production":
+            errors.append(f"{where} CHAOS__ENVIRONMENT must be production")
+        if kafka.get("CHAOS__KAFKA__REPLICATION_FACTOR") != "3":
+            errors.append(f"{where} topics need replication factor 3 (MSK min.insync.replicas=2)")
+    if kafka.get("CHAOS__KAFKA__PARTITIONS") != str(PARTITIONS):
+        errors.append(f"{where} CHAOS__KAFKA__PARTITIONS must be {PARTITIONS}")
+    if kafka.get("CHAOS__KAFKA__SECURITY_PROTOCOL") != "sasl_ssl" or kafka.get("CHAOS__KAFKA__SASL_MECHANISM") != "SCRAM-SHA-512":
+        errors.append(f"{where} MSK takes SASL/SCRAM-SHA-512 over TLS only")
+    if not redis.get("CHAOS__REDIS__URL", "").startswith("rediss://") or "@" in redis.get("CHAOS__REDIS__URL", ""):
+        errors.append(f"{where} CHAOS__REDIS__URL must be rediss:// (ElastiCache: TLS) without credentials")
+    listed = set(topics.get("TOPICS", "").split())
+    projections = {d["spec"]["template"]["spec"]["containers"][0].get("args", ["redis"])[0]
+                   for d in by_kind.get("Deployment", []) + by_kind.get("StatefulSet", [])
+                   if d["metadata"]["name"].startswith("projector-")}
+    wanted = EVENT_TOPICS | {f"chaos.deadletter.{p}" for p in projections}
+    if not EVENT_TOPICS:
+        errors.append(f"{events_md}: no chaos.<aggregate>.events topic found")
+    for t in sorted(wanted - listed):
+        errors.append(f"{where} the kafka-topics Job does not create {t} (ConfigMap chaos-topics)")
+    # The edge.
+    for ing in by_kind.get("Ingress", []):
+        iw = f"{where} Ingress {ing['metadata']['name']}:"
+        hosts = [r["host"] for r in ing["spec"]["rules"]]
+        tls_hosts = [h for t in ing["spec"].get("tls", []) for h in t.get("hosts", [])]
+        if sorted(hosts) != sorted(tls_hosts):
+            errors.append(f"{iw} every host needs TLS (tls hosts {tls_hosts} vs rules {hosts})")
+        if any(".invalid" in h for h in hosts):
+            errors.append(f"{iw} placeholder host names left (components/stage)")
+        for r in ing["spec"]["rules"]:
+            for path in r["http"]["paths"]:
+                svc = path["backend"]["service"]
+                if svc["port"].get("name") == "use-annotation":
+                    continue
+                if svc["name"] not in services:
+                    errors.append(f"{iw} backend {svc['name']} is not a Service")
+            if not any(pth["path"] == "/metrics" and pth["backend"]["service"]["port"].get("name") == "use-annotation"
+                       for pth in r["http"]["paths"]):
+                errors.append(f"{iw} {r['host']} must not expose /metrics")
     for np in by_kind.get("NetworkPolicy", []):
         if "192.0.2." in yaml.safe_dump(np):
             errors.append(f"{where} NetworkPolicy {np['metadata']['name']} still has the placeholder CIDR")
@@ -399,7 +561,16 @@ for e in errors:
 sys.exit(1 if errors else 0)
 PYEOF
 }
-check "manifest house rules (probes, security, PDB, HPA, CIDRs)" k8s_policy
+check "manifest house rules (security, probes, secrets, config, edge, CIDRs)" k8s_policy
+
+# The db-users Job's SQL, run for real (twice: it must converge) where a PostgreSQL server can be
+# started: test.sh's machines have one.
+if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
+  check "db-users.sql on a throwaway PostgreSQL (RDS-like master)" \
+    deploy/k8s/base/setup/test-db-users.sh deploy/k8s/base/setup/db-users.sql
+else
+  line skip "db-users.sql on a throwaway PostgreSQL" "needs root and the PostgreSQL server binaries"
+fi
 
 # ---------------------------------------------------------------------------------------------
 # Prometheus, Alertmanager, Grafana, YAML
