@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Local services for Chaos World development and tests, all on 127.0.0.1:
-#   postgres  PostgreSQL (Debian package, cluster started with pg_ctlcluster)  :5432
+#   postgres  PostgreSQL (Debian package's binaries), own cluster in the state dir :5432
 #   redis     redis-server (Debian package), no persistence                     :6379
 #   kafka     the real Apache Kafka broker from Maven Central, single-node KRaft :9092 (controller :9093)
 #   registry  Apicurio Registry 2.4.2 (Maven Central, built once), in-memory      :8081
@@ -10,19 +10,28 @@
 #   deploy/local/services.sh up     [NAME...]   install what is missing, start what is not running,
 #                                               wait until each service answers (default: all)
 #   deploy/local/services.sh down   [NAME...]   stop (default: all)
+#   deploy/local/services.sh down --active [NAME...]
+#                                               stop the services of the state dir that last came
+#                                               up, whichever it is (they hold the ports)
 #   deploy/local/services.sh status             one line per service; exit 1 if any is down
 #   deploy/local/services.sh env                `export ...` lines: eval "$(deploy/local/services.sh env)"
 #
 # Idempotent; a second `up` with everything running takes about a second.
 # Environment: CHAOS_CACHE (slow installs: Kafka jars, the registry build and its Maven repository,
 #                           Python venv; default ~/.cache/chaos-world)
-#              CHAOS_STATE (data, logs, pid files; default /var/tmp/chaos-world)
+#              CHAOS_STATE (data, logs, pid files; default /var/tmp/chaos-world). Everything a run
+#                           keeps is in there (PostgreSQL cluster, Kafka log, ...): a new, empty
+#                           dir gives brand-new services. One state dir's services at a time.
 # Needs root (or sudo) only to apt-get install missing packages and to run PostgreSQL's cluster.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CHAOS_CACHE=${CHAOS_CACHE:-$HOME/.cache/chaos-world}
 CHAOS_STATE=${CHAOS_STATE:-/var/tmp/chaos-world}
+case $CHAOS_STATE in /*) ;; *) CHAOS_STATE=$PWD/$CHAOS_STATE ;; esac
+CHAOS_STATE=${CHAOS_STATE%/}
+# The state dir whose services last came up (they hold the ports): see `down --active`.
+ACTIVE_FILE=$CHAOS_CACHE/active-state
 LOGS=$CHAOS_STATE/logs
 RUN=$CHAOS_STATE/run
 VENV=$CHAOS_CACHE/venv
@@ -35,6 +44,9 @@ KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 REGISTRY_PORT=8081
 PG_MAX_CONNECTIONS=300
+PG_DATA=$CHAOS_STATE/postgres/data
+PG_RUN=$CHAOS_STATE/postgres/run # unix socket
+PG_LOG=$LOGS/postgres-server.log
 
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$HERE/kafka/pom.xml")
 KAFKA_HOME=$CHAOS_CACHE/kafka-$KAFKA_VERSION
@@ -56,12 +68,6 @@ die() { printf 'services: ERROR: %s\n' "$*" >&2; exit 1; }
 
 as_root() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-# Run psql as the postgres superuser over the local socket, ignoring the caller's PG* settings.
-pg_admin() {
-    (cd / && as_root env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGPASSWORD \
-        runuser -u postgres -- psql -p "$PG_PORT" -X -q -v ON_ERROR_STOP=1 "$@")
 }
 
 # ---------------------------------------------------------------- helpers --
@@ -155,34 +161,108 @@ ensure_venv() {
 }
 
 # --------------------------------------------------------------- postgres --
+# Our own cluster in $CHAOS_STATE/postgres/data (initdb from the Debian package's binaries, run
+# as the `postgres` OS user: PostgreSQL refuses to run as root), not the Debian system cluster:
+# a new state dir gives a brand-new cluster. Unix socket in $CHAOS_STATE/postgres/run only.
 
 # shellcheck disable=SC2012 # version directories are plain numbers
 pg_version() { ls /usr/lib/postgresql 2>/dev/null | sort -V | tail -n 1; }
-pg_log() { pg_lsclusters -h 2>/dev/null | awk -v v="$(pg_version)" '$1 == v && $2 == "main" {print $7}'; }
-postgres_ready() { pg_isready -q -h "$HOST" -p "$PG_PORT"; }
+pg_bin() { echo "/usr/lib/postgresql/$(pg_version)/bin/$1"; }
+as_postgres() { (cd / && as_root runuser -u postgres -- "$@"); }
+
+# Run psql as the postgres superuser over our socket, ignoring the caller's PG* settings.
+pg_admin() {
+    (cd / && as_root env -u PGHOST -u PGPORT -u PGUSER -u PGDATABASE -u PGPASSWORD \
+        runuser -u postgres -- psql -h "$PG_RUN" -p "$PG_PORT" -X -q -v ON_ERROR_STOP=1 "$@")
+}
+
+# Our postmaster is alive (postmaster.pid names a live postgres process).
+postgres_ours() {
+    local pid
+    pid=$(head -n 1 "$PG_DATA/postmaster.pid" 2>/dev/null) || return 1
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q postgres
+}
+
+postgres_ready() { postgres_ours && pg_isready -q -h "$HOST" -p "$PG_PORT"; }
+
+# Debian's own clusters listening on our port (the apt package creates and starts 15/main).
+postgres_stop_system_clusters() {
+    command -v pg_lsclusters >/dev/null || return 0
+    local v c port st
+    while read -r v c port st _; do
+        [ "$port" = "$PG_PORT" ] || continue
+        if [ "$st" = online ] || [[ "$st" == online,* ]]; then
+            log "stopping the Debian system cluster PostgreSQL $v/$c (it holds port $PG_PORT)"
+            as_root pg_ctlcluster "$v" "$c" stop >>"$LOGS/postgres.log" 2>&1 ||
+                die "pg_ctlcluster $v $c stop failed (log: $LOGS/postgres.log)"
+        fi
+        # No autostart (init scripts, systemd's postgresql@ units): start.conf 'manual'.
+        if [ -f "/etc/postgresql/$v/$c/start.conf" ] && ! grep -qx manual "/etc/postgresql/$v/$c/start.conf"; then
+            log "Debian cluster $v/$c: autostart disabled (start.conf: manual)"
+            echo manual | as_root tee "/etc/postgresql/$v/$c/start.conf" >/dev/null || true
+        fi
+    done < <(pg_lsclusters -h 2>/dev/null)
+}
 
 postgres_start() {
-    local v port
-    if ! command -v pg_ctlcluster >/dev/null || [ -z "$(pg_version)" ]; then apt_install postgresql; fi
+    local v
+    if [ -z "$(pg_version)" ] || [ ! -x "$(pg_bin initdb)" ]; then apt_install postgresql; fi
     v=$(pg_version)
-    [ -n "$v" ] || die "postgresql installed but no server version under /usr/lib/postgresql"
-    if [ ! -f "/etc/postgresql/$v/main/postgresql.conf" ]; then
-        log "creating PostgreSQL $v cluster 'main'"
-        as_root pg_createcluster "$v" main >>"$LOGS/postgres.log" 2>&1 || die "pg_createcluster failed (log: $LOGS/postgres.log)"
-    fi
-    port=$(pg_lsclusters -h 2>/dev/null | awk -v v="$v" '$1 == v && $2 == "main" {print $3}')
-    [ "$port" = "$PG_PORT" ] || die "PostgreSQL cluster $v/main is configured for port ${port:-?}, expected $PG_PORT"
+    [ -x "$(pg_bin initdb)" ] || die "postgresql installed but no $(pg_bin initdb)"
+    id -u postgres >/dev/null 2>&1 || die "no 'postgres' OS user (the postgresql package creates it)"
+    postgres_stop_system_clusters
     if postgres_ready; then return 0; fi
-    log "starting PostgreSQL $v"
-    as_root pg_ctlcluster "$v" main start >>"$LOGS/postgres.log" 2>&1 ||
-        { tail -n 20 "$LOGS/postgres.log" "$(pg_log)" >&2 2>/dev/null; die "pg_ctlcluster $v main start failed"; }
+    if postgres_ours; then return 0; fi # still starting; postgres_wait waits for it
+    if port_open "$PG_PORT"; then
+        local dir
+        dir=$(PGPASSWORD=chaos PGCONNECT_TIMEOUT=3 psql -X -h "$HOST" -p "$PG_PORT" -U chaos -d chaos -tAc 'SHOW data_directory' 2>/dev/null || true)
+        die "another PostgreSQL listens on $HOST:$PG_PORT (data directory: ${dir:-unknown}); if it is another state dir's, stop it: CHAOS_STATE=${dir%/postgres/data} $0 down"
+    fi
+    # The postgres user must reach the state dir (mktemp -d makes it 0700).
+    mkdir -p "$CHAOS_STATE/postgres"
+    as_root chmod a+x "$CHAOS_STATE"
+    as_root chown postgres: "$CHAOS_STATE/postgres"
+    as_root chmod 700 "$CHAOS_STATE/postgres"
+    as_postgres test -x "$CHAOS_STATE/postgres" ||
+        die "the postgres OS user cannot reach $CHAOS_STATE (a parent directory is closed to it): use a CHAOS_STATE under /var/tmp"
+    as_postgres mkdir -p "$PG_RUN"
+    touch "$PG_LOG" && as_root chown postgres: "$PG_LOG"
+    if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+        log "creating PostgreSQL $v cluster in $PG_DATA"
+        as_postgres rm -rf "$PG_DATA"
+        as_postgres "$(pg_bin initdb)" -D "$PG_DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
+            --auth-local=peer --auth-host=scram-sha-256 >>"$LOGS/postgres-initdb.log" 2>&1 ||
+            { tail -n 20 "$LOGS/postgres-initdb.log" >&2; die "initdb failed (log: $LOGS/postgres-initdb.log)"; }
+        echo "include 'chaos.conf'" | as_postgres tee -a "$PG_DATA/postgresql.conf" >/dev/null
+    fi
+    [ "$(cat "$PG_DATA/PG_VERSION")" = "$v" ] ||
+        die "$PG_DATA is a PostgreSQL $(cat "$PG_DATA/PG_VERSION") cluster but the installed server is $v: use a new CHAOS_STATE"
+    # Our settings, rewritten at every start (postgresql.conf includes this file last).
+    as_postgres tee "$PG_DATA/chaos.conf" >/dev/null <<EOF
+# Written by deploy/local/services.sh at each start: edits here are lost.
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = '$PG_RUN'
+max_connections = $PG_MAX_CONNECTIONS
+shared_buffers = 128MB
+synchronous_commit = on
+timezone = 'Etc/UTC'
+log_timezone = 'Etc/UTC'
+log_line_prefix = '%m [%p] %q%u@%d '
+EOF
+    log "starting PostgreSQL $v ($PG_DATA)"
+    echo "=== $(date -Is) starting PostgreSQL $v" >>"$PG_LOG"
+    # setsid: the postmaster gets a session of its own (not killed with the caller's process group).
+    # -w: PostgreSQL is ready within a second or two; a failure shows at once with its log.
+    as_root setsid -w runuser -u postgres -- "$(pg_bin pg_ctl)" -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start \
+        >>"$LOGS/postgres.log" 2>&1 </dev/null ||
+        { tail -n 20 "$PG_LOG" >&2; die "pg_ctl start failed (log: $PG_LOG)"; }
     STARTED+=(postgres)
 }
 
 postgres_wait() {
-    local v out super db maxconn
-    v=$(pg_version)
-    wait_for postgres 60 "$(pg_log)" postgres_ready || return 1
+    local out super db maxconn
+    wait_for postgres 30 "$PG_LOG" postgres_ready || return 1
     # (called from `... || die`, so set -e is off in here: check each step)
     out=$(pg_admin -tA -F ' ' -c "SELECT (SELECT count(*) FROM pg_roles WHERE rolname = 'chaos' AND rolsuper AND rolcanlogin),
                                           (SELECT count(*) FROM pg_database WHERE datname = 'chaos'),
@@ -201,29 +281,21 @@ postgres_wait() {
         log "creating database chaos"
         pg_admin -c "CREATE DATABASE chaos OWNER chaos" >/dev/null || return 1
     fi
-    if [ "${maxconn:-0}" -lt "$PG_MAX_CONNECTIONS" ]; then
-        log "raising max_connections $maxconn -> $PG_MAX_CONNECTIONS (restarting PostgreSQL $v)"
-        pg_admin -c "ALTER SYSTEM SET max_connections = $PG_MAX_CONNECTIONS" >/dev/null || return 1
-        as_root pg_ctlcluster "$v" main restart >>"$LOGS/postgres.log" 2>&1 || { log "pg_ctlcluster $v main restart failed"; return 1; }
-        wait_for postgres 60 "$(pg_log)" postgres_ready || return 1
-    fi
+    [ "$maxconn" = "$PG_MAX_CONNECTIONS" ] || { log "max_connections is $maxconn, expected $PG_MAX_CONNECTIONS (see $PG_DATA/chaos.conf)"; return 1; }
     # The URL the services use must work (password auth over TCP).
     PGPASSWORD=chaos psql -X -q -h "$HOST" -p "$PG_PORT" -U chaos -d chaos -tAc 'SELECT 1' >/dev/null ||
         { log "cannot log in as chaos@$HOST:$PG_PORT/chaos"; return 1; }
 }
 
 postgres_stop() {
-    local v
-    v=$(pg_version)
-    [ -n "$v" ] || return 0
-    if pg_lsclusters -h 2>/dev/null | awk -v v="$v" '$1 == v && $2 == "main" {print $4}' | grep -q online; then
-        log "stopping PostgreSQL $v"
-        as_root pg_ctlcluster "$v" main stop >>"$LOGS/postgres.log" 2>&1 || true
-    fi
+    postgres_ours || return 0
+    log "stopping PostgreSQL ($PG_DATA)"
+    as_postgres "$(pg_bin pg_ctl)" -D "$PG_DATA" -m fast -w -t 60 stop >>"$LOGS/postgres.log" 2>&1 ||
+        log "pg_ctl stop failed (log: $LOGS/postgres.log)"
 }
 
 postgres_status() {
-    if postgres_ready; then echo "up    postgres  postgres://chaos:chaos@$HOST:$PG_PORT/chaos  (PostgreSQL $(pg_version))"
+    if postgres_ready; then echo "up    postgres  postgres://chaos:chaos@$HOST:$PG_PORT/chaos  (PostgreSQL $(pg_version), $PG_DATA)"
     else echo "down  postgres  $HOST:$PG_PORT"; return 1; fi
 }
 
@@ -259,7 +331,8 @@ redis_start() {
 redis_wait() { wait_for redis 20 "$LOGS/redis.log" redis_ready; }
 
 redis_stop() {
-    if redis_ready; then
+    # Only ours (its pid file in this state dir), never whatever else answers on the port.
+    if pid_alive "$RUN/redis.pid" redis-server; then
         log "stopping redis"
         redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     fi
@@ -453,7 +526,7 @@ registry_wait() {
 }
 
 registry_stop() {
-    stop_pid "registry stand-in" "$RUN/registry.pid" schema_registry_standin 10
+    if pid_alive "$RUN/registry.pid" schema_registry_standin; then stop_pid "registry stand-in" "$RUN/registry.pid" schema_registry_standin 10; fi
     stop_pid registry "$RUN/registry.pid" "$REGISTRY_JAR_NAME" 30
 }
 
@@ -466,6 +539,29 @@ registry_status() {
 }
 
 # --------------------------------------------------------------- commands --
+
+# state_alive DIR: some service of state dir DIR still runs (a pid file names a live service).
+state_alive() {
+    local f pid
+    for f in "$1"/run/*.pid "$1"/postgres/data/postmaster.pid; do
+        [ -f "$f" ] || continue
+        pid=$(head -n 1 "$f" 2>/dev/null) || continue
+        [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null &&
+            tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'java|redis-server|postgres|secantus' && return 0
+    done
+    return 1
+}
+
+# Services of one state dir at a time: they all want the same ports.
+claim_ports() {
+    local prev
+    prev=$(cat "$ACTIVE_FILE" 2>/dev/null || true)
+    if [ -n "$prev" ] && [ "$prev" != "$CHAOS_STATE" ] && state_alive "$prev"; then
+        die "the services of state dir $prev are running and hold the ports; stop them first:
+    CHAOS_STATE=$prev $0 down     (or: $0 down --active)"
+    fi
+    echo "$CHAOS_STATE" >"$ACTIVE_FILE"
+}
 
 select_services() {
     local s
@@ -496,6 +592,7 @@ cmd_up() {
     local t0=$SECONDS s
     select_services "$@"
     mkdir -p "$LOGS" "$RUN" "$CHAOS_CACHE"
+    claim_ports
     trap on_up_exit EXIT
     ensure_venv
     # Launch everything first, then wait: the Kafka JVM boots while PostgreSQL is set up.
@@ -542,7 +639,17 @@ main() {
     [ $# -gt 0 ] && shift
     case "$cmd" in
     up) cmd_up "$@" ;;
-    down) cmd_down "$@" ;;
+    down)
+        if [ "${1:-}" = --active ]; then
+            shift
+            local prev
+            prev=$(cat "$ACTIVE_FILE" 2>/dev/null || true)
+            if [ -n "$prev" ] && [ "$prev" != "$CHAOS_STATE" ]; then
+                CHAOS_STATE=$prev exec bash "${BASH_SOURCE[0]}" down "$@"
+            fi
+        fi
+        cmd_down "$@"
+        ;;
     status) cmd_status ;;
     env) cmd_env ;;
     -h | --help | help) usage ;;
