@@ -580,6 +580,36 @@ check "promtool check rules deploy/prometheus/rules.yml" \
 check "promtool test rules deploy/prometheus/rules_test.yml" \
   sh -c 'cd deploy/prometheus && promtool test rules rules_test.yml'
 
+alerts_tested() {
+  "$PY" - deploy/prometheus/rules.yml deploy/prometheus/rules_test.yml <<'PYEOF'
+"""Every alerting rule has a rule test in which it fires: some expected alert of that name carries
+all of the rule's own labels (rules sharing a name, like ChaosProcessDown, differ by them)."""
+import sys
+import yaml
+
+rules_path, tests_path = sys.argv[1], sys.argv[2]
+with open(rules_path) as fh:
+    rules = [r for g in yaml.safe_load(fh)["groups"] for r in g["rules"] if "alert" in r]
+with open(tests_path) as fh:
+    tests = yaml.safe_load(fh)["tests"]
+fired = {}
+for t in tests:
+    for case in t.get("alert_rule_test", []):
+        for a in case.get("exp_alerts") or []:
+            fired.setdefault(case["alertname"], []).append(a.get("exp_labels", {}))
+missing = []
+for r in rules:
+    own = {k: str(v) for k, v in (r.get("labels") or {}).items()}
+    if not any(own.items() <= {k: str(v) for k, v in got.items()}.items() for got in fired.get(r["alert"], [])):
+        missing.append(f"{r['alert']} {own}")
+for m in missing:
+    print(f"no rule test makes this alert fire: {m}")
+print(f"{len(rules)} alerting rules, {len(rules) - len(missing)} with a firing test")
+sys.exit(1 if missing else 0)
+PYEOF
+}
+check "every alert fires in a rule test (rules_test.yml)" alerts_tested
+
 prom_config() {
   # Debian builds promtool without Kubernetes service discovery; if it rejects the pod SD block,
   # check a copy with static targets instead (relabelling, alerting and rule files still checked).
@@ -611,18 +641,21 @@ check "yamllint -c deploy/.yamllint (k8s, prometheus, alertmanager)" \
   yamllint -f parsable -c deploy/.yamllint deploy/k8s deploy/prometheus deploy/alertmanager
 
 metrics_contract() {
-  "$PY" - deploy/prometheus/metrics.txt deploy/prometheus/rules.yml deploy/grafana/dashboards/*.json <<'PYEOF'
+  "$PY" - deploy/prometheus/metrics.txt deploy/prometheus/exporter-metrics.txt deploy/prometheus/rules.yml deploy/grafana/dashboards/*.json <<'PYEOF'
 """Dashboards are valid JSON with unique panel ids and a uid, and every metric that rules and
-dashboards query is in the services' metric contract (metrics.txt)."""
+dashboards query is in the services' metric contract (metrics.txt) or, for the exporters' names,
+in exporter-metrics.txt."""
 import json, re, sys
 import yaml
 
-contract_path, rules_path, dashboards = sys.argv[1], sys.argv[2], sys.argv[3:]
+contract_path, exporters_path, rules_path, dashboards = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4:]
 errors = []
-with open(contract_path) as fh:
-    contract = {l.strip() for l in fh if l.strip() and not l.startswith("#")}
+contract = set()
+for path in (contract_path, exporters_path):
+    with open(path) as fh:
+        contract |= {l.strip() for l in fh if l.strip() and not l.startswith("#")}
 known = contract | {m + s for m in contract for s in ("_bucket", "_sum", "_count")} | {"up"}
-METRIC = re.compile(r"(?<![:\w])(chaos_[a-z0-9_]+|http_request[a-z0-9_]*)(?![:\w])")
+METRIC = re.compile(r"(?<![:\w])((?:chaos|pg|kafka|redis|kube|kubelet)_[a-z0-9_]+|http_request[a-z0-9_]*)(?![:\w])")
 RECORDING = re.compile(r"(?<![:\w])([a-z_]+:[a-z0-9_]+:[a-z0-9_]+)(?![:\w])")
 
 def check_expr(where, expr):
