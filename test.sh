@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a fresh machine: installs and starts (only where missing) the
-# real services the tests use — PostgreSQL, Redis, Apache Kafka, the schema registry (Apicurio) —
+# real services the tests use — PostgreSQL, Redis, Apache Kafka, the schema registry (Apicurio),
+# a MongoDB-wire test server —
 # fetches the prebuilt DuckDB library, then runs formatting, lints, every Rust test (including
 # the end-to-end and crash tests in tests/, which start the real binaries), the Python tests and
 # the deployment checks. Idempotent; a second run reuses every install and the build.
@@ -33,7 +34,7 @@ trap summary EXIT
 
 step "local services" bash deploy/local/services.sh up
 eval "$(bash deploy/local/services.sh env)"
-export DATABASE_URL REDIS_URL KAFKA_BOOTSTRAP_SERVERS SCHEMA_REGISTRY_URL CHAOS_VENV CHAOS_CACHE
+export DATABASE_URL REDIS_URL KAFKA_BOOTSTRAP_SERVERS SCHEMA_REGISTRY_URL MONGODB_URL CHAOS_VENV CHAOS_CACHE
 export CHAOS_SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL"
 
 duckdb_lib=$(bash deploy/local/duckdb.sh)

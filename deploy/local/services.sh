@@ -5,6 +5,8 @@
 #   kafka     the real Apache Kafka broker from Maven Central, single-node KRaft :9092 (controller :9093)
 #   registry  Apicurio Registry 2.4.2 (Maven Central, built once), in-memory      :8081
 #             Confluent-compatible API: http://127.0.0.1:8081/apis/ccompat/v7
+#   mongo     MongoDB-wire TEST server SecantusDB (PyPI, in the venv); production  :27017
+#             is MongoDB. mongodb://127.0.0.1:27017/?directConnection=true
 #
 # Usage:
 #   deploy/local/services.sh up     [NAME...]   install what is missing, start what is not running,
@@ -43,6 +45,8 @@ REDIS_PORT=6379
 KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 REGISTRY_PORT=8081
+MONGO_PORT=27017
+MONGO_URL="mongodb://$HOST:$MONGO_PORT/?directConnection=true"
 PG_MAX_CONNECTIONS=300
 PG_DATA=$CHAOS_STATE/postgres/data
 PG_RUN=$CHAOS_STATE/postgres/run # unix socket
@@ -61,7 +65,7 @@ REGISTRY_JAR_NAME=apicurio-registry-local-1-runner.jar
 REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
 REGISTRY_HEAP=${CHAOS_REGISTRY_HEAP:--Xms64m -Xmx192m}
 
-ALL_SERVICES=(postgres redis kafka registry)
+ALL_SERVICES=(postgres redis kafka registry mongo)
 
 log() { printf 'services: %s\n' "$*" >&2; }
 die() { printf 'services: ERROR: %s\n' "$*" >&2; exit 1; }
@@ -157,6 +161,7 @@ ensure_venv() {
         { tail -n 20 "$LOGS/venv.log" >&2; die "pip install failed (log: $LOGS/venv.log)"; }
     "$VENV/bin/python" -c 'from confluent_kafka.schema_registry.avro import AvroDeserializer, AvroSerializer' ||
         die "confluent_kafka Avro support does not import in $VENV"
+    [ -x "$VENV/bin/secantusd-py" ] || die "secantusd-py missing from $VENV after pip install"
     echo "$want" >"$VENV/.requirements.sha256"
 }
 
@@ -538,6 +543,70 @@ registry_status() {
     else echo "down  registry  $REGISTRY_URL"; return 1; fi
 }
 
+# ------------------------------------------------------------------ mongo --
+# A MongoDB-wire TEST server: SecantusDB (PyPI `secantusdb`, on WiredTiger), installed into the
+# venv, data in $CHAOS_STATE/mongo. No MongoDB server is installable here; production is MongoDB
+# (DocumentDB). It advertises a single-node replica set: clients use directConnection=true.
+
+# A `ping` command in one raw OP_MSG (stdlib only: pymongo's import and exit take a second).
+mongo_ready() {
+    port_open "$MONGO_PORT" || return 1
+    "$(any_python)" - "$HOST" "$MONGO_PORT" <<'EOF' 2>/dev/null
+import socket, struct, sys
+el = b"\x10ping\x00" + struct.pack("<i", 1) + b"\x02$db\x00" + struct.pack("<i", 6) + b"admin\x00"
+doc = struct.pack("<i", 4 + len(el) + 1) + el + b"\x00"
+body = struct.pack("<I", 0) + b"\x00" + doc
+with socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2) as s:
+    s.sendall(struct.pack("<iiii", 16 + len(body), 1, 0, 2013) + body)
+    reply = s.recv(16, socket.MSG_WAITALL)
+    n = struct.unpack("<i", reply[:4])[0]
+    while len(reply) < n:
+        chunk = s.recv(n - len(reply))
+        if not chunk:
+            break
+        reply += chunk
+sys.exit(0 if b"\x01ok\x00" + struct.pack("<d", 1.0) in reply else 1)
+EOF
+}
+
+mongo_start() {
+    if mongo_ready; then return 0; fi
+    if pid_alive "$RUN/mongo.pid" secantusd-py; then return 0; fi # still starting
+    if port_open "$MONGO_PORT"; then die "something else listens on $HOST:$MONGO_PORT but does not answer as the mongo test server"; fi
+    [ -x "$VENV/bin/secantusd-py" ] || die "$VENV/bin/secantusd-py missing (secantusdb is in $(basename "$REQUIREMENTS"))"
+    mkdir -p "$CHAOS_STATE/mongo/data"
+    # An explicit (empty) config file: no auto-discovery of ./secantusd.toml, ~/.secantus/, /etc/secantus/.
+    echo "# deploy/local/services.sh passes every setting on the command line" >"$CHAOS_STATE/mongo/secantusd.toml"
+    log "starting mongo (SecantusDB $("$VENV/bin/python" -c 'import importlib.metadata as m; print(m.version("secantusdb"))'), a MongoDB-wire test server)"
+    echo "=== $(date -Is) starting SecantusDB" >>"$LOGS/mongo.log"
+    (cd "$CHAOS_STATE/mongo" && exec nohup setsid "$VENV/bin/secantusd-py" --config "$CHAOS_STATE/mongo/secantusd.toml" \
+        --host "$HOST" --port "$MONGO_PORT" --storage-path "$CHAOS_STATE/mongo/data" \
+        --cache-size 256M --log-level INFO >>"$LOGS/mongo.log" 2>&1 </dev/null) &
+    echo $! >"$RUN/mongo.pid"
+    STARTED+=(mongo)
+}
+
+mongo_ready_or_dead() {
+    mongo_ready && return 0
+    if [ -f "$RUN/mongo.pid" ] && ! pid_alive "$RUN/mongo.pid" secantusd-py; then return 0; fi
+    return 1
+}
+
+mongo_wait() {
+    wait_for mongo 60 "$LOGS/mongo.log" mongo_ready_or_dead || return 1
+    mongo_ready || { log "mongo exited during start-up. Last lines of $LOGS/mongo.log:"; tail -n 30 "$LOGS/mongo.log" >&2; return 1; }
+}
+
+mongo_stop() { stop_pid mongo "$RUN/mongo.pid" secantusd-py 30; }
+
+mongo_status() {
+    if mongo_ready; then
+        local who="external process"
+        pid_alive "$RUN/mongo.pid" secantusd-py && who="pid $(cat "$RUN/mongo.pid")"
+        echo "up    mongo     $MONGO_URL  (SecantusDB TEST server, $who)"
+    else echo "down  mongo     $HOST:$MONGO_PORT"; return 1; fi
+}
+
 # --------------------------------------------------------------- commands --
 
 # state_alive DIR: some service of state dir DIR still runs (a pid file names a live service).
@@ -629,7 +698,8 @@ cmd_env() {
         DATABASE_URL "postgres://chaos:chaos@$HOST:$PG_PORT/chaos" \
         REDIS_URL "redis://$HOST:$REDIS_PORT" \
         KAFKA_BOOTSTRAP_SERVERS "$HOST:$KAFKA_PORT" \
-        SCHEMA_REGISTRY_URL "$REGISTRY_URL"
+        SCHEMA_REGISTRY_URL "$REGISTRY_URL" \
+        MONGODB_URL "$MONGO_URL"
 }
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; }
