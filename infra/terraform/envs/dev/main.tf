@@ -42,4 +42,7 @@ module "stack" {
   documentdb_deletion_protection   = false
 
   warehouse_force_destroy = true
+
+  dns_zone_id = var.dns_zone_id
+  api_domain  = var.api_domain
 }

@@ -52,3 +52,63 @@ output "projector_warehouse_role_arn" {
   description = "IAM role assumed by the projector-warehouse service account through EKS Pod Identity."
   value       = module.stack.projector_warehouse_role_arn
 }
+
+output "region" {
+  description = "Primary region (deploy/k8s/overlays/prod stage.yaml awsRegion)."
+  value       = module.stack.region
+}
+
+output "app_secret_names" {
+  description = "Secrets Manager names of the application secrets (replicated to the DR region)."
+  value       = module.stack.app_secret_names
+}
+
+output "addon_role_arns" {
+  description = "IAM roles of the cluster add-ons (Pod Identity) and the EBS CSI driver."
+  value       = module.stack.addon_role_arns
+}
+
+output "acm_certificate_arn" {
+  description = "ACM certificate of the API names in the primary region."
+  value       = module.stack.acm_certificate_arn
+}
+
+output "dr_region" {
+  description = "DR region (deploy/k8s/overlays/prod-dr stage.yaml awsRegion)."
+  value       = module.dr_stack.region
+}
+
+output "dr_eks_cluster_name" {
+  description = "aws eks update-kubeconfig --region <dr_region> --name <this>"
+  value       = module.dr_stack.eks_cluster_name
+}
+
+output "dr_kafka_bootstrap_servers" {
+  description = "CHAOS__KAFKA__BOOTSTRAP_SERVERS for deploy/k8s/overlays/prod-dr."
+  value       = module.dr_stack.kafka_bootstrap_servers
+}
+
+output "dr_redis_primary_endpoint" {
+  description = "Host of CHAOS__REDIS__URL for deploy/k8s/overlays/prod-dr."
+  value       = module.dr_stack.redis_primary_endpoint
+}
+
+output "dr_postgres_address" {
+  description = "The DR read replica of the event store (promoted on failover)."
+  value       = module.dr_stack.postgres_address
+}
+
+output "dr_postgres_identifier" {
+  description = "Identifier of the DR read replica: aws rds promote-read-replica --db-instance-identifier <this>."
+  value       = module.dr_stack.postgres_identifier
+}
+
+output "dr_backup_replication_id" {
+  description = "Replicated automated backups of the event store in the DR region (point-in-time restore)."
+  value       = module.dr.backup_replication_id
+}
+
+output "dr_active_region" {
+  description = "Region the API names currently prefer."
+  value       = module.dr.active_region
+}

@@ -14,3 +14,33 @@ variable "api_public_access_cidrs" {
   type        = list(string)
   default     = []
 }
+
+variable "dr_region" {
+  description = "Region of the disaster-recovery standby (docs/dr.md)."
+  type        = string
+  default     = "eu-central-1"
+}
+
+variable "active_region" {
+  description = "Region serving the API names: primary, or dr after a failover (docs/dr.md runbook)."
+  type        = string
+  default     = "primary"
+}
+
+variable "dns_zone_id" {
+  description = "Route 53 hosted zone of api_domain (certificates, failover records); empty = none managed."
+  type        = string
+  default     = ""
+}
+
+variable "api_domain" {
+  description = "Domain of the APIs: command.<api_domain>, query.<api_domain>."
+  type        = string
+  default     = ""
+}
+
+variable "alarm_actions" {
+  description = "SNS topic ARNs for the DR alarms (event store replica lag)."
+  type        = list(string)
+  default     = []
+}

@@ -14,3 +14,15 @@ variable "api_public_access_cidrs" {
   type        = list(string)
   default     = []
 }
+
+variable "dns_zone_id" {
+  description = "Route 53 hosted zone of api_domain (certificate, API records); empty = none managed."
+  type        = string
+  default     = ""
+}
+
+variable "api_domain" {
+  description = "Domain of the APIs: command.<api_domain>, query.<api_domain>."
+  type        = string
+  default     = ""
+}

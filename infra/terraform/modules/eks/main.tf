@@ -213,3 +213,38 @@ resource "aws_eks_pod_identity_association" "this" {
   role_arn        = aws_iam_role.pod[each.key].arn
   tags            = var.tags
 }
+
+# EBS CSI driver: what provisions the warehouse projection's volume (StorageClass chaos-gp3 in
+# deploy/k8s/base). Its controller's service account gets an IAM role through EKS Pod Identity,
+# created before the add-on so the controller starts with credentials.
+resource "aws_iam_role" "ebs_csi" {
+  name               = "${var.name}-ebs-csi"
+  assume_role_policy = data.aws_iam_policy_document.pod_identity_assume.json
+  tags               = var.tags
+}
+
+resource "aws_iam_role_policy_attachment" "ebs_csi" {
+  role       = aws_iam_role.ebs_csi.name
+  policy_arn = "arn:aws:iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy"
+}
+
+resource "aws_eks_pod_identity_association" "ebs_csi" {
+  cluster_name    = aws_eks_cluster.this.name
+  namespace       = "kube-system"
+  service_account = "ebs-csi-controller-sa"
+  role_arn        = aws_iam_role.ebs_csi.arn
+  tags            = var.tags
+}
+
+resource "aws_eks_addon" "ebs_csi" {
+  cluster_name = aws_eks_cluster.this.name
+  addon_name   = "aws-ebs-csi-driver"
+  tags         = var.tags
+
+  depends_on = [
+    aws_eks_node_group.this,
+    aws_eks_addon.this,
+    aws_eks_pod_identity_association.ebs_csi,
+    aws_iam_role_policy_attachment.ebs_csi,
+  ]
+}

@@ -22,3 +22,8 @@ output "pod_role_arns" {
   description = "IAM role ARN per pod identity key."
   value       = { for key, role in aws_iam_role.pod : key => role.arn }
 }
+
+output "ebs_csi_role_arn" {
+  description = "IAM role of the EBS CSI driver's controller (EKS Pod Identity)."
+  value       = aws_iam_role.ebs_csi.arn
+}

@@ -72,20 +72,37 @@ resource "aws_db_parameter_group" "this" {
   }
 }
 
+locals {
+  # A cross-region read replica (the DR region's copy of the event store, docs/dr.md) inherits the
+  # engine, the database, the master user and the storage size from its source.
+  replica = var.replicate_source_db != null
+}
+
+# A replica in another region cannot use the source's KMS key: it gets its own, in its region.
+resource "aws_kms_key" "replica" {
+  count = local.replica ? 1 : 0
+
+  description         = "Storage of the PostgreSQL replica ${var.name}"
+  enable_key_rotation = true
+  tags                = var.tags
+}
+
 resource "aws_db_instance" "this" {
-  identifier     = var.name
-  engine         = "postgres"
-  engine_version = var.engine_version
-  instance_class = var.instance_class
+  identifier          = var.name
+  replicate_source_db = var.replicate_source_db
+  engine              = local.replica ? null : "postgres"
+  engine_version      = local.replica ? null : var.engine_version
+  instance_class      = var.instance_class
 
-  db_name                     = var.database_name
-  username                    = var.master_username
-  manage_master_user_password = true
+  db_name                     = local.replica ? null : var.database_name
+  username                    = local.replica ? null : var.master_username
+  manage_master_user_password = local.replica ? null : true
 
-  allocated_storage     = var.allocated_storage
+  allocated_storage     = local.replica ? null : var.allocated_storage
   max_allocated_storage = var.max_allocated_storage
   storage_type          = "gp3"
   storage_encrypted     = true
+  kms_key_id            = local.replica ? aws_kms_key.replica[0].arn : null
 
   multi_az               = var.multi_az
   db_subnet_group_name   = aws_db_subnet_group.this.name

@@ -14,8 +14,18 @@ output "database_name" {
 }
 
 output "master_user_secret_arn" {
-  description = "Secrets Manager secret holding the generated master password."
-  value       = aws_db_instance.this.master_user_secret[0].secret_arn
+  description = "Secrets Manager secret holding the generated master password (null for a replica: its master is the source's)."
+  value       = try(aws_db_instance.this.master_user_secret[0].secret_arn, null)
+}
+
+output "arn" {
+  description = "ARN of the instance: the source of cross-region replicas and backup replication."
+  value       = aws_db_instance.this.arn
+}
+
+output "identifier" {
+  description = "DB instance identifier (CloudWatch dimension DBInstanceIdentifier)."
+  value       = aws_db_instance.this.identifier
 }
 
 output "security_group_id" {

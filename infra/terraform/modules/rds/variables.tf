@@ -72,6 +72,12 @@ variable "deletion_protection" {
   default     = true
 }
 
+variable "replicate_source_db" {
+  description = "ARN of a PostgreSQL instance in another region to replicate (the DR region's read replica, promoted on failover); null for a primary."
+  type        = string
+  default     = null
+}
+
 variable "tags" {
   description = "Tags added to every resource."
   type        = map(string)

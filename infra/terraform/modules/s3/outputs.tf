@@ -17,3 +17,8 @@ output "reader_policy_arn" {
   description = "IAM policy for analysts' read access."
   value       = aws_iam_policy.reader.arn
 }
+
+output "kms_key_arn" {
+  description = "KMS key of the bucket's default encryption (replication re-encrypts with the destination's)."
+  value       = aws_kms_key.this.arn
+}

@@ -1,5 +1,8 @@
-# One stage of chaos-world: network, EKS, the data stores and the Parquet warehouse. Every envs/<stage>
-# calls this module once with its sizes; the wiring between the modules lives only here.
+# One stage of chaos-world: network, EKS, the data stores and the Parquet warehouse, the secrets the
+# pods read (secrets.tf), IAM for the cluster add-ons (iam.tf), the API's names and certificate
+# (dns.tf). Every envs/<stage> calls this module once with its sizes; prod calls it a second time in
+# the DR region as a warm standby whose PostgreSQL is a replica of the primary's. The wiring between
+# the modules lives only here.
 locals {
   # Pods reach the data stores through the EKS cluster security group (managed nodes carry it).
   from_eks = { eks_nodes = module.eks.node_security_group_id }
@@ -39,6 +42,23 @@ module "eks" {
       service_account = "projector-warehouse"
       policy_arns     = [module.warehouse.writer_policy_arn]
     }
+    # Cluster add-ons the manifests rely on (installed as in docs/deploy.md, with these service
+    # account names).
+    external-secrets = {
+      namespace       = "external-secrets"
+      service_account = "external-secrets"
+      policy_arns     = [aws_iam_policy.external_secrets.arn]
+    }
+    aws-load-balancer-controller = {
+      namespace       = "kube-system"
+      service_account = "aws-load-balancer-controller"
+      policy_arns     = [aws_iam_policy.load_balancer_controller.arn]
+    }
+    external-dns = {
+      namespace       = "kube-system"
+      service_account = "external-dns"
+      policy_arns     = [aws_iam_policy.external_dns.arn]
+    }
   }
 }
 
@@ -56,6 +76,9 @@ module "msk" {
   ebs_max_volume_size = var.msk_ebs_max_volume_size
   tiered_storage      = var.msk_tiered_storage
   storage_autoscaling = var.msk_storage_autoscaling
+
+  # One SASL/SCRAM identity per Kafka client (deploy/k8s: chaos-kafka, chaos-kafka-admin).
+  scram_users = ["admin", "monitor", "relay", "projector-redis", "projector-warehouse", "projector-mongo"]
 }
 
 module "rds" {
@@ -73,6 +96,7 @@ module "rds" {
   multi_az              = var.rds_multi_az
   backup_retention_days = var.rds_backup_retention_days
   deletion_protection   = var.rds_deletion_protection
+  replicate_source_db   = var.rds_replicate_source_db
 }
 
 module "elasticache" {

@@ -121,6 +121,12 @@ variable "rds_backup_retention_days" {
   type        = number
 }
 
+variable "rds_replicate_source_db" {
+  description = "ARN of the primary's PostgreSQL instance when this stack is a DR standby (its event store is then a cross-region read replica); null otherwise."
+  type        = string
+  default     = null
+}
+
 variable "rds_deletion_protection" {
   description = "Refuse to delete the DB instance."
   type        = bool
@@ -175,4 +181,55 @@ variable "warehouse_force_destroy" {
   description = "Allow destroying a non-empty warehouse bucket (dev only)."
   type        = bool
   default     = false
+}
+
+# --- Secrets ---------------------------------------------------------------------------------------
+
+variable "create_app_secrets" {
+  description = "Create the application secrets (JWT key, database role passwords). False for a DR standby, which reads the primary's replicas."
+  type        = bool
+  default     = true
+}
+
+variable "app_secrets_stack" {
+  description = "Name of the stack whose <name>/app/* secrets the External Secrets Operator may read; empty = this one."
+  type        = string
+  default     = ""
+}
+
+variable "secret_replica_regions" {
+  description = "Regions Secrets Manager replicates the application secrets to (prod: the DR region)."
+  type        = list(string)
+  default     = []
+}
+
+# --- Edge ------------------------------------------------------------------------------------------
+
+variable "dns_zone_id" {
+  description = "Route 53 hosted zone of api_domain; empty = no certificate and no records managed here."
+  type        = string
+  default     = ""
+}
+
+variable "api_domain" {
+  description = "Domain under which the APIs are served: command.<api_domain>, query.<api_domain>."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.api_domain == "" || can(regex("^[a-z0-9.-]+$", var.api_domain))
+    error_message = "api_domain is a DNS name such as chaos-world.example.com."
+  }
+}
+
+variable "create_global_dns_records" {
+  description = "Point command.<api_domain> and query.<api_domain> at this region (false in prod, where modules/dr makes failover records)."
+  type        = bool
+  default     = true
+}
+
+variable "load_balancer_controller_policy_json" {
+  description = "IAM policy document of the AWS Load Balancer Controller; null = the scoped policy in iam.tf. Pass the controller's published iam_policy.json to use it verbatim."
+  type        = string
+  default     = null
 }

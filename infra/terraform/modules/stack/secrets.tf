@@ -1,0 +1,83 @@
+# Application secrets in AWS Secrets Manager, read by the External Secrets Operator into the
+# Kubernetes Secrets the pods use (deploy/k8s/base/external-secrets.yaml). Names follow the stack:
+#   <name>/app/jwt-secret       the command API's JWT signing key
+#   <name>/app/postgres-users   passwords of the database roles the db-users Job creates
+#   <name>/app/endpoints        where the stores are (host names, no credentials)
+# The first two are created by the primary stack only and, in prod, replicated by Secrets Manager to
+# the DR region: the DR stack reads them there (its database is a replica of the primary's, with the
+# same roles and passwords; tokens already issued stay valid).
+locals {
+  app_secrets_stack = coalesce(var.app_secrets_stack, var.name)
+  postgres_users    = var.create_app_secrets ? toset(["command_api", "relay", "registry", "monitor"]) : toset([])
+}
+
+resource "random_password" "jwt" {
+  count = var.create_app_secrets ? 1 : 0
+
+  length  = 64
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "jwt" {
+  count = var.create_app_secrets ? 1 : 0
+
+  name        = "${var.name}/app/jwt-secret"
+  description = "JWT signing key of the chaos-world command API (${var.name})"
+
+  dynamic "replica" {
+    for_each = toset(var.secret_replica_regions)
+    content {
+      region = replica.value
+    }
+  }
+}
+
+resource "aws_secretsmanager_secret_version" "jwt" {
+  count = var.create_app_secrets ? 1 : 0
+
+  secret_id     = aws_secretsmanager_secret.jwt[0].id
+  secret_string = random_password.jwt[0].result
+}
+
+resource "random_password" "postgres" {
+  for_each = local.postgres_users
+
+  length  = 40
+  special = false
+}
+
+resource "aws_secretsmanager_secret" "postgres_users" {
+  count = var.create_app_secrets ? 1 : 0
+
+  name        = "${var.name}/app/postgres-users"
+  description = "Passwords of the chaos-world database roles (${var.name}); set by the db-users Job"
+
+  dynamic "replica" {
+    for_each = toset(var.secret_replica_regions)
+    content {
+      region = replica.value
+    }
+  }
+}
+
+resource "aws_secretsmanager_secret_version" "postgres_users" {
+  count = var.create_app_secrets ? 1 : 0
+
+  secret_id     = aws_secretsmanager_secret.postgres_users[0].id
+  secret_string = jsonencode({ for user, password in random_password.postgres : user => password.result })
+}
+
+resource "aws_secretsmanager_secret" "endpoints" {
+  name        = "${var.name}/app/endpoints"
+  description = "Endpoints of the chaos-world data stores (${var.name}); no credentials"
+}
+
+resource "aws_secretsmanager_secret_version" "endpoints" {
+  secret_id = aws_secretsmanager_secret.endpoints.id
+  secret_string = jsonencode({
+    postgres_host     = module.rds.address
+    postgres_port     = tostring(module.rds.port)
+    postgres_database = coalesce(module.rds.database_name, "chaos")
+    documentdb_host   = module.documentdb.endpoint
+  })
+}
