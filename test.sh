@@ -35,6 +35,9 @@ trap summary EXIT
 step "local services" bash deploy/local/services.sh up
 eval "$(bash deploy/local/services.sh env)"
 export DATABASE_URL REDIS_URL KAFKA_BOOTSTRAP_SERVERS SCHEMA_REGISTRY_URL MONGODB_URL CHAOS_VENV CHAOS_CACHE
+# The TLS twins (test CA per state dir): Kafka SASL_SSL/SCRAM, TLS Redis with a password, PostgreSQL TLS.
+export CHAOS_TLS_CA_FILE DATABASE_TLS_URL KAFKA_TLS_BOOTSTRAP_SERVERS KAFKA_TLS_CA_FILE KAFKA_SASL_MECHANISM \
+  KAFKA_SASL_USERNAME KAFKA_SASL_PASSWORD REDIS_TLS_URL REDIS_TLS_CA_FILE
 export CHAOS_SCHEMA_REGISTRY_URL="$SCHEMA_REGISTRY_URL"
 
 duckdb_lib=$(bash deploy/local/duckdb.sh)

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Local services for Chaos World development and tests, all on 127.0.0.1:
 #   postgres  PostgreSQL (Debian package's binaries), own cluster in the state dir :5432
+#             (TLS optional on the same port)
 #   redis     redis-server (Debian package), no persistence                     :6379
+#             + a second instance, TLS only, password chaos-secret                 :6380
 #   kafka     the real Apache Kafka broker from Maven Central, single-node KRaft :9092 (controller :9093)
+#             + a SASL_SSL listener, SCRAM-SHA-512 user chaos / chaos-secret      :9094
 #   registry  Apicurio Registry 2.4.2 (Maven Central, built once), in-memory      :8081
 #             Confluent-compatible API: http://127.0.0.1:8081/apis/ccompat/v7
 #   mongo     MongoDB-wire TEST server SecantusDB (PyPI, in the venv); production  :27017
 #             is MongoDB. mongodb://127.0.0.1:27017/?directConnection=true
+# The TLS servers use a test CA made once per state dir: $CHAOS_STATE/tls/ca.pem (see `env`).
 #
 # Usage:
 #   deploy/local/services.sh up     [NAME...]   install what is missing, start what is not running,
@@ -46,6 +50,16 @@ KAFKA_PORT=9092
 KAFKA_CONTROLLER_PORT=9093
 REGISTRY_PORT=8081
 MONGO_PORT=27017
+KAFKA_TLS_PORT=9094
+REDIS_TLS_PORT=6380
+# TLS twins of the plain servers (test CA per state dir, in $TLS_DIR): Kafka SASL_SSL with
+# SCRAM-SHA-512 on :9094, a password-protected TLS Redis on :6380, PostgreSQL TLS on :5432.
+TLS_DIR=$CHAOS_STATE/tls
+TLS_CA=$TLS_DIR/ca.pem
+SASL_USERNAME=chaos
+SASL_PASSWORD=chaos-secret
+REDIS_TLS_PASSWORD=chaos-secret
+KEYSTORE_PASSWORD=chaos-keystore
 MONGO_URL="mongodb://$HOST:$MONGO_PORT/?directConnection=true"
 PG_MAX_CONNECTIONS=300
 PG_DATA=$CHAOS_STATE/postgres/data
@@ -165,6 +179,41 @@ ensure_venv() {
     echo "$want" >"$VENV/.requirements.sha256"
 }
 
+# -------------------------------------------------------------------- tls --
+# One self-signed test CA and one server certificate (127.0.0.1, localhost) per state dir, made
+# once with openssl: ca.pem (give it to clients), server.pem + server.key (PEM), kafka.p12
+# (the same key and chain as a PKCS#12 keystore for the Kafka broker).
+
+tls_ensure() {
+    [ -f "$TLS_DIR/.complete" ] && return 0
+    command -v openssl >/dev/null || apt_install openssl
+    local tmp=$TLS_DIR.partial
+    rm -rf "$tmp"
+    mkdir -p "$tmp"
+    chmod 755 "$tmp"
+    log "generating a test CA and server certificate in $TLS_DIR"
+    {
+        openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout "$tmp/ca.key" -out "$tmp/ca.pem" -days 3650 -subj "/CN=Chaos World local test CA" \
+            -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" &&
+        openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -keyout "$tmp/server.key" -out "$tmp/server.csr" -subj "/CN=localhost" &&
+        printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSignature,keyEncipherment" \
+            "extendedKeyUsage=serverAuth" "subjectAltName=IP:$HOST,DNS:localhost" >"$tmp/server.ext" &&
+        openssl x509 -req -in "$tmp/server.csr" -CA "$tmp/ca.pem" -CAkey "$tmp/ca.key" -CAcreateserial \
+            -days 3650 -sha256 -extfile "$tmp/server.ext" -out "$tmp/server.pem" &&
+        openssl pkcs12 -export -in "$tmp/server.pem" -inkey "$tmp/server.key" -certfile "$tmp/ca.pem" \
+            -name localhost -passout "pass:$KEYSTORE_PASSWORD" -out "$tmp/kafka.p12" &&
+        openssl verify -CAfile "$tmp/ca.pem" "$tmp/server.pem"
+    } >>"$LOGS/tls.log" 2>&1 || { tail -n 20 "$LOGS/tls.log" >&2; rm -rf "$tmp"; die "generating the test certificates failed (log: $LOGS/tls.log)"; }
+    chmod 644 "$tmp/ca.pem" "$tmp/server.pem"
+    chmod 600 "$tmp/ca.key" "$tmp/server.key" "$tmp/kafka.p12"
+    rm -f "$tmp/server.csr" "$tmp/server.ext"
+    touch "$tmp/.complete"
+    rm -rf "$TLS_DIR"
+    mv "$tmp" "$TLS_DIR"
+}
+
 # --------------------------------------------------------------- postgres --
 # Our own cluster in $CHAOS_STATE/postgres/data (initdb from the Debian package's binaries, run
 # as the `postgres` OS user: PostgreSQL refuses to run as root), not the Debian system cluster:
@@ -209,6 +258,34 @@ postgres_stop_system_clusters() {
     done < <(pg_lsclusters -h 2>/dev/null)
 }
 
+# postgres_conf: (re)writes $PG_DATA/chaos.conf and the TLS files; fails (1) when nothing changed.
+postgres_conf() {
+    local conf
+    # TLS with the state dir's test certificate (the server key must belong to postgres, 0600).
+    install -o postgres -g postgres -m 600 "$TLS_DIR/server.key" "$CHAOS_STATE/postgres/server.key"
+    install -o postgres -g postgres -m 644 "$TLS_DIR/server.pem" "$CHAOS_STATE/postgres/server.pem"
+    # Our settings (postgresql.conf includes this file last).
+    conf=$(cat <<EOF
+# Written by deploy/local/services.sh on each up: edits here are lost.
+listen_addresses = '$HOST'
+port = $PG_PORT
+unix_socket_directories = '$PG_RUN'
+max_connections = $PG_MAX_CONNECTIONS
+shared_buffers = 128MB
+synchronous_commit = on
+timezone = 'Etc/UTC'
+log_timezone = 'Etc/UTC'
+log_line_prefix = '%m [%p] %q%u@%d '
+# TLS on the same port, optional for clients (sslmode=prefer uses it, verify-full with the CA).
+ssl = on
+ssl_cert_file = '$CHAOS_STATE/postgres/server.pem'
+ssl_key_file = '$CHAOS_STATE/postgres/server.key'
+EOF
+    )
+    [ "$(cat "$PG_DATA/chaos.conf" 2>/dev/null)" = "$conf" ] && return 1
+    printf '%s\n' "$conf" | as_postgres tee "$PG_DATA/chaos.conf" >/dev/null
+}
+
 postgres_start() {
     local v
     if [ -z "$(pg_version)" ] || [ ! -x "$(pg_bin initdb)" ]; then apt_install postgresql; fi
@@ -216,8 +293,14 @@ postgres_start() {
     [ -x "$(pg_bin initdb)" ] || die "postgresql installed but no $(pg_bin initdb)"
     id -u postgres >/dev/null 2>&1 || die "no 'postgres' OS user (the postgresql package creates it)"
     postgres_stop_system_clusters
-    if postgres_ready; then return 0; fi
-    if postgres_ours; then return 0; fi # still starting; postgres_wait waits for it
+    if postgres_ours; then
+        # Running (or starting): settings changed since it started (e.g. TLS added) are reloaded.
+        if postgres_conf; then
+            log "PostgreSQL settings changed: reloading"
+            as_postgres "$(pg_bin pg_ctl)" -D "$PG_DATA" reload >>"$LOGS/postgres.log" 2>&1 || die "pg_ctl reload failed"
+        fi
+        return 0
+    fi
     if port_open "$PG_PORT"; then
         local dir
         dir=$(PGPASSWORD=chaos PGCONNECT_TIMEOUT=3 psql -X -h "$HOST" -p "$PG_PORT" -U chaos -d chaos -tAc 'SHOW data_directory' 2>/dev/null || true)
@@ -242,19 +325,7 @@ postgres_start() {
     fi
     [ "$(cat "$PG_DATA/PG_VERSION")" = "$v" ] ||
         die "$PG_DATA is a PostgreSQL $(cat "$PG_DATA/PG_VERSION") cluster but the installed server is $v: use a new CHAOS_STATE"
-    # Our settings, rewritten at every start (postgresql.conf includes this file last).
-    as_postgres tee "$PG_DATA/chaos.conf" >/dev/null <<EOF
-# Written by deploy/local/services.sh at each start: edits here are lost.
-listen_addresses = '$HOST'
-port = $PG_PORT
-unix_socket_directories = '$PG_RUN'
-max_connections = $PG_MAX_CONNECTIONS
-shared_buffers = 128MB
-synchronous_commit = on
-timezone = 'Etc/UTC'
-log_timezone = 'Etc/UTC'
-log_line_prefix = '%m [%p] %q%u@%d '
-EOF
+    postgres_conf || true
     log "starting PostgreSQL $v ($PG_DATA)"
     echo "=== $(date -Is) starting PostgreSQL $v" >>"$PG_LOG"
     # setsid: the postmaster gets a session of its own (not killed with the caller's process group).
@@ -308,6 +379,13 @@ postgres_status() {
 
 redis_ready() { [ "$(redis-cli -h "$HOST" -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; }
 
+# The TLS twin: a second instance (Redis has one password for all its ports, and the plain one
+# has none), TLS only, password required.
+redis_tls_cli() {
+    REDISCLI_AUTH=$REDIS_TLS_PASSWORD redis-cli --tls --cacert "$TLS_CA" -h "$HOST" -p "$REDIS_TLS_PORT" "$@"
+}
+redis_tls_ready() { [ "$(redis_tls_cli ping 2>/dev/null)" = PONG ]; }
+
 redis_start() {
     local fresh=0
     if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
@@ -323,29 +401,56 @@ redis_start() {
             wait_for "redis (packaged instance) shutdown" 10 /dev/null bash -c "! (exec 3<>/dev/tcp/$HOST/$REDIS_PORT)" || true
         fi
     fi
-    if redis_ready; then return 0; fi
-    log "starting redis"
-    mkdir -p "$CHAOS_STATE/redis"
-    # shellcheck disable=SC2094 # redis appends to its own log file; so do we, before it daemonizes
-    redis-server --bind "$HOST" --port "$REDIS_PORT" --daemonize yes --save '' --appendonly no \
-        --dir "$CHAOS_STATE/redis" --logfile "$LOGS/redis.log" --pidfile "$RUN/redis.pid" >>"$LOGS/redis.log" 2>&1 ||
-        { tail -n 20 "$LOGS/redis.log" >&2; die "redis-server failed to start"; }
-    STARTED+=(redis)
+    if ! redis_ready; then
+        log "starting redis"
+        mkdir -p "$CHAOS_STATE/redis"
+        # shellcheck disable=SC2094 # redis appends to its own log file; so do we, before it daemonizes
+        redis-server --bind "$HOST" --port "$REDIS_PORT" --daemonize yes --save '' --appendonly no \
+            --dir "$CHAOS_STATE/redis" --logfile "$LOGS/redis.log" --pidfile "$RUN/redis.pid" >>"$LOGS/redis.log" 2>&1 ||
+            { tail -n 20 "$LOGS/redis.log" >&2; die "redis-server failed to start"; }
+        STARTED+=(redis)
+    fi
+    if ! redis_tls_ready; then
+        port_open "$REDIS_TLS_PORT" && ! pid_alive "$RUN/redis-tls.pid" redis-server &&
+            die "something else listens on $HOST:$REDIS_TLS_PORT but does not answer as our TLS redis"
+        log "starting redis (TLS, password) on :$REDIS_TLS_PORT"
+        mkdir -p "$CHAOS_STATE/redis-tls"
+        # shellcheck disable=SC2094
+        redis-server --bind "$HOST" --port 0 --tls-port "$REDIS_TLS_PORT" \
+            --tls-cert-file "$TLS_DIR/server.pem" --tls-key-file "$TLS_DIR/server.key" \
+            --tls-ca-cert-file "$TLS_CA" --tls-auth-clients no --requirepass "$REDIS_TLS_PASSWORD" \
+            --daemonize yes --save '' --appendonly no --dir "$CHAOS_STATE/redis-tls" \
+            --logfile "$LOGS/redis-tls.log" --pidfile "$RUN/redis-tls.pid" >>"$LOGS/redis-tls.log" 2>&1 ||
+            { tail -n 20 "$LOGS/redis-tls.log" >&2; die "redis-server (TLS) failed to start"; }
+        case " ${STARTED[*]} " in *" redis "*) ;; *) STARTED+=(redis) ;; esac
+    fi
 }
 
-redis_wait() { wait_for redis 20 "$LOGS/redis.log" redis_ready; }
+redis_wait() {
+    wait_for redis 20 "$LOGS/redis.log" redis_ready || return 1
+    wait_for "redis (TLS)" 20 "$LOGS/redis-tls.log" redis_tls_ready
+}
 
 redis_stop() {
-    # Only ours (its pid file in this state dir), never whatever else answers on the port.
+    # Only ours (pid files in this state dir), never whatever else answers on the ports.
     if pid_alive "$RUN/redis.pid" redis-server; then
         log "stopping redis"
         redis-cli -h "$HOST" -p "$REDIS_PORT" shutdown nosave >/dev/null 2>&1 || true
     fi
     stop_pid redis "$RUN/redis.pid" redis-server 10
+    if pid_alive "$RUN/redis-tls.pid" redis-server; then
+        log "stopping redis (TLS)"
+        redis_tls_cli shutdown nosave >/dev/null 2>&1 || true
+    fi
+    stop_pid "redis (TLS)" "$RUN/redis-tls.pid" redis-server 10
 }
 
 redis_status() {
-    if redis_ready; then echo "up    redis     redis://$HOST:$REDIS_PORT  ($(redis-server --version | awk '{print $3}' | sed 's/^v=//'))"
+    if redis_ready; then
+        local tls="TLS :$REDIS_TLS_PORT down"
+        redis_tls_ready && tls="+ TLS rediss://$HOST:$REDIS_TLS_PORT (password)"
+        echo "up    redis     redis://$HOST:$REDIS_PORT $tls  ($(redis-server --version | awk '{print $3}' | sed 's/^v=//'))"
+        redis_tls_ready
     else echo "down  redis     $HOST:$REDIS_PORT"; return 1; fi
 }
 
@@ -385,16 +490,28 @@ kafka_java() {
 }
 
 kafka_start() {
-    if kafka_ready; then return 0; fi
+    if kafka_ready; then
+        port_open "$KAFKA_TLS_PORT" && return 0
+        if pid_alive "$RUN/kafka.pid" kafka.Kafka; then
+            # Started from an older server.properties, before the SASL_SSL listener: restart it.
+            log "Kafka has no SASL_SSL listener on :$KAFKA_TLS_PORT (older config): restarting it"
+            kafka_stop
+        else
+            log "WARNING: the Kafka on $HOST:$KAFKA_PORT is not ours and has no SASL_SSL listener on :$KAFKA_TLS_PORT"
+            return 0
+        fi
+    fi
     kafka_install
     mkdir -p "$KAFKA_DIR/data"
     sed -e "s#@HOST@#$HOST#g" -e "s#@PORT@#$KAFKA_PORT#g" -e "s#@CONTROLLER_PORT@#$KAFKA_CONTROLLER_PORT#g" \
+        -e "s#@TLS_PORT@#$KAFKA_TLS_PORT#g" -e "s#@KEYSTORE@#$TLS_DIR/kafka.p12#g" \
+        -e "s#@KEYSTORE_PASSWORD@#$KEYSTORE_PASSWORD#g" \
         -e "s#@DATA_DIR@#$KAFKA_DIR/data#g" "$HERE/kafka/server.properties.in" >"$KAFKA_DIR/server.properties"
     if pid_alive "$RUN/kafka.pid" kafka.Kafka; then
         return 0 # still starting; kafka_wait waits for it
     fi
-    if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT"; then
-        die "something else listens on $HOST:$KAFKA_PORT or :$KAFKA_CONTROLLER_PORT but does not answer as a Kafka broker"
+    if port_open "$KAFKA_PORT" || port_open "$KAFKA_CONTROLLER_PORT" || port_open "$KAFKA_TLS_PORT"; then
+        die "something else listens on $HOST:$KAFKA_PORT, :$KAFKA_CONTROLLER_PORT or :$KAFKA_TLS_PORT but does not answer as a Kafka broker"
     fi
     if [ ! -f "$KAFKA_DIR/data/meta.properties" ]; then
         local cluster_id
@@ -406,7 +523,9 @@ while True:
         print(s); break')
         log "formatting Kafka KRaft storage (cluster id $cluster_id)"
         kafka_java kafka.tools.StorageTool format -t "$cluster_id" -c "$KAFKA_DIR/server.properties" \
+            --add-scram "SCRAM-SHA-512=[name=$SASL_USERNAME,password=$SASL_PASSWORD]" \
             >>"$LOGS/kafka-format.log" 2>&1 || { tail -n 20 "$LOGS/kafka-format.log" >&2; die "Kafka storage format failed"; }
+        echo "$SASL_USERNAME" >"$KAFKA_DIR/scram-users"
     fi
     log "starting Kafka $KAFKA_VERSION"
     echo "=== $(date -Is) starting Kafka $KAFKA_VERSION" >>"$LOGS/kafka.out"
@@ -429,7 +548,21 @@ kafka_wait() {
         tail -n 20 "$LOGS/kafka.out" "$LOGS/kafka.log" >&2 2>/dev/null || true
         return 1
     fi
+    wait_for "kafka SASL_SSL listener" 30 "$LOGS/kafka.log" port_open "$KAFKA_TLS_PORT" || return 1
     if [ -n "${KAFKA_T0:-}" ]; then log "Kafka answered after $((SECONDS - KAFKA_T0))s"; fi
+    # Storage formatted before the SCRAM user existed (older state dir): create it now.
+    if [ "$(cat "$KAFKA_DIR/scram-users" 2>/dev/null)" != "$SASL_USERNAME" ]; then
+        log "creating the Kafka SCRAM-SHA-512 user $SASL_USERNAME"
+        "$VENV/bin/python" - "$HOST:$KAFKA_PORT" "$SASL_USERNAME" "$SASL_PASSWORD" <<'EOF' >>"$LOGS/kafka-format.log" 2>&1 || { log "creating the SCRAM user failed (log: $LOGS/kafka-format.log)"; return 1; }
+import sys
+from confluent_kafka.admin import AdminClient, ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
+admin = AdminClient({"bootstrap.servers": sys.argv[1]})
+cred = UserScramCredentialUpsertion(sys.argv[2], ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), sys.argv[3].encode())
+for f in admin.alter_user_scram_credentials([cred]).values():
+    f.result(30)
+EOF
+        echo "$SASL_USERNAME" >"$KAFKA_DIR/scram-users"
+    fi
 }
 
 # Stop polling early when the JVM we started has died.
@@ -445,7 +578,9 @@ kafka_status() {
     if kafka_ready; then
         local who="external process"
         pid_alive "$RUN/kafka.pid" kafka.Kafka && who="pid $(cat "$RUN/kafka.pid")"
-        echo "up    kafka     $HOST:$KAFKA_PORT  (Apache Kafka $KAFKA_VERSION, KRaft, $who)"
+        local tls="SASL_SSL :$KAFKA_TLS_PORT down"
+        port_open "$KAFKA_TLS_PORT" && tls="+ SASL_SSL/SCRAM-SHA-512 $HOST:$KAFKA_TLS_PORT"
+        echo "up    kafka     $HOST:$KAFKA_PORT $tls  (Apache Kafka $KAFKA_VERSION, KRaft, $who)"
     else echo "down  kafka     $HOST:$KAFKA_PORT"; return 1; fi
 }
 
@@ -664,6 +799,7 @@ cmd_up() {
     claim_ports
     trap on_up_exit EXIT
     ensure_venv
+    tls_ensure
     # Launch everything first, then wait: the Kafka JVM boots while PostgreSQL is set up.
     for s in "${SELECTED[@]}"; do "${s}_start"; done
     for s in "${SELECTED[@]}"; do "${s}_wait" || die "$s did not become ready"; done
@@ -699,7 +835,16 @@ cmd_env() {
         REDIS_URL "redis://$HOST:$REDIS_PORT" \
         KAFKA_BOOTSTRAP_SERVERS "$HOST:$KAFKA_PORT" \
         SCHEMA_REGISTRY_URL "$REGISTRY_URL" \
-        MONGODB_URL "$MONGO_URL"
+        MONGODB_URL "$MONGO_URL" \
+        CHAOS_TLS_CA_FILE "$TLS_CA" \
+        DATABASE_TLS_URL "postgres://chaos:chaos@$HOST:$PG_PORT/chaos?sslmode=verify-full&sslrootcert=$TLS_CA" \
+        KAFKA_TLS_BOOTSTRAP_SERVERS "$HOST:$KAFKA_TLS_PORT" \
+        KAFKA_TLS_CA_FILE "$TLS_CA" \
+        KAFKA_SASL_MECHANISM SCRAM-SHA-512 \
+        KAFKA_SASL_USERNAME "$SASL_USERNAME" \
+        KAFKA_SASL_PASSWORD "$SASL_PASSWORD" \
+        REDIS_TLS_URL "rediss://:$REDIS_TLS_PASSWORD@$HOST:$REDIS_TLS_PORT" \
+        REDIS_TLS_CA_FILE "$TLS_CA"
 }
 
 usage() { sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '$d' -e 's/^# \{0,1\}//' >&2; }
