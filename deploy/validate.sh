@@ -10,8 +10,9 @@
 #
 # Terraform providers cannot be downloaded here, so `terraform init`/`validate` are impossible for
 # these modules (all use the AWS provider). Instead: `fmt -check`, `terraform get` (Terraform's own
-# parser loads the whole module tree of each env) and a python-hcl2 cross-check of module calls,
-# variables, outputs and references.
+# parser loads the whole module tree of each env), a python-hcl2 cross-check of module calls,
+# variables, outputs and references, and every resource's arguments and blocks against the AWS
+# provider's schema as published in the npm package @cdktf/provider-aws (fetched once, cached).
 #
 # Prints one line per check; exits non-zero if any check (or an install) fails.
 # Usage: deploy/validate.sh            (from anywhere)
@@ -301,6 +302,144 @@ sys.exit(1 if errors else 0)
 PYEOF
 }
 check "terraform cross-check (python-hcl2: modules, vars, refs)" tf_crosscheck
+
+# The AWS provider's schema without the provider: @cdktf/provider-aws is generated from it (19.65.1
+# = hashicorp/aws 5.99.1, within versions.tf's ~> 5.0) and ships it in its jsii assembly. Fetched
+# once from the npm registry into the cache (34 MB; only the assembly is kept).
+TF_AWS_SCHEMA_PKG="@cdktf/provider-aws@19.65.1"
+TF_AWS_SCHEMA="$CACHE/tf-aws-schema-19.65.1/jsii.json"
+tf_schema() {
+  if [ ! -s "$TF_AWS_SCHEMA" ]; then
+    command -v npm >/dev/null 2>&1 || { echo "npm is needed once to fetch $TF_AWS_SCHEMA_PKG"; return 1; }
+    local fetch="$WORK/npm-schema"
+    mkdir -p "$fetch" "$(dirname "$TF_AWS_SCHEMA")"
+    (cd "$fetch" && npm pack --silent "$TF_AWS_SCHEMA_PKG" >/dev/null) || return 1
+    tar -xzf "$fetch"/*.tgz -C "$fetch" package/.jsii || return 1
+    mv "$fetch/package/.jsii" "$TF_AWS_SCHEMA.tmp" && mv "$TF_AWS_SCHEMA.tmp" "$TF_AWS_SCHEMA"
+  fi
+  "$PY" - "$TF_AWS_SCHEMA" infra/terraform <<'PYEOF'
+"""Checks every resource/data block in a Terraform tree against the AWS provider 5.99.1 schema as
+published in @cdktf/provider-aws 19.65.1's jsii assembly: argument and nested block names exist,
+required arguments are present (attributes only; blocks' required-ness is not checked)."""
+import json, os, re, sys
+import hcl2
+
+jsii = json.load(open(sys.argv[1]))["types"]
+root = sys.argv[2]
+LINK = re.compile(r"docs/(resources|data-sources)/([a-z0-9_]+)(?:#([a-z0-9_]+))? ")
+
+def snake(prop):
+    d = prop.get("docs", {})
+    text = d.get("summary", "") + " " + d.get("remarks", "")
+    m = re.search(r"#([a-z0-9_]+) [A-Za-z]", text)
+    return m.group(1) if m else re.sub(r"([A-Z])", lambda x: "_" + x.group(1).lower(), prop["name"])
+
+def block_fqn(t):
+    if "fqn" in t:
+        return t["fqn"] if jsii.get(t["fqn"], {}).get("kind") == "interface" else None
+    if "collection" in t:
+        return block_fqn(t["collection"]["elementtype"])
+    if "union" in t:
+        for u in t["union"]["types"]:
+            f = block_fqn(u)
+            if f:
+                return f
+    return None
+
+CDKTF_META = {"connection", "count", "dependsOn", "forEach", "lifecycle", "provider", "provisioners"}
+cache = {}
+def schema(fqn):
+    if fqn in cache:
+        return cache[fqn]
+    out = {"attrs": {}, "blocks": {}}
+    cache[fqn] = out
+    t = jsii[fqn]
+    props = list(t.get("properties", []))
+    for iface in t.get("interfaces", []):
+        if iface.startswith("@cdktf/provider-aws"):
+            props += jsii[iface].get("properties", [])
+    for p in props:
+        if p["name"] in CDKTF_META:
+            continue
+        name = snake(p)
+        b = block_fqn(p["type"])
+        if b:
+            out["blocks"][name] = b
+        else:
+            out["attrs"][name] = not p.get("optional", False)
+    return out
+
+resources = {}
+for fqn, t in jsii.items():
+    if t.get("kind") != "class":
+        continue
+    m = LINK.search(t.get("docs", {}).get("summary", "") + " ")
+    if not m or m.group(3):
+        continue
+    init = t.get("initializer", {}).get("parameters", [])
+    cfg = next((p["type"].get("fqn") for p in init if p["name"] == "config"), None)
+    if cfg:
+        resources[(m.group(1), "aws_" + m.group(2) if not m.group(2).startswith("aws_") else m.group(2))] = cfg
+
+META = {"count", "for_each", "provider", "depends_on", "lifecycle", "dynamic", "connection", "provisioner"}
+errors = []
+def check(kind, rtype, body, fqn, where):
+    s = schema(fqn)
+    dyn = body.get("dynamic", [])
+    for key, val in body.items():
+        if key.startswith("__") or key in META:
+            continue
+        if key in s["blocks"]:
+            vals = val if isinstance(val, list) else [val]
+            for v in vals:
+                if isinstance(v, dict):
+                    check(kind, rtype, v, s["blocks"][key], f"{where}.{key}")
+        elif key in s["attrs"]:
+            pass
+        else:
+            errors.append(f"{where}: unknown argument or block {key!r}")
+    for d in dyn:
+        for name, content in d.items():
+            name = name.strip("\"")
+            if name not in s["blocks"]:
+                errors.append(f"{where}: unknown dynamic block {name!r}")
+            else:
+                inner = content.get("content", [{}])
+                for v in (inner if isinstance(inner, list) else [inner]):
+                    check(kind, rtype, v, s["blocks"][name], f"{where}.dynamic.{name}")
+    for a, req in s["attrs"].items():
+        if req and a not in body:
+            errors.append(f"{where}: required argument {a!r} missing")
+
+n = 0
+for dp, _, files in os.walk(root):
+    for f in files:
+        if not f.endswith(".tf"):
+            continue
+        path = os.path.join(dp, f)
+        doc = hcl2.load(open(path))
+        for kind_key, kind in (("resource", "resources"), ("data", "data-sources")):
+            for block in doc.get(kind_key, []):
+                for rtype, named in block.items():
+                    rtype = rtype.strip('"')
+                    for name, body in named.items():
+                        name = name.strip('"')
+                        where = f"{path}: {kind_key}.{rtype}.{name}"
+                        if not rtype.startswith("aws_"):
+                            continue
+                        fqn = resources.get((kind, rtype))
+                        if not fqn:
+                            errors.append(f"{where}: no such {kind[:-1]} type in the provider")
+                            continue
+                        n += 1
+                        check(kind, rtype, body, fqn, where)
+for e in errors:
+    print(e)
+print(f"{n} aws resources/data sources checked, {len(errors)} problems")
+sys.exit(1 if errors else 0)
+PYEOF
+}
+check "terraform arguments vs the AWS provider 5.99 schema" tf_schema
 
 # ---------------------------------------------------------------------------------------------
 # Kubernetes
