@@ -81,7 +81,8 @@ module "dr_stack" {
   rds_max_allocated_storage = 4000
   rds_multi_az              = true
   rds_backup_retention_days = 7
-  rds_replicate_source_db   = module.stack.postgres_arn
+  # Null once promoted (docs/dr.md): the DR instance is then the standalone event store.
+  rds_replicate_source_db = var.dr_promoted ? null : module.stack.postgres_arn
 
   elasticache_node_type = "cache.r7g.large"
   elasticache_replicas  = 1

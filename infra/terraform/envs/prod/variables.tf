@@ -44,3 +44,9 @@ variable "alarm_actions" {
   type        = list(string)
   default     = []
 }
+
+variable "dr_promoted" {
+  description = "The DR read replica has been promoted (failover, docs/dr.md): stop managing it as a replica."
+  type        = bool
+  default     = false
+}
