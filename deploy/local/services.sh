@@ -6,7 +6,7 @@
 #             + a second instance, TLS only, password chaos-secret                 :6380
 #   kafka     the real Apache Kafka broker from Maven Central, single-node KRaft :9092 (controller :9093)
 #             + a SASL_SSL listener, SCRAM-SHA-512 user chaos / chaos-secret      :9094
-#   registry  Apicurio Registry 2.4.2 (Maven Central, built once), in-memory      :8081
+#   registry  Apicurio Registry 2.4.2 (Maven Central, built once), H2 in state  :8081
 #             Confluent-compatible API: http://127.0.0.1:8081/apis/ccompat/v7
 #   mongo     MongoDB-wire TEST server SecantusDB (PyPI, in the venv); production  :27017
 #             is MongoDB. mongodb://127.0.0.1:27017/?directConnection=true
@@ -25,6 +25,7 @@
 # Idempotent; a second `up` with everything running takes about a second.
 # Environment: CHAOS_CACHE (slow installs: Kafka jars, the registry build and its Maven repository,
 #                           Python venv; default ~/.cache/chaos-world)
+#              CHAOS_REGISTRY_STORAGE (file: default, kept in the state dir | memory)
 #              CHAOS_STATE (data, logs, pid files; default /var/tmp/chaos-world). Everything a run
 #                           keeps is in there (PostgreSQL cluster, Kafka log, ...): a new, empty
 #                           dir gives brand-new services. One state dir's services at a time.
@@ -78,6 +79,7 @@ REGISTRY_JAR_NAME=apicurio-registry-local-1-runner.jar
 # Confluent-compatible base URL. No trailing slash: with one, clients build ...v7//subjects (404).
 REGISTRY_URL=http://$HOST:$REGISTRY_PORT/apis/ccompat/v7
 REGISTRY_HEAP=${CHAOS_REGISTRY_HEAP:--Xms64m -Xmx192m}
+REGISTRY_STORAGE=${CHAOS_REGISTRY_STORAGE:-file}
 
 ALL_SERVICES=(postgres redis kafka registry mongo)
 
@@ -586,8 +588,11 @@ kafka_status() {
 
 # --------------------------------------------------------------- registry --
 # Apicurio Registry (the real thing, Confluent-compatible API under /apis/ccompat/v7), built once
-# from Maven Central by deploy/local/registry/pom.xml into $CHAOS_CACHE; in-memory storage, so
-# every start begins empty (ids from 1) and BACKWARD compatibility is enforced for every subject.
+# from Maven Central by deploy/local/registry/pom.xml into $CHAOS_CACHE; BACKWARD compatibility
+# enforced for every subject. Storage: its embedded H2 database, by default in a file in the state
+# dir ($CHAOS_STATE/registry/db.mv.db), so schema ids survive a restart like the Kafka messages
+# that carry them (an in-memory registry restarts at id 1 and would hand old ids to other
+# schemas); a new state dir starts empty. CHAOS_REGISTRY_STORAGE=memory keeps it in memory only.
 
 registry_http_ok() {
     "$(any_python)" - "$1" <<'EOF' 2>/dev/null
@@ -626,22 +631,32 @@ registry_install() {
     log "Apicurio Registry $REGISTRY_VERSION built in $((SECONDS - t0))s"
 }
 
+registry_jdbc_url() {
+    case $REGISTRY_STORAGE in
+    memory) echo "jdbc:h2:mem:registry_db" ;;
+    file) echo "jdbc:h2:file:$CHAOS_STATE/registry/db" ;;
+    *) die "CHAOS_REGISTRY_STORAGE must be file or memory, not '$REGISTRY_STORAGE'" ;;
+    esac
+}
+
 registry_start() {
     # The Python stand-in this replaced may still run from an older checkout: stop it.
     if pid_alive "$RUN/registry.pid" schema_registry_standin; then stop_pid "registry stand-in" "$RUN/registry.pid" schema_registry_standin 10; fi
     if registry_ready; then return 0; fi
     if pid_alive "$RUN/registry.pid" "$REGISTRY_JAR_NAME"; then return 0; fi # still starting
     if port_open "$REGISTRY_PORT"; then die "something else listens on $HOST:$REGISTRY_PORT but does not answer as the schema registry ($REGISTRY_URL/subjects)"; fi
+    local jdbc
+    jdbc=$(registry_jdbc_url)
     registry_install
     mkdir -p "$CHAOS_STATE/registry"
-    log "starting Apicurio Registry $REGISTRY_VERSION"
+    log "starting Apicurio Registry $REGISTRY_VERSION ($REGISTRY_STORAGE storage)"
     echo "=== $(date -Is) starting Apicurio Registry $REGISTRY_VERSION" >>"$LOGS/registry.log"
     # (exec: the pid recorded is the JVM's)
     # shellcheck disable=SC2086
     (cd "$CHAOS_STATE/registry" && exec nohup setsid java $REGISTRY_HEAP -XX:+UseSerialGC -XX:MaxMetaspaceSize=160m -Xss512k \
         -XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true -Djava.io.tmpdir="$CHAOS_STATE/registry" \
         -Dquarkus.http.host="$HOST" -Dquarkus.http.port="$REGISTRY_PORT" \
-        -Dregistry.rules.global.compatibility=BACKWARD \
+        -Dregistry.rules.global.compatibility=BACKWARD -Dquarkus.datasource.jdbc.url="$jdbc" \
         -Dquarkus.datasource.jdbc.min-size=2 -Dquarkus.datasource.jdbc.initial-size=2 -Dquarkus.datasource.jdbc.max-size=10 \
         -jar "$REGISTRY_HOME/$REGISTRY_JAR_NAME" >>"$LOGS/registry.log" 2>&1 </dev/null) &
     echo $! >"$RUN/registry.pid"
@@ -674,7 +689,9 @@ registry_status() {
     if registry_ready; then
         local who="external process"
         pid_alive "$RUN/registry.pid" "$REGISTRY_JAR_NAME" && who="pid $(cat "$RUN/registry.pid")"
-        echo "up    registry  $REGISTRY_URL  (Apicurio Registry $REGISTRY_VERSION, in-memory, $who)"
+        local storage="H2 file in $CHAOS_STATE/registry"
+        tr '\0' ' ' <"/proc/$(cat "$RUN/registry.pid" 2>/dev/null)/cmdline" 2>/dev/null | grep -q 'jdbc:h2:mem' && storage="in memory"
+        echo "up    registry  $REGISTRY_URL  (Apicurio Registry $REGISTRY_VERSION, $storage, $who)"
     else echo "down  registry  $REGISTRY_URL"; return 1; fi
 }
 
