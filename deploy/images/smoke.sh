@@ -5,7 +5,12 @@
 # volume path. Checks every process becomes ready, then drives one command through the whole
 # pipeline (command-api -> PostgreSQL -> relay -> Kafka -> projector -> Redis -> query-api).
 #
-# Usage: sudo deploy/images/smoke.sh [--out DIR]     (DIR: build.sh's --out, default target/images)
+# Usage: sudo deploy/images/smoke.sh [--out DIR] [--tls]     (DIR: build.sh's --out, default
+#        target/images)
+#   --tls  as in the cloud: production mode (topics created beforehand by the kafka-topics Job's
+#          script, a real JWT key), Kafka over SASL_SSL/SCRAM-SHA-512, Redis over TLS with a
+#          password, PostgreSQL with sslmode=verify-full, all against the local services' TLS
+#          twins and their test CA (mounted read-only at /etc/chaos/tls/ca.pem).
 # Needs root, and runc, umoci and skopeo (Debian: apt-get install -y runc umoci skopeo). Host
 # networking (the containers reach 127.0.0.1); a throwaway database, topic prefix and Redis key
 # prefix, all removed at the end.
@@ -14,7 +19,15 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/../.." && pwd)
 out=$REPO/target/images
-[ "${1:-}" = --out ] && out=$(cd "${2:?--out needs a directory}" && pwd)
+tls=false
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --out) out=$(cd "${2:?--out needs a directory}" && pwd); shift ;;
+    --tls) tls=true ;;
+    *) echo "usage: smoke.sh [--out DIR] [--tls]" >&2; exit 2 ;;
+  esac
+  shift
+done
 
 die() { printf 'smoke: ERROR: %s\n' "$*" >&2; exit 1; }
 log() { printf 'smoke: %s\n' "$*" >&2; }
@@ -80,6 +93,11 @@ c["mounts"].append({"destination": "/tmp", "type": "tmpfs", "source": "tmpfs",
                     "options": ["nosuid", "nodev", "mode=1777", "size=65536k"]})
 c["mounts"].append({"destination": "/var/lib/chaos/warehouse", "type": "bind", "source": data,
                     "options": ["rbind", "rw"]})
+ca = next((e.split("=", 1)[1] for e in env if e.startswith("SMOKE_CA_DIR=")), None)
+if ca:
+    p["env"] = [e for e in p["env"] if not e.startswith("SMOKE_CA_DIR=")]
+    c["mounts"].append({"destination": "/etc/chaos/tls", "type": "bind", "source": ca,
+                        "options": ["rbind", "ro"]})
 json.dump(c, open(path, "w"))
 PY
   runc run --detach --bundle "$bundle" "chaos-smoke-$name-$run_id" >"$work/$name.log" 2>&1 ||
@@ -107,18 +125,52 @@ wait_ready() { # NAME PORT
 common=(CHAOS__TELEMETRY__JSON=true)
 kafka=(CHAOS__KAFKA__BOOTSTRAP_SERVERS="$KAFKA_BOOTSTRAP_SERVERS" CHAOS__KAFKA__TOPIC_PREFIX="$prefix."
   CHAOS__SCHEMA_REGISTRY__URL="$SCHEMA_REGISTRY_URL")
+redis_url=$REDIS_URL
+redis=()
+if [ "$tls" = true ]; then
+  [ -n "${KAFKA_TLS_BOOTSTRAP_SERVERS:-}" ] || die "the local services have no TLS twins (deploy/local/services.sh)"
+  mkdir -p "$work/ca"
+  cp "$CHAOS_TLS_CA_FILE" "$work/ca/ca.pem"
+  chmod 0644 "$work/ca/ca.pem"
+  ca=/etc/chaos/tls/ca.pem
+  common+=(CHAOS__ENVIRONMENT=production SMOKE_CA_DIR="$work/ca")
+  db_url="$db_url?sslmode=verify-full&sslrootcert=$ca"
+  kafka=(CHAOS__KAFKA__BOOTSTRAP_SERVERS="$KAFKA_TLS_BOOTSTRAP_SERVERS" CHAOS__KAFKA__TOPIC_PREFIX="$prefix."
+    CHAOS__KAFKA__PARTITIONS=6 CHAOS__KAFKA__REPLICATION_FACTOR=1
+    CHAOS__KAFKA__SECURITY_PROTOCOL=sasl_ssl CHAOS__KAFKA__SASL_MECHANISM="$KAFKA_SASL_MECHANISM"
+    CHAOS__KAFKA__SASL_USERNAME="$KAFKA_SASL_USERNAME" CHAOS__KAFKA__SASL_PASSWORD="$KAFKA_SASL_PASSWORD"
+    CHAOS__KAFKA__SSL_CA_LOCATION="$ca" CHAOS__SCHEMA_REGISTRY__URL="$SCHEMA_REGISTRY_URL")
+  redis_url=rediss://127.0.0.1:${REDIS_TLS_URL##*:}
+  redis=(CHAOS__REDIS__PASSWORD="$(python3 -c 'import sys, urllib.parse as u; print(u.urlparse(sys.argv[1]).password)' "$REDIS_TLS_URL")"
+    CHAOS__REDIS__CA_FILE="$ca")
+  # Production mode checks the topics: create them as the kafka-topics Job does, with its script,
+  # over the same SASL_SSL listener.
+  printf '#!/bin/sh\nexec java -cp "%s/libs/*" org.apache.kafka.tools.TopicCommand "$@"\n' "$CHAOS_KAFKA_HOME" >"$work/kafka-topics"
+  chmod +x "$work/kafka-topics"
+  topics=""
+  for t in $(sed -n 's/^ *- TOPICS=//p' "$REPO/deploy/k8s/base/kustomization.yaml"); do topics="$topics $prefix.$t"; done
+  KAFKA_TOPICS="$work/kafka-topics" BOOTSTRAP_SERVERS="$KAFKA_TLS_BOOTSTRAP_SERVERS" TOPICS="$topics" \
+    PARTITIONS=6 REPLICATION_FACTOR=1 TOPIC_CONFIGS="retention.ms=-1" SECURITY_PROTOCOL=SASL_SSL \
+    SASL_USERNAME="$KAFKA_SASL_USERNAME" SASL_PASSWORD="$KAFKA_SASL_PASSWORD" SSL_CA_FILE="$CHAOS_TLS_CA_FILE" \
+    sh "$REPO/deploy/k8s/base/setup/kafka-topics.sh" >"$work/kafka-topics.log" 2>&1 ||
+    { tail -n 20 "$work/kafka-topics.log" >&2; die "creating the topics over SASL_SSL failed"; }
+  log "topics created over SASL_SSL:$topics"
+  jwt=(CHAOS__AUTH__JWT_SECRET="$(head -c 48 /dev/urandom | od -An -tx1 | tr -d ' \n')")
+else
+  jwt=()
+fi
 
-start command-api command-api '[]' "${common[@]}" CHAOS__HTTP__BIND=127.0.0.1:28080 \
+start command-api command-api '[]' "${common[@]}" "${jwt[@]}" CHAOS__HTTP__BIND=127.0.0.1:28080 \
   CHAOS__DATABASE__URL="$db_url"
 start relay relay '[]' "${common[@]}" "${kafka[@]}" CHAOS__HTTP__BIND=127.0.0.1:29101 \
   CHAOS__DATABASE__URL="$db_url"
 start projector-redis projector '["redis"]' "${common[@]}" "${kafka[@]}" CHAOS__HTTP__BIND=127.0.0.1:29102 \
-  CHAOS__REDIS__URL="$REDIS_URL" CHAOS__REDIS__KEY_PREFIX="$prefix:" CHAOS__PROJECTOR__GROUP_ID="$prefix-redis"
+  CHAOS__REDIS__URL="$redis_url" "${redis[@]}" CHAOS__REDIS__KEY_PREFIX="$prefix:" CHAOS__PROJECTOR__GROUP_ID="$prefix-redis"
 start projector-warehouse projector '["warehouse"]' "${common[@]}" "${kafka[@]}" \
   CHAOS__WAREHOUSE__HTTP_BIND=127.0.0.1:29103 CHAOS__WAREHOUSE__PATH=/var/lib/chaos/warehouse/chaos.duckdb \
   CHAOS__WAREHOUSE__PARQUET_DIR=/var/lib/chaos/warehouse/parquet CHAOS__WAREHOUSE__GROUP_ID="$prefix-warehouse"
 start query-api query-api '[]' "${common[@]}" CHAOS__HTTP__BIND=127.0.0.1:28082 \
-  CHAOS__REDIS__URL="$REDIS_URL" CHAOS__REDIS__KEY_PREFIX="$prefix:"
+  CHAOS__REDIS__URL="$redis_url" "${redis[@]}" CHAOS__REDIS__KEY_PREFIX="$prefix:"
 
 wait_ready command-api 28080
 wait_ready relay 29101
@@ -146,4 +198,4 @@ for c in "${containers[@]}"; do
   uid=$(runc ps "$c" 2>/dev/null | awk 'NR == 2 { print $1 }')
   [ "$uid" = 65532 ] || die "$c runs as uid ${uid:-?}, expected 65532"
 done
-log "ok: 5 processes from 4 images ran as uid 65532 on read-only root filesystems"
+log "ok: 5 processes from 4 images ran as uid 65532 on read-only root filesystems$([ "$tls" = true ] && echo ', production mode, TLS and SASL/SCRAM')"

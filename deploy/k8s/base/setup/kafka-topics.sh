@@ -7,7 +7,8 @@
 #
 # Environment: BOOTSTRAP_SERVERS, TOPICS (space-separated), PARTITIONS, REPLICATION_FACTOR,
 # TOPIC_CONFIGS (space-separated key=value, e.g. retention.ms=-1), SECURITY_PROTOCOL
-# (SASL_SSL or PLAINTEXT), SASL_USERNAME, SASL_PASSWORD (SCRAM-SHA-512).
+# (SASL_SSL or PLAINTEXT), SASL_USERNAME, SASL_PASSWORD (SCRAM-SHA-512), SSL_CA_FILE (optional PEM
+# bundle; default: the JVM's trust store, which has the public roots MSK's certificates chain to).
 # Runs in the apache/kafka image (kafka-topics.sh on PATH at /opt/kafka/bin), or anywhere
 # KAFKA_TOPICS points at a kafka-topics command.
 set -eu
@@ -24,6 +25,9 @@ security.protocol=SASL_SSL
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required username="$SASL_USERNAME" password="$SASL_PASSWORD";
 PROPS
+    if [ -n "${SSL_CA_FILE:-}" ]; then
+      printf 'ssl.truststore.type=PEM\nssl.truststore.location=%s\n' "$SSL_CA_FILE" >>"$config"
+    fi
     ;;
   PLAINTEXT | plaintext) echo "security.protocol=PLAINTEXT" >"$config" ;;
   *) echo "unsupported SECURITY_PROTOCOL $SECURITY_PROTOCOL" >&2; exit 2 ;;
