@@ -479,7 +479,7 @@ KNOWN_ENV = {
     "CHAOS__REDIS__URL", "CHAOS__REDIS__PASSWORD", "CHAOS__REDIS__CA_FILE",
     "CHAOS__WAREHOUSE__HTTP_BIND", "CHAOS__WAREHOUSE__PATH", "CHAOS__WAREHOUSE__PARQUET_DIR",
     "CHAOS__WAREHOUSE__EXPORT_INTERVAL_SECS",
-    "CHAOS__MONGO__URL", "CHAOS__MONGO__HTTP_BIND",
+    "CHAOS__MONGO__URL", "CHAOS__MONGO__HTTP_BIND", "CHAOS__PROCESS_MANAGERS__HTTP_BIND",
 }
 SECRET_ONLY = {"CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET", "CHAOS__KAFKA__SASL_PASSWORD",
                "CHAOS__REDIS__PASSWORD", "CHAOS__SCHEMA_REGISTRY__PASSWORD", "CHAOS__MONGO__URL"}
@@ -574,7 +574,8 @@ for overlay in overlays:
             errors.append(f"{w} must not be autoscaled")
         if name == "relay" and overlay != "dev" and spec.get("replicas") != 2:
             errors.append(f"{w} runs as active + hot standby: 2 replicas")
-        if name.startswith("projector-") and kind == "Deployment" and spec.get("replicas", 1) > PARTITIONS:
+        if (name.startswith("projector-") or name == "process-managers") and kind == "Deployment" \
+                and spec.get("replicas", 1) > PARTITIONS:
             errors.append(f"{w} more consumers than partitions ({PARTITIONS})")
         for vct in spec.get("volumeClaimTemplates", []):
             scn = vct["spec"].get("storageClassName")
@@ -632,7 +633,8 @@ for overlay in overlays:
             # Services bind 127.0.0.1 unless told otherwise: in a pod nothing could reach them.
             ports = [p["containerPort"] for p in c.get("ports", [])]
             bind = next((e.get("value") for e in c.get("env", [])
-                         if e["name"] in ("CHAOS__HTTP__BIND", "CHAOS__WAREHOUSE__HTTP_BIND", "CHAOS__MONGO__HTTP_BIND")), None)
+                         if e["name"] in ("CHAOS__HTTP__BIND", "CHAOS__WAREHOUSE__HTTP_BIND", "CHAOS__MONGO__HTTP_BIND",
+                                          "CHAOS__PROCESS_MANAGERS__HTTP_BIND")), None)
             if bind is None or not bind.startswith("0.0.0.0:") or int(bind.rsplit(":", 1)[1]) not in ports:
                 errors.append(f"{cw} CHAOS__HTTP__BIND must be 0.0.0.0:<one of its container ports>, got {bind!r}")
             for n in env_names:

@@ -8,35 +8,39 @@
 --                      chaos_owner (ALTER ROLE ... SET role), so every object stays owned by it.
 --   chaos_command_api  LOGIN, the command API.
 --   chaos_relay        LOGIN, the relay.
+--   chaos_process_managers  LOGIN, the process managers (they append commands' events).
 --   chaos_registry     LOGIN, owner of the separate `registry` database (Apicurio's SQL storage).
 --   chaos_monitor      LOGIN, member of pg_monitor: postgres_exporter (transaction age, locks).
 --
--- psql variables (-v): command_api_password, relay_password, registry_password, monitor_password,
--- master_user. Plain SQL only where they are used: psql does not interpolate inside DO blocks.
+-- psql variables (-v): command_api_password, relay_password, process_managers_password,
+-- registry_password, monitor_password, master_user. Plain SQL only where they are used: psql does not interpolate inside DO blocks.
 \set ON_ERROR_STOP on
 
 SELECT format('CREATE ROLE %I NOLOGIN', 'chaos_owner')
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'chaos_owner') \gexec
 SELECT format('CREATE ROLE %I LOGIN', r)
-FROM unnest(ARRAY['chaos_command_api', 'chaos_relay', 'chaos_registry', 'chaos_monitor']) AS r
+FROM unnest(ARRAY['chaos_command_api', 'chaos_relay', 'chaos_process_managers', 'chaos_registry',
+                   'chaos_monitor']) AS r
 WHERE NOT EXISTS (SELECT FROM pg_roles WHERE rolname = r) \gexec
 
 ALTER ROLE chaos_command_api WITH LOGIN PASSWORD :'command_api_password';
 ALTER ROLE chaos_relay WITH LOGIN PASSWORD :'relay_password';
+ALTER ROLE chaos_process_managers WITH LOGIN PASSWORD :'process_managers_password';
 ALTER ROLE chaos_registry WITH LOGIN PASSWORD :'registry_password';
 ALTER ROLE chaos_monitor WITH LOGIN PASSWORD :'monitor_password';
 
 -- The services act as the owner role. The master joins the roles whose objects it hands over or
 -- creates (existing tables below, the registry database).
-GRANT chaos_owner TO chaos_command_api, chaos_relay;
+GRANT chaos_owner TO chaos_command_api, chaos_relay, chaos_process_managers;
 GRANT chaos_owner, chaos_registry TO :"master_user";
 ALTER ROLE chaos_command_api SET role = 'chaos_owner';
 ALTER ROLE chaos_relay SET role = 'chaos_owner';
+ALTER ROLE chaos_process_managers SET role = 'chaos_owner';
 GRANT pg_monitor TO chaos_monitor;
 
 -- Only the application roles connect to the application database.
 REVOKE CONNECT, TEMPORARY ON DATABASE :"DBNAME" FROM PUBLIC;
-GRANT CONNECT ON DATABASE :"DBNAME" TO chaos_command_api, chaos_relay, chaos_monitor;
+GRANT CONNECT ON DATABASE :"DBNAME" TO chaos_command_api, chaos_relay, chaos_process_managers, chaos_monitor;
 GRANT USAGE, CREATE ON SCHEMA public TO chaos_owner;
 
 -- Objects created before this Job existed (by the master user) move to chaos_owner (their

@@ -27,11 +27,12 @@ psql -U postgres -d postgres -c "CREATE ROLE chaos_admin LOGIN CREATEROLE CREATE
 psql -U chaos_admin -d chaos -c "CREATE TABLE events (id bigint GENERATED ALWAYS AS IDENTITY, payload json)" 
 run() {
   psql -U chaos_admin -d chaos -v command_api_password=a -v relay_password=b -v registry_password=c \
+    -v process_managers_password=e \
     -v monitor_password=d -v master_user=chaos_admin -f "$sql"
 }
 run; run   # idempotent
 # The services' start-up schema statements work as their own roles and leave chaos_owner owning all.
-for role in chaos_command_api chaos_relay; do
+for role in chaos_command_api chaos_relay chaos_process_managers; do
   psql -U "$role" -d chaos -v ON_ERROR_STOP=1 \
     -c "CREATE TABLE IF NOT EXISTS events (id bigint)" \
     -c "ALTER TABLE events ADD COLUMN IF NOT EXISTS tx_id xid8 NOT NULL DEFAULT pg_current_xact_id()" \

@@ -78,7 +78,7 @@ module "msk" {
   storage_autoscaling = var.msk_storage_autoscaling
 
   # One SASL/SCRAM identity per Kafka client (deploy/k8s: chaos-kafka, chaos-kafka-admin).
-  scram_users = ["admin", "monitor", "relay", "projector-redis", "projector-warehouse", "projector-mongo"]
+  scram_users = ["admin", "monitor", "relay", "projector-redis", "projector-warehouse", "projector-mongo", "process-managers"]
 }
 
 module "rds" {

@@ -8,7 +8,7 @@
 # same roles and passwords; tokens already issued stay valid).
 locals {
   app_secrets_stack = coalesce(var.app_secrets_stack, var.name)
-  postgres_users    = var.create_app_secrets ? toset(["command_api", "relay", "registry", "monitor"]) : toset([])
+  postgres_users    = var.create_app_secrets ? toset(["command_api", "relay", "process_managers", "registry", "monitor"]) : toset([])
 }
 
 resource "random_password" "jwt" {
