@@ -468,7 +468,7 @@ with open(f"{work}/images.txt") as fh:
 OURS = "ghcr.io/chaos-world/"
 # Settings the services accept (they reject unknown keys): CHAOS__SECTION__KEY.
 KNOWN_ENV = {
-    "CHAOS__ENVIRONMENT", "CHAOS__HTTP__BIND",
+    "CHAOS__ENVIRONMENT", "CHAOS__HTTP__BIND", "CHAOS__HTTP__TRUST_FORWARDED_FOR",
     "CHAOS__TELEMETRY__JSON", "CHAOS__TELEMETRY__LEVEL", "CHAOS__TELEMETRY__OTLP_ENDPOINT",
     "CHAOS__TELEMETRY__TRACE_SAMPLE_RATIO",
     "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
