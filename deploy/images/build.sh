@@ -5,8 +5,9 @@
 #
 # Usage: deploy/images/build.sh [options] [IMAGE...]       (default: every image)
 #   --prebuilt [DIR]  (default) package release binaries already built on this Debian 12 host
-#                     (DIR, default target/release: cargo build --release --bins). Pulls nothing, so
-#                     it works where no container registry is reachable.
+#                     (DIR, default $CARGO_TARGET_DIR/release or target/release: cargo build
+#                     --release --bins). Pulls nothing, so it works where no container registry is
+#                     reachable.
 #   --from-source     compile inside the Containerfile's Rust stage (needs docker.io and crates.io).
 #   --tag TAG         image tag (default: git describe --tags --always --dirty).
 #   --registry REG    image name prefix (default ghcr.io/chaos-world, the manifests' names).
@@ -24,7 +25,7 @@ die() { printf 'build: ERROR: %s\n' "$*" >&2; exit 1; }
 log() { printf 'build: %s\n' "$*" >&2; }
 
 mode=prebuilt
-bin_dir=$REPO/target/release
+bin_dir=${CARGO_TARGET_DIR:-$REPO/target}/release
 tag=""
 registry=ghcr.io/chaos-world
 out=$REPO/target/images
