@@ -442,6 +442,33 @@ PYEOF
 check "terraform arguments vs the AWS provider 5.99 schema" tf_schema
 
 # ---------------------------------------------------------------------------------------------
+# Container images (deploy/images): what can be checked without building them. The images
+# themselves: deploy/images/build.sh and smoke.sh (docs/deploy.md).
+# ---------------------------------------------------------------------------------------------
+images_static() {
+  local image fail=0
+  for f in deploy/images/build.sh deploy/images/rootfs.sh deploy/images/smoke.sh; do
+    bash -n "$f" || fail=1
+  done
+  for image in $(awk '!/^#/ && NF { print $1 }' deploy/images/services); do
+    # A final stage per image: FROM scratch, the image's own root filesystem, the manifests' user.
+    "$PY" - deploy/images/Containerfile "$image" <<'PYEOF' || fail=1
+import re, sys
+path, image = sys.argv[1], sys.argv[2]
+stages = re.split(r"(?m)^FROM ", open(path).read())
+stage = next((s for s in stages if re.match(rf"scratch AS {re.escape(image)}\s", s)), None)
+if stage is None:
+    sys.exit(f"{path}: no `FROM scratch AS {image}` stage")
+for want in (f"COPY --from=rootfs /out/{image}/ /", "USER 65532:65532", "ENTRYPOINT ["):
+    if want not in stage:
+        sys.exit(f"{path}: stage {image} lacks {want!r}")
+PYEOF
+  done
+  return "$fail"
+}
+check "images: a FROM-scratch stage per image (uid 65532), scripts parse" images_static
+
+# ---------------------------------------------------------------------------------------------
 # Kubernetes
 # ---------------------------------------------------------------------------------------------
 for overlay in "${OVERLAYS[@]}"; do
