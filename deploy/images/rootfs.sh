@@ -81,6 +81,11 @@ ca=/etc/ssl/certs/ca-certificates.crt
 [ -s "$ca" ] || die "$ca is missing (apt-get install -y ca-certificates)"
 cp "$ca" "$out$ca"
 chmod 0644 "$out$ca"
+# OpenSSL's compiled-in defaults on Debian (OPENSSLDIR /usr/lib/ssl), for a client that ignores
+# SSL_CERT_FILE.
+mkdir -p "$out/usr/lib/ssl"
+ln -s /etc/ssl/certs/ca-certificates.crt "$out/usr/lib/ssl/cert.pem"
+ln -s /etc/ssl/certs "$out/usr/lib/ssl/certs"
 
 # The user the pods run as (runAsUser/runAsGroup 65532 in deploy/k8s); named so that tools and
 # logs show a name, with no shell and no writable home.
