@@ -52,3 +52,33 @@ output "projector_warehouse_role_arn" {
   description = "IAM role assumed by the projector-warehouse service account through EKS Pod Identity."
   value       = module.stack.projector_warehouse_role_arn
 }
+
+output "region" {
+  description = "Region of the stage (deploy/k8s overlay stage.yaml awsRegion)."
+  value       = module.stack.region
+}
+
+output "app_secret_names" {
+  description = "Secrets Manager names of the application secrets the manifests read."
+  value       = module.stack.app_secret_names
+}
+
+output "addon_role_arns" {
+  description = "IAM roles of the cluster add-ons (Pod Identity) and the EBS CSI driver."
+  value       = module.stack.addon_role_arns
+}
+
+output "acm_certificate_arn" {
+  description = "ACM certificate of the API names."
+  value       = module.stack.acm_certificate_arn
+}
+
+output "api_hosts" {
+  description = "Client-facing API host names (deploy/k8s overlay stage.yaml commandHost, queryHost)."
+  value       = module.stack.api_hosts
+}
+
+output "regional_api_hosts" {
+  description = "The region's own API host names (stage.yaml commandRegionalHost, queryRegionalHost)."
+  value       = module.stack.regional_api_hosts
+}

@@ -112,3 +112,23 @@ output "dr_active_region" {
   description = "Region the API names currently prefer."
   value       = module.dr.active_region
 }
+
+output "api_hosts" {
+  description = "Client-facing API host names (deploy/k8s overlay stage.yaml commandHost, queryHost)."
+  value       = module.stack.api_hosts
+}
+
+output "regional_api_hosts" {
+  description = "The region's own API host names (stage.yaml commandRegionalHost, queryRegionalHost)."
+  value       = module.stack.regional_api_hosts
+}
+
+output "dr_regional_api_hosts" {
+  description = "The DR region's own API host names (deploy/k8s/overlays/prod-dr stage.yaml)."
+  value       = module.dr_stack.regional_api_hosts
+}
+
+output "dr_warehouse_bucket" {
+  description = "The DR region's warehouse bucket (replica of prod's)."
+  value       = module.dr_stack.warehouse_bucket
+}
