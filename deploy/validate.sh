@@ -479,11 +479,16 @@ for overlay in "${OVERLAYS[@]}"; do
     kubernetes-validate --strict --quiet --no-warn -k "$K8S_VERSION" "$WORK/k8s-$overlay.yaml"
 done
 
+# One-off operations manifests (deploy/k8s/ops), applied by hand: schema-valid, and held to the
+# same security rules below (rendered together with each overlay's policies).
+check "kubernetes-validate --strict (k8s $K8S_VERSION) deploy/k8s/ops" \
+  kubernetes-validate --strict --quiet --no-warn -k "$K8S_VERSION" deploy/k8s/ops/*.yaml
+
 k8s_policy() {
   deploy/images/build.sh --list >"$WORK/images.txt" || return 1
   "$PY" - "$WORK" schemas/EVENTS.md "${OVERLAYS[@]}" <<'PYEOF'
-"""House rules for the rendered overlays that schemas cannot express."""
-import re, sys
+"""House rules for the rendered overlays (with the ops Jobs) that schemas cannot express."""
+import glob, re, sys
 import yaml
 
 work, events_md, overlays = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -520,6 +525,9 @@ def pod_containers(pod):
 for overlay in overlays:
     with open(f"{work}/k8s-{overlay}.yaml") as fh:
         docs = [d for d in yaml.safe_load_all(fh) if d]
+    for ops in sorted(glob.glob("deploy/k8s/ops/*.yaml")):
+        with open(ops) as fh:
+            docs += [d for d in yaml.safe_load_all(fh) if d]
     by_kind = {}
     for d in docs:
         by_kind.setdefault(d["kind"], []).append(d)
