@@ -607,7 +607,9 @@ for overlay in overlays:
                 errors.append(f"{w} HPA-managed: spec.replicas would fight the autoscaler")
         elif name in hpa_targets:
             errors.append(f"{w} must not be autoscaled")
-        if name == "relay" and overlay != "dev" and spec.get("replicas") != 2:
+        if name == "relay" and overlay == "prod-dr" and spec.get("replicas") != 0:
+            errors.append(f"{w} starts at 0 in the DR overlay: only after its checkpoint is reset (docs/dr.md)")
+        elif name == "relay" and overlay not in ("dev", "prod-dr") and spec.get("replicas") != 2:
             errors.append(f"{w} runs as active + hot standby: 2 replicas")
         if (name.startswith("projector-") or name == "process-managers") and kind == "Deployment" \
                 and spec.get("replicas", 1) > PARTITIONS:
