@@ -1,94 +1,188 @@
-//! The command API's router and its wiring to PostgreSQL.
+//! The command API's wiring, shared by `main`, the embedded backend and the tests:
+//! [`Application::build`] connects to PostgreSQL; [`Application::new`] takes an event store
+//! repository and an account store (the embedded mode passes SQLite ones); [`Application::router`]
+//! is the HTTP surface either way.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
-use axum::{Json, Router};
-use chaos_domain::{CharacterServices, Clock, Dice};
-use chaos_platform::http::{readiness, service_router, track_metrics};
-use chaos_platform::metrics::{register, HttpMetrics};
-use prometheus::{IntCounterVec, Opts, Registry};
-use utoipa::OpenApi;
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, FromRef};
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use chaos_domain::Content;
+use chaos_eventstore::command::{CommandMetrics, CommandSettings};
+use chaos_eventstore::group_commit::{AppendMetrics, GroupCommitConfig};
+use chaos_eventstore::repository::Repository;
+use chaos_eventstore::snapshot::{SnapshotMetrics, SnapshotPolicy};
+use chaos_eventstore::CommandService;
+use chaos_platform::auth::JwtKeys;
+use chaos_platform::http::{guard, readiness, service_router, track_metrics};
+use chaos_platform::metrics::HttpMetrics;
+use prometheus::Registry;
+use secrecy::ExposeSecret;
 
-use crate::openapi::ApiDoc;
-use crate::routes::{accounts, characters};
-use crate::state::AppState;
+use crate::auth::{AccountStore, PgAccountStore};
+use crate::config::{Config, HttpConfig, RateLimitConfig};
+use crate::http::extract::TrustForwardedFor;
+use crate::http::limits::{KeyedLimit, Limits};
 
-/// The system clock: the only place the write side reads time.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
+pub use chaos_platform::game::{game_services, SystemClock, ThreadDice};
 
-impl Clock for SystemClock {
-    fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        chrono::Utc::now()
+/// Everything a handler needs; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub commands: CommandService,
+    pub accounts: Arc<dyn AccountStore>,
+    pub jwt: JwtKeys,
+    pub limits: Limits,
+}
+
+impl FromRef<AppState> for JwtKeys {
+    fn from_ref(state: &AppState) -> Self {
+        state.jwt.clone()
     }
 }
 
-/// Thread-local OS-seeded dice.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct ThreadDice;
-
-impl Dice for ThreadDice {
-    fn roll(&self, lo: u32, hi: u32) -> u32 {
-        use rand::Rng;
-        rand::rng().random_range(lo..=hi.max(lo))
+/// The limits a configuration asks for.
+pub fn limits(config: &RateLimitConfig) -> Limits {
+    let minute = Duration::from_secs(60);
+    Limits {
+        commands: KeyedLimit::new(
+            config.per_account_per_sec,
+            Duration::from_secs(1),
+            config.burst,
+        ),
+        auth_per_ip: KeyedLimit::new(
+            config.auth_per_ip_per_minute,
+            minute,
+            config.auth_per_ip_burst,
+        ),
+        auth_per_username: KeyedLimit::new(
+            config.login_per_username_per_minute,
+            minute,
+            config.login_per_username_burst,
+        ),
     }
 }
 
-pub fn character_services(content: chaos_domain::Content) -> CharacterServices {
-    CharacterServices {
-        content: Arc::new(content),
-        clock: Arc::new(SystemClock),
-        dice: Arc::new(ThreadDice),
+/// The command settings a configuration asks for.
+pub fn command_settings(config: &Config) -> CommandSettings {
+    CommandSettings {
+        cache_capacity: config.cache.aggregates,
+        snapshots: SnapshotPolicy {
+            every: config.commands.snapshot_every,
+        },
+        store_timeout: Duration::from_millis(config.commands.store_timeout_ms),
+        ..CommandSettings::default()
     }
 }
 
-/// `chaos_events_appended_total{aggregate}`.
-pub fn appended_counter(registry: &Registry) -> IntCounterVec {
-    let appended = register(
-        registry,
-        IntCounterVec::new(
-            Opts::new(
-                "chaos_events_appended_total",
-                "Events appended to the event store",
-            ),
-            &["aggregate"],
+/// A built command API: its state, its metrics registry and its HTTP settings.
+#[derive(Debug)]
+pub struct Application {
+    pub state: AppState,
+    pub registry: Registry,
+    pub http: HttpConfig,
+}
+
+impl Application {
+    /// Production wiring: PostgreSQL (migrated), group-committed appends, the built-in content.
+    pub async fn build(config: &Config) -> anyhow::Result<Self> {
+        config
+            .environment
+            .check_jwt_secret(&config.auth.jwt_secret)?;
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(config.database.max_connections)
+            .acquire_timeout(Duration::from_millis(config.database.acquire_timeout_ms))
+            .connect(config.database.url.expose_secret())
+            .await
+            .context("connecting to PostgreSQL")?;
+        chaos_eventstore::pg::migrate(&pool).await?;
+        let accounts = PgAccountStore::new(pool.clone()).await?;
+        let registry = Registry::new();
+        let repository = Repository::postgres(
+            pool,
+            GroupCommitConfig {
+                writers: config.database.append_writers,
+                max_batch_events: config.database.append_batch_events,
+                ..GroupCommitConfig::default()
+            },
+            Some(AppendMetrics::new(&registry)),
+        );
+        Self::new(
+            repository,
+            Arc::new(accounts),
+            Content::builtin()?,
+            config,
+            registry,
         )
-        .expect("valid metric"),
-    );
-    // Exported at 0 from the start, so rate() sees the first appends.
-    appended.with_label_values(&[chaos_domain::character::AGGREGATE_TYPE]);
-    appended
+    }
+
+    /// Wiring over any event store and account store (the embedded mode, tests).
+    pub fn new(
+        repository: Repository,
+        accounts: Arc<dyn AccountStore>,
+        content: Content,
+        config: &Config,
+        registry: Registry,
+    ) -> anyhow::Result<Self> {
+        config
+            .environment
+            .check_jwt_secret(&config.auth.jwt_secret)?;
+        let commands = CommandService::new(
+            repository,
+            game_services(content),
+            command_settings(config),
+            CommandMetrics::new(&registry),
+            SnapshotMetrics::new(&registry),
+        );
+        let limits = limits(&config.rate_limit);
+        limits.spawn_sweeper(Duration::from_secs(60));
+        Ok(Self {
+            state: AppState {
+                commands,
+                accounts,
+                jwt: JwtKeys::new(&config.auth.jwt_secret, config.auth.token_ttl_secs),
+                limits,
+            },
+            registry,
+            http: config.http.clone(),
+        })
+    }
+
+    pub fn router(&self) -> Router {
+        router(self.state.clone(), self.registry.clone(), &self.http)
+    }
 }
 
 /// The HTTP surface: `/v1` commands, OpenAPI + Swagger UI, and the ops endpoints.
-pub fn router(state: AppState, registry: Registry, body_limit: usize) -> Router {
+pub fn router(state: AppState, registry: Registry, http: &HttpConfig) -> Router {
     let metrics = HttpMetrics::new(&registry, "command-api");
-    let store = state.commands.store().clone();
+    let commands = state.commands.clone();
     let check = readiness(move || {
-        let store = store.clone();
-        async move { store.ping().await.map_err(|e| e.to_string()) }
+        let commands = commands.clone();
+        async move { commands.ping().await.map_err(|e| e.to_string()) }
     });
-    let api = Router::new()
-        .route("/v1/accounts", post(accounts::register))
-        .route("/v1/sessions", post(accounts::login))
-        .route("/v1/characters", post(characters::create))
+    let document = Arc::new(crate::http::openapi::document());
+    let api = crate::routes::router()
         .route(
-            "/v1/characters/{id}/cast-skill",
-            post(characters::cast_skill),
+            "/openapi.json",
+            get(move || {
+                let document = document.clone();
+                async move { Json(document.as_ref().clone()) }
+            }),
         )
-        .route("/v1/characters/{id}/travel", post(characters::travel))
-        .route(
-            "/v1/characters/{id}/grant-experience",
-            post(characters::grant_experience),
-        )
-        .route("/v1/characters/{id}/events", get(characters::history))
-        .route("/openapi.json", get(|| async { Json(ApiDoc::openapi()) }))
         .fallback(not_found)
         .with_state(state)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .route_layer(axum::middleware::from_fn_with_state(metrics, track_metrics));
+        .layer(DefaultBodyLimit::max(http.body_limit_bytes))
+        .layer(Extension(TrustForwardedFor(http.trust_forwarded_for)));
+    let api = guard(
+        api,
+        Duration::from_millis(http.request_timeout_ms),
+        http.max_concurrent_requests,
+    )
+    .route_layer(axum::middleware::from_fn_with_state(metrics, track_metrics));
     service_router(
         api,
         "Chaos World command API",
@@ -97,6 +191,6 @@ pub fn router(state: AppState, registry: Registry, body_limit: usize) -> Router 
     )
 }
 
-async fn not_found() -> crate::error::ApiError {
-    crate::error::ApiError::NotFound
+async fn not_found() -> crate::http::ApiError {
+    crate::http::ApiError::not_found("not-found", "Not found")
 }

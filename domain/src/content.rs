@@ -77,6 +77,8 @@ pub struct Progression {
     /// `xp_to_reach_level[n]` is the total experience at which a character reaches level `n`.
     /// Index 0 is unused; index 1 is 0.
     pub xp_to_reach_level: Vec<u64>,
+    /// Gold granted on reaching a level, per level reached: level `n` grants `n * gold_per_level`.
+    pub gold_per_level: u64,
 }
 
 /// The validated catalogue. Lookups by id; ids are the JSON object keys.
@@ -178,6 +180,13 @@ impl Content {
             .count();
         // `reached` >= 1 because table[1] == 0, and <= max_level by construction.
         u8::try_from(reached).unwrap_or(self.progression.max_level)
+    }
+
+    /// Gold granted on reaching `level`.
+    pub fn gold_reward(&self, level: u8) -> u64 {
+        self.progression
+            .gold_per_level
+            .saturating_mul(u64::from(level))
     }
 
     /// Skills of `class` that unlock exactly at `level` (not the starting ones).

@@ -2,17 +2,25 @@
 //!
 //! This crate is pure: no I/O, no clock reads, no randomness. Time and dice come in through the
 //! [`ports`] traits so every rule is deterministic under test. Aggregates follow "decide, then
-//! apply": a synchronous `decide` validates a command against the current state and returns the
-//! events; `apply` folds an event into the state and never fails.
+//! apply": a synchronous [`GameAggregate::decide`] validates a command against the current state
+//! and returns the events; `apply` folds an event into the state and never fails.
+//!
+//! Every aggregate implements [`GameAggregate`] (and cqrs-es's `Aggregate` as a thin wrapper);
+//! the rest of the system is generic over it.
 
+pub mod aggregate;
 pub mod character;
 pub mod content;
 pub mod ids;
 pub mod ports;
+pub mod wallet;
 
-pub use character::{
-    Character, CharacterCommand, CharacterError, CharacterEvent, CharacterServices,
+pub use aggregate::{
+    decode_stored, encode_stored, Ctx, EventType, GameAggregate, GameEvent, GameServices,
+    Reservation, RuleError, RuleKind, StoredEventError,
 };
+pub use character::{Character, CharacterCommand, CharacterError, CharacterEvent};
 pub use content::{Content, ContentError};
 pub use ids::{AccountId, CharacterId, CharacterName, IdError};
 pub use ports::{Clock, Dice};
+pub use wallet::{Currency, Wallet, WalletCommand, WalletError, WalletEvent};

@@ -63,7 +63,7 @@ pub struct AppendMetrics {
     pub batch_events: Histogram,
     /// Time to write one batch (one round trip and one WAL flush).
     pub batch_seconds: Histogram,
-    /// Batches refused for a key violation and re-written command by command.
+    /// Batches refused for a key violation and re-written keeping their winners.
     pub batches_split: IntCounter,
 }
 
@@ -92,7 +92,7 @@ impl AppendMetrics {
         .expect("valid metric");
         let batches_split = IntCounter::new(
             "chaos_eventstore_append_batches_split_total",
-            "Group-commit batches refused for a key violation and re-written command by command",
+            "Group-commit batches refused for a key violation and re-written keeping their winners",
         )
         .expect("valid metric");
         for collector in [
@@ -138,6 +138,22 @@ pub enum Failure {
 #[async_trait::async_trait]
 pub trait BatchWriter: Send + Sync + 'static {
     async fn write(&self, rows: &[&Row]) -> Result<(), Failure>;
+
+    /// Writes several commands' rows after [`Self::write`] refused them together for a key
+    /// violation: each command is stored whole or not at all, the winners are kept, and the
+    /// answer says per command whether it was stored (`false`: it lost a race, a conflict).
+    /// The default writes each command on its own.
+    async fn write_each(&self, commands: &[Vec<&Row>]) -> Result<Vec<bool>, Failure> {
+        let mut stored = Vec::with_capacity(commands.len());
+        for rows in commands {
+            match self.write(rows).await {
+                Ok(()) => stored.push(true),
+                Err(Failure::Conflict) => stored.push(false),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(stored)
+    }
 }
 
 /// PostgreSQL: one `INSERT … SELECT FROM unnest(…)` statement, hence one transaction.
@@ -150,6 +166,55 @@ pub struct PgBatchWriter {
 impl BatchWriter for PgBatchWriter {
     async fn write(&self, rows: &[&Row]) -> Result<(), Failure> {
         insert(&self.pool, rows).await
+    }
+
+    /// One transaction: insert every row, skipping taken keys; a command whose rows were not all
+    /// inserted lost its race, and the rows of it that were inserted are deleted again before the
+    /// commit (never visible to anyone). Winners are committed with one WAL flush.
+    async fn write_each(&self, commands: &[Vec<&Row>]) -> Result<Vec<bool>, Failure> {
+        let all: Vec<&Row> = commands.iter().flatten().copied().collect();
+        let mut tx = self.pool.begin().await.map_err(|e| classify(&e))?;
+        let inserted: Vec<(String, String, i64)> = sqlx::query_as(&format!(
+            "{INSERT_ROWS} ON CONFLICT DO NOTHING
+             RETURNING aggregate_type, aggregate_id, sequence"
+        ))
+        .bind(text(&all, |r| &r.aggregate_type))
+        .bind(text(&all, |r| &r.aggregate_id))
+        .bind(all.iter().map(|r| r.sequence).collect::<Vec<i64>>())
+        .bind(text(&all, |r| &r.event_type))
+        .bind(text(&all, |r| &r.event_version))
+        .bind(text(&all, |r| &r.payload))
+        .bind(text(&all, |r| &r.metadata))
+        .bind(crate::pg::APPEND_LOCK.0)
+        .bind(crate::pg::APPEND_LOCK.1)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(|e| classify(&e))?;
+        let inserted: HashSet<(String, String, i64)> = inserted.into_iter().collect();
+        let key = |r: &Row| (r.aggregate_type.clone(), r.aggregate_id.clone(), r.sequence);
+        let mut stored = Vec::with_capacity(commands.len());
+        let mut undo: Vec<&Row> = Vec::new();
+        for rows in commands {
+            let won = rows.iter().all(|r| inserted.contains(&key(r)));
+            if !won {
+                undo.extend(rows.iter().filter(|r| inserted.contains(&key(r))));
+            }
+            stored.push(won);
+        }
+        if !undo.is_empty() {
+            sqlx::query(
+                "DELETE FROM events e USING unnest($1::text[], $2::text[], $3::bigint[]) AS u(t, i, s)
+                 WHERE e.aggregate_type = u.t AND e.aggregate_id = u.i AND e.sequence = u.s",
+            )
+            .bind(text(&undo, |r| &r.aggregate_type))
+            .bind(text(&undo, |r| &r.aggregate_id))
+            .bind(undo.iter().map(|r| r.sequence).collect::<Vec<i64>>())
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| classify(&e))?;
+        }
+        tx.commit().await.map_err(|e| classify(&e))?;
+        Ok(stored)
     }
 }
 
@@ -313,17 +378,30 @@ impl Writer {
                 }
             }
             Err(Failure::Conflict) if batch.len() > 1 => {
-                // Somebody's append is stale; find out whose by writing each on its own.
+                // Somebody's append is stale: keep the winners, refuse only the losers.
                 if let Some(m) = &self.metrics {
                     m.batches_split.inc();
                 }
-                for append in batch {
-                    let rows: Vec<&Row> = append.rows.iter().collect();
-                    let result = self.sink.write(&rows).await;
-                    if result.is_ok() {
-                        self.committed();
+                let commands: Vec<Vec<&Row>> =
+                    batch.iter().map(|a| a.rows.iter().collect()).collect();
+                match self.sink.write_each(&commands).await {
+                    Ok(stored) => {
+                        if stored.contains(&true) {
+                            self.committed();
+                        }
+                        for (append, won) in batch.into_iter().zip(stored) {
+                            let _ = append.reply.send(if won {
+                                Ok(())
+                            } else {
+                                Err(Failure::Conflict)
+                            });
+                        }
                     }
-                    let _ = append.reply.send(result);
+                    Err(failure) => {
+                        for append in batch {
+                            let _ = append.reply.send(Err(failure.clone()));
+                        }
+                    }
                 }
             }
             Err(failure) => {
@@ -366,27 +444,36 @@ fn rounds(batch: Vec<Append>) -> Vec<Vec<Append>> {
     rounds
 }
 
+/// The insert every append uses: the rows as arrays, and first (a one-time filter, before any row
+/// is written and so before the transaction has an id) the shared append lock that tells readers
+/// an append is in flight (`crate::pg::APPEND_LOCK`, see `crate::pg::PgEventLog`).
+const INSERT_ROWS: &str = "INSERT INTO events
+         (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+     SELECT t, i, s, et, ev, p::json, m::json
+     FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
+                 $6::text[], $7::text[]) AS r(t, i, s, et, ev, p, m)
+     WHERE (SELECT pg_advisory_xact_lock_shared($8, $9)) IS NOT NULL";
+
+fn text<'a>(rows: &[&'a Row], f: fn(&'a Row) -> &'a str) -> Vec<&'a str> {
+    rows.iter().map(|r| f(r)).collect()
+}
+
 /// One statement, hence one transaction, for every row.
 async fn insert(pool: &PgPool, rows: &[&Row]) -> Result<(), Failure> {
-    let text = |f: fn(&Row) -> &str| rows.iter().map(|r| f(r)).collect::<Vec<&str>>();
-    sqlx::query(
-        "INSERT INTO events
-             (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         SELECT t, i, s, et, ev, p::json, m::json
-         FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                     $6::text[], $7::text[]) AS r(t, i, s, et, ev, p, m)",
-    )
-    .bind(text(|r| &r.aggregate_type))
-    .bind(text(|r| &r.aggregate_id))
-    .bind(rows.iter().map(|r| r.sequence).collect::<Vec<i64>>())
-    .bind(text(|r| &r.event_type))
-    .bind(text(|r| &r.event_version))
-    .bind(text(|r| &r.payload))
-    .bind(text(|r| &r.metadata))
-    .execute(pool)
-    .await
-    .map(|_| ())
-    .map_err(|e| classify(&e))
+    sqlx::query(INSERT_ROWS)
+        .bind(text(rows, |r| &r.aggregate_type))
+        .bind(text(rows, |r| &r.aggregate_id))
+        .bind(rows.iter().map(|r| r.sequence).collect::<Vec<i64>>())
+        .bind(text(rows, |r| &r.event_type))
+        .bind(text(rows, |r| &r.event_version))
+        .bind(text(rows, |r| &r.payload))
+        .bind(text(rows, |r| &r.metadata))
+        .bind(crate::pg::APPEND_LOCK.0)
+        .bind(crate::pg::APPEND_LOCK.1)
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(|e| classify(&e))
 }
 
 /// postgres-es for reads, the [`GroupCommitter`] for appends.

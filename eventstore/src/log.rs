@@ -62,4 +62,26 @@ pub trait EventLog: Send + Sync + std::fmt::Debug {
 
     /// How many committed events lie after `after` (for lag metrics and progress bars).
     async fn count_after(&self, after: Position) -> Result<u64>;
+
+    /// What lies after `after`: every committed event, how many of them the reader may not take
+    /// yet because an older append is still in flight, and how long the oldest in-flight append
+    /// has been running. Stores without concurrent appenders hold nothing back.
+    async fn backlog(&self, after: Position) -> Result<Backlog> {
+        Ok(Backlog {
+            events: self.count_after(after).await?,
+            held_back: 0,
+            oldest_inflight_append: None,
+        })
+    }
+}
+
+/// See [`EventLog::backlog`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Committed events after the position (including those held back).
+    pub events: u64,
+    /// Committed events after the position that lie at or above the append horizon.
+    pub held_back: u64,
+    /// Age of the oldest event append still in flight, if any.
+    pub oldest_inflight_append: Option<Duration>,
 }

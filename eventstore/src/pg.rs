@@ -7,7 +7,7 @@ use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::Row;
 use tokio::sync::Mutex;
 
-use crate::{Error, EventLog, Position, Result, StoredEvent};
+use crate::{Backlog, Error, EventLog, Position, Result, StoredEvent};
 
 /// Metadata keys written with every event. Persisted: do not rename.
 pub const META_EVENT_ID: &str = "event_id";
@@ -22,6 +22,25 @@ pub const META_REQUEST_HASH: &str = "request_hash";
 
 /// The NOTIFY channel raised after appends to `events`.
 pub const APPEND_CHANNEL: &str = "chaos_events_appended";
+
+/// The advisory lock every event append holds (shared, for its transaction) from before its
+/// transaction gets an id until it commits: `pg_advisory_xact_lock_shared(APPEND_LOCK)`. Readers
+/// find the in-flight appends through it (see [`PgEventLog`]). Persisted in running code on both
+/// sides: do not change without a coordinated deploy.
+pub const APPEND_LOCK: (i32, i32) = (0x6368_6173, 1); // 'chas', 1; also in the trigger below
+
+#[cfg(test)]
+#[test]
+fn the_trigger_takes_the_append_lock() {
+    let trigger = SCHEMA
+        .iter()
+        .find(|s| s.contains("FUNCTION chaos_take_append_lock"))
+        .unwrap();
+    assert!(trigger.contains(&format!(
+        "pg_advisory_xact_lock_shared({}, {})",
+        APPEND_LOCK.0, APPEND_LOCK.1
+    )));
+}
 
 /// Idempotent schema setup. The `events` table is postgres-es's, plus two columns that give a
 /// gap-free global order: postgres-es names its insert columns, so the defaults fill them.
@@ -41,7 +60,89 @@ const SCHEMA: &[&str] = &[
     "CREATE UNIQUE INDEX IF NOT EXISTS events_global_order ON events (tx_id, global_position)",
     "CREATE INDEX IF NOT EXISTS events_idempotency ON events ((metadata->>'idempotency_key'))
         WHERE (metadata->>'idempotency_key') IS NOT NULL",
-    // Present for postgres-es's snapshot mode; unused: we run event-store mode (DESIGN.md 3).
+    // Our snapshots (`crate::snapshot`): one per aggregate, the newest, tagged with the version
+    // of the state's shape so a changed shape is ignored rather than misread.
+    "CREATE TABLE IF NOT EXISTS aggregate_snapshots (
+        aggregate_type text NOT NULL,
+        aggregate_id   text NOT NULL,
+        state_version  integer NOT NULL,
+        last_sequence  bigint NOT NULL CHECK (last_sequence > 0),
+        payload        json NOT NULL,
+        taken_at       timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (aggregate_type, aggregate_id)
+    )",
+    // Values unique across aggregates (`crate::reservations`): character names, guild names.
+    "CREATE TABLE IF NOT EXISTS reservations (
+        scope          text NOT NULL,
+        value_key      text NOT NULL,
+        value          text NOT NULL,
+        aggregate_type text NOT NULL,
+        aggregate_id   text NOT NULL,
+        reserved_at    timestamptz NOT NULL DEFAULT now(),
+        confirmed      boolean NOT NULL DEFAULT false,
+        PRIMARY KEY (scope, value_key)
+    )",
+    // Character names reserved before the generic reservations existed.
+    "DO $$ BEGIN
+        IF to_regclass('character_names') IS NOT NULL THEN
+            INSERT INTO reservations
+                (scope, value_key, value, aggregate_type, aggregate_id, reserved_at, confirmed)
+            SELECT 'character-name', name_key, name, 'character', character_id, reserved_at, true
+            FROM character_names
+            ON CONFLICT DO NOTHING;
+        END IF;
+     END $$",
+    // Streams the relay stopped because one of their events cannot be published
+    // (`command-api/src/relay`): nothing of the aggregate from `from_sequence` on is published
+    // until an operator resumes it.
+    "CREATE TABLE IF NOT EXISTS relay_stopped_streams (
+        relay          text NOT NULL,
+        aggregate_type text NOT NULL,
+        aggregate_id   text NOT NULL,
+        from_sequence  bigint NOT NULL,
+        reason         text NOT NULL,
+        stopped_at     timestamptz NOT NULL DEFAULT now(),
+        resume_requested boolean NOT NULL DEFAULT false,
+        PRIMARY KEY (relay, aggregate_type, aggregate_id)
+    )",
+    // Every insert into `events` holds the append lock from before its transaction has an id
+    // (a statement-level trigger runs before the first row is written), whoever the writer is:
+    // the group committer takes it itself too, but a writer that bypasses it (postgres-es's own
+    // persist, a repair script) must not be able to slip past the reader. A transaction that did
+    // other writes before inserting events would already have an id: appenders never do.
+    "CREATE OR REPLACE FUNCTION chaos_take_append_lock() RETURNS trigger
+     LANGUAGE plpgsql AS $$
+     BEGIN
+        PERFORM pg_advisory_xact_lock_shared(1667785075, 1);
+        RETURN NULL;
+     END $$",
+    "CREATE OR REPLACE TRIGGER events_append_lock BEFORE INSERT ON events
+     FOR EACH STATEMENT EXECUTE FUNCTION chaos_take_append_lock()",
+    // The horizon below which every event append has finished (committed or rolled back): the
+    // oldest transaction id among appends still in flight, else the next one to be assigned.
+    // The snapshot is taken before pg_locks is read, so an append that gets its id after the
+    // snapshot is at or above its xmax, and one holding the lock at the time is seen (see
+    // PgEventLog for the argument). Appends in other databases of the cluster are ignored.
+    "CREATE OR REPLACE FUNCTION chaos_append_horizon(cls integer, obj integer) RETURNS xid8
+     LANGUAGE plpgsql VOLATILE AS $$
+     DECLARE
+        s pg_snapshot := pg_current_snapshot();
+        oldest xid8;
+     BEGIN
+        SELECT min(x) INTO oldest
+        FROM pg_snapshot_xip(s) AS x
+        WHERE (x::text::bigint % 4294967296) IN (
+            SELECT t.transactionid::text::bigint
+            FROM pg_locks a
+            JOIN pg_locks t ON t.pid = a.pid
+            WHERE a.locktype = 'advisory' AND a.granted AND a.objsubid = 2
+              AND a.classid = cls::oid AND a.objid = obj::oid
+              AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
+              AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted);
+        RETURN coalesce(oldest, pg_snapshot_xmax(s));
+     END $$",
+    // Present for postgres-es's snapshot mode; unused: we run event-store mode with snapshots of
+    // our own (DESIGN.md 3, `aggregate_snapshots`).
     "CREATE TABLE IF NOT EXISTS snapshots (
         aggregate_type   text NOT NULL,
         aggregate_id     text NOT NULL,
@@ -107,6 +208,16 @@ fn row_to_event(row: &PgRow) -> Result<StoredEvent> {
 }
 
 /// The global-order reader over PostgreSQL.
+///
+/// Rows are read in `(tx_id, global_position)` order, and only below the *append horizon*: the
+/// oldest transaction id among event appends still in flight (else the next id to be assigned).
+/// Every append holds [`APPEND_LOCK`] from before its transaction has an id until it commits, so:
+/// an append with an id below the horizon had that id when the horizon was computed, and was
+/// either still holding the lock then (so the horizon would be at or below it) or already
+/// finished. The rows are read by the next statement, with a snapshot taken after that, so every
+/// row below the horizon that will ever exist is already visible: the cursor never passes a row
+/// that commits later. Unlike the snapshot's `xmin`, the horizon ignores every other transaction
+/// on the cluster — a `pg_dump`, a long analyst query or a migration does not hold the relay back.
 #[derive(Debug)]
 pub struct PgEventLog {
     pool: PgPool,
@@ -120,23 +231,39 @@ impl PgEventLog {
             listener: Mutex::new(None),
         }
     }
+
+    /// The append horizon (see the type's documentation).
+    pub async fn horizon(&self) -> Result<u64> {
+        append_horizon(&self.pool).await
+    }
+}
+
+/// See [`PgEventLog`].
+pub async fn append_horizon(pool: &PgPool) -> Result<u64> {
+    let text: String = sqlx::query_scalar("SELECT chaos_append_horizon($1, $2)::text")
+        .bind(APPEND_LOCK.0)
+        .bind(APPEND_LOCK.1)
+        .fetch_one(pool)
+        .await?;
+    text.parse()
+        .map_err(|_| Error::Corrupt(format!("append horizon {text}")))
 }
 
 #[async_trait]
 impl EventLog for PgEventLog {
     async fn read_after(&self, after: Position, limit: u32) -> Result<Vec<StoredEvent>> {
-        // Only transactions older than every running one are visible to readers: a transaction
-        // that started earlier but commits later can then never land behind the cursor.
+        let horizon = self.horizon().await?;
         let sql = format!(
             "SELECT {SELECT_COLUMNS} FROM events
              WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-               AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+               AND tx_id < $3::text::xid8
              ORDER BY events.tx_id, events.global_position
-             LIMIT $3"
+             LIMIT $4"
         );
         let rows = sqlx::query(&sql)
             .bind(after.tx_id.to_string())
             .bind(after.global_position)
+            .bind(horizon.to_string())
             .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
@@ -168,15 +295,38 @@ impl EventLog for PgEventLog {
     }
 
     async fn count_after(&self, after: Position) -> Result<u64> {
-        let n: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM events
+        Ok(self.backlog(after).await?.events)
+    }
+
+    async fn backlog(&self, after: Position) -> Result<Backlog> {
+        let horizon = self.horizon().await?;
+        let row = sqlx::query(
+            "SELECT count(*) AS events,
+                    count(*) FILTER (WHERE tx_id >= $3::text::xid8) AS held_back,
+                    (SELECT extract(epoch FROM max(now() - s.xact_start))::float8
+                     FROM pg_locks a JOIN pg_stat_activity s ON s.pid = a.pid
+                     WHERE a.locktype = 'advisory' AND a.granted AND a.objsubid = 2
+                       AND a.classid = $4::int::oid AND a.objid = $5::int::oid
+                       AND a.database = (SELECT oid FROM pg_database
+                                         WHERE datname = current_database())) AS oldest
+             FROM events
              WHERE (tx_id, global_position) > ($1::text::xid8, $2)",
         )
         .bind(after.tx_id.to_string())
         .bind(after.global_position)
+        .bind(horizon.to_string())
+        .bind(APPEND_LOCK.0)
+        .bind(APPEND_LOCK.1)
         .fetch_one(&self.pool)
         .await?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        let events: i64 = row.try_get("events")?;
+        let held_back: i64 = row.try_get("held_back")?;
+        let oldest: Option<f64> = row.try_get("oldest")?;
+        Ok(Backlog {
+            events: u64::try_from(events).unwrap_or(0),
+            held_back: u64::try_from(held_back).unwrap_or(0),
+            oldest_inflight_append: oldest.map(|s| Duration::from_secs_f64(s.max(0.0))),
+        })
     }
 }
 
@@ -241,25 +391,130 @@ pub async fn events_by_idempotency_key(
     rows.iter().map(row_to_event).collect()
 }
 
-/// One aggregate's history, in sequence order, optionally up to a version.
-pub async fn aggregate_history(
+/// One page of an aggregate's history, in sequence order: events after sequence `after`, at most
+/// `limit`, none beyond `up_to` when given.
+pub async fn history_page(
     pool: &PgPool,
     aggregate_type: &str,
     aggregate_id: &str,
+    after: i64,
+    limit: u32,
     up_to: Option<i64>,
 ) -> Result<Vec<StoredEvent>> {
     let sql = format!(
         "SELECT {SELECT_COLUMNS} FROM events
-         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence <= $3
-         ORDER BY sequence"
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 AND sequence <= $4
+         ORDER BY sequence
+         LIMIT $5"
     );
     let rows = sqlx::query(&sql)
         .bind(aggregate_type)
         .bind(aggregate_id)
+        .bind(after)
         .bind(up_to.unwrap_or(i64::MAX))
+        .bind(i64::from(limit))
         .fetch_all(pool)
         .await?;
     rows.iter().map(row_to_event).collect()
+}
+
+/// The stored snapshot of an aggregate, whatever its state version.
+pub async fn load_snapshot(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+) -> Result<Option<crate::snapshot::StoredSnapshot>> {
+    let row = sqlx::query(
+        "SELECT state_version, last_sequence, payload FROM aggregate_snapshots
+         WHERE aggregate_type = $1 AND aggregate_id = $2",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(crate::snapshot::StoredSnapshot {
+            state_version: u32::try_from(row.try_get::<i32, _>("state_version")?).unwrap_or(0),
+            last_sequence: u64::try_from(row.try_get::<i64, _>("last_sequence")?).unwrap_or(0),
+            payload: row.try_get("payload")?,
+        })
+    })
+    .transpose()
+}
+
+/// Stores a snapshot unless a newer one (same state version, higher sequence) is already there.
+pub async fn save_snapshot(
+    pool: &PgPool,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    snapshot: &crate::snapshot::StoredSnapshot,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO aggregate_snapshots AS s
+             (aggregate_type, aggregate_id, state_version, last_sequence, payload)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+         SET state_version = EXCLUDED.state_version, last_sequence = EXCLUDED.last_sequence,
+             payload = EXCLUDED.payload, taken_at = now()
+         WHERE s.state_version <> EXCLUDED.state_version
+            OR s.last_sequence < EXCLUDED.last_sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(i32::try_from(snapshot.state_version).unwrap_or(i32::MAX))
+    .bind(i64::try_from(snapshot.last_sequence).unwrap_or(i64::MAX))
+    .bind(&snapshot.payload)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Reserves `value` in `scope` for an aggregate; see [`crate::reservations`]. True when the
+/// value is (now) the aggregate's.
+pub async fn reserve(
+    pool: &PgPool,
+    request: &crate::reservations::ReservationRequest<'_>,
+) -> Result<bool> {
+    let reserved: Option<String> = sqlx::query_scalar(
+        "INSERT INTO reservations AS r (scope, value_key, value, aggregate_type, aggregate_id)
+         VALUES ($1, $2, $3, $4, $5)
+         ON CONFLICT (scope, value_key) DO UPDATE
+            SET value = EXCLUDED.value, aggregate_type = EXCLUDED.aggregate_type,
+                aggregate_id = EXCLUDED.aggregate_id, reserved_at = now()
+            WHERE (r.aggregate_type = EXCLUDED.aggregate_type AND r.aggregate_id = EXCLUDED.aggregate_id)
+               OR (NOT r.confirmed AND r.reserved_at <= now() - make_interval(secs => $6)
+                   AND NOT EXISTS (SELECT 1 FROM events e
+                                   WHERE e.aggregate_type = r.aggregate_type
+                                     AND e.aggregate_id = r.aggregate_id))
+         RETURNING aggregate_id",
+    )
+    .bind(request.scope)
+    .bind(request.key())
+    .bind(request.value)
+    .bind(request.aggregate_type)
+    .bind(request.aggregate_id)
+    .bind(request.abandoned_after.as_secs_f64())
+    .fetch_optional(pool)
+    .await?;
+    Ok(reserved.is_some())
+}
+
+/// Marks a reservation as used: the aggregate now exists, so it is never taken over.
+pub async fn confirm_reservation(
+    pool: &PgPool,
+    request: &crate::reservations::ReservationRequest<'_>,
+) -> Result<()> {
+    sqlx::query(
+        "UPDATE reservations SET confirmed = true
+         WHERE scope = $1 AND value_key = $2 AND aggregate_type = $3 AND aggregate_id = $4",
+    )
+    .bind(request.scope)
+    .bind(request.key())
+    .bind(request.aggregate_type)
+    .bind(request.aggregate_id)
+    .execute(pool)
+    .await?;
+    Ok(())
 }
 
 /// Announces appends on [`APPEND_CHANNEL`] after they commit, coalescing bursts into one NOTIFY

@@ -2,7 +2,7 @@
 //! (replays from PostgreSQL, the embedded mode) share this mapping, so both paths deliver
 //! byte-identical events to the projections.
 
-use chaos_schemas::{DomainEvent, EventEnvelope, PublishedEvent};
+use chaos_schemas::{AnyEvent, EventEnvelope, PublishedEvent};
 use uuid::Uuid;
 
 use crate::pg::{META_CAUSATION_ID, META_CORRELATION_ID, META_TRACEPARENT};
@@ -23,11 +23,13 @@ pub fn event_id(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Uuid
 /// unknown event type or a payload that does not match it), which is a bug to fix, not data to
 /// skip.
 pub fn to_published(stored: &StoredEvent) -> chaos_schemas::Result<PublishedEvent> {
-    let event =
-        DomainEvent::from_stored(&stored.aggregate_type, &stored.event_type, &stored.payload)?;
-    let occurred_at = stored.occurred_at().unwrap_or_else(|| match &event {
-        DomainEvent::Character(e) => e.occurred_at(),
-    });
+    let event = AnyEvent::from_stored(
+        &stored.aggregate_type,
+        &stored.event_type,
+        &stored.event_version,
+        &stored.payload,
+    )?;
+    let occurred_at = stored.occurred_at().unwrap_or_else(|| event.occurred_at());
     Ok(PublishedEvent {
         envelope: EventEnvelope {
             event_id: event_id(

@@ -47,6 +47,30 @@ const SCHEMA: &[&str] = &[
     )",
     "CREATE INDEX IF NOT EXISTS events_idempotency ON events (idempotency_key)
         WHERE idempotency_key IS NOT NULL",
+    "CREATE TABLE IF NOT EXISTS aggregate_snapshots (
+        aggregate_type TEXT NOT NULL,
+        aggregate_id   TEXT NOT NULL,
+        state_version  INTEGER NOT NULL,
+        last_sequence  INTEGER NOT NULL CHECK (last_sequence > 0),
+        payload        TEXT NOT NULL,
+        taken_at       REAL NOT NULL DEFAULT (unixepoch('subsec')),
+        PRIMARY KEY (aggregate_type, aggregate_id)
+    )",
+    "CREATE TABLE IF NOT EXISTS reservations (
+        scope          TEXT NOT NULL,
+        value_key      TEXT NOT NULL,
+        value          TEXT NOT NULL,
+        aggregate_type TEXT NOT NULL,
+        aggregate_id   TEXT NOT NULL,
+        reserved_at    REAL NOT NULL DEFAULT (unixepoch('subsec')),
+        confirmed      INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (scope, value_key)
+    )",
+    "CREATE TABLE IF NOT EXISTS checkpoints (
+        name            TEXT PRIMARY KEY,
+        global_position INTEGER NOT NULL,
+        updated_at      REAL NOT NULL DEFAULT (unixepoch('subsec'))
+    )",
 ];
 
 /// Opens (creating if needed) the database file with durable settings: WAL, and every commit
@@ -66,6 +90,22 @@ pub async fn open(path: &std::path::Path) -> Result<SqlitePool> {
             .execute(&pool)
             .await
             .map_err(|e| Error::Migration(format!("{e}: {statement}")))?;
+    }
+    // Character names reserved before the generic reservations existed.
+    let old: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'character_names'",
+    )
+    .fetch_optional(&pool)
+    .await?;
+    if old.is_some() {
+        sqlx::query(
+            "INSERT OR IGNORE INTO reservations
+                 (scope, value_key, value, aggregate_type, aggregate_id, reserved_at, confirmed)
+             SELECT 'character-name', name_key, name, 'character', character_id, reserved_at, 1
+             FROM character_names",
+        )
+        .execute(&pool)
+        .await?;
     }
     Ok(pool)
 }
@@ -221,24 +261,159 @@ impl SqliteEventRepository {
         rows.iter().map(row_to_event).collect()
     }
 
-    /// One aggregate's history, optionally up to a sequence.
-    pub async fn history(
+    /// One page of an aggregate's history: events after sequence `after`, at most `limit`, none
+    /// beyond `up_to` when given.
+    pub async fn history_page(
         &self,
         aggregate_type: &str,
         aggregate_id: &str,
+        after: i64,
+        limit: u32,
         up_to: Option<i64>,
     ) -> Result<Vec<StoredEvent>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE aggregate_type = ? AND aggregate_id = ? AND sequence <= ?
-             ORDER BY sequence"
+            "SELECT {COLUMNS} FROM events
+             WHERE aggregate_type = ? AND aggregate_id = ? AND sequence > ? AND sequence <= ?
+             ORDER BY sequence LIMIT ?"
         );
         let rows = sqlx::query(&sql)
             .bind(aggregate_type)
             .bind(aggregate_id)
+            .bind(after)
             .bind(up_to.unwrap_or(i64::MAX))
+            .bind(i64::from(limit))
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(row_to_event).collect()
+    }
+
+    /// The stored snapshot of an aggregate, whatever its state version.
+    pub async fn load_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+    ) -> Result<Option<crate::snapshot::StoredSnapshot>> {
+        let row = sqlx::query(
+            "SELECT state_version, last_sequence, payload FROM aggregate_snapshots
+             WHERE aggregate_type = ? AND aggregate_id = ?",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| {
+            let payload: String = row.try_get("payload")?;
+            Ok(crate::snapshot::StoredSnapshot {
+                state_version: u32::try_from(row.try_get::<i64, _>("state_version")?).unwrap_or(0),
+                last_sequence: u64::try_from(row.try_get::<i64, _>("last_sequence")?).unwrap_or(0),
+                payload: serde_json::from_str(&payload)
+                    .map_err(|e| Error::Corrupt(format!("snapshot payload: {e}")))?,
+            })
+        })
+        .transpose()
+    }
+
+    /// Stores a snapshot unless a newer one (same state version, higher sequence) is there.
+    pub async fn save_snapshot(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        snapshot: &crate::snapshot::StoredSnapshot,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO aggregate_snapshots AS s
+                 (aggregate_type, aggregate_id, state_version, last_sequence, payload)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (aggregate_type, aggregate_id) DO UPDATE
+             SET state_version = excluded.state_version, last_sequence = excluded.last_sequence,
+                 payload = excluded.payload, taken_at = unixepoch('subsec')
+             WHERE s.state_version <> excluded.state_version
+                OR s.last_sequence < excluded.last_sequence",
+        )
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(i64::from(snapshot.state_version))
+        .bind(i64::try_from(snapshot.last_sequence).unwrap_or(i64::MAX))
+        .bind(snapshot.payload.to_string())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Reserves a value for an aggregate; see [`crate::reservations`].
+    pub async fn reserve(
+        &self,
+        request: &crate::reservations::ReservationRequest<'_>,
+    ) -> Result<bool> {
+        let reserved: Option<String> = sqlx::query_scalar(
+            "INSERT INTO reservations AS r (scope, value_key, value, aggregate_type, aggregate_id)
+             VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (scope, value_key) DO UPDATE
+                SET value = excluded.value, aggregate_type = excluded.aggregate_type,
+                    aggregate_id = excluded.aggregate_id, reserved_at = unixepoch('subsec')
+                WHERE (r.aggregate_type = excluded.aggregate_type
+                       AND r.aggregate_id = excluded.aggregate_id)
+                   OR (NOT r.confirmed AND r.reserved_at <= unixepoch('subsec') - ?6
+                       AND NOT EXISTS (SELECT 1 FROM events e
+                                       WHERE e.aggregate_type = r.aggregate_type
+                                         AND e.aggregate_id = r.aggregate_id))
+             RETURNING aggregate_id",
+        )
+        .bind(request.scope)
+        .bind(request.key())
+        .bind(request.value)
+        .bind(request.aggregate_type)
+        .bind(request.aggregate_id)
+        .bind(request.abandoned_after.as_secs_f64())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(reserved.is_some())
+    }
+
+    /// Marks a reservation as used (see [`crate::reservations`]).
+    pub async fn confirm_reservation(
+        &self,
+        request: &crate::reservations::ReservationRequest<'_>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE reservations SET confirmed = 1
+             WHERE scope = ? AND value_key = ? AND aggregate_type = ? AND aggregate_id = ?",
+        )
+        .bind(request.scope)
+        .bind(request.key())
+        .bind(request.aggregate_type)
+        .bind(request.aggregate_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// A named position of the global-order reader (the embedded process managers').
+    pub async fn load_checkpoint(&self, name: &str) -> Result<Position> {
+        let position: Option<i64> =
+            sqlx::query_scalar("SELECT global_position FROM checkpoints WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(
+            position.map_or(Position::START, |global_position| Position {
+                tx_id: 0,
+                global_position,
+            }),
+        )
+    }
+
+    pub async fn save_checkpoint(&self, name: &str, position: Position) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO checkpoints (name, global_position) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE
+             SET global_position = excluded.global_position, updated_at = unixepoch('subsec')",
+        )
+        .bind(name)
+        .bind(position.global_position)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     fn stream(&self, query: String, binds: Vec<String>) -> ReplayStream {

@@ -181,7 +181,10 @@ async fn postgres_reader_orders_transaction_ids_as_numbers() {
         .await
         .unwrap();
     let boundary = 10_i64.pow((current - 1).ilog10());
-    assert!(boundary >= 10, "a cluster has used more than ten transactions: {current}");
+    assert!(
+        boundary >= 10,
+        "a cluster has used more than ten transactions: {current}"
+    );
     let (a, b, c) = (boundary - 1, boundary, current - 1);
     assert!(a < b && b < c, "{a} < {b} < {c}");
     for (tx_id, aggregate_id) in [(c, "c"), (a, "a"), (b, "b")] {
@@ -207,6 +210,71 @@ async fn postgres_reader_orders_transaction_ids_as_numbers() {
     let id = |n: i64| u64::try_from(n).unwrap();
     assert_eq!(
         seen,
-        vec![(id(a), "a".into()), (id(b), "b".into()), (id(c), "c".into())]
+        vec![
+            (id(a), "a".into()),
+            (id(b), "b".into()),
+            (id(c), "c".into())
+        ]
     );
+}
+
+/// The backup case: a transaction that is not an event append (a `pg_dump`, an analyst's query,
+/// a migration) stays open while commands append. The reader must not wait for it — only for
+/// appends still in flight — and what it does hold back is counted as held back, not as nothing.
+#[tokio::test]
+async fn postgres_reader_waits_only_for_event_appends() {
+    let pool = fresh_pg().await;
+    let repo = PostgresEventRepository::new(pool.clone());
+    let log = PgEventLog::new(pool.clone());
+
+    // Another session's open transaction with an id (it wrote something), older than the appends.
+    let mut backup = pool.begin().await.unwrap();
+    sqlx::query("CREATE TEMP TABLE dump_progress (n int)")
+        .execute(&mut *backup)
+        .await
+        .unwrap();
+    let _: String = sqlx::query_scalar("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut *backup)
+        .await
+        .unwrap();
+    append(&repo, "a", 1..=2).await;
+    let rows = log.read_after(Position::START, 10).await.unwrap();
+    assert_eq!(
+        rows.len(),
+        2,
+        "an unrelated open transaction holds nothing back"
+    );
+    let backlog = log.backlog(Position::START).await.unwrap();
+    assert_eq!((backlog.events, backlog.held_back), (2, 0));
+
+    // An append in flight does hold back what commits after it, and says so.
+    let mut slow = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('character', 'slow', 1, 'ZoneEntered', '1', '{}', '{}')",
+    )
+    .execute(&mut *slow)
+    .await
+    .unwrap();
+    append(&repo, "b", 1..=1).await;
+    let after = rows.last().unwrap().position;
+    assert!(log.read_after(after, 10).await.unwrap().is_empty());
+    let backlog = log.backlog(after).await.unwrap();
+    assert_eq!(
+        (backlog.events, backlog.held_back),
+        (1, 1),
+        "b is committed but held back"
+    );
+    assert!(backlog.oldest_inflight_append.is_some());
+
+    slow.commit().await.unwrap();
+    let ids: Vec<String> = log
+        .read_after(after, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.aggregate_id)
+        .collect();
+    assert_eq!(ids, vec!["slow", "b"]);
+    backup.rollback().await.unwrap();
 }

@@ -1,3 +1,10 @@
+//! Bearer tokens shared by both APIs: the command API issues them at login, both verify them.
+//! HS256 with a shared secret; the claims name the account and its roles.
+
+use axum::extract::{FromRef, FromRequestParts};
+use axum::http::request::Parts;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use chaos_domain::AccountId;
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
@@ -42,6 +49,80 @@ pub enum AuthError {
     #[error("expired bearer token")]
     Expired,
 }
+
+impl IntoResponse for AuthError {
+    fn into_response(self) -> Response {
+        crate::http::Problem::new(StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
+            .detail(self.to_string())
+            .into_response()
+    }
+}
+
+/// The authenticated caller of a request: a valid `Authorization: Bearer <JWT>`, else 401
+/// problem+json. Works in any router whose state yields the [`JwtKeys`].
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub claims: Claims,
+    pub account: AccountId,
+}
+
+impl Caller {
+    pub fn has(&self, role: Role) -> bool {
+        self.claims.has(role)
+    }
+}
+
+impl<S> FromRequestParts<S> for Caller
+where
+    JwtKeys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
+        let header = parts
+            .headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or(AuthError::Missing)?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .ok_or(AuthError::Invalid)?;
+        let claims = JwtKeys::from_ref(state).verify(token.trim())?;
+        let account = claims.account()?;
+        Ok(Self { claims, account })
+    }
+}
+
+/// The optional caller: `None` without an `Authorization` header; a header that does not verify
+/// is still 401 (a client that sends a token expects it to count).
+#[derive(Debug, Clone)]
+pub struct MaybeCaller(pub Option<Caller>);
+
+impl<S> FromRequestParts<S> for MaybeCaller
+where
+    JwtKeys: FromRef<S>,
+    S: Send + Sync,
+{
+    type Rejection = AuthError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AuthError> {
+        if !parts
+            .headers
+            .contains_key(axum::http::header::AUTHORIZATION)
+        {
+            return Ok(Self(None));
+        }
+        Caller::from_request_parts(parts, state)
+            .await
+            .map(|c| Self(Some(c)))
+    }
+}
+
+/// The secret every development configuration ships with. A service outside development mode
+/// refuses to start with it.
+pub const DEVELOPMENT_SECRET: &str = "chaos-world-local-development-secret";
 
 #[derive(Clone)]
 pub struct JwtKeys {

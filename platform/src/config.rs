@@ -55,6 +55,38 @@ fn config_path_from_args() -> Option<String> {
     None
 }
 
+/// Which kind of deployment a service runs in. `development` (the local default) may use the
+/// built-in development JWT secret and creates the Kafka topics it needs; `production` refuses
+/// the development secret and only checks that its topics exist (operators create them with the
+/// cluster's replication and partitions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+impl Environment {
+    pub fn is_production(self) -> bool {
+        self == Self::Production
+    }
+
+    /// Refuses the built-in development JWT secret outside development mode.
+    pub fn check_jwt_secret(self, secret: &secrecy::SecretString) -> anyhow::Result<()> {
+        use secrecy::ExposeSecret;
+        if self.is_production() && secret.expose_secret() == crate::auth::DEVELOPMENT_SECRET {
+            anyhow::bail!(
+                "refusing to start in production mode with the built-in development JWT secret: \
+                 set auth.jwt_secret (CHAOS__AUTH__JWT_SECRET) from the secret store"
+            );
+        }
+        if self.is_production() && secret.expose_secret().len() < 32 {
+            anyhow::bail!("auth.jwt_secret must be at least 32 bytes in production mode");
+        }
+        Ok(())
+    }
+}
+
 /// Where a service listens (for the relay and projectors: health and metrics only).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +109,16 @@ pub struct TelemetryConfig {
     pub json: bool,
     /// A `tracing` filter directive, e.g. `info,chaos_projectors=debug`.
     pub level: String,
+    /// OTLP/HTTP traces endpoint (e.g. `http://jaeger-collector:4318`); empty: no export.
+    #[serde(default)]
+    pub otlp_endpoint: String,
+    /// Share of traces sampled at the root, 0.0 to 1.0 (a sampled parent is always followed).
+    #[serde(default = "default_sample_ratio")]
+    pub trace_sample_ratio: f64,
+}
+
+fn default_sample_ratio() -> f64 {
+    1.0
 }
 
 #[cfg(test)]

@@ -209,6 +209,39 @@ impl IntoResponse for Problem {
     }
 }
 
+/// Bounds a service's API routes: a request still running after `timeout` is answered 503, and
+/// beyond `max_concurrent` requests in flight new ones are answered 503 at once instead of
+/// queueing (load shedding). Both with `Retry-After` and problem+json. The ops endpoints stay
+/// outside, so probes and scrapes still answer under overload.
+pub fn guard(router: Router, timeout: std::time::Duration, max_concurrent: usize) -> Router {
+    use tower::ServiceBuilder;
+    router.layer(
+        ServiceBuilder::new()
+            .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
+            .load_shed()
+            .concurrency_limit(max_concurrent.max(1))
+            .timeout(timeout),
+    )
+}
+
+async fn overloaded(error: tower::BoxError) -> Response {
+    let (kind, detail) = if error.is::<tower::timeout::error::Elapsed>() {
+        ("request-timeout", "the request took too long; retry later")
+    } else if error.is::<tower::load_shed::error::Overloaded>() {
+        ("overloaded", "the service is at capacity; retry later")
+    } else {
+        tracing::error!(error = %error, "request failed in the service stack");
+        (
+            "unavailable",
+            "the service could not handle the request; retry later",
+        )
+    };
+    Problem::new(StatusCode::SERVICE_UNAVAILABLE, kind, "Service unavailable")
+        .detail(detail)
+        .retry_after(1)
+        .into_response()
+}
+
 /// Serves `router` on `bind` until `shutdown` resolves, then drains in-flight requests.
 pub async fn serve(
     bind: &str,
@@ -216,9 +249,21 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(bind).await?;
+    serve_on(listener, router, shutdown).await
+}
+
+/// As [`serve`], on a bound listener. Handlers see the peer address (`ConnectInfo`).
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     tracing::info!(addr = %listener.local_addr()?, "listening");
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await?;
     Ok(())
 }

@@ -49,6 +49,50 @@ pub async fn delete_topics(client: &ClientConfig, topics: &[String]) -> anyhow::
     Ok(())
 }
 
+/// The topics a service needs: in development mode created when missing; in production mode only
+/// checked (operators create topics with the cluster's replication, partitions and retention),
+/// failing with the list of missing ones.
+pub async fn prepare_topics(
+    config: &KafkaConfig,
+    environment: crate::config::Environment,
+    topics: &[String],
+    topic_config: &[(&str, &str)],
+) -> anyhow::Result<()> {
+    if environment.is_production() {
+        check_topics(config, topics).await
+    } else {
+        ensure_topics(config, topics, topic_config).await
+    }
+}
+
+/// Fails unless every topic exists.
+pub async fn check_topics(config: &KafkaConfig, topics: &[String]) -> anyhow::Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    let consumer: BaseConsumer = config.client_config().create()?;
+    let wanted = topics.to_vec();
+    let metadata = tokio::task::spawn_blocking(move || {
+        consumer.fetch_metadata(None, std::time::Duration::from_secs(30))
+    })
+    .await??;
+    let present: std::collections::HashSet<&str> =
+        metadata.topics().iter().map(|t| t.name()).collect();
+    let missing: Vec<&String> = wanted
+        .iter()
+        .filter(|t| !present.contains(t.as_str()))
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "Kafka topics missing (production mode does not create topics): {}",
+            missing
+                .iter()
+                .map(|t| t.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// Creates the topics that are missing (an existing topic is left as it is).
 pub async fn ensure_topics(
     config: &KafkaConfig,

@@ -1,11 +1,13 @@
 //! Service plumbing shared by every Chaos World process: layered configuration, telemetry,
 //! Prometheus metrics and health endpoints, Kafka client settings and graceful shutdown.
 
+pub mod auth;
 pub mod config;
-pub mod consistency;
+pub mod game;
 pub mod http;
 pub mod kafka;
 pub mod metrics;
+pub mod openapi;
 pub mod shutdown;
 pub mod telemetry;
 

@@ -1,10 +1,13 @@
-use chaos_platform::config::{HttpConfig, RegistryConfig, TelemetryConfig};
+use chaos_platform::config::{Environment, HttpConfig, RegistryConfig, TelemetryConfig};
 use chaos_platform::kafka::KafkaConfig;
+pub use chaos_readmodel::redis::RedisConfig;
+use secrecy::SecretString;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    pub environment: Environment,
     pub telemetry: TelemetryConfig,
     pub http: HttpConfig,
     pub kafka: KafkaConfig,
@@ -13,16 +16,29 @@ pub struct Settings {
     pub projector: ProjectorConfig,
     /// Used only by `projector warehouse`.
     pub warehouse: WarehouseConfig,
+    /// Used only by `projector process-managers`: the event store they command.
+    pub database: DatabaseConfig,
+    pub process_managers: ProcessManagersConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RedisConfig {
-    pub url: String,
-    /// Prepended to every key (isolates tests and environments sharing a server).
-    pub key_prefix: String,
-    /// The read-model version written (`v1`); a rebuild writes the next one.
-    pub model_version: String,
+pub struct DatabaseConfig {
+    pub url: SecretString,
+    pub max_connections: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+/// `projector process-managers`: every process manager, each its own consumer group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProcessManagersConfig {
+    /// Consumer group of manager `m` is `<group_prefix><m>`.
+    pub group_prefix: String,
+    pub max_batch: usize,
+    pub batch_window_ms: u64,
+    /// The ops server (metrics, health) of the process managers.
+    pub http_bind: String,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -57,9 +73,13 @@ pub struct WarehouseConfig {
 }
 
 pub const DEFAULTS: &str = r#"
+environment = "development"
+
 [telemetry]
 json = false
 level = "info"
+otlp_endpoint = ""
+trace_sample_ratio = 1.0
 
 [http]
 bind = "127.0.0.1:9102"
@@ -70,12 +90,14 @@ partitions = 6
 replication_factor = 1
 
 [schema_registry]
-url = "http://127.0.0.1:8081"
+url = "http://127.0.0.1:8081/apis/ccompat/v7"
 
 [redis]
 url = "redis://127.0.0.1:6379"
 key_prefix = "chaos:"
 model_version = "v1"
+password = ""
+ca_file = ""
 
 [projector]
 group_id = "chaos-projector-redis"
@@ -90,4 +112,15 @@ group_id = "chaos-projector-warehouse"
 max_batch = 5000
 batch_window_ms = 50
 http_bind = "127.0.0.1:9103"
+
+[database]
+url = "postgres://chaos:chaos@127.0.0.1:5432/chaos"
+max_connections = 8
+acquire_timeout_ms = 2000
+
+[process_managers]
+group_prefix = "chaos-pm-"
+max_batch = 200
+batch_window_ms = 5
+http_bind = "127.0.0.1:9105"
 "#;

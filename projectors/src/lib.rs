@@ -1,14 +1,15 @@
-//! Projections: Kafka (or the event store) in, read models out.
+//! Projections and process managers: Kafka (or the event store) in; read models, warehouse rows
+//! or commands out.
 //!
-//! - [`readmodel`]: the read-model store port (versioned documents with compare-and-set) and its
-//!   Redis implementation; the query API reads through the same port.
-//! - [`sheet`]: the character-sheet projection, pure: a sheet and an event in, a sheet out.
-//! - [`runner`]: the consumer loop: decode, apply in batches, store offsets only after the sink
-//!   acknowledged, dead-letter poison messages, export lag.
+//! - [`runner`]: the feeds — the Kafka consumer loop (decode, apply in batches, store offsets only
+//!   after the sink acknowledged, dead-letter poison messages, export lag, ride out outages) and
+//!   the store-fed feed (the embedded mode, rebuilds from PostgreSQL) — and the sink port.
+//! - The read-model views live in `chaos_readmodel` (the query API reads the same store);
+//!   `ViewProjection` is a sink here.
 //! - [`warehouse`]: the analytics warehouse (DuckDB fact tables, Parquet exports).
+//! - [`process`]: process managers (event in, command on another aggregate out).
 
 pub mod config;
-pub mod readmodel;
+pub mod process;
 pub mod runner;
-pub mod sheet;
 pub mod warehouse;

@@ -3,21 +3,31 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use chaos_eventstore::command::{CommandMetrics, CommandSettings};
+use chaos_eventstore::group_commit::{AppendMetrics, GroupCommitConfig};
+use chaos_eventstore::repository::Repository;
+use chaos_eventstore::snapshot::SnapshotMetrics;
+use chaos_eventstore::CommandService;
 use chaos_platform::http::{ops_router, readiness, serve, ReadinessCheck};
-use chaos_platform::kafka::ensure_topics;
+use chaos_platform::kafka::prepare_topics;
 use chaos_platform::{load_config, shutdown_signal, telemetry};
 use chaos_projectors::config::{Settings, DEFAULTS};
-use chaos_projectors::readmodel::{DocumentStore, RedisStore};
-use chaos_projectors::runner::{KafkaRunner, ProjectionSink, ProjectorMetrics, SheetProjection};
+use chaos_projectors::process::{self, ProcessMetrics, ProcessSink};
+use chaos_projectors::runner::{KafkaRunner, ProjectionSink, ProjectorMetrics};
 use chaos_projectors::warehouse::Warehouse;
+use chaos_readmodel::{DocumentStore, Keys, RedisStore, ViewProjection};
+use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
-const USAGE: &str = "usage: projector [redis | warehouse | warehouse export [DIR]] [--config PATH]";
+const USAGE: &str =
+    "usage: projector [redis | warehouse | warehouse export [DIR] | process-managers] \
+                     [--config PATH]";
 
-/// `projector redis`: the Redis character-sheet projection (the default).
+/// `projector redis`: the Redis read models (every view in `chaos_readmodel::views`; default).
 /// `projector warehouse`: the DuckDB analytics warehouse.
 /// `projector warehouse export [DIR]`: write the warehouse's Parquet files and exit (the
 /// projector must be stopped: DuckDB locks its file).
+/// `projector process-managers`: every process manager, each in its own consumer group.
 #[global_allocator]
 static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 
@@ -32,20 +42,29 @@ async fn main() -> anyhow::Result<()> {
         ["warehouse"] => warehouse(settings).await,
         ["warehouse", "export"] => export(&settings, &settings.warehouse.parquet_dir).await,
         ["warehouse", "export", dir] => export(&settings, dir).await,
+        ["process-managers"] => process_managers(settings).await,
         _ => anyhow::bail!("{USAGE}"),
     }
 }
 
+/// The topics of `sources` under the configured prefix.
+fn topics(settings: &Settings, sources: &[&str]) -> Vec<String> {
+    sources
+        .iter()
+        .map(|s| settings.kafka.topic(&chaos_schemas::topic_for(s)))
+        .collect()
+}
+
 async fn redis(settings: Settings) -> anyhow::Result<()> {
     let store = Arc::new(
-        RedisStore::connect(&settings.redis.url)
+        RedisStore::open(&settings.redis)
             .await
             .context("connecting to Redis")?,
     );
-    let projection = SheetProjection::new(
+    let projection = ViewProjection::new(
         store.clone(),
-        settings.redis.key_prefix.clone(),
-        settings.redis.model_version.clone(),
+        Keys::new(&settings.redis.key_prefix, &settings.redis.model_version),
+        chaos_readmodel::views::all(),
     );
     let probe = store.clone();
     let check = readiness(move || {
@@ -54,17 +73,16 @@ async fn redis(settings: Settings) -> anyhow::Result<()> {
     });
     let p = &settings.projector;
     let batching = (p.max_batch, Duration::from_millis(p.batch_window_ms));
+    let topics = topics(&settings, &projection.sources());
     let bind = settings.http.bind.clone();
-    run(
-        "redis",
-        &settings,
-        &p.group_id,
-        batching,
-        &bind,
-        projection,
-        ("redis", check),
+    let group = p.group_id.clone();
+    let registry = prometheus::Registry::new();
+    let metrics = ProjectorMetrics::new(&registry);
+    let runner = runner(
+        "redis", &settings, &group, topics, batching, projection, &metrics,
     )
-    .await
+    .await?;
+    serve_runners(vec![runner], &bind, registry, vec![("redis", check)]).await
 }
 
 async fn warehouse(settings: Settings) -> anyhow::Result<()> {
@@ -94,21 +112,82 @@ async fn warehouse(settings: Settings) -> anyhow::Result<()> {
         async move { probe.ping().await.map_err(|e| e.to_string()) }
     });
     let batching = (w.max_batch, Duration::from_millis(w.batch_window_ms));
-    let outcome = run(
+    let every_topic: Vec<&str> = chaos_schemas::AGGREGATES.iter().map(|a| a.name).collect();
+    let topics = topics(&settings, &every_topic);
+    let registry = prometheus::Registry::new();
+    let group = w.group_id.clone();
+    let bind = w.http_bind.clone();
+    let metrics = ProjectorMetrics::new(&registry);
+    let runner = runner(
         "warehouse",
         &settings,
-        &w.group_id,
+        &group,
+        topics,
         batching,
-        &w.http_bind,
         warehouse.clone(),
-        ("duckdb", check),
+        &metrics,
     )
-    .await;
+    .await?;
+    let outcome = serve_runners(vec![runner], &bind, registry, vec![("duckdb", check)]).await;
     if let Some(exporter) = exporter {
         exporter.abort();
     }
     warehouse.close().await.context("closing the warehouse")?;
     outcome
+}
+
+async fn process_managers(settings: Settings) -> anyhow::Result<()> {
+    let db = &settings.database;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(db.max_connections)
+        .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms))
+        .connect(db.url.expose_secret())
+        .await
+        .context("connecting to PostgreSQL")?;
+    chaos_eventstore::pg::migrate(&pool).await?;
+    let registry = prometheus::Registry::new();
+    let repository = Repository::postgres(
+        pool,
+        GroupCommitConfig::default(),
+        Some(AppendMetrics::new(&registry)),
+    );
+    let commands = CommandService::new(
+        repository,
+        chaos_platform::game::game_services(chaos_domain::Content::builtin()?),
+        CommandSettings::default(),
+        CommandMetrics::new(&registry),
+        SnapshotMetrics::new(&registry),
+    );
+    let metrics = ProcessMetrics::new(&registry);
+    let runner_metrics = ProjectorMetrics::new(&registry);
+    let pm = &settings.process_managers;
+    let batching = (pm.max_batch, Duration::from_millis(pm.batch_window_ms));
+    let mut runners = Vec::new();
+    for manager in process::all() {
+        let name = format!("pm-{}", manager.name());
+        let group = format!("{}{}", pm.group_prefix, manager.name());
+        let topics = topics(&settings, manager.sources());
+        let sink = ProcessSink::new(manager, commands.clone(), metrics.clone());
+        runners.push(
+            runner(
+                &name,
+                &settings,
+                &group,
+                topics,
+                batching,
+                sink,
+                &runner_metrics,
+            )
+            .await?,
+        );
+    }
+    let store = commands.clone();
+    let check = readiness(move || {
+        let store = store.clone();
+        async move { store.ping().await.map_err(|e| e.to_string()) }
+    });
+    let bind = pm.http_bind.clone();
+    serve_runners(runners, &bind, registry, vec![("event_store", check)]).await
 }
 
 async fn export(settings: &Settings, dir: &str) -> anyhow::Result<()> {
@@ -125,47 +204,55 @@ async fn export(settings: &Settings, dir: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Consumes the character topic into `sink` until SIGTERM, serving metrics and health.
-async fn run(
+/// A Kafka runner of `sink` over `topics` (created when missing in development mode, checked in
+/// production), with its dead-letter topic `chaos.deadletter.<name>`.
+async fn runner(
     name: &str,
     settings: &Settings,
     group_id: &str,
+    topics: Vec<String>,
     (max_batch, batch_window): (usize, Duration),
-    bind: &str,
     sink: impl ProjectionSink + 'static,
-    check: (&'static str, ReadinessCheck),
-) -> anyhow::Result<()> {
-    let topic = settings.kafka.topic(&chaos_schemas::topic_for(
-        chaos_domain::character::AGGREGATE_TYPE,
-    ));
+    metrics: &ProjectorMetrics,
+) -> anyhow::Result<KafkaRunner> {
     let dead_letter_topic = settings
         .kafka
         .topic(&chaos_schemas::dead_letter_topic(name));
-    ensure_topics(
+    let mut all = topics.clone();
+    all.push(dead_letter_topic.clone());
+    prepare_topics(
         &settings.kafka,
-        &[topic.clone(), dead_letter_topic.clone()],
+        settings.environment,
+        &all,
         &[("retention.ms", "-1")],
     )
     .await?;
-    let registry = prometheus::Registry::new();
-    let metrics = ProjectorMetrics::new(&registry);
-    let runner = KafkaRunner::new(
+    KafkaRunner::new(
         name,
         &settings.kafka,
         group_id,
-        topic,
+        topics,
         dead_letter_topic,
         chaos_schemas::AvroCodec::new(&settings.schema_registry.url)?,
         sink,
-        metrics,
+        metrics.clone(),
         max_batch,
         batch_window,
-    )?;
+    )
+}
+
+/// Runs the runners until SIGTERM, serving metrics and health on `bind`.
+async fn serve_runners(
+    runners: Vec<KafkaRunner>,
+    bind: &str,
+    registry: prometheus::Registry,
+    checks: Vec<(&'static str, ReadinessCheck)>,
+) -> anyhow::Result<()> {
     let shutdown = CancellationToken::new();
     let stop = shutdown.clone();
     let bind = bind.to_owned();
     let server = tokio::spawn(async move {
-        serve(&bind, ops_router(registry, vec![check]), async move {
+        serve(&bind, ops_router(registry, checks), async move {
             stop.cancelled().await
         })
         .await
@@ -175,10 +262,15 @@ async fn run(
         shutdown_signal().await;
         trigger.cancel();
     });
-    let outcome = runner.run(shutdown.clone()).await;
+    let runs = runners.into_iter().map(|runner| {
+        let shutdown = shutdown.clone();
+        async move { runner.run(shutdown).await }
+    });
+    let outcomes = futures::future::join_all(runs).await;
     shutdown.cancel();
     server.await??;
-    outcome
+    outcomes.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
+    Ok(())
 }
 
 /// The command line without `--config PATH` (read by the configuration loader).

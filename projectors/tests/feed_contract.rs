@@ -7,14 +7,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chaos_domain::ports::LowestRoll;
-use chaos_domain::{AccountId, Character, CharacterCommand, CharacterName, Content};
+use chaos_domain::{
+    AccountId, Character, CharacterCommand, CharacterName, Content, Ctx, GameAggregate, GameEvent,
+};
 use chaos_eventstore::publish::to_published;
 use chaos_eventstore::sqlite::SqliteEventRepository;
 use chaos_eventstore::testing::fresh_sqlite;
 use chaos_eventstore::{EventLog, Position};
 use chaos_platform::kafka::{delete_topics, ensure_topics, KafkaConfig};
-use chaos_projectors::readmodel::{DocumentStore, MemoryStore};
-use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, SheetProjection, StoreFeed};
+use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, StoreFeed};
+use chaos_readmodel::{DocumentStore, Keys, MemoryStore, ViewProjection};
 use chaos_schemas::AvroCodec;
 use chrono::{Duration as Span, TimeZone, Utc};
 use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
@@ -51,7 +53,12 @@ async fn history(repo: &SqliteEventRepository) -> Vec<String> {
         });
         for command in commands {
             now += Span::seconds(1);
-            let events = state.decide(command, &content, now, &LowestRoll).unwrap();
+            let ctx = Ctx {
+                content: &content,
+                now,
+                dice: &LowestRoll,
+            };
+            let events = state.decide(command, &ctx).unwrap();
             let serialized: Vec<SerializedEvent> = events
                 .iter()
                 .map(|e| {
@@ -61,7 +68,7 @@ async fn history(repo: &SqliteEventRepository) -> Vec<String> {
                         sequence,
                         "character".into(),
                         e.type_name().into(),
-                        "1".into(),
+                        cqrs_es::DomainEvent::event_version(e),
                         serde_json::to_value(e).unwrap(),
                         serde_json::json!({ "occurred_at": now.to_rfc3339() }),
                     )
@@ -88,7 +95,8 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
     // Store-fed.
     let from_store = Arc::new(MemoryStore::default());
     let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
-    let projection = SheetProjection::new(from_store.clone(), "p:".into(), "v1".into());
+    let views = || chaos_readmodel::views::all();
+    let projection = ViewProjection::new(from_store.clone(), Keys::new("p:", "v1"), views());
     let feed = StoreFeed::new("sheets", Arc::new(log), Arc::new(projection), metrics);
     let done = feed.catch_up(Position::START, |_| {}).await.unwrap();
     assert_eq!(done.events, stored.len() as u64);
@@ -107,7 +115,10 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
     ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
         .await
         .unwrap();
-    let registry = env("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
+    let registry = env(
+        "SCHEMA_REGISTRY_URL",
+        "http://127.0.0.1:8081/apis/ccompat/v7",
+    );
     let codec = AvroCodec::new(&registry).unwrap();
     let producer: FutureProducer = kafka.client_config().create().unwrap();
     let mut sends: Vec<&chaos_eventstore::StoredEvent> = stored.iter().collect();
@@ -129,10 +140,10 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
         "redis",
         &kafka,
         "feed-contract",
-        topic.clone(),
+        vec![topic.clone()],
         dead.clone(),
         codec,
-        SheetProjection::new(from_kafka.clone(), "p:".into(), "v1".into()),
+        ViewProjection::new(from_kafka.clone(), Keys::new("p:", "v1"), views()),
         metrics.clone(),
         100,
         Duration::from_millis(5),
@@ -145,7 +156,7 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
     };
     let keys: Vec<String> = ids
         .iter()
-        .map(|id| format!("p:v1:character:{id}"))
+        .map(|id| Keys::new("p:", "v1").doc("sheet", id))
         .collect();
     let expected = from_store.get_many(&keys).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -160,9 +171,9 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(expected
-        .iter()
-        .all(|d| d.as_ref().is_some_and(|d| d.version == d.applied)));
+    assert!(expected.iter().all(|d| d
+        .as_ref()
+        .is_some_and(|d| d.positions.values().sum::<u64>() == d.applied)));
     assert_eq!(metrics.dead_letters.with_label_values(&["redis"]).get(), 0);
     stop.cancel();
     handle.await.unwrap().unwrap();

@@ -5,11 +5,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chaos_domain::{AccountId, CharacterEvent, CharacterName};
+use chaos_domain::{AccountId, CharacterEvent, CharacterName, GameEvent};
 use chaos_platform::kafka::{delete_topics, ensure_topics, KafkaConfig};
-use chaos_projectors::readmodel::{DocumentStore, MemoryStore};
-use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, SheetProjection};
-use chaos_schemas::{AvroCodec, DomainEvent, EventEnvelope, PublishedEvent};
+use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics};
+use chaos_readmodel::{DocumentStore, Keys, MemoryStore, ViewProjection};
+use chaos_schemas::{AnyEvent, AvroCodec, EventEnvelope, PublishedEvent};
 use chrono::{TimeZone, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::Headers;
@@ -35,7 +35,7 @@ fn published(id: &str, sequence: u64, event: CharacterEvent) -> PublishedEvent {
             causation_id: None,
             traceparent: None,
         },
-        event: DomainEvent::Character(event),
+        event: AnyEvent::Character(event),
     }
 }
 
@@ -59,7 +59,10 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
         replication_factor: 1,
         options: Default::default(),
     };
-    let registry = env("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081");
+    let registry = env(
+        "SCHEMA_REGISTRY_URL",
+        "http://127.0.0.1:8081/apis/ccompat/v7",
+    );
     let topic = kafka.topic("chaos.character.events");
     let dead = kafka.topic("chaos.deadletter.redis");
     ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
@@ -125,12 +128,13 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
     let store = Arc::new(MemoryStore::default());
     let run = |store: Arc<MemoryStore>| {
         let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
-        let projection = SheetProjection::new(store, "t:".into(), "v1".into());
+        let projection =
+            ViewProjection::new(store, Keys::new("t:", "v1"), chaos_readmodel::views::all());
         let runner = KafkaRunner::new(
             "redis",
             &kafka,
             "test-group",
-            topic.clone(),
+            vec![topic.clone()],
             dead.clone(),
             AvroCodec::new(&registry).unwrap(),
             projection,
@@ -147,12 +151,21 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
         (metrics, stop, handle)
     };
     let (metrics, stop, handle) = run(store.clone());
-    let key = format!("t:v1:character:{id}");
+    let key = Keys::new("t:", "v1").doc("sheet", &id);
+    let source = format!("character/{id}");
+    let position = |store: Arc<MemoryStore>, key: String, source: String| async move {
+        store
+            .get(&key)
+            .await
+            .unwrap()
+            .map_or(0, |d| d.position(&source))
+    };
     wait_until("the sheet to reach version 2 and both dead letters", || {
-        let (store, key, metrics) = (store.clone(), key.clone(), metrics.clone());
+        let (store, key, source, metrics) =
+            (store.clone(), key.clone(), source.clone(), metrics.clone());
         async move {
-            let version = store.get(&key).await.unwrap().map_or(0, |d| d.version);
-            version == 2 && metrics.dead_letters.with_label_values(&["redis"]).get() == 2
+            position(store, key, source).await == 2
+                && metrics.dead_letters.with_label_values(&["redis"]).get() == 2
         }
     })
     .await;
@@ -160,7 +173,7 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
     assert_eq!(metrics.duplicates.with_label_values(&["redis"]).get(), 1);
     let sheet = store.get(&key).await.unwrap().unwrap();
     assert_eq!(
-        sheet.doc["zone"], "starter_meadow",
+        sheet.body["zone"], "starter_meadow",
         "the gap event was not applied"
     );
     assert_eq!(sheet.applied, 2);
@@ -209,8 +222,8 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
         .await
         .unwrap();
     wait_until("the next event after the restart", || {
-        let (store, key) = (store.clone(), key.clone());
-        async move { store.get(&key).await.unwrap().map_or(0, |d| d.version) == 3 }
+        let (store, key, source) = (store.clone(), key.clone(), source.clone());
+        async move { position(store, key, source).await == 3 }
     })
     .await;
     assert_eq!(metrics.applied.with_label_values(&["redis"]).get(), 1);

@@ -1,11 +1,10 @@
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use chaos_platform::{load_config, shutdown_signal, telemetry};
-use chaos_projectors::readmodel::RedisStore;
 use chaos_query_api::config::{Settings, DEFAULTS};
-use chaos_query_api::{router, AppState, QueryMetrics};
+use chaos_query_api::{router, AppState};
+use chaos_readmodel::RedisStore;
 
 #[global_allocator]
 static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
@@ -14,21 +13,14 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 async fn main() -> anyhow::Result<()> {
     let settings: Settings = load_config(DEFAULTS)?;
     telemetry::init("query-api", &settings.telemetry);
-    let store = RedisStore::connect(&settings.redis.url)
+    settings
+        .environment
+        .check_jwt_secret(&settings.auth.jwt_secret)?;
+    let store = RedisStore::open(&settings.redis)
         .await
         .context("connecting to Redis")?;
     let registry = prometheus::Registry::new();
-    let state = AppState {
-        store: Arc::new(store),
-        key_prefix: settings.redis.key_prefix,
-        model_version: settings.redis.model_version,
-        max_wait: Duration::from_millis(settings.consistency.max_wait_ms),
-        metrics: QueryMetrics::new(&registry),
-    };
-    chaos_platform::http::serve(
-        &settings.http.bind,
-        router(state, registry),
-        shutdown_signal(),
-    )
-    .await
+    let state = AppState::new(Arc::new(store), &settings, &registry);
+    let app = router(state, registry, &settings.http);
+    chaos_platform::http::serve(&settings.http.bind, app, shutdown_signal()).await
 }

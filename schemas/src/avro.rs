@@ -6,10 +6,9 @@ use apache_avro::writer::datum::GenericDatumWriter;
 use apache_avro::Schema;
 
 use crate::catalogue::{self, SchemaVersion};
-use crate::character;
 use crate::envelope::{EventEnvelope, PublishedEvent};
 use crate::error::{Error, Result};
-use crate::event::DomainEvent;
+use crate::registry::AnyEvent;
 use crate::value::{self, Fields};
 
 /// The event as an Avro record value of its current schema: `envelope` first, then the event's
@@ -19,9 +18,13 @@ use crate::value::{self, Fields};
 /// beyond the signed wire type's maximum saturate (the domain never produces them).
 pub fn to_avro(event: &PublishedEvent) -> Value {
     let mut fields = vec![("envelope".to_owned(), envelope_to_avro(&event.envelope))];
-    fields.extend(match &event.event {
-        DomainEvent::Character(e) => character::to_fields(e),
-    });
+    fields.extend(
+        event
+            .event
+            .to_fields()
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value)),
+    );
     Value::Record(fields)
 }
 
@@ -36,12 +39,7 @@ pub fn from_avro(record_name: &str, value: Value) -> Result<PublishedEvent> {
     let envelope = envelope_from_avro(&mut env_fields)?;
     env_fields.finish()?;
 
-    let event = match known.aggregate_type {
-        chaos_domain::character::AGGREGATE_TYPE => {
-            DomainEvent::Character(character::from_fields(known.event_type, &mut fields)?)
-        }
-        other => return Err(Error::UnknownAggregate(other.to_owned())),
-    };
+    let event = AnyEvent::from_fields(known.aggregate_type, known.event_type, &mut fields)?;
     fields.finish()?;
 
     if envelope.aggregate_type != known.aggregate_type {

@@ -7,11 +7,21 @@ use apache_avro::types::Value;
 use chaos_domain::{AccountId, CharacterEvent, CharacterName};
 
 use crate::error::{Error, Result};
+use crate::registry::AvroMapping;
 use crate::value::{self, Fields};
 
-/// The event's own fields, in schema order (after `envelope`).
-pub(crate) fn to_fields(event: &CharacterEvent) -> Vec<(String, Value)> {
-    let fields: Vec<(&str, Value)> = match event {
+impl AvroMapping for CharacterEvent {
+    fn to_fields(&self) -> Vec<(&'static str, Value)> {
+        to_fields(self)
+    }
+
+    fn from_fields(event_type: &str, f: &mut Fields) -> Result<Self> {
+        from_fields(event_type, f)
+    }
+}
+
+fn to_fields(event: &CharacterEvent) -> Vec<(&'static str, Value)> {
+    match event {
         CharacterEvent::CharacterCreated {
             owner,
             name,
@@ -70,12 +80,14 @@ pub(crate) fn to_fields(event: &CharacterEvent) -> Vec<(String, Value)> {
             max_hp,
             max_mana,
             skills_unlocked,
+            gold_reward,
             leveled_at,
         } => vec![
             ("level", value::int_u8(*level)),
             ("max_hp", value::int_u32(*max_hp)),
             ("max_mana", value::int_u32(*max_mana)),
             ("skills_unlocked", value::strings(skills_unlocked)),
+            ("gold_reward", value::long_u64(*gold_reward)),
             ("leveled_at", value::timestamp(*leveled_at)),
         ],
         CharacterEvent::ZoneEntered {
@@ -87,15 +99,11 @@ pub(crate) fn to_fields(event: &CharacterEvent) -> Vec<(String, Value)> {
             ("to_zone", value::string(to_zone)),
             ("entered_at", value::timestamp(*entered_at)),
         ],
-    };
-    fields
-        .into_iter()
-        .map(|(name, value)| (name.to_owned(), value))
-        .collect()
+    }
 }
 
 /// Takes the event's own fields out of `f` (the `envelope` is already taken).
-pub(crate) fn from_fields(event_type: &str, f: &mut Fields) -> Result<CharacterEvent> {
+fn from_fields(event_type: &str, f: &mut Fields) -> Result<CharacterEvent> {
     Ok(match event_type {
         "CharacterCreated" => CharacterEvent::CharacterCreated {
             owner: {
@@ -138,6 +146,7 @@ pub(crate) fn from_fields(event_type: &str, f: &mut Fields) -> Result<CharacterE
             max_hp: f.int_u32("max_hp")?,
             max_mana: f.int_u32("max_mana")?,
             skills_unlocked: f.strings("skills_unlocked")?,
+            gold_reward: f.long_u64("gold_reward")?,
             leveled_at: f.timestamp("leveled_at")?,
         },
         "ZoneEntered" => CharacterEvent::ZoneEntered {

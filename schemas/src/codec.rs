@@ -64,7 +64,7 @@ impl AvroCodec {
     /// How long one registry request may take before it counts as a transient failure.
     pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
-    /// A codec for the registry at `registry_url` (e.g. `http://127.0.0.1:8081`).
+    /// A codec for the registry at `registry_url` (e.g. `http://127.0.0.1:8081/apis/ccompat/v7`, Apicurio).
     pub fn new(registry_url: &str) -> Result<Self> {
         let settings = SrSettings::new_builder(registry_url.trim_end_matches('/').to_owned())
             .set_timeout(Self::REQUEST_TIMEOUT)

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::catalogue;
-use crate::event::DomainEvent;
+use crate::registry::AnyEvent;
 
 /// Metadata every published event carries, whatever its aggregate. Mirrors the `chaos.EventEnvelope`
 /// record embedded in every schema.
@@ -32,7 +32,7 @@ pub struct EventEnvelope {
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublishedEvent {
     pub envelope: EventEnvelope,
-    pub event: DomainEvent,
+    pub event: AnyEvent,
 }
 
 impl PublishedEvent {

@@ -26,12 +26,8 @@ pub enum Error {
     UnknownRecord(String),
 
     /// An event store row whose JSON payload is not the domain event it claims to be.
-    #[error("stored {event_type} payload does not deserialize into the domain event: {source}")]
-    StoredPayload {
-        event_type: String,
-        #[source]
-        source: serde_json::Error,
-    },
+    #[error("stored {event_type} payload does not become the domain event: {detail}")]
+    StoredPayload { event_type: String, detail: String },
 
     /// The event type named in the metadata (event store row, envelope) is not the event's own.
     #[error("metadata names event type {declared:?} but the event is {actual:?}")]

@@ -2,8 +2,9 @@
 //!
 //! - [`catalogue`]: every version of every event schema (`schemas/avro/<aggregate>/<EventType>.v<N>.avsc`),
 //!   embedded at build time; the newest version of a record is what producers write.
-//! - [`EventEnvelope`], [`DomainEvent`], [`PublishedEvent`]: what one message carries, and
-//!   [`DomainEvent::from_stored`] to build it from an event store row.
+//! - [`registry`]: the one list of aggregates ([`AGGREGATES`]) and [`AnyEvent`], an event of any
+//!   of them; [`AnyEvent::from_stored`] builds one from an event store row.
+//! - [`EventEnvelope`], [`PublishedEvent`]: what one message carries.
 //! - [`to_avro`] / [`from_avro`]: the explicit mapping between domain events and Avro records;
 //!   [`encode_body`] / [`decode_body`]: the registry-free Avro binary path (tests, embedded mode).
 //! - [`AvroCodec`]: the Confluent wire format with a schema registry, for the relay and projectors.
@@ -15,17 +16,21 @@ mod avro;
 pub mod catalogue;
 mod character;
 mod codec;
+mod consistency;
 mod envelope;
 mod error;
 mod event;
+pub mod registry;
 mod value;
+mod wallet;
 
 pub use avro::{decode_body, encode_body, from_avro, to_avro};
 pub use catalogue::{current_schema, SchemaVersion};
 pub use codec::{frame, subject, unframe, AvroCodec, MAGIC_BYTE};
+pub use consistency::{ConsistencyToken, MalformedToken};
 pub use envelope::{headers, EventEnvelope, PublishedEvent};
 pub use error::{Error, Result};
-pub use event::DomainEvent;
+pub use registry::{AggregateInfo, AnyEvent, AGGREGATES};
 
 /// The topic of an aggregate type's events: `chaos.<aggregate>.events`.
 ///

@@ -172,6 +172,14 @@ impl Fields {
         }
     }
 
+    /// An enum's symbol (resolution has already mapped it to the reader's symbols).
+    pub(crate) fn enum_symbol(&mut self, name: &str) -> Result<String> {
+        match self.take(name)? {
+            Value::Enum(_, symbol) => Ok(symbol),
+            other => Err(self.wrong(name, "an enum symbol", &other)),
+        }
+    }
+
     pub(crate) fn strings(&mut self, name: &str) -> Result<Vec<String>> {
         match self.take(name)? {
             Value::Array(items) => items

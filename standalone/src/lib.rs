@@ -1,25 +1,23 @@
-//! The embedded default: command API, query API and projections in one process, with the event
-//! store in SQLite and read models in memory (rebuilt from the store at start). The same
-//! domain, projection code and HTTP APIs as the production topology; only the adapters differ.
+//! The embedded default: command API, query API, read models, warehouse and process managers in
+//! one process, with the event store in SQLite and read models in memory (rebuilt from the store
+//! at start). The same domain, views, process managers and HTTP routers as the production
+//! topology, wired by the same builders; only the adapters differ.
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chaos_command_api::auth::{JwtKeys, SqliteAccountStore};
-use chaos_command_api::names::{SqliteNameRegistry, ABANDONED_AFTER};
-use chaos_command_api::ratelimit::RateLimiter;
-use chaos_command_api::service::CommandService;
-use chaos_command_api::state::AppState as CommandState;
-use chaos_command_api::store::es::SqliteCharacterStore;
-use chaos_command_api::store::CachedStore;
+use chaos_command_api::app::Application;
+use chaos_command_api::auth::SqliteAccountStore;
+use chaos_eventstore::repository::Repository;
 use chaos_eventstore::sqlite::{self, SqliteEventRepository};
 use chaos_eventstore::Position;
-use chaos_platform::config::TelemetryConfig;
-use chaos_projectors::readmodel::MemoryStore;
-use chaos_projectors::runner::{ProjectorMetrics, SheetProjection, StoreFeed};
+use chaos_platform::config::{load_config_from, Environment, TelemetryConfig};
+use chaos_projectors::process::{self, ProcessMetrics, ProcessSink};
+use chaos_projectors::runner::{ProjectorMetrics, SqliteCheckpoint, StoreFeed};
 use chaos_projectors::warehouse::{Warehouse, STORE_FEED};
+use chaos_readmodel::{Keys, MemoryStore, ViewProjection};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -29,6 +27,7 @@ use tokio_util::sync::CancellationToken;
 pub struct Settings {
     /// Where the event store (and everything else that persists) lives.
     pub data_dir: PathBuf,
+    pub environment: Environment,
     pub telemetry: TelemetryConfig,
     pub command_api: Api,
     pub query_api: Api,
@@ -57,10 +56,13 @@ pub struct Consistency {
 
 pub const DEFAULTS: &str = r#"
 data_dir = ".chaos"
+environment = "development"
 
 [telemetry]
 json = false
 level = "info"
+otlp_endpoint = ""
+trace_sample_ratio = 1.0
 
 [command_api]
 bind = "127.0.0.1:8080"
@@ -77,8 +79,32 @@ token_ttl_secs = 3600
 max_wait_ms = 2000
 "#;
 
-/// Body size cap for commands (bytes).
-const BODY_LIMIT: usize = 16 * 1024;
+/// The command API's configuration for the embedded mode: its defaults, with the binds, secret
+/// and mode of `settings`.
+fn command_config(settings: &Settings) -> anyhow::Result<chaos_command_api::config::Config> {
+    let mut config: chaos_command_api::config::Config = load_config_from(
+        chaos_command_api::config::DEFAULTS,
+        None,
+        std::iter::empty(),
+    )?;
+    config.environment = settings.environment;
+    config.http.bind = settings.command_api.bind.clone();
+    config.auth.jwt_secret = settings.auth.jwt_secret.clone();
+    config.auth.token_ttl_secs = settings.auth.token_ttl_secs;
+    Ok(config)
+}
+
+/// The query API's configuration for the embedded mode.
+fn query_config(settings: &Settings) -> anyhow::Result<chaos_query_api::config::Settings> {
+    let mut config: chaos_query_api::config::Settings =
+        load_config_from(chaos_query_api::config::DEFAULTS, None, std::iter::empty())?;
+    config.environment = settings.environment;
+    config.http.bind = settings.query_api.bind.clone();
+    config.auth.jwt_secret = settings.auth.jwt_secret.clone();
+    config.auth.token_ttl_secs = settings.auth.token_ttl_secs;
+    config.consistency.max_wait_ms = settings.consistency.max_wait_ms;
+    Ok(config)
+}
 
 /// Runs the backend until `shutdown`. `ready` is called once both APIs accept requests.
 pub async fn run(
@@ -95,14 +121,28 @@ pub async fn run(
         .with_context(|| format!("opening {}", db.display()))?;
     let repo = SqliteEventRepository::new(pool.clone());
     let registry = prometheus::Registry::new();
+    let metrics = ProjectorMetrics::new(&registry);
+
+    // The write side, as in production.
+    let commands = Application::new(
+        Repository::sqlite(repo.clone()),
+        Arc::new(SqliteAccountStore::new(pool).await?),
+        chaos_domain::Content::builtin()?,
+        &command_config(&settings)?,
+        registry.clone(),
+    )?;
 
     // Read models: in memory, rebuilt from the event store before the APIs open, so a query
     // never sees a read model older than the data directory.
     let read_models = Arc::new(MemoryStore::default());
-    let projection = SheetProjection::new(read_models.clone(), "chaos:".into(), "v1".into());
-    let metrics = ProjectorMetrics::new(&registry);
+    let query = query_config(&settings)?;
+    let projection = ViewProjection::new(
+        read_models.clone(),
+        Keys::new(&query.redis.key_prefix, &query.redis.model_version),
+        chaos_readmodel::views::all(),
+    );
     let feed = StoreFeed::new(
-        "sheets",
+        "views",
         Arc::new(repo.log()),
         Arc::new(projection),
         metrics.clone(),
@@ -114,7 +154,7 @@ pub async fn run(
         applied = caught_up.applied,
         elapsed_ms = rebuild.elapsed().as_millis() as u64,
         data_dir = %settings.data_dir.display(),
-        "sheets rebuilt from the event store"
+        "read models rebuilt from the event store"
     );
 
     // The warehouse is a DuckDB file in the data directory: resumed from its own checkpoint.
@@ -131,7 +171,7 @@ pub async fn run(
         "warehouse",
         Arc::new(repo.log()),
         Arc::new(warehouse.clone()),
-        metrics,
+        metrics.clone(),
     );
     let resumed = Instant::now();
     let warehouse_caught_up = analytics.catch_up(resume, |_| {}).await?;
@@ -142,27 +182,30 @@ pub async fn run(
         "warehouse resumed from its checkpoint"
     );
 
-    let store = CachedStore::new(SqliteCharacterStore::new(repo), 100_000);
-    let commands = CommandState {
-        commands: CommandService::new(
-            Arc::new(store),
-            Arc::new(SqliteNameRegistry::new(pool.clone(), ABANDONED_AFTER).await?),
-            chaos_command_api::app::character_services(chaos_domain::Content::builtin()?),
-            chaos_command_api::app::appended_counter(&registry),
-        ),
-        accounts: Arc::new(SqliteAccountStore::new(pool).await?),
-        jwt: JwtKeys::new(&settings.auth.jwt_secret, settings.auth.token_ttl_secs),
-        limiter: Arc::new(RateLimiter::new(200, 400)),
-    };
-    let queries = chaos_query_api::AppState {
-        store: read_models,
-        key_prefix: "chaos:".into(),
-        model_version: "v1".into(),
-        max_wait: Duration::from_millis(settings.consistency.max_wait_ms),
-        metrics: chaos_query_api::QueryMetrics::new(&registry),
-    };
-    let command_router = chaos_command_api::app::router(commands, registry.clone(), BODY_LIMIT);
-    let query_router = chaos_query_api::router(queries, registry);
+    // Process managers: the same code as `projector process-managers`, fed by the store, each
+    // from its own checkpoint in the store.
+    let process_metrics = ProcessMetrics::new(&registry);
+    let mut managers = Vec::new();
+    for manager in process::all() {
+        let name = format!("pm-{}", manager.name());
+        let checkpoint = Arc::new(SqliteCheckpoint {
+            repo: repo.clone(),
+            name: format!("process-manager:{}", manager.name()),
+        });
+        let sink = ProcessSink::new(
+            manager,
+            commands.state.commands.clone(),
+            process_metrics.clone(),
+        );
+        let feed = StoreFeed::new(&name, Arc::new(repo.log()), Arc::new(sink), metrics.clone())
+            .with_checkpoint(checkpoint);
+        let from = feed.resume_position().await?;
+        managers.push((feed, from));
+    }
+
+    let queries = chaos_query_api::AppState::new(read_models, &query, &registry);
+    let command_router = commands.router();
+    let query_router = chaos_query_api::router(queries, registry, &query.http);
 
     let command_listener = tokio::net::TcpListener::bind(&settings.command_api.bind)
         .await
@@ -177,37 +220,32 @@ pub async fn run(
     );
     ready(started.elapsed());
 
-    let follow = {
+    let mut followers = Vec::new();
+    followers.push(tokio::spawn({
         let shutdown = shutdown.clone();
         let position = caught_up.position;
-        tokio::spawn(async move { feed.run(position, shutdown).await })
-    };
-    let follow_warehouse = {
+        async move { feed.run(position, shutdown).await }
+    }));
+    followers.push(tokio::spawn({
         let shutdown = shutdown.clone();
         let position = warehouse_caught_up.position;
-        tokio::spawn(async move { analytics.run(position, shutdown).await })
-    };
+        async move { analytics.run(position, shutdown).await }
+    }));
+    for (feed, from) in managers {
+        let shutdown = shutdown.clone();
+        followers.push(tokio::spawn(async move { feed.run(from, shutdown).await }));
+    }
     let stop = |s: CancellationToken| async move { s.cancelled().await };
     let (a, b) = tokio::join!(
-        axum_serve(command_listener, command_router, stop(shutdown.clone())),
-        axum_serve(query_listener, query_router, stop(shutdown.clone())),
+        chaos_platform::http::serve_on(command_listener, command_router, stop(shutdown.clone())),
+        chaos_platform::http::serve_on(query_listener, query_router, stop(shutdown.clone())),
     );
     shutdown.cancel();
-    follow.await??;
-    follow_warehouse.await??;
+    for follower in followers {
+        follower.await??;
+    }
     warehouse.close().await?;
     a?;
     b?;
-    Ok(())
-}
-
-async fn axum_serve(
-    listener: tokio::net::TcpListener,
-    router: chaos_platform::axum::Router,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> anyhow::Result<()> {
-    chaos_platform::axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await?;
     Ok(())
 }

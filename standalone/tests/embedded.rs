@@ -172,7 +172,11 @@ async fn readme_walkthrough_survives_a_restart_without_losing_anything() {
     );
 
     let sheet: Value = client
-        .get(format!("{}/v1/characters/{character}", backend.queries))
+        .get(format!(
+            "{}/v1/characters/{character}/sheet",
+            backend.queries
+        ))
+        .bearer_auth(&token)
         .send()
         .await
         .unwrap()
@@ -180,22 +184,25 @@ async fn readme_walkthrough_survives_a_restart_without_losing_anything() {
         .await
         .unwrap();
     assert_eq!(
-        sheet["version"].as_u64(),
+        sheet["positions"][format!("character/{character}")].as_u64(),
         Some(last),
-        "the rebuilt sheet has every acknowledged event"
+        "the rebuilt sheet has every acknowledged event: {sheet}"
     );
+    let wallet_events = sheet["positions"][format!("wallet/{character}")]
+        .as_u64()
+        .unwrap_or(0);
     assert_eq!(
         sheet["events_applied"].as_u64(),
-        Some(last),
+        Some(last + wallet_events),
         "no event applied twice"
     );
     // 1 create + fireball (cast, xp) + 20 strikes (cast, xp each) + level 2 at 10 xp
     // and level 3 at 30 xp: 5 + 20 = 25 xp.
     assert_eq!(sheet["xp"].as_u64(), Some(25));
     assert_eq!(sheet["level"].as_u64(), Some(2));
-    let history: Vec<Value> = client
+    let history: Value = client
         .get(format!(
-            "{}/v1/characters/{character}/events",
+            "{}/v1/characters/{character}/events?limit=1000",
             backend.commands
         ))
         .bearer_auth(&token)
@@ -205,9 +212,68 @@ async fn readme_walkthrough_survives_a_restart_without_losing_anything() {
         .json()
         .await
         .unwrap();
-    assert_eq!(history.len() as u64, last);
+    assert_eq!(history["events"].as_array().unwrap().len() as u64, last);
     // Still accepting commands after the restart, continuing the same sequence.
     assert_eq!(cast(backend.commands.clone()).await, last + 2);
+
+    // The level-up's gold reached the wallet exactly once (the embedded process manager resumed
+    // from its checkpoint after the kill): level 2 grants 20.
+    let wallet = wait_for(
+        &client,
+        &format!("{}/v1/wallets/{character}", backend.queries),
+        &token,
+        |w| w["balances"]["gold"].as_u64() == Some(20),
+    )
+    .await;
+    assert_eq!(wallet["ledger_entries"], 1, "{wallet}");
+    // Spend with its ledger entry; more than the balance is refused and changes nothing.
+    let spend = |amount: u64, reference: &str| {
+        client
+            .post(format!("{}/v1/wallets/{character}/spend", backend.commands))
+            .bearer_auth(&token)
+            .json(&serde_json::json!({
+                "currency": "gold", "amount": amount, "sink": "vendor:potion", "reference": reference
+            }))
+            .send()
+    };
+    let spent = spend(15, "potion-1").await.unwrap();
+    assert_eq!(spent.status(), 200);
+    let too_much = spend(6, "potion-2").await.unwrap();
+    assert_eq!(too_much.status(), 422);
+    let problem: Value = too_much.json().await.unwrap();
+    assert_eq!(problem["type"], "/problems/insufficient-funds");
+    let ledger = wait_for(
+        &client,
+        &format!("{}/v1/wallets/{character}/ledger", backend.queries),
+        &token,
+        |l| l["entries"].as_array().is_some_and(|e| e.len() == 2),
+    )
+    .await;
+    assert_eq!(ledger["entries"][1]["delta"], -15);
+    assert_eq!(ledger["entries"][1]["balance_after"], 5);
     drop(backend);
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Polls `url` (with `token`) until `done` holds for its JSON body.
+async fn wait_for(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = client.get(url).bearer_auth(token).send().await.unwrap();
+        let status = r.status();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        if status.is_success() && done(&body) {
+            return body;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{url} never got there: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }

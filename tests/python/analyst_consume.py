@@ -6,7 +6,7 @@ schema registry); it knows nothing about the game's Rust code. Values are Avro i
 the Confluent wire format (magic byte 0, 4-byte schema id, Avro body); the writer
 schema is fetched from the registry by id.
 
-  python analyst_consume.py --bootstrap 127.0.0.1:9092 --registry http://127.0.0.1:8081 \\
+  python analyst_consume.py --bootstrap 127.0.0.1:9092 --registry http://127.0.0.1:8081/apis/ccompat/v7 \\
       --topic chaos.character.events --from-beginning --max-messages 10 --timeout 15
 
 Prints one JSON object per line on stdout:
@@ -82,7 +82,7 @@ def decode_headers(headers):
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description="Print Avro events from a Kafka topic as JSON lines.")
     ap.add_argument("--bootstrap", required=True, help="Kafka bootstrap servers, e.g. 127.0.0.1:9092")
-    ap.add_argument("--registry", required=True, help="schema registry URL, e.g. http://127.0.0.1:8081")
+    ap.add_argument("--registry", required=True, help="schema registry URL, e.g. http://127.0.0.1:8081/apis/ccompat/v7")
     ap.add_argument("--topic", required=True, action="append", help="topic (repeatable)")
     ap.add_argument("--group", help="consumer group id (default: a throwaway group, no commits)")
     ap.add_argument("--max-messages", type=int, default=None, help="stop after N messages")

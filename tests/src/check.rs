@@ -9,6 +9,8 @@ use chaos_eventstore::publish::to_published;
 use chaos_eventstore::StoredEvent;
 use chaos_schemas::headers;
 
+use chaos_domain::{Character, Wallet};
+
 use crate::kafka::{Record, TopicReader};
 use crate::store::{assert_contiguous, by_aggregate, fold};
 use crate::QueryApi;
@@ -21,10 +23,37 @@ pub struct KafkaReport {
     pub duplicates: usize,
 }
 
-/// Reads `topic` until every stored event is there, then checks each message against the row
-/// it came from: key = aggregate id, the headers, and the decoded event equal to the relay's
-/// mapping of the stored row. Duplicates are allowed; gaps, strangers and out-of-order first
-/// deliveries (a sequence first seen before its predecessor) are not.
+/// Checks every registered aggregate's topic (`<prefix>chaos.<aggregate>.events`) against the
+/// store with [`kafka_matches_store`]; returns the reports by aggregate type.
+pub async fn every_topic_matches_store(
+    bootstrap: &str,
+    registry_url: &str,
+    topic_prefix: &str,
+    events: &[StoredEvent],
+    timeout: Duration,
+) -> anyhow::Result<BTreeMap<&'static str, KafkaReport>> {
+    let mut reports = BTreeMap::new();
+    for aggregate in chaos_schemas::AGGREGATES {
+        let mine: Vec<StoredEvent> = events
+            .iter()
+            .filter(|e| e.aggregate_type == aggregate.name)
+            .cloned()
+            .collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let topic = format!("{topic_prefix}{}", aggregate.topic());
+        let report = kafka_matches_store(bootstrap, registry_url, &topic, &mine, timeout).await?;
+        reports.insert(aggregate.name, report);
+    }
+    Ok(reports)
+}
+
+/// Reads `topic` until every stored event of its aggregate type is there, then checks each
+/// message against the row it came from: key = aggregate id, the headers, and the decoded event
+/// equal to the relay's mapping of the stored row. Duplicates are allowed; gaps, strangers and
+/// out-of-order first deliveries (a sequence first seen before its predecessor) are not.
+/// `events` may hold other aggregates' events: only those of `topic`'s aggregate type count.
 pub async fn kafka_matches_store(
     bootstrap: &str,
     registry_url: &str,
@@ -32,13 +61,22 @@ pub async fn kafka_matches_store(
     events: &[StoredEvent],
     timeout: Duration,
 ) -> anyhow::Result<KafkaReport> {
+    let aggregate_type = chaos_schemas::AGGREGATES
+        .iter()
+        .find(|a| topic.ends_with(&a.topic()))
+        .map(|a| a.name)
+        .with_context(|| format!("{topic} is no aggregate's topic"))?;
+    let events: Vec<&StoredEvent> = events
+        .iter()
+        .filter(|e| e.aggregate_type == aggregate_type)
+        .collect();
     let want: BTreeSet<(String, i64)> = events
         .iter()
         .map(|e| (e.aggregate_id.clone(), e.sequence))
         .collect();
     let stored: BTreeMap<(String, i64), &StoredEvent> = events
         .iter()
-        .map(|e| ((e.aggregate_id.clone(), e.sequence), e))
+        .map(|e| ((e.aggregate_id.clone(), e.sequence), *e))
         .collect();
     let mut reader = TopicReader::new(bootstrap, registry_url, topic).await?;
     reader.read_until_covered(&want, timeout).await?;
@@ -116,34 +154,99 @@ pub async fn kafka_matches_store(
     })
 }
 
-/// Waits until the query API has every aggregate's last stored sequence, then compares each
-/// sheet with the state folded from the store. Returns the number of sheets checked.
+/// Waits until the query API has every character's and wallet's last stored sequence, then
+/// compares each private sheet with the state folded from the store, and each wallet (balances,
+/// ledger) with the wallet folded from the store. `queries` must carry a game master's token.
+/// Returns the number of sheets checked.
 pub async fn sheets_match_store(
     queries: &QueryApi,
     events: &[StoredEvent],
     timeout: Duration,
 ) -> anyhow::Result<usize> {
-    let aggregates = by_aggregate(events);
+    let characters = by_aggregate(events, chaos_domain::character::AGGREGATE_TYPE);
+    let wallets = by_aggregate(events, chaos_domain::wallet::AGGREGATE_TYPE);
     let deadline = std::time::Instant::now() + timeout;
     let mut problems = Vec::new();
-    for (id, list) in &aggregates {
+    for (id, list) in &characters {
         assert_contiguous(list)?;
         let version = list.len() as u64;
+        let wallet_events = wallets.get(id);
+        let wallet_version = wallet_events.map_or(0, |w| w.len() as u64);
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let sheet = queries
-            .wait_for_version(id, version, left.max(Duration::from_secs(1)))
+            .wait_for_positions(
+                id,
+                &[("character", version), ("wallet", wallet_version)],
+                left.max(Duration::from_secs(1)),
+            )
             .await?;
-        let character = fold(list)?;
+        let character: Character = fold(list)?;
         let state = character
             .state()
             .with_context(|| format!("{id} folds to no character"))?;
-        problems.extend(crate::sheet::mismatches(&sheet, id, state, version));
+        let wallet: Option<Wallet> = wallet_events
+            .map(|w| {
+                assert_contiguous(w)?;
+                fold::<Wallet>(w)
+            })
+            .transpose()?;
+        let wallet_state = match &wallet {
+            Some(w) => Some((
+                w.state()
+                    .with_context(|| format!("wallet {id} folds to no wallet"))?,
+                wallet_version,
+            )),
+            None => None,
+        };
+        problems.extend(crate::sheet::mismatches(
+            &sheet,
+            id,
+            state,
+            version,
+            wallet_state,
+        ));
+    }
+    for (id, list) in &wallets {
+        let wallet: Wallet = fold(list)?;
+        let state = wallet
+            .state()
+            .with_context(|| format!("wallet {id} folds to no wallet"))?;
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let view = queries
+            .wait_for_wallet(id, list.len() as u64, left.max(Duration::from_secs(1)))
+            .await?;
+        for currency in chaos_domain::Currency::ALL {
+            let got = view
+                .pointer(&format!("/balances/{currency}"))
+                .and_then(serde_json::Value::as_u64);
+            if got != Some(state.balance(currency)) {
+                problems.push(format!(
+                    "wallet {id}: {currency} balance {got:?}, store says {}",
+                    state.balance(currency)
+                ));
+            }
+        }
+        let ledger = queries.ledger_all(id).await?;
+        let changes: Vec<i64> = list
+            .iter()
+            .filter(|e| e.event_type != "WalletOpened")
+            .map(|e| e.sequence)
+            .collect();
+        let listed: Vec<i64> = ledger
+            .iter()
+            .filter_map(|e| e.get("sequence").and_then(serde_json::Value::as_i64))
+            .collect();
+        if listed != changes {
+            problems.push(format!(
+                "wallet {id}: ledger lists sequences {listed:?}, store has {changes:?}"
+            ));
+        }
     }
     anyhow::ensure!(
         problems.is_empty(),
-        "{} sheet fields differ from the event store:\n{}",
+        "{} read-model fields differ from the event store:\n{}",
         problems.len(),
         problems[..problems.len().min(30)].join("\n")
     );
-    Ok(aggregates.len())
+    Ok(characters.len())
 }

@@ -254,22 +254,48 @@ impl CommandApi {
             .await
     }
 
-    /// The number of events in the character's history (asserting the read succeeds).
+    /// The number of events in the character's history (asserting the read succeeds; one
+    /// page of up to 1000).
     pub async fn history_len(&self, token: &str, id: &str) -> anyhow::Result<usize> {
-        let r = self.history(token, id).await?;
+        let r = self
+            .get(
+                &format!("/v1/characters/{id}/events?limit=1000"),
+                Some(token),
+            )
+            .await?;
         anyhow::ensure!(r.status == StatusCode::OK, "history: {r:?}");
         r.body
-            .as_array()
+            .get("events")
+            .and_then(Value::as_array)
             .map(Vec::len)
-            .with_context(|| format!("history is not a list: {r:?}"))
+            .with_context(|| format!("history is not a page: {r:?}"))
+    }
+
+    /// Spends from a wallet.
+    pub async fn spend(
+        &self,
+        token: &str,
+        wallet: &str,
+        amount: u64,
+        reference: &str,
+    ) -> anyhow::Result<Reply> {
+        self.post(
+            &format!("/v1/wallets/{wallet}/spend"),
+            Some(token),
+            &json!({"currency": "gold", "amount": amount, "sink": "vendor:potion", "reference": reference}),
+            &[],
+        )
+        .await
     }
 }
 
-/// The query API (`GET /v1/characters/{id}`).
+/// The query API. Private reads (sheets, wallets, ledgers) carry `token` (a player's, or a
+/// game master's to read anyone's).
 #[derive(Debug, Clone)]
 pub struct QueryApi {
     http: reqwest::Client,
     base: String,
+    token: Option<String>,
 }
 
 impl QueryApi {
@@ -277,6 +303,15 @@ impl QueryApi {
         Self {
             http: client(64),
             base: base.trim_end_matches('/').to_owned(),
+            token: None,
+        }
+    }
+
+    /// The same API, reading as the bearer of `token`.
+    pub fn with_token(&self, token: &str) -> Self {
+        Self {
+            token: Some(token.to_owned()),
+            ..self.clone()
         }
     }
 
@@ -284,28 +319,131 @@ impl QueryApi {
         &self.base
     }
 
-    /// The sheet, optionally waiting on a consistency token.
-    pub async fn sheet(&self, id: &str, consistency_token: Option<&str>) -> anyhow::Result<Reply> {
-        let mut request = self.http.get(format!("{}/v1/characters/{id}", self.base));
-        if let Some(t) = consistency_token {
-            request = request.header("Consistency-Token", t);
+    /// `GET path` with the bearer token (if any) and optional headers.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> anyhow::Result<Reply> {
+        let mut request = self.http.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            request = request.bearer_auth(t);
+        }
+        for (k, v) in headers {
+            request = request.header(*k, *v);
         }
         Reply::from(request.send().await?).await
     }
 
-    /// Polls (without a token) until the sheet's `version` is at least `sequence`.
+    /// The public profile.
+    pub async fn profile(&self, id: &str) -> anyhow::Result<Reply> {
+        self.get(&format!("/v1/characters/{id}"), &[]).await
+    }
+
+    /// The private sheet, optionally waiting on a consistency token.
+    pub async fn sheet(&self, id: &str, consistency_token: Option<&str>) -> anyhow::Result<Reply> {
+        let headers: Vec<(&str, &str)> = consistency_token
+            .map(|t| ("Consistency-Token", t))
+            .into_iter()
+            .collect();
+        self.get(&format!("/v1/characters/{id}/sheet"), &headers)
+            .await
+    }
+
+    /// The wallet, optionally waiting on a consistency token.
+    pub async fn wallet(&self, id: &str, consistency_token: Option<&str>) -> anyhow::Result<Reply> {
+        let headers: Vec<(&str, &str)> = consistency_token
+            .map(|t| ("Consistency-Token", t))
+            .into_iter()
+            .collect();
+        self.get(&format!("/v1/wallets/{id}"), &headers).await
+    }
+
+    /// One ledger page.
+    pub async fn ledger(&self, id: &str, after: u64, limit: usize) -> anyhow::Result<Reply> {
+        self.get(
+            &format!("/v1/wallets/{id}/ledger?after={after}&limit={limit}"),
+            &[],
+        )
+        .await
+    }
+
+    /// Every ledger entry, page by page.
+    pub async fn ledger_all(&self, id: &str) -> anyhow::Result<Vec<Value>> {
+        let mut entries = Vec::new();
+        let mut after = 0;
+        loop {
+            let r = self.ledger(id, after, 100).await?;
+            anyhow::ensure!(r.status == StatusCode::OK, "ledger {id}: {r:?}");
+            if let Some(page) = r.body.get("entries").and_then(Value::as_array) {
+                entries.extend(page.iter().cloned());
+            }
+            match r.body.get("next_after").and_then(Value::as_u64) {
+                Some(next) => after = next,
+                None => return Ok(entries),
+            }
+        }
+    }
+
+    /// Polls (without a consistency token) until the sheet has applied at least `sequence`
+    /// of each named source stream (`("character", n)`, `("wallet", m)`).
+    pub async fn wait_for_positions(
+        &self,
+        id: &str,
+        wanted: &[(&str, u64)],
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
+        crate::wait_until(
+            &format!("sheet {id} at {wanted:?}"),
+            timeout,
+            Duration::from_millis(50),
+            || async {
+                let r = self.sheet(id, None).await.map_err(|e| e.to_string())?;
+                if r.status != StatusCode::OK {
+                    return Err(format!("{} {}", r.status, r.body));
+                }
+                let behind: Vec<String> = wanted
+                    .iter()
+                    .filter_map(|(source, sequence)| {
+                        let at = r
+                            .body
+                            .get("positions")
+                            .and_then(|p| p.get(format!("{source}/{id}")))
+                            .and_then(Value::as_u64)
+                            .unwrap_or(0);
+                        (at < *sequence).then(|| format!("{source} at {at}"))
+                    })
+                    .collect();
+                if behind.is_empty() {
+                    Ok(Some(r.body))
+                } else {
+                    Err(behind.join(", "))
+                }
+            },
+        )
+        .await
+    }
+
+    /// Polls until the character's sheet has applied its event `sequence`.
     pub async fn wait_for_version(
         &self,
         id: &str,
         sequence: u64,
         timeout: Duration,
     ) -> anyhow::Result<Value> {
+        self.wait_for_positions(id, &[("character", sequence)], timeout)
+            .await
+    }
+
+    /// Polls until the wallet read model has applied its event `sequence`.
+    pub async fn wait_for_wallet(
+        &self,
+        id: &str,
+        sequence: u64,
+        timeout: Duration,
+    ) -> anyhow::Result<Value> {
         crate::wait_until(
-            &format!("sheet {id} at version >= {sequence}"),
+            &format!("wallet {id} at version >= {sequence}"),
             timeout,
             Duration::from_millis(50),
             || async {
-                let r = self.sheet(id, None).await.map_err(|e| e.to_string())?;
+                let r = self.wallet(id, None).await.map_err(|e| e.to_string())?;
                 if r.status != StatusCode::OK {
                     return Err(format!("{} {}", r.status, r.body));
                 }

@@ -29,7 +29,10 @@ impl ServiceUrls {
             ),
             redis_url: var("REDIS_URL", "redis://127.0.0.1:6379"),
             kafka_bootstrap: var("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-            schema_registry_url: var("SCHEMA_REGISTRY_URL", "http://127.0.0.1:8081"),
+            schema_registry_url: var(
+                "SCHEMA_REGISTRY_URL",
+                "http://127.0.0.1:8081/apis/ccompat/v7",
+            ),
         }
     }
 }

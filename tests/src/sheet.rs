@@ -1,8 +1,9 @@
-//! A query-API character sheet against the state folded from the event store.
+//! A query-API character sheet (and wallet) against the state folded from the event store.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use chaos_domain::character::CharacterState;
+use chaos_domain::wallet::WalletState;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
@@ -12,10 +13,17 @@ fn time(v: Option<&Value>) -> Option<DateTime<Utc>> {
         .map(|t| t.with_timezone(&Utc))
 }
 
-/// Every difference between `sheet` and the state folded from the first `version` events of
-/// character `id`; empty when they agree. Also checks `events_applied == version` (nothing was
-/// applied twice).
-pub fn mismatches(sheet: &Value, id: &str, state: &CharacterState, version: u64) -> Vec<String> {
+/// Every difference between `sheet` (the private sheet the query API serves) and the state
+/// folded from the first `version` events of character `id` and the first `wallet_version`
+/// events of its wallet; empty when they agree. Also checks the per-stream positions and that
+/// `events_applied` is their sum (nothing was applied twice).
+pub fn mismatches(
+    sheet: &Value,
+    id: &str,
+    state: &CharacterState,
+    version: u64,
+    wallet: Option<(&WalletState, u64)>,
+) -> Vec<String> {
     let mut out = Vec::new();
     let mut check = |field: &str, ok: bool, want: String| {
         if !ok {
@@ -93,11 +101,51 @@ pub fn mismatches(sheet: &Value, id: &str, state: &CharacterState, version: u64)
         cooldowns.as_ref() == Some(&want),
         format!("{:?}", state.cooldowns),
     );
-    check("version", u64_eq("version", version), version.to_string());
+    let position = |source: &str| {
+        sheet
+            .get("positions")
+            .and_then(|p| p.get(source))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    let character_position = position(&format!("character/{id}"));
+    check(
+        "positions.character",
+        character_position == version,
+        version.to_string(),
+    );
+    let (purse, wallet_version): (BTreeMap<String, u64>, u64) = match wallet {
+        Some((w, v)) => (
+            w.balances
+                .iter()
+                .map(|(c, b)| (c.to_string(), *b))
+                .collect(),
+            v,
+        ),
+        None => (BTreeMap::new(), 0),
+    };
+    let wallet_position = position(&format!("wallet/{id}"));
+    check(
+        "positions.wallet",
+        wallet_position == wallet_version,
+        wallet_version.to_string(),
+    );
+    let got_purse: Option<BTreeMap<String, u64>> =
+        sheet.get("purse").and_then(Value::as_object).map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_u64().map(|n| (k.clone(), n)))
+                .collect()
+        });
+    check(
+        "purse",
+        got_purse.as_ref() == Some(&purse),
+        format!("{purse:?}"),
+    );
+    let applied = version + wallet_version;
     check(
         "events_applied",
-        u64_eq("events_applied", version),
-        format!("{version} (one application per event)"),
+        u64_eq("events_applied", applied),
+        format!("{applied} (one application per event)"),
     );
     out
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chaos_domain::character::AGGREGATE_TYPE;
+use chaos_domain::wallet::AGGREGATE_TYPE as WALLET;
 
 use crate::client::{CommandApi, QueryApi};
 use crate::process::{bin_dir, binary, free_port, ProcessSpec, ServiceProcess};
@@ -58,6 +59,11 @@ impl Isolation {
         )
     }
 
+    /// The wallet events topic under this test's prefix.
+    pub fn wallet_topic(&self) -> String {
+        format!("{}{}", self.topic_prefix, chaos_schemas::topic_for(WALLET))
+    }
+
     /// The Redis projection's dead-letter topic under this test's prefix.
     pub fn dead_letter_topic(&self) -> String {
         format!(
@@ -65,6 +71,24 @@ impl Isolation {
             self.topic_prefix,
             chaos_schemas::dead_letter_topic("redis")
         )
+    }
+
+    /// Every topic this test's processes may create: each aggregate's, and the dead-letter
+    /// topics of the Redis projection and of every process manager.
+    pub fn all_topics(&self) -> Vec<String> {
+        let mut topics: Vec<String> = chaos_schemas::registry::topics()
+            .iter()
+            .map(|t| format!("{}{t}", self.topic_prefix))
+            .collect();
+        topics.push(self.dead_letter_topic());
+        for manager in chaos_projectors::process::all() {
+            topics.push(format!(
+                "{}{}",
+                self.topic_prefix,
+                chaos_schemas::dead_letter_topic(&format!("pm-{}", manager.name()))
+            ));
+        }
+        topics
     }
 }
 
@@ -74,6 +98,8 @@ pub struct StackOptions {
     /// Relay instances (same lock key: one active, the others standing by).
     pub relays: usize,
     pub projector: bool,
+    /// `projector process-managers` (rewards: wallets opened, level-up gold).
+    pub process_managers: bool,
     pub query_api: bool,
     /// `(binary name, CHAOS__KEY, value)` overrides, e.g.
     /// `("query-api", "CHAOS__CONSISTENCY__MAX_WAIT_MS", "500")`.
@@ -85,6 +111,7 @@ impl Default for StackOptions {
         Self {
             relays: 1,
             projector: true,
+            process_managers: true,
             query_api: true,
             env: Vec::new(),
         }
@@ -97,6 +124,7 @@ impl StackOptions {
         Self {
             relays: 0,
             projector: false,
+            process_managers: false,
             query_api: false,
             env: Vec::new(),
         }
@@ -118,6 +146,7 @@ pub struct Stack {
     pub command_api: ServiceProcess,
     pub relays: Vec<ServiceProcess>,
     pub projector: Option<ServiceProcess>,
+    pub process_managers: Option<ServiceProcess>,
     pub query_api: Option<ServiceProcess>,
     store: EventStore,
 }
@@ -193,6 +222,14 @@ impl Stack {
                     // Tests drive one account hard; rate limiting has its own unit tests.
                     kv("CHAOS__RATE_LIMIT__PER_ACCOUNT_PER_SEC", "1000000"),
                     kv("CHAOS__RATE_LIMIT__BURST", "1000000"),
+                    // Every test player registers and logs in from 127.0.0.1.
+                    kv("CHAOS__RATE_LIMIT__AUTH_PER_IP_PER_MINUTE", "1000000"),
+                    kv("CHAOS__RATE_LIMIT__AUTH_PER_IP_BURST", "1000000"),
+                    kv(
+                        "CHAOS__RATE_LIMIT__LOGIN_PER_USERNAME_PER_MINUTE",
+                        "1000000",
+                    ),
+                    kv("CHAOS__RATE_LIMIT__LOGIN_PER_USERNAME_BURST", "1000000"),
                 ],
             )?,
             &log_dir,
@@ -243,14 +280,47 @@ impl Stack {
                 &log_dir,
             )?);
         }
+        let mut process_managers = None;
+        if options.process_managers {
+            let mut env = kafka_env();
+            env.extend([
+                kv("CHAOS__DATABASE__URL", &isolation.database_url),
+                kv(
+                    "CHAOS__PROCESS_MANAGERS__GROUP_PREFIX",
+                    format!("t{}-pm-", isolation.id),
+                ),
+            ]);
+            // The ops port is `process_managers.http_bind`, not `http.bind`.
+            let mut pm_spec = spec("process-managers", "projector", &["process-managers"], env)?;
+            pm_spec.env.push(kv(
+                "CHAOS__PROCESS_MANAGERS__HTTP_BIND",
+                pm_spec.http_bind.clone(),
+            ));
+            let config = log_dir.join("process-managers.toml");
+            std::fs::write(
+                &config,
+                "[kafka.options]\n\"session.timeout.ms\" = \"6000\"\n\
+                 \"heartbeat.interval.ms\" = \"500\"\n",
+            )?;
+            pm_spec
+                .env
+                .push(kv("CHAOS_CONFIG", config.to_string_lossy()));
+            process_managers = Some(ServiceProcess::spawn(pm_spec, &log_dir)?);
+        }
         let mut query_api = None;
         if options.query_api {
+            let mut env = redis_env();
+            env.push(kv("CHAOS__AUTH__JWT_SECRET", &isolation.jwt_secret));
             query_api = Some(ServiceProcess::spawn(
-                spec("query-api", "query-api", &[], redis_env())?,
+                spec("query-api", "query-api", &[], env)?,
                 &log_dir,
             )?);
         }
-        for p in projector.iter_mut().chain(query_api.iter_mut()) {
+        for p in projector
+            .iter_mut()
+            .chain(process_managers.iter_mut())
+            .chain(query_api.iter_mut())
+        {
             p.wait_ready(READY_TIMEOUT).await?;
         }
         let store = EventStore::connect(&isolation.database_url).await?;
@@ -261,6 +331,7 @@ impl Stack {
             command_api,
             relays,
             projector,
+            process_managers,
             query_api,
             store,
         })
@@ -270,8 +341,21 @@ impl Stack {
         CommandApi::new(&self.command_api.base_url())
     }
 
-    /// The query API client. Panics if the stack runs without one.
+    /// The query API client, reading as a game master (any private read model). Panics if the
+    /// stack runs without a query API.
     pub fn queries(&self) -> QueryApi {
+        let now = chrono::Utc::now().timestamp();
+        let game_master = self.sign_token_with_roles(
+            &uuid::Uuid::new_v4().to_string(),
+            &["player", "game-master"],
+            now,
+            now + 3600,
+        );
+        self.anonymous_queries().with_token(&game_master)
+    }
+
+    /// The query API client without a token (public reads only).
+    pub fn anonymous_queries(&self) -> QueryApi {
         QueryApi::new(
             &self
                 .query_api
@@ -279,6 +363,12 @@ impl Stack {
                 .expect("this stack runs a query API")
                 .base_url(),
         )
+    }
+
+    pub fn process_managers(&mut self) -> &mut ServiceProcess {
+        self.process_managers
+            .as_mut()
+            .expect("this stack runs the process managers")
     }
 
     pub fn projector(&mut self) -> &mut ServiceProcess {
@@ -306,6 +396,17 @@ impl Stack {
         sign_token(&self.isolation.jwt_secret, account, iat, exp)
     }
 
+    /// As [`Self::sign_token`], with roles (`player`, `game-master`).
+    pub fn sign_token_with_roles(
+        &self,
+        account: &str,
+        roles: &[&str],
+        iat: i64,
+        exp: i64,
+    ) -> String {
+        sign_token_with_roles(&self.isolation.jwt_secret, account, roles, iat, exp)
+    }
+
     /// Stops the processes but leaves the database, keys, topics and logs for inspection.
     pub fn keep_for_inspection(mut self) {
         self.kill_all();
@@ -325,6 +426,7 @@ impl Stack {
             .relays
             .iter_mut()
             .chain(self.projector.iter_mut())
+            .chain(self.process_managers.iter_mut())
             .chain(self.query_api.iter_mut())
         {
             p.kill9();
@@ -335,8 +437,19 @@ impl Stack {
 
 /// A JWT in the command API's format, signed with HS256 and `secret`.
 pub fn sign_token(secret: &str, account: &str, iat: i64, exp: i64) -> String {
+    sign_token_with_roles(secret, account, &["player"], iat, exp)
+}
+
+/// A JWT with the given roles.
+pub fn sign_token_with_roles(
+    secret: &str,
+    account: &str,
+    roles: &[&str],
+    iat: i64,
+    exp: i64,
+) -> String {
     let claims = serde_json::json!({
-        "sub": account, "roles": ["player"], "iss": "chaos-world", "iat": iat, "exp": exp,
+        "sub": account, "roles": roles, "iss": "chaos-world", "iat": iat, "exp": exp,
     });
     jsonwebtoken::encode(
         &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
@@ -426,10 +539,6 @@ async fn cleanup(services: &ServiceUrls, isolation: &Isolation) -> anyhow::Resul
             .await?;
     }
 
-    crate::kafka::delete_topics(
-        &services.kafka_bootstrap,
-        &[isolation.events_topic(), isolation.dead_letter_topic()],
-    )
-    .await?;
+    crate::kafka::delete_topics(&services.kafka_bootstrap, &isolation.all_topics()).await?;
     Ok(())
 }

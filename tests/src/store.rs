@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use anyhow::Context;
-use chaos_domain::{Character, CharacterEvent};
+use chaos_domain::GameAggregate;
 use chaos_eventstore::pg::PgEventLog;
 use chaos_eventstore::{EventLog, Position, StoredEvent};
 
@@ -72,9 +72,9 @@ impl EventStore {
             after = last.position;
             all.extend(batch);
         }
-        let mut seen: BTreeMap<(&str, i64), &StoredEvent> = BTreeMap::new();
+        let mut seen: BTreeMap<(&str, &str, i64), &StoredEvent> = BTreeMap::new();
         for e in &all {
-            if let Some(first) = seen.insert((&e.aggregate_id, e.sequence), e) {
+            if let Some(first) = seen.insert((&e.aggregate_type, &e.aggregate_id, e.sequence), e) {
                 anyhow::bail!(
                     "the global-order reader returned {}#{} twice in {reads} reads: \
                      {:?} {} {} and {:?} {} {}",
@@ -100,10 +100,14 @@ impl EventStore {
     }
 }
 
-/// Events grouped by aggregate id, each list in sequence order.
-pub fn by_aggregate(events: &[StoredEvent]) -> BTreeMap<String, Vec<StoredEvent>> {
+/// The events of aggregate type `aggregate_type`, grouped by aggregate id, each list in
+/// sequence order.
+pub fn by_aggregate(
+    events: &[StoredEvent],
+    aggregate_type: &str,
+) -> BTreeMap<String, Vec<StoredEvent>> {
     let mut map: BTreeMap<String, Vec<StoredEvent>> = BTreeMap::new();
-    for e in events {
+    for e in events.iter().filter(|e| e.aggregate_type == aggregate_type) {
         map.entry(e.aggregate_id.clone())
             .or_default()
             .push(e.clone());
@@ -114,21 +118,24 @@ pub fn by_aggregate(events: &[StoredEvent]) -> BTreeMap<String, Vec<StoredEvent>
     map
 }
 
-/// Folds one aggregate's stored events with the domain's own `apply`. The `payload` column is
-/// the serde JSON of [`CharacterEvent`].
-pub fn fold(events: &[StoredEvent]) -> anyhow::Result<Character> {
+/// Folds one aggregate's stored events with the domain's own `apply`, through the same
+/// decoding (and upcasting) every reader uses.
+pub fn fold<A: GameAggregate>(events: &[StoredEvent]) -> anyhow::Result<A> {
     let decoded = events
         .iter()
         .map(|e| {
-            serde_json::from_value::<CharacterEvent>(e.payload.clone()).with_context(|| {
-                format!(
-                    "payload of {}#{} is not a CharacterEvent",
-                    e.aggregate_id, e.sequence
-                )
-            })
+            chaos_domain::decode_stored::<A>(&e.event_type, &e.event_version, e.payload.clone())
+                .with_context(|| {
+                    format!(
+                        "{} {}#{} does not decode",
+                        A::TYPE,
+                        e.aggregate_id,
+                        e.sequence
+                    )
+                })
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    Ok(Character::fold(decoded))
+    Ok(A::fold(decoded))
 }
 
 /// Checks an aggregate's sequences are exactly 1..=n.

@@ -1,6 +1,7 @@
-//! Crash tests: `kill -9` the relay and the projector in the middle of a stream of commands,
-//! and a relay failover. Afterwards nothing may be missing, nothing applied twice, and every
-//! sheet must equal the event store folded.
+//! Crash tests: `kill -9` the relay, the projector and the process managers in the middle of a
+//! stream of commands, and a relay failover. Afterwards nothing may be missing, nothing applied
+//! twice (no level-up grants its gold twice, none is lost), and every sheet and wallet must equal
+//! the event store folded.
 //!
 //! Needs `deploy/local/services.sh up` and the binaries (`cargo build --workspace --bins`).
 
@@ -9,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use chaos_tests::check::{kafka_matches_store, sheets_match_store};
+use chaos_tests::check::{every_topic_matches_store, kafka_matches_store, sheets_match_store};
 use chaos_tests::kafka::TopicReader;
 use chaos_tests::process::metric_value;
 use chaos_tests::stack::READY_TIMEOUT;
@@ -38,7 +39,8 @@ struct Outcomes {
 }
 
 /// One client: cycles over its characters (plus one character every client shares, to make
-/// writers race on one aggregate) with strikes, fireballs and trips to a peaceful zone.
+/// writers race on one aggregate) with strikes, fireballs, trips to a peaceful zone and spends
+/// of the gold their level-ups earned.
 async fn client(
     api: CommandApi,
     mine: Vec<Hero>,
@@ -57,6 +59,9 @@ async fn client(
         };
         let reply = if in_meadow.contains(&hero.id) {
             api.travel(&hero.token, &hero.id, "whispering_woods").await
+        } else if i.is_multiple_of(13) && hero.id != shared.id {
+            let reference = format!("spend-{}-{i}", &hero.id[..8]);
+            api.spend(&hero.token, &hero.id, 1, &reference).await
         } else if i.is_multiple_of(17) && hero.id != shared.id {
             api.travel(&hero.token, &hero.id, "starter_meadow").await
         } else if hero.class == "mage" && i.is_multiple_of(3) {
@@ -107,7 +112,8 @@ async fn wait_for_accepted(accepted: &AtomicUsize, n: usize) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn killing_relay_and_projector_mid_stream_loses_nothing_and_applies_nothing_twice() {
+async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_and_applies_nothing_twice(
+) {
     let started = std::time::Instant::now();
     let phase = |what: &str| eprintln!("[{:>6.1}s] {what}", started.elapsed().as_secs_f64());
     let mut stack = Stack::start(StackOptions::default()).await.unwrap();
@@ -164,6 +170,16 @@ async fn killing_relay_and_projector_mid_stream_loses_nothing_and_applies_nothin
     wait_for_accepted(&accepted, 300).await;
     stack.relay(0).restart(READY_TIMEOUT).await.unwrap();
     phase("relay restarted");
+    wait_for_accepted(&accepted, 380).await;
+    phase("kill -9 process managers");
+    stack.process_managers().kill9();
+    wait_for_accepted(&accepted, 430).await;
+    stack
+        .process_managers()
+        .restart(READY_TIMEOUT)
+        .await
+        .unwrap();
+    phase("process managers restarted");
     wait_for_accepted(&accepted, 450).await;
     phase("kill -9 projector");
     stack.projector().kill9();
@@ -180,12 +196,18 @@ async fn killing_relay_and_projector_mid_stream_loses_nothing_and_applies_nothin
     // And a crash while the stream is in full flow again.
     phase("both restarted");
     wait_for_accepted(&accepted, 950).await;
-    phase("kill -9 projector and relay");
+    phase("kill -9 projector, relay and process managers");
     stack.projector().kill9();
     stack.relay(0).kill9();
+    stack.process_managers().kill9();
     stack.projector().restart(READY_TIMEOUT).await.unwrap();
     stack.relay(0).restart(READY_TIMEOUT).await.unwrap();
-    phase("both restarted");
+    stack
+        .process_managers()
+        .restart(READY_TIMEOUT)
+        .await
+        .unwrap();
+    phase("all restarted");
     for c in clients {
         c.await.unwrap();
     }
@@ -207,20 +229,34 @@ async fn killing_relay_and_projector_mid_stream_loses_nothing_and_applies_nothin
     }
 
     // The store: gap-free per aggregate, and every accepted answer is in it.
-    let events = stack.store().all_events().await.unwrap();
-    let per = by_aggregate(&events);
+    let events = everything_granted(&stack).await;
+    let per = by_aggregate(&events, "character");
+    let wallets = by_aggregate(&events, "wallet");
     assert_eq!(per.len(), CLIENTS * CHARACTERS_PER_CLIENT);
-    for list in per.values() {
+    for list in per.values().chain(wallets.values()) {
         assert_contiguous(list).unwrap();
     }
     for answer in &outcomes.accepted {
-        let have = per[&answer.aggregate_id].len() as u64;
+        let have = per
+            .get(&answer.aggregate_id)
+            .or_else(|| wallets.get(&answer.aggregate_id))
+            .map_or(0, |l| l.len() as u64);
+        let in_wallet = answer.events == ["CurrencySpent"];
+        let have = if in_wallet {
+            wallets[&answer.aggregate_id].len() as u64
+        } else {
+            have
+        };
         assert!(
             answer.sequence <= have,
             "{answer:?} beyond the stored {have}"
         );
     }
-    eprintln!("{} events in the store", events.len());
+    eprintln!(
+        "{} events in the store ({} wallet events)",
+        events.len(),
+        wallets.values().map(Vec::len).sum::<usize>()
+    );
 
     // Every sheet reaches its final version and equals the store folded, applied once each.
     let sheets = sheets_match_store(&stack.queries(), &events, CATCH_UP)
@@ -228,35 +264,124 @@ async fn killing_relay_and_projector_mid_stream_loses_nothing_and_applies_nothin
         .unwrap();
     assert_eq!(sheets, per.len());
     phase("every sheet caught up and equals the store folded");
-    // Every (aggregate, sequence) reached Kafka: duplicates allowed, gaps not.
-    let report = kafka_matches_store(
+    // Every (aggregate, sequence) reached Kafka, on both topics: duplicates allowed, gaps not.
+    let reports = every_topic_matches_store(
         &stack.services.kafka_bootstrap,
         &stack.services.schema_registry_url,
-        &stack.events_topic(),
+        &stack.isolation.topic_prefix,
         &events,
         CATCH_UP,
     )
     .await
     .unwrap();
     phase("kafka checked");
-    eprintln!(
-        "kafka: {} messages for {} events ({} re-sent duplicates)",
-        report.records.len(),
-        events.len(),
-        report.duplicates
-    );
-    // Nothing was poison: the dead-letter topic is empty.
-    let mut dead = TopicReader::new(
-        &stack.services.kafka_bootstrap,
-        &stack.services.schema_registry_url,
-        &stack.isolation.dead_letter_topic(),
+    for (aggregate, report) in &reports {
+        eprintln!(
+            "kafka {aggregate}: {} messages ({} re-sent duplicates)",
+            report.records.len(),
+            report.duplicates
+        );
+    }
+    // Nothing was poison or refused: the dead-letter topics are empty.
+    for topic in [
+        stack.isolation.dead_letter_topic(),
+        format!(
+            "{}chaos.deadletter.pm-rewards",
+            stack.isolation.topic_prefix
+        ),
+    ] {
+        let mut dead = TopicReader::new(
+            &stack.services.kafka_bootstrap,
+            &stack.services.schema_registry_url,
+            &topic,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            dead.read_available(Duration::from_secs(30)).await.unwrap(),
+            0,
+            "{topic}"
+        );
+    }
+}
+
+/// Waits until the process managers have caught up (every character has its wallet, every
+/// level-up its grant), then checks exactly once: one `WalletOpened` per character and one
+/// `CurrencyGranted` per `LeveledUp`, for that level's gold. Returns the store's events.
+async fn everything_granted(stack: &Stack) -> Vec<chaos_eventstore::StoredEvent> {
+    let payload =
+        |e: &chaos_eventstore::StoredEvent, field: &str| e.payload[&e.event_type][field].clone();
+    let events = wait_until(
+        "every character's wallet and level-up grants",
+        CATCH_UP,
+        Duration::from_millis(200),
+        || async {
+            let events = stack
+                .store()
+                .all_events()
+                .await
+                .map_err(|e| e.to_string())?;
+            let characters = by_aggregate(&events, "character");
+            let wallets = by_aggregate(&events, "wallet");
+            let mut missing = 0;
+            for (id, list) in &characters {
+                let levels = list.iter().filter(|e| e.event_type == "LeveledUp").count();
+                let grants = wallets.get(id).map_or(0, |w| {
+                    w.iter()
+                        .filter(|e| e.event_type == "CurrencyGranted")
+                        .count()
+                });
+                missing += usize::from(!wallets.contains_key(id)) + levels.saturating_sub(grants);
+            }
+            if missing == 0 {
+                Ok(Some(events))
+            } else {
+                Err(format!("{missing} wallets or grants still missing"))
+            }
+        },
     )
     .await
     .unwrap();
-    assert_eq!(
-        dead.read_available(Duration::from_secs(30)).await.unwrap(),
-        0
-    );
+    let characters = by_aggregate(&events, "character");
+    let wallets = by_aggregate(&events, "wallet");
+    assert_eq!(wallets.len(), characters.len(), "a wallet per character");
+    let mut levels_total = 0;
+    for (id, list) in &characters {
+        let wallet = &wallets[id];
+        let opened = wallet
+            .iter()
+            .filter(|e| e.event_type == "WalletOpened")
+            .count();
+        assert_eq!(opened, 1, "wallet {id} opened {opened} times");
+        let want: Vec<(u64, u64)> = list
+            .iter()
+            .filter(|e| e.event_type == "LeveledUp")
+            .map(|e| {
+                let level = payload(e, "level").as_u64().unwrap();
+                (level, payload(e, "gold_reward").as_u64().unwrap())
+            })
+            .collect();
+        let got: Vec<(u64, u64)> = wallet
+            .iter()
+            .filter(|e| e.event_type == "CurrencyGranted")
+            .map(|e| {
+                let reference = payload(e, "reference");
+                let level = reference
+                    .as_str()
+                    .and_then(|r| r.strip_prefix("levelup:"))
+                    .and_then(|l| l.parse().ok())
+                    .unwrap_or_else(|| panic!("grant reference {reference}"));
+                (level, payload(e, "amount").as_u64().unwrap())
+            })
+            .collect();
+        assert_eq!(
+            got, want,
+            "wallet {id}: one grant per level-up, for its gold"
+        );
+        levels_total += want.len();
+    }
+    eprintln!("{levels_total} level-ups, each granted its gold exactly once");
+    events
 }
 
 /// Two relays share the lock: one publishes, the other stands by and takes over when the
@@ -266,6 +391,7 @@ async fn a_standby_relay_takes_over_when_the_active_one_is_killed() {
     let mut stack = Stack::start(StackOptions {
         relays: 2,
         projector: false,
+        process_managers: false,
         query_api: false,
         env: Vec::new(),
     })

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use chaos_tests::check::{kafka_matches_store, sheets_match_store};
+use chaos_tests::check::{every_topic_matches_store, sheets_match_store};
 use chaos_tests::client::PASSWORD;
 use chaos_tests::services::{repo_root, venv_python};
 use chaos_tests::store::{by_aggregate, fold};
@@ -20,7 +20,8 @@ fn now() -> i64 {
 }
 
 fn sequences(body: &Value) -> Vec<i64> {
-    body.as_array()
+    body["events"]
+        .as_array()
         .map(|a| a.iter().filter_map(|e| e["sequence"].as_i64()).collect())
         .unwrap_or_default()
 }
@@ -71,15 +72,24 @@ async fn bad_inputs_get_problems_and_append_nothing() {
         .unwrap()
         .assert_problem(401, Some("invalid-credentials"));
 
-    // Malformed JSON, unknown fields, wrong types, missing fields: 400.
-    for (body, problem) in [
-        (r#"{"skill": "strike""#, "malformed-json"),
-        ("not json at all", "malformed-json"),
-        (r#"{"skill": "strike", "bogus": 1}"#, "invalid-body"),
-        (r#"{"skill": 42}"#, "invalid-body"),
-        (r#"{"skill": "strike", "target": ["a"]}"#, "invalid-body"),
-        (r#"{}"#, "invalid-body"),
-        (r#"[]"#, "invalid-body"),
+    // Malformed JSON, unknown fields, wrong types, missing fields: 400, naming the field.
+    for (body, problem, field) in [
+        (r#"{"skill": "strike""#, "malformed-json", None),
+        ("not json at all", "malformed-json", None),
+        (r#"{"skill": "strike"} trailing"#, "malformed-json", None),
+        (
+            r#"{"skill": "strike", "bogus": 1}"#,
+            "invalid-field",
+            Some("bogus"),
+        ),
+        (r#"{"skill": 42}"#, "invalid-field", Some("skill")),
+        (
+            r#"{"skill": "strike", "target": ["a"]}"#,
+            "invalid-field",
+            Some("target"),
+        ),
+        (r#"{}"#, "invalid-field", Some("skill")),
+        (r#"[]"#, "invalid-body", None),
     ] {
         let r = api
             .post_raw(
@@ -92,7 +102,23 @@ async fn bad_inputs_get_problems_and_append_nothing() {
             .await
             .unwrap();
         r.assert_problem(400, Some(problem));
+        assert_eq!(
+            r.body.get("field").and_then(Value::as_str),
+            field,
+            "{body}: {r:?}"
+        );
     }
+    // Not JSON at all: 415.
+    api.post_raw(
+        &cast_path,
+        Some(&alice.token),
+        "text/plain",
+        raw(r#"{"skill":"strike"}"#),
+        &[],
+    )
+    .await
+    .unwrap()
+    .assert_problem(415, Some("unsupported-media-type"));
     // Oversized bodies are refused before parsing (the cap is 16 KiB).
     let huge = json!({"skill": "strike", "target": "x".repeat(64 * 1024)});
     api.post(&cast_path, Some(&alice.token), &huge, &[])
@@ -339,21 +365,60 @@ async fn bad_inputs_get_problems_and_append_nothing() {
         .assert_problem(400, Some("invalid-idempotency-key"));
     }
 
+    // History is paged and authorised before it is read.
+    let page = api
+        .get(
+            &format!("/v1/characters/{}/events?limit=2", aria.aggregate_id),
+            Some(&alice.token),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sequences(&page.body), vec![1, 2], "{page:?}");
+    assert_eq!(page.body["next_after"], 2);
+    let next = api
+        .get(
+            &format!(
+                "/v1/characters/{}/events?limit=2&after=2",
+                aria.aggregate_id
+            ),
+            Some(&alice.token),
+        )
+        .await
+        .unwrap();
+    assert_eq!(sequences(&next.body)[0], 3, "{next:?}");
+    for query in ["limit=0", "limit=1001", "after=-1", "limit=abc", "bogus=1"] {
+        api.get(
+            &format!("/v1/characters/{}/events?{query}", aria.aggregate_id),
+            Some(&alice.token),
+        )
+        .await
+        .unwrap()
+        .assert_problem(400, None);
+    }
+
     // The store holds exactly what the accepted commands appended.
     let events = stack.store().all_events().await.unwrap();
-    let per = by_aggregate(&events);
+    let per = by_aggregate(&events, "character");
     assert_eq!(per[&aria.aggregate_id].len(), appended);
     assert_eq!(per.len(), 4, "aria, aria2, bob's character and nemo");
     assert_eq!(stack.store().count().await.unwrap() as usize, events.len());
-    let history = api.history(&alice.token, &aria.aggregate_id).await.unwrap();
+    let history = api
+        .get(
+            &format!("/v1/characters/{}/events?limit=1000", aria.aggregate_id),
+            Some(&alice.token),
+        )
+        .await
+        .unwrap();
     assert_eq!(
         sequences(&history.body),
         (1..=appended as i64).collect::<Vec<_>>()
     );
 }
 
-/// The slice through every process: commands, the sheet in the query API (including the
-/// consistency-token path), the Kafka topic, and a stock Avro consumer reading it.
+/// The slice through every process: commands, the private sheet and the public profile in the
+/// query API (including the consistency-token path), the wallet the rewards process manager
+/// opens and fills on level-up, spends and their ledger, both Kafka topics, and a stock Avro
+/// consumer reading them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
     // The token path waits up to 5 s (default 2 s): room for a loaded CI machine, since the
@@ -364,10 +429,12 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
     let api = stack.commands();
     let query = stack.queries();
     let alice = api.player("alice").await.unwrap();
+    let bob = api.player("bob").await.unwrap();
 
     let openapi = api.get("/openapi.json", None).await.unwrap();
     assert_eq!(openapi.status, 200);
     assert!(openapi.body["paths"]["/v1/characters/{id}/cast-skill"].is_object());
+    assert!(openapi.body["paths"]["/v1/wallets/{id}/spend"].is_object());
     assert_eq!(api.get("/docs/", None).await.unwrap().status, 200);
 
     let created = api
@@ -384,6 +451,43 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
     assert_eq!(sheet["mana"], 120);
     assert_eq!(sheet["zone"], "whispering_woods");
 
+    // Public and private: anyone reads the profile, only the owner (or a game master) the sheet.
+    let anonymous = stack.anonymous_queries();
+    let profile = anonymous.profile(&id).await.unwrap();
+    assert_eq!(profile.status, 200, "{profile:?}");
+    assert_eq!(profile.body["name"], "Merlin");
+    assert_eq!(profile.body["class"], "mage");
+    for private in ["owner", "mana", "xp", "cooldowns", "purse", "skills"] {
+        assert!(
+            profile.body.get(private).is_none(),
+            "{private} in {profile:?}"
+        );
+    }
+    anonymous
+        .sheet(&id, None)
+        .await
+        .unwrap()
+        .assert_problem(401, Some("unauthorized"));
+    anonymous
+        .with_token(&bob.token)
+        .sheet(&id, None)
+        .await
+        .unwrap()
+        .assert_problem(403, Some("forbidden"));
+    let own = anonymous
+        .with_token(&alice.token)
+        .sheet(&id, None)
+        .await
+        .unwrap();
+    assert_eq!(own.status, 200, "{own:?}");
+    assert_eq!(own.body["owner"], alice.account_id.as_str());
+    anonymous
+        .with_token("garbage")
+        .profile(&id)
+        .await
+        .unwrap()
+        .assert_problem(401, None);
+
     // Fireball: mana paid, cooldown set, experience gained; read back through the token.
     let fireball = api
         .cast_skill(&alice.token, &id, "fireball", &[])
@@ -398,7 +502,7 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.body["version"], 3);
+    assert_eq!(r.body["positions"][format!("character/{id}")], 3);
     assert_eq!(r.body["mana"], 90);
     assert_eq!(r.body["xp"], 5);
     assert!(r.body["cooldowns"]["fireball"].is_string(), "{r:?}");
@@ -407,7 +511,7 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
         .unwrap()
         .assert_problem(422, Some("skill-on-cooldown"));
 
-    // Strikes up to 10 xp: level 2, refilled and raised maxima.
+    // Strikes up to 10 xp: level 2, refilled and raised maxima, and 20 gold from the rewards.
     let mut last = fireball;
     for _ in 0..5 {
         last = api
@@ -435,6 +539,59 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
         (r.body["max_hp"].as_u64(), r.body["hp"].as_u64()),
         (Some(88), Some(88))
     );
+    // The wallet: opened on creation, 20 gold for level 2 (the rewards process manager).
+    let wallet = query.wait_for_wallet(&id, 2, PIPELINE).await.unwrap();
+    assert_eq!(wallet["balances"]["gold"], 20, "{wallet}");
+    assert_eq!(wallet["owner"], alice.account_id.as_str());
+    // Spend with its ledger entry; more than the balance is 422 and changes nothing.
+    let spent = api.spend(&alice.token, &id, 15, "potion-1").await.unwrap();
+    assert_eq!(spent.status, 200, "{spent:?}");
+    let spent = spent.answer().unwrap();
+    assert_eq!(spent.events, ["CurrencySpent"]);
+    let r = query
+        .wallet(&id, Some(&spent.consistency_token))
+        .await
+        .unwrap();
+    assert_eq!(r.body["balances"]["gold"], 5, "{r:?}");
+    api.spend(&alice.token, &id, 6, "potion-2")
+        .await
+        .unwrap()
+        .assert_problem(422, Some("insufficient-funds"));
+    api.spend(&alice.token, &id, 1, "potion-1")
+        .await
+        .unwrap()
+        .assert_problem(409, Some("duplicate-reference"));
+    api.spend(&bob.token, &id, 1, "theft")
+        .await
+        .unwrap()
+        .assert_problem(403, Some("not-wallet-owner"));
+    let ledger = query.ledger_all(&id).await.unwrap();
+    let kinds: Vec<(&str, i64, &str)> = ledger
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap_or(""),
+                e["delta"].as_i64().unwrap_or(0),
+                e["reason"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![("grant", 20, "level-up"), ("spend", -15, "vendor:potion")]
+    );
+    anonymous
+        .with_token(&bob.token)
+        .wallet(&id, None)
+        .await
+        .unwrap()
+        .assert_problem(403, None);
+    anonymous
+        .with_token(&bob.token)
+        .ledger(&id, 0, 10)
+        .await
+        .unwrap()
+        .assert_problem(403, None);
 
     // Travel into a peaceful zone, where offensive skills are refused, and back.
     let meadow = api
@@ -475,7 +632,7 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
         .unwrap()
         .answer()
         .unwrap();
-    // An idempotent retry appends nothing, so the sheet's version does not move.
+    // An idempotent retry appends nothing, so the sheet's position does not move.
     let key = [("idempotency-key", "e2e-strike")];
     let keyed = api
         .cast_skill(&alice.token, &id, "strike", &key)
@@ -495,16 +652,60 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
         .await
         .unwrap();
     assert_eq!(r.status, 200, "{r:?}");
-    assert_eq!(r.body["version"].as_u64(), Some(keyed.sequence));
-    assert_eq!(r.body["events_applied"].as_u64(), Some(keyed.sequence));
+    assert_eq!(
+        r.body["positions"][format!("character/{id}")].as_u64(),
+        Some(keyed.sequence)
+    );
     let etag = r.header("etag").expect("an ETag").to_owned();
     // ... and equal to the store folded.
     let events = stack.store().all_events().await.unwrap();
-    assert_eq!(events.len() as u64, keyed.sequence, "one character so far");
-    let state = fold(&events).unwrap();
-    let problems =
-        chaos_tests::sheet::mismatches(&r.body, &id, state.state().unwrap(), keyed.sequence);
+    let characters = by_aggregate(&events, "character");
+    assert_eq!(
+        characters[&id].len() as u64,
+        keyed.sequence,
+        "one character so far"
+    );
+    let state: chaos_domain::Character = fold(&characters[&id]).unwrap();
+    let wallets = by_aggregate(&events, "wallet");
+    let wallet: chaos_domain::Wallet = fold(&wallets[&id]).unwrap();
+    // The wallet's events reach the sheet from their own topic: wait for them too.
+    let sheet = query
+        .wait_for_positions(
+            &id,
+            &[
+                ("character", keyed.sequence),
+                ("wallet", wallets[&id].len() as u64),
+            ],
+            PIPELINE,
+        )
+        .await
+        .unwrap();
+    let problems = chaos_tests::sheet::mismatches(
+        &sheet,
+        &id,
+        state.state().unwrap(),
+        keyed.sequence,
+        Some((wallet.state().unwrap(), wallets[&id].len() as u64)),
+    );
     assert!(problems.is_empty(), "{problems:#?}");
+    // The wallet's events were caused by the character's: causation and correlation carried.
+    let granted = wallets[&id]
+        .iter()
+        .find(|e| e.event_type == "CurrencyGranted")
+        .expect("the level-up grant");
+    let level_up = characters[&id]
+        .iter()
+        .find(|e| e.event_type == "LeveledUp")
+        .unwrap();
+    let cause = chaos_eventstore::publish::event_id("character", &id, level_up.sequence);
+    assert_eq!(
+        granted.meta_str("causation_id"),
+        Some(cause.to_string().as_str())
+    );
+    assert_eq!(
+        granted.meta_str("correlation_id"),
+        level_up.meta_str("correlation_id")
+    );
     // A token far ahead: the bounded wait gives up with 503 and Retry-After.
     let ahead = format!("v1.character.{id}.{}", keyed.sequence + 1000);
     let r = query.sheet(&id, Some(&ahead)).await.unwrap();
@@ -529,16 +730,16 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
         .unwrap()
         .assert_problem(404, None);
     // The ETag revalidates.
-    let revalidated = reqwest::Client::new()
-        .get(format!("{}/v1/characters/{id}", query.base()))
-        .header("if-none-match", &etag)
-        .send()
+    let revalidated = query
+        .get(
+            &format!("/v1/characters/{id}/sheet"),
+            &[("if-none-match", &etag)],
+        )
         .await
         .unwrap();
-    assert_eq!(revalidated.status(), 304);
+    assert_eq!(revalidated.status, 304);
 
     // A second player with a few characters, so Kafka has several keys.
-    let bob = api.player("bob").await.unwrap();
     for (i, class) in ["warrior", "ranger", "cleric"].iter().enumerate() {
         let c = api
             .create_character(&bob.token, &format!("Bob{i}"), class, &[])
@@ -554,23 +755,44 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
                 .unwrap();
         }
     }
+    // Every character gets its wallet from the process manager.
+    let events = chaos_tests::wait_until(
+        "a wallet for every character",
+        PIPELINE,
+        Duration::from_millis(100),
+        || async {
+            let events = stack
+                .store()
+                .all_events()
+                .await
+                .map_err(|e| e.to_string())?;
+            let wallets = by_aggregate(&events, "wallet").len();
+            if wallets == 4 {
+                Ok(Some(events))
+            } else {
+                Err(format!("{wallets} wallets"))
+            }
+        },
+    )
+    .await
+    .unwrap();
 
-    // Every sheet equals its folded history; Kafka holds every event with key and headers.
-    let events = stack.store().all_events().await.unwrap();
+    // Every sheet and wallet equals its folded history; Kafka holds every event with key and
+    // headers, on both topics.
     assert_eq!(
         sheets_match_store(&query, &events, PIPELINE).await.unwrap(),
         4
     );
-    let report = kafka_matches_store(
+    let reports = every_topic_matches_store(
         &stack.services.kafka_bootstrap,
         &stack.services.schema_registry_url,
-        &stack.events_topic(),
+        &stack.isolation.topic_prefix,
         &events,
         PIPELINE,
     )
     .await
     .unwrap();
-    let traced_record = report
+    let traced_record = reports["character"]
         .records
         .iter()
         .find(|r| r.id() == (id.clone(), traced.sequence as i64 - 1))
@@ -579,7 +801,22 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
     assert_eq!(traced_record.headers["correlation_id"], "corr-e2e-1");
     assert_eq!(traced_record.headers["event_type"], "SkillCast");
 
-    stock_avro_consumer_reads_the_topic(&stack, &events, report.records.len());
+    for (aggregate, topic) in [
+        ("character", stack.events_topic()),
+        ("wallet", stack.isolation.wallet_topic()),
+    ] {
+        let mine: Vec<chaos_eventstore::StoredEvent> = events
+            .iter()
+            .filter(|e| e.aggregate_type == aggregate)
+            .cloned()
+            .collect();
+        stock_avro_consumer_reads_the_topic(
+            &stack,
+            &topic,
+            &mine,
+            reports[aggregate].records.len(),
+        );
+    }
     every_contract_metric_is_exported(&mut stack).await;
 }
 
@@ -598,6 +835,7 @@ async fn every_contract_metric_is_exported(stack: &mut Stack) {
         stack.command_api.base_url(),
         stack.relay(0).base_url(),
         stack.projector().base_url(),
+        stack.process_managers().base_url(),
         stack
             .query_api
             .as_ref()
@@ -635,10 +873,11 @@ async fn every_contract_metric_is_exported(stack: &mut Stack) {
     .unwrap();
 }
 
-/// Point 11: an analyst's stock consumer (Python confluent-kafka + AvroDeserializer + the
-/// registry, no code of ours) reads the topic: `tests/python/analyst_consume.py`.
+/// An analyst's stock consumer (Python confluent-kafka + AvroDeserializer + the registry, no
+/// code of ours) reads the topic: `tests/python/analyst_consume.py`.
 fn stock_avro_consumer_reads_the_topic(
     stack: &Stack,
+    topic: &str,
     events: &[chaos_eventstore::StoredEvent],
     messages: usize,
 ) {
@@ -652,7 +891,7 @@ fn stock_avro_consumer_reads_the_topic(
         .arg(repo_root().join("tests/python/analyst_consume.py"))
         .args(["--bootstrap", &stack.services.kafka_bootstrap])
         .args(["--registry", &stack.services.schema_registry_url])
-        .args(["--topic", &stack.events_topic()])
+        .args(["--topic", topic])
         .arg("--from-beginning")
         .args(["--max-messages", &messages.to_string()])
         .args(["--timeout", "20"])
@@ -691,6 +930,11 @@ fn stock_avro_consumer_reads_the_topic(
             "level",
             "to_zone",
             "mana_after",
+            "gold_reward",
+            "amount",
+            "balance_after",
+            "reference",
+            "currency",
         ] {
             if let Some(want) = facts.get(field) {
                 assert_eq!(&value[field], want, "{field} of {line}");

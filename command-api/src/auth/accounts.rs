@@ -21,7 +21,9 @@ pub enum AccountStoreError {
     #[error("username taken")]
     UsernameTaken,
     #[error("account store unavailable: {0}")]
-    Unavailable(String),
+    Unavailable(#[from] sqlx::Error),
+    #[error("stored account is corrupt: {0}")]
+    Corrupt(String),
 }
 
 #[async_trait]
@@ -60,7 +62,7 @@ impl PgAccountStore {
 }
 
 fn unavailable(e: sqlx::Error) -> AccountStoreError {
-    AccountStoreError::Unavailable(e.to_string())
+    AccountStoreError::Unavailable(e)
 }
 
 #[async_trait]
@@ -159,7 +161,7 @@ impl AccountStore for SqliteAccountStore {
             let id: String = r.try_get("account_id").map_err(unavailable)?;
             Ok(StoredAccount {
                 account_id: AccountId::parse(&id)
-                    .map_err(|e| AccountStoreError::Unavailable(e.to_string()))?,
+                    .map_err(|e| AccountStoreError::Corrupt(e.to_string()))?,
                 password_hash: r.try_get("password_hash").map_err(unavailable)?,
                 game_master: r.try_get::<i64, _>("game_master").map_err(unavailable)? != 0,
             })

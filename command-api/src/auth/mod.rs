@@ -3,11 +3,9 @@
 //! Kafka, so accounts live in their own table behind the [`AccountStore`] port.
 
 mod accounts;
-mod jwt;
 mod password;
 
 pub use accounts::{
     AccountStore, AccountStoreError, NewAccount, PgAccountStore, SqliteAccountStore, StoredAccount,
 };
-pub use jwt::{AuthError, Claims, JwtKeys, Role};
 pub use password::{hash_password, verify_password};

@@ -1,7 +1,7 @@
 use anyhow::Context;
 use chaos_command_api::relay::{self, Relay, RelayMetrics, Settings, DEFAULTS};
 use chaos_platform::http::{ops_router, readiness, serve};
-use chaos_platform::kafka::ensure_topics;
+use chaos_platform::kafka::prepare_topics;
 use chaos_platform::{load_config, shutdown_signal, telemetry};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
@@ -19,11 +19,18 @@ async fn main() -> anyhow::Result<()> {
         .await
         .context("connecting to PostgreSQL")?;
     chaos_eventstore::pg::migrate(&pool).await?;
-    // Kafka is the second copy of history: keep it forever.
-    let topics = vec![settings.kafka.topic(&chaos_schemas::topic_for(
-        chaos_domain::character::AGGREGATE_TYPE,
-    ))];
-    ensure_topics(&settings.kafka, &topics, &[("retention.ms", "-1")]).await?;
+    // Every registered aggregate's topic. Kafka is the second copy of history: keep it forever.
+    let topics: Vec<String> = chaos_schemas::registry::topics()
+        .iter()
+        .map(|t| settings.kafka.topic(t))
+        .collect();
+    prepare_topics(
+        &settings.kafka,
+        settings.environment,
+        &topics,
+        &[("retention.ms", "-1")],
+    )
+    .await?;
 
     let registry = prometheus::Registry::new();
     let metrics = RelayMetrics::new(&registry);

@@ -1,4 +1,4 @@
-use chaos_platform::config::{HttpConfig, RegistryConfig, TelemetryConfig};
+use chaos_platform::config::{Environment, HttpConfig, RegistryConfig, TelemetryConfig};
 use chaos_platform::kafka::KafkaConfig;
 use secrecy::SecretString;
 use serde::Deserialize;
@@ -6,6 +6,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
+    pub environment: Environment,
     pub telemetry: TelemetryConfig,
     pub http: HttpConfig,
     pub database: DatabaseConfig,
@@ -36,9 +37,13 @@ pub struct RelayConfig {
 }
 
 pub const DEFAULTS: &str = r#"
+environment = "development"
+
 [telemetry]
 json = false
 level = "info"
+otlp_endpoint = ""
+trace_sample_ratio = 1.0
 
 [http]
 bind = "127.0.0.1:9101"
@@ -52,7 +57,7 @@ partitions = 6
 replication_factor = 1
 
 [schema_registry]
-url = "http://127.0.0.1:8081"
+url = "http://127.0.0.1:8081/apis/ccompat/v7"
 
 [relay]
 batch_size = 1000

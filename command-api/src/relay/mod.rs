@@ -4,12 +4,14 @@
 //! over when it dies. The active one reads the store in its gap-free global order from its
 //! checkpoint, produces a batch with the idempotent producer, waits for every ack, and only
 //! then saves the checkpoint. A crash between ack and checkpoint re-sends the batch: consumers
-//! deduplicate by (aggregate, sequence).
+//! deduplicate by (aggregate, sequence). An event that can never be published stops only its own
+//! aggregate's stream ([`streams`]); every other aggregate flows on.
 
 mod config;
 mod lock;
 mod metrics;
 mod publisher;
+pub mod streams;
 
 pub use config::{RelayConfig, Settings, DEFAULTS};
 pub use lock::LeaderLock;

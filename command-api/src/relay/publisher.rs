@@ -3,8 +3,8 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chaos_eventstore::pg::{PgCheckpoints, PgEventLog};
 use chaos_eventstore::publish::to_published;
-use chaos_eventstore::{EventLog, StoredEvent};
-use chaos_schemas::AvroCodec;
+use chaos_eventstore::{EventLog, Position, StoredEvent};
+use chaos_schemas::{AvroCodec, PublishedEvent};
 use futures::future::try_join_all;
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
@@ -12,6 +12,7 @@ use rdkafka::util::Timeout;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
+use super::streams::StoppedStreams;
 use super::{LeaderLock, RelayConfig, RelayMetrics};
 use chaos_platform::kafka::KafkaConfig;
 
@@ -55,6 +56,20 @@ fn producer(kafka: &KafkaConfig) -> anyhow::Result<FutureProducer> {
     config.create().context("creating the Kafka producer")
 }
 
+/// An event ready for Kafka.
+struct Outgoing {
+    topic: String,
+    event: PublishedEvent,
+    payload: Vec<u8>,
+}
+
+/// What became of mapping and encoding one stored event.
+enum Prepared {
+    Ready(Box<Outgoing>),
+    /// It can never be published as it is: its stream stops here.
+    Poison(String),
+}
+
 impl Relay {
     pub fn new(
         pool: PgPool,
@@ -64,10 +79,9 @@ impl Relay {
         metrics: RelayMetrics,
     ) -> anyhow::Result<Self> {
         // Exported at 0 from the start, so rate() sees the first events published.
-        let topic = kafka.topic(&chaos_schemas::topic_for(
-            chaos_domain::character::AGGREGATE_TYPE,
-        ));
-        metrics.published.with_label_values(&[&topic]);
+        for topic in chaos_schemas::registry::topics() {
+            metrics.published.with_label_values(&[&kafka.topic(&topic)]);
+        }
         Ok(Self {
             log: PgEventLog::new(pool.clone()),
             checkpoints: PgCheckpoints::new(pool.clone()),
@@ -87,7 +101,13 @@ impl Relay {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let mut position = self.checkpoints.load(&self.config.checkpoint).await?;
-        tracing::info!(?position, "relay active, resuming from checkpoint");
+        let mut stopped = StoppedStreams::load(self.pool.clone(), &self.config.checkpoint).await?;
+        self.metrics.stopped_streams.set(stopped.len() as i64);
+        tracing::info!(
+            ?position,
+            stopped_streams = stopped.len(),
+            "relay active, resuming from checkpoint"
+        );
         let mut lock_checked = Instant::now();
         // Due at once; `checked_sub` because an Instant cannot go back before the machine's boot.
         let mut lag_checked = Instant::now()
@@ -103,13 +123,12 @@ impl Relay {
                     anyhow::bail!("lost the relay lock");
                 }
                 lock_checked = Instant::now();
+                if let Err(e) = self.resume_streams(&mut stopped, position).await {
+                    tracing::warn!(error = %format!("{e:#}"), "resuming stopped streams failed; will retry");
+                }
             }
             if lag_checked.elapsed() >= LAG_REFRESH {
-                if let Ok(lag) = self.log.count_after(position).await {
-                    self.metrics
-                        .lag_events
-                        .set(i64::try_from(lag).unwrap_or(i64::MAX));
-                }
+                self.refresh_lag(position).await;
                 lag_checked = Instant::now();
             }
             let started = Instant::now();
@@ -123,14 +142,22 @@ impl Relay {
                 }
             };
             let Some(last) = batch.last().map(|e| e.position) else {
-                self.metrics.lag_events.set(0);
                 tokio::select! {
                     () = self.log.wait_for_append(Duration::from_millis(self.config.poll_interval_ms)) => {}
                     () = shutdown.cancelled() => return Ok(()),
                 }
                 continue;
             };
-            if let Err(e) = self.publish(&batch).await {
+            let outgoing = match self.prepare(&batch, &mut stopped).await {
+                Ok(outgoing) => outgoing,
+                Err(e) => {
+                    self.metrics.failures.with_label_values(&["produce"]).inc();
+                    tracing::warn!(error = %format!("{e:#}"), from = ?position, "preparing a batch failed; retrying it");
+                    backoff = self.pause(backoff, shutdown).await;
+                    continue;
+                }
+            };
+            if let Err(e) = self.produce(&outgoing).await {
                 self.metrics.failures.with_label_values(&["produce"]).inc();
                 tracing::warn!(error = %format!("{e:#}"), from = ?position, "publishing a batch failed; re-sending it");
                 // A failed idempotent producer may be fenced; start a fresh one.
@@ -158,6 +185,24 @@ impl Relay {
         }
     }
 
+    /// Lag counts every committed event after the checkpoint, held back or not: a relay stalled
+    /// behind a stuck append shows a growing lag and held-back count, never 0.
+    async fn refresh_lag(&self, position: Position) {
+        match self.log.backlog(position).await {
+            Ok(backlog) => {
+                let gauge = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+                self.metrics.lag_events.set(gauge(backlog.events));
+                self.metrics.held_back_events.set(gauge(backlog.held_back));
+                self.metrics.oldest_inflight_append_seconds.set(
+                    backlog
+                        .oldest_inflight_append
+                        .map_or(0.0, |d| d.as_secs_f64()),
+                );
+            }
+            Err(e) => tracing::debug!(error = %e, "measuring the relay's lag failed"),
+        }
+    }
+
     async fn pause(&self, backoff: Duration, shutdown: &CancellationToken) -> Duration {
         tokio::select! {
             () = tokio::time::sleep(backoff) => {}
@@ -166,31 +211,157 @@ impl Relay {
         (backoff * 2).min(Duration::from_secs(5))
     }
 
-    /// Produces the batch and waits for every acknowledgement.
-    async fn publish(&self, batch: &[StoredEvent]) -> anyhow::Result<()> {
-        let mut encoded = Vec::with_capacity(batch.len());
-        for stored in batch {
-            let event = to_published(stored).with_context(|| {
-                format!(
-                    "event {}/{}#{} cannot be mapped to its published form",
-                    stored.aggregate_type, stored.aggregate_id, stored.sequence
-                )
-            })?;
-            let topic = self.kafka.topic(&event.topic());
-            let payload = self.codec.encode(&topic, &event).await?;
-            encoded.push((topic, event, payload));
+    /// Maps and encodes one event. `Err` is transient (the registry is unreachable): retry.
+    async fn prepare_one(&self, stored: &StoredEvent) -> anyhow::Result<Prepared> {
+        let event = match to_published(stored) {
+            Ok(event) => event,
+            Err(e) => return Ok(Prepared::Poison(format!("cannot be mapped: {e}"))),
+        };
+        let topic = self.kafka.topic(&event.topic());
+        match self.codec.encode(&topic, &event).await {
+            Ok(payload) => Ok(Prepared::Ready(Box::new(Outgoing {
+                topic,
+                event,
+                payload,
+            }))),
+            Err(e) if e.is_transient() => Err(e.into()),
+            Err(e) => Ok(Prepared::Poison(format!(
+                "cannot be registered or encoded: {e}"
+            ))),
         }
-        let deliveries = encoded.iter().map(|(topic, event, payload)| {
+    }
+
+    /// The batch's publishable events, in order. An event that can never be published stops its
+    /// aggregate's stream there (and every later event of that aggregate is held with it); other
+    /// aggregates flow on.
+    async fn prepare(
+        &self,
+        batch: &[StoredEvent],
+        stopped: &mut StoppedStreams,
+    ) -> anyhow::Result<Vec<Outgoing>> {
+        let mut outgoing = Vec::with_capacity(batch.len());
+        for stored in batch {
+            if stopped.is_stopped(&stored.aggregate_type, &stored.aggregate_id) {
+                continue;
+            }
+            match self.prepare_one(stored).await? {
+                Prepared::Ready(out) => outgoing.push(*out),
+                Prepared::Poison(reason) => {
+                    tracing::error!(
+                        aggregate_type = %stored.aggregate_type,
+                        aggregate_id = %stored.aggregate_id,
+                        sequence = stored.sequence,
+                        reason,
+                        "stopping the aggregate's stream: an event cannot be published"
+                    );
+                    stopped
+                        .stop(
+                            &stored.aggregate_type,
+                            &stored.aggregate_id,
+                            stored.sequence,
+                            &reason,
+                        )
+                        .await
+                        .context("recording a stopped stream")?;
+                    self.metrics
+                        .poison_events
+                        .with_label_values(&[&stored.aggregate_type])
+                        .inc();
+                    self.metrics.stopped_streams.set(stopped.len() as i64);
+                }
+            }
+        }
+        Ok(outgoing)
+    }
+
+    /// Republishes the streams an operator asked to resume: the aggregate's events from the
+    /// stopped one up to the checkpoint, in order; later ones come through the cursor.
+    async fn resume_streams(
+        &self,
+        stopped: &mut StoppedStreams,
+        position: Position,
+    ) -> anyhow::Result<()> {
+        stopped.refresh().await?;
+        for resume in stopped.resume_requested().await? {
+            let mut events = Vec::new();
+            let mut after = resume.from_sequence - 1;
+            loop {
+                let page = chaos_eventstore::pg::history_page(
+                    &self.pool,
+                    &resume.aggregate_type,
+                    &resume.aggregate_id,
+                    after,
+                    1000,
+                    None,
+                )
+                .await?;
+                let Some(last) = page.last().map(|e| e.sequence) else {
+                    break;
+                };
+                after = last;
+                let done = page.iter().any(|e| e.position > position);
+                events.extend(page.into_iter().filter(|e| e.position <= position));
+                if done {
+                    break;
+                }
+            }
+            let mut outgoing = Vec::with_capacity(events.len());
+            let mut poison = None;
+            for stored in &events {
+                match self.prepare_one(stored).await? {
+                    Prepared::Ready(out) => outgoing.push(*out),
+                    Prepared::Poison(reason) => {
+                        poison = Some((stored.sequence, reason));
+                        break;
+                    }
+                }
+            }
+            self.produce(&outgoing).await?;
+            match poison {
+                Some((sequence, reason)) => {
+                    // Still broken: published up to it, stopped again at it.
+                    sqlx::query(
+                        "UPDATE relay_stopped_streams
+                         SET from_sequence = $4, reason = $5, resume_requested = false, stopped_at = now()
+                         WHERE relay = $1 AND aggregate_type = $2 AND aggregate_id = $3",
+                    )
+                    .bind(&self.config.checkpoint)
+                    .bind(&resume.aggregate_type)
+                    .bind(&resume.aggregate_id)
+                    .bind(sequence)
+                    .bind(&reason)
+                    .execute(&self.pool)
+                    .await?;
+                    tracing::error!(aggregate_id = %resume.aggregate_id, sequence, reason, "stream still cannot be published");
+                }
+                None => {
+                    stopped.resumed(&resume).await?;
+                    tracing::info!(
+                        aggregate_type = %resume.aggregate_type,
+                        aggregate_id = %resume.aggregate_id,
+                        republished = outgoing.len(),
+                        "stopped stream resumed"
+                    );
+                }
+            }
+        }
+        self.metrics.stopped_streams.set(stopped.len() as i64);
+        Ok(())
+    }
+
+    /// Produces the events and waits for every acknowledgement.
+    async fn produce(&self, outgoing: &[Outgoing]) -> anyhow::Result<()> {
+        let deliveries = outgoing.iter().map(|out| {
             let mut headers = OwnedHeaders::new_with_capacity(8);
-            for (key, value) in event.headers() {
+            for (key, value) in out.event.headers() {
                 headers = headers.insert(Header {
                     key,
                     value: Some(value.as_bytes()),
                 });
             }
-            let record = FutureRecord::to(topic)
-                .key(event.key())
-                .payload(payload)
+            let record = FutureRecord::to(&out.topic)
+                .key(out.event.key())
+                .payload(&out.payload)
                 .headers(headers);
             let send = self
                 .producer
@@ -198,16 +369,20 @@ impl Relay {
             async move {
                 send.await.map_err(|(e, _)| {
                     anyhow::anyhow!(
-                        "delivery to {topic} of {}#{} failed: {e}",
-                        event.key(),
-                        event.envelope.sequence
+                        "delivery to {} of {}#{} failed: {e}",
+                        out.topic,
+                        out.event.key(),
+                        out.event.envelope.sequence
                     )
                 })
             }
         });
         try_join_all(deliveries).await?;
-        for (topic, _, _) in &encoded {
-            self.metrics.published.with_label_values(&[topic]).inc();
+        for out in outgoing {
+            self.metrics
+                .published
+                .with_label_values(&[&out.topic])
+                .inc();
         }
         Ok(())
     }

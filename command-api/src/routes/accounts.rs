@@ -1,26 +1,48 @@
+//! `/v1/accounts` and `/v1/sessions`: registration and login, throttled per client address and
+//! per username.
+
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::Json;
+use axum::routing::post;
+use axum::{Json, Router};
 use chaos_domain::AccountId;
+use chaos_eventstore::reservations::{ReservationRequest, ABANDONED_AFTER};
+use chaos_platform::auth::Role;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{OpenApi, ToSchema};
 
-use crate::auth::{hash_password, verify_password, NewAccount, Role};
-use crate::error::ApiError;
-use crate::extract::ApiJson;
-use crate::state::AppState;
+use crate::app::AppState;
+use crate::auth::{hash_password, verify_password, NewAccount};
+use crate::http::extract::ClientIp;
+use crate::http::fields::{Password, Username};
+use crate::http::{ApiError, ApiJson};
+
+/// The reservation scope of usernames: persisted, do not change.
+pub const USERNAME_SCOPE: &str = "username";
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/accounts", post(register))
+        .route("/v1/sessions", post(login))
+}
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    paths(register, login),
+    components(schemas(Credentials, AccountCreated, Session))
+)]
+pub struct Doc;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    /// 3 to 32 characters: letters, digits, `_`, `-`, `.`.
-    pub username: String,
-    /// 8 to 128 characters.
-    pub password: String,
+    pub username: Username,
+    pub password: Password,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AccountCreated {
+    #[schema(format = Uuid)]
     pub account_id: String,
     pub username: String,
 }
@@ -28,79 +50,112 @@ pub struct AccountCreated {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Session {
     pub access_token: String,
+    #[schema(example = "Bearer")]
     pub token_type: &'static str,
+    /// Seconds until the token expires.
     pub expires_in: i64,
+    #[schema(format = Uuid)]
     pub account_id: String,
 }
 
-fn validate(c: &Credentials) -> Result<(), ApiError> {
-    let name_ok = (3..=32).contains(&c.username.len())
-        && c.username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b));
-    if !name_ok {
-        return Err(ApiError::invalid_field(
-            "username",
-            "username must be 3 to 32 characters of letters, digits, '_', '-' or '.'",
-        ));
-    }
-    if !(8..=128).contains(&c.password.chars().count()) {
-        return Err(ApiError::invalid_field(
-            "password",
-            "password must be 8 to 128 characters",
-        ));
+fn throttle(state: &AppState, ip: &ClientIp, username: Option<&str>) -> Result<(), ApiError> {
+    state
+        .limits
+        .auth_per_ip
+        .check(&ip.0)
+        .map_err(ApiError::rate_limited)?;
+    if let Some(username) = username {
+        state
+            .limits
+            .auth_per_username
+            .check(&username.to_ascii_lowercase())
+            .map_err(ApiError::rate_limited)?;
     }
     Ok(())
 }
 
-/// Register a player account.
+/// Register a player account. Usernames are unique, ignoring case.
 #[utoipa::path(post, path = "/v1/accounts", tag = "accounts", request_body = Credentials,
-    responses((status = 201, body = AccountCreated), (status = 400), (status = 409)))]
+    responses((status = 201, body = AccountCreated),
+        (status = 409, description = "The username is taken (`username-taken`)"),
+        (status = 429, description = "Too many attempts from this address (`rate-limited`), with Retry-After")))]
 #[tracing::instrument(skip_all)]
 pub async fn register(
     State(state): State<AppState>,
+    ip: ClientIp,
     body: ApiJson<Credentials>,
 ) -> Result<(StatusCode, Json<AccountCreated>), ApiError> {
-    let creds = body.value;
-    validate(&creds)?;
+    throttle(&state, &ip, None)?;
+    let Credentials { username, password } = body.value;
     let account_id = AccountId::from_uuid(uuid::Uuid::now_v7());
-    let password_hash = hash_password(creds.password)
+    let id = account_id.to_string();
+    // Usernames go through the same reservation as every other name; the accounts table's
+    // unique index stays as the last line of defence.
+    let reservation = ReservationRequest {
+        scope: USERNAME_SCOPE,
+        value: username.as_str(),
+        aggregate_type: "account",
+        aggregate_id: &id,
+        abandoned_after: ABANDONED_AFTER,
+    };
+    let reserved = state
+        .commands
+        .repository()
+        .reserve(&reservation)
         .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::unavailable("account store", &e))?;
+    if !reserved {
+        return Err(crate::auth::AccountStoreError::UsernameTaken.into());
+    }
+    let password_hash = hash_password(password.into_inner())
+        .await
+        .map_err(|e| ApiError::internal(&e))?;
     state
         .accounts
         .create(NewAccount {
             account_id,
-            username: creds.username.clone(),
+            username: username.as_str().to_owned(),
             password_hash,
         })
         .await?;
+    if let Err(e) = state
+        .commands
+        .repository()
+        .confirm_reservation(&reservation)
+        .await
+    {
+        tracing::warn!(error = %e, "username reservation not confirmed");
+    }
     tracing::info!(%account_id, "account registered");
     Ok((
         StatusCode::CREATED,
         Json(AccountCreated {
-            account_id: account_id.to_string(),
-            username: creds.username,
+            account_id: id,
+            username: username.into_inner(),
         }),
     ))
 }
 
 /// Log in: exchange credentials for a bearer token.
 #[utoipa::path(post, path = "/v1/sessions", tag = "accounts", request_body = Credentials,
-    responses((status = 200, body = Session), (status = 400), (status = 401)))]
+    responses((status = 200, body = Session),
+        (status = 401, description = "Unknown username or wrong password (`invalid-credentials`)"),
+        (status = 429, description = "Too many attempts from this address or for this username (`rate-limited`), with Retry-After")))]
 #[tracing::instrument(skip_all)]
 pub async fn login(
     State(state): State<AppState>,
+    ip: ClientIp,
     body: ApiJson<Credentials>,
 ) -> Result<Json<Session>, ApiError> {
-    let creds = body.value;
-    let Some(account) = state.accounts.find(&creds.username).await? else {
+    let Credentials { username, password } = body.value;
+    throttle(&state, &ip, Some(username.as_str()))?;
+    let Some(account) = state.accounts.find(username.as_str()).await? else {
         // Same work and answer as a wrong password, so usernames cannot be probed by timing.
-        let _ = verify_password(creds.password, DUMMY_HASH.to_owned()).await;
-        return Err(ApiError::InvalidCredentials);
+        let _ = verify_password(password.into_inner(), DUMMY_HASH.to_owned()).await;
+        return Err(ApiError::invalid_credentials());
     };
-    if !verify_password(creds.password, account.password_hash).await {
-        return Err(ApiError::InvalidCredentials);
+    if !verify_password(password.into_inner(), account.password_hash).await {
+        return Err(ApiError::invalid_credentials());
     }
     let mut roles = vec![Role::Player];
     if account.game_master {
@@ -110,7 +165,7 @@ pub async fn login(
     let token = state
         .jwt
         .issue(account.account_id, roles, now)
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ApiError::internal(&e))?;
     Ok(Json(Session {
         access_token: token,
         token_type: "Bearer",

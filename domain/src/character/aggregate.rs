@@ -1,12 +1,10 @@
-use std::sync::Arc;
-
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
 use super::{CharacterCommand, CharacterError, CharacterEvent, CharacterState, AGGREGATE_TYPE};
-use crate::content::Content;
-use crate::ports::{Clock, Dice};
+use crate::aggregate::{Ctx, GameAggregate, GameServices, Reservation};
+use crate::ids::AccountId;
 
 /// The character aggregate: `None` until created.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -16,23 +14,40 @@ impl Character {
     pub fn state(&self) -> Option<&CharacterState> {
         self.0.as_ref()
     }
-
-    /// Folds events from scratch; what the event store does on load.
-    pub fn fold(events: impl IntoIterator<Item = CharacterEvent>) -> Self {
-        let mut character = Self::default();
-        for event in events {
-            character.apply(event);
-        }
-        character
-    }
 }
 
-/// What command handling needs from outside: the catalogue, time and dice.
-#[derive(Debug, Clone)]
-pub struct CharacterServices {
-    pub content: Arc<Content>,
-    pub clock: Arc<dyn Clock>,
-    pub dice: Arc<dyn Dice>,
+/// The scope of character names in the reservation table: persisted, do not change.
+pub const NAME_SCOPE: &str = "character-name";
+
+impl GameAggregate for Character {
+    /// 1: `Option<CharacterState>` as of the generic spine (2026-11).
+    const STATE_VERSION: u32 = 1;
+
+    fn decide(
+        &self,
+        command: CharacterCommand,
+        ctx: &Ctx<'_>,
+    ) -> Result<Vec<CharacterEvent>, CharacterError> {
+        self.decide_at(command, ctx.content, ctx.now, ctx.dice)
+    }
+
+    fn owner(&self) -> Option<AccountId> {
+        self.0.as_ref().map(|s| s.owner)
+    }
+
+    /// Names are unique game-wide, ignoring case.
+    fn reservations(events: &[CharacterEvent]) -> Vec<Reservation> {
+        events
+            .iter()
+            .filter_map(|e| match e {
+                CharacterEvent::CharacterCreated { name, .. } => Some(Reservation {
+                    scope: NAME_SCOPE,
+                    value: name.as_str().to_owned(),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
 }
 
 impl Aggregate for Character {
@@ -40,7 +55,7 @@ impl Aggregate for Character {
     type Command = CharacterCommand;
     type Event = CharacterEvent;
     type Error = CharacterError;
-    type Services = CharacterServices;
+    type Services = GameServices;
 
     async fn handle(
         &mut self,
@@ -48,8 +63,8 @@ impl Aggregate for Character {
         services: &Self::Services,
         sink: &EventSink<Self>,
     ) -> Result<(), Self::Error> {
-        let now = services.clock.now();
-        for event in self.decide(command, &services.content, now, services.dice.as_ref())? {
+        let ctx = services.ctx_at(services.clock.now());
+        for event in self.decide(command, &ctx)? {
             sink.write(event, self).await;
         }
         Ok(())

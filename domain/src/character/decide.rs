@@ -1,4 +1,4 @@
-use chrono::{DateTime, Duration, SubsecRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 
 use super::{Character, CharacterCommand, CharacterError, CharacterEvent, CharacterState};
 use crate::content::Content;
@@ -10,16 +10,15 @@ const MAX_GRANT: u64 = 1_000_000;
 
 impl Character {
     /// Validates `command` against the current state and the rules; returns the events that
-    /// record what happened. Pure: `now` and `dice` are the only sources of time and chance.
-    pub fn decide(
+    /// record what happened. Pure: `now` (already at millisecond precision) and `dice` are the
+    /// only sources of time and chance.
+    pub(crate) fn decide_at(
         &self,
         command: CharacterCommand,
         content: &Content,
         now: DateTime<Utc>,
         dice: &dyn Dice,
     ) -> Result<Vec<CharacterEvent>, CharacterError> {
-        // Events are published as Avro `timestamp-millis`: keep the store and the wire equal.
-        let now = now.trunc_subsecs(3);
         match command {
             CharacterCommand::Create { owner, name, class } => {
                 if self.state().is_some() {
@@ -191,6 +190,7 @@ fn experience(
             max_hp: class.max_hp(level),
             max_mana: class.max_mana(level),
             skills_unlocked: content.skills_unlocked_at(&state.class, level),
+            gold_reward: content.gold_reward(level),
             leveled_at: now,
         });
     }

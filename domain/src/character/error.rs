@@ -1,5 +1,7 @@
 use chrono::{DateTime, Utc};
 
+use crate::aggregate::{RuleError, RuleKind};
+
 /// A broken rule. `code()` is a stable identifier surfaced to clients as the problem type
 /// (`/problems/<code>`): do not change the codes.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -35,8 +37,17 @@ pub enum CharacterError {
     InvalidExperienceAmount,
 }
 
-impl CharacterError {
-    pub fn code(&self) -> &'static str {
+impl RuleError for CharacterError {
+    fn kind(&self) -> RuleKind {
+        match self {
+            Self::NotFound => RuleKind::NotFound,
+            Self::NotOwner => RuleKind::Forbidden,
+            Self::AlreadyExists => RuleKind::Conflict,
+            _ => RuleKind::Unprocessable,
+        }
+    }
+
+    fn code(&self) -> &'static str {
         match self {
             Self::AlreadyExists => "character-already-exists",
             Self::NotFound => "character-not-found",
@@ -54,8 +65,7 @@ impl CharacterError {
         }
     }
 
-    /// The request field at fault, where there is one.
-    pub fn field(&self) -> Option<&'static str> {
+    fn field(&self) -> Option<&'static str> {
         match self {
             Self::UnknownClass(_) => Some("class"),
             Self::UnknownSkill(_)

@@ -1,7 +1,9 @@
 use chrono::{DateTime, Utc};
+use cqrs_es::persist::{EventUpcaster, SemanticVersionEventUpcaster};
 use cqrs_es::DomainEvent;
 use serde::{Deserialize, Serialize};
 
+use crate::aggregate::{EventType, GameEvent};
 use crate::ids::{AccountId, CharacterName};
 
 /// Facts about a character. Each carries what projections need, so no reader recomputes a rule.
@@ -45,6 +47,8 @@ pub enum CharacterEvent {
         max_mana: u32,
         /// Skills the new level unlocks for the character's class.
         skills_unlocked: Vec<String>,
+        /// Gold the level grants (v2; level-ups stored as v1, before rewards existed, read as 0).
+        gold_reward: u64,
         leveled_at: DateTime<Utc>,
     },
     ZoneEntered {
@@ -54,17 +58,32 @@ pub enum CharacterEvent {
     },
 }
 
-impl CharacterEvent {
-    /// All event type names, for catalogues and schema coverage tests.
-    pub const TYPES: [&'static str; 5] = [
-        "CharacterCreated",
-        "SkillCast",
-        "ExperienceGained",
-        "LeveledUp",
-        "ZoneEntered",
+impl GameEvent for CharacterEvent {
+    /// Versions: `LeveledUp` v2 added `gold_reward` (2026-11).
+    const TYPES: &'static [EventType] = &[
+        EventType {
+            name: "CharacterCreated",
+            version: 1,
+        },
+        EventType {
+            name: "SkillCast",
+            version: 1,
+        },
+        EventType {
+            name: "ExperienceGained",
+            version: 1,
+        },
+        EventType {
+            name: "LeveledUp",
+            version: 2,
+        },
+        EventType {
+            name: "ZoneEntered",
+            version: 1,
+        },
     ];
 
-    pub fn type_name(&self) -> &'static str {
+    fn type_name(&self) -> &'static str {
         match self {
             Self::CharacterCreated { .. } => "CharacterCreated",
             Self::SkillCast { .. } => "SkillCast",
@@ -74,8 +93,7 @@ impl CharacterEvent {
         }
     }
 
-    /// When the fact happened (the rules' clock).
-    pub fn occurred_at(&self) -> DateTime<Utc> {
+    fn occurred_at(&self) -> DateTime<Utc> {
         match self {
             Self::CharacterCreated { created_at: t, .. }
             | Self::SkillCast { cast_at: t, .. }
@@ -83,6 +101,25 @@ impl CharacterEvent {
             | Self::LeveledUp { leveled_at: t, .. }
             | Self::ZoneEntered { entered_at: t, .. } => *t,
         }
+    }
+
+    fn upcasters() -> Vec<Box<dyn EventUpcaster>> {
+        vec![Box::new(SemanticVersionEventUpcaster::new(
+            "LeveledUp",
+            "2",
+            Box::new(|mut payload| {
+                // Level-ups before gold rewards existed granted nothing.
+                if let Some(fields) = payload
+                    .get_mut("LeveledUp")
+                    .and_then(serde_json::Value::as_object_mut)
+                {
+                    fields
+                        .entry("gold_reward")
+                        .or_insert(serde_json::Value::from(0));
+                }
+                payload
+            }),
+        ))]
     }
 }
 
@@ -92,6 +129,8 @@ impl DomainEvent for CharacterEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_owned()
+        Self::current_version(self.type_name())
+            .unwrap_or(1)
+            .to_string()
     }
 }

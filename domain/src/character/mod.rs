@@ -10,7 +10,7 @@ mod state;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{Character, CharacterServices};
+pub use aggregate::{Character, NAME_SCOPE};
 pub use command::CharacterCommand;
 pub use error::CharacterError;
 pub use event::CharacterEvent;

@@ -49,6 +49,7 @@ impl CharacterState {
                 max_mana,
                 skills_unlocked,
                 leveled_at,
+                ..
             } => {
                 self.level = level;
                 self.max_hp = max_hp;

@@ -5,6 +5,7 @@ use cqrs_es::test::TestFramework;
 use proptest::prelude::*;
 
 use super::*;
+use crate::aggregate::{decode_stored, encode_stored, Ctx, GameAggregate, GameEvent, GameServices};
 use crate::content::Content;
 use crate::ids::{AccountId, CharacterName};
 use crate::ports::{FixedClock, LowestRoll};
@@ -17,11 +18,19 @@ fn owner() -> AccountId {
     AccountId::from_uuid(uuid::Uuid::from_u128(1))
 }
 
-fn services_at(now: DateTime<Utc>) -> CharacterServices {
-    CharacterServices {
+fn services_at(now: DateTime<Utc>) -> GameServices {
+    GameServices {
         content: Arc::new(Content::builtin().unwrap()),
         clock: Arc::new(FixedClock(now)),
         dice: Arc::new(LowestRoll),
+    }
+}
+
+fn ctx(content: &Content, now: DateTime<Utc>) -> Ctx<'_> {
+    Ctx {
+        content,
+        now,
+        dice: &LowestRoll,
     }
 }
 
@@ -270,7 +279,7 @@ proptest! {
         let create = CharacterCommand::Create {
             owner: owner(), name: CharacterName::parse("Prop").unwrap(), class: class.into(),
         };
-        for e in character.decide(create, &content, now, &LowestRoll).unwrap() {
+        for e in character.decide(create, &ctx(&content, now)).unwrap() {
             cqrs_es::Aggregate::apply(&mut character, e);
         }
         for (kind, wait_ms, pick) in steps {
@@ -281,7 +290,7 @@ proptest! {
                 _ => CharacterCommand::GrantExperience { amount: pick as u64 * 40, source: "prop".into() },
             };
             let before = character.clone();
-            match character.decide(command, &content, now, &LowestRoll) {
+            match character.decide(command, &ctx(&content, now)) {
                 Ok(events) => {
                     for e in events { cqrs_es::Aggregate::apply(&mut character, e); }
                 }
@@ -293,4 +302,93 @@ proptest! {
             prop_assert_eq!(s.level, content.level_for_xp(s.xp).min(content.progression.max_level));
         }
     }
+}
+
+#[test]
+fn level_ups_carry_the_gold_reward_of_the_level_reached() {
+    let result = TestFramework::<Character>::with(services_at(t0()))
+        .given(vec![created("warrior")])
+        .when(CharacterCommand::GrantExperience {
+            amount: 10,
+            source: "quest:intro".into(),
+        })
+        .inspect_result()
+        .unwrap();
+    let rewards: Vec<u64> = result
+        .iter()
+        .filter_map(|e| match e {
+            CharacterEvent::LeveledUp { gold_reward, .. } => Some(*gold_reward),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rewards, vec![20], "level 2 at 10 gold per level");
+}
+
+/// The stored payload is a stable, documented shape (docs/event-store.md): these golden payloads
+/// are what the event store holds for each event type at its current version. A failing
+/// comparison means the shape changed: add a new version and an upcaster instead.
+#[test]
+fn stored_payloads_keep_their_documented_shape() {
+    let golden = serde_json::json!({
+        "CharacterCreated": {"CharacterCreated": {"owner": owner().to_string(), "name": "Aria",
+            "class": "mage", "level": 1, "max_hp": 80, "max_mana": 120,
+            "zone": "whispering_woods", "skills": ["strike", "fireball"],
+            "created_at": "2026-11-21T12:00:00Z"}},
+        "LeveledUp": {"LeveledUp": {"level": 2, "max_hp": 88, "max_mana": 132,
+            "skills_unlocked": [], "gold_reward": 20, "leveled_at": "2026-11-21T12:00:00Z"}},
+    });
+    let level_up = CharacterEvent::LeveledUp {
+        level: 2,
+        max_hp: 88,
+        max_mana: 132,
+        skills_unlocked: vec![],
+        gold_reward: 20,
+        leveled_at: t0(),
+    };
+    for event in [created("mage"), level_up] {
+        assert_eq!(
+            encode_stored(&event),
+            golden[event.type_name()],
+            "{}",
+            event.type_name()
+        );
+        let back = decode_stored::<Character>(
+            event.type_name(),
+            &cqrs_es::DomainEvent::event_version(&event),
+            golden[event.type_name()].clone(),
+        )
+        .unwrap();
+        assert_eq!(back, event);
+    }
+}
+
+/// `LeveledUp` v1 (before gold rewards) still loads: the upcaster gives it a reward of 0.
+#[test]
+fn level_ups_stored_in_the_old_shape_load_through_the_upcaster() {
+    let v1 = serde_json::json!({"LeveledUp": {"level": 3, "max_hp": 120, "max_mana": 144,
+        "skills_unlocked": ["frost_nova"], "leveled_at": "2026-11-21T12:00:00Z"}});
+    let event = decode_stored::<Character>("LeveledUp", "1", v1).unwrap();
+    assert_eq!(
+        event,
+        CharacterEvent::LeveledUp {
+            level: 3,
+            max_hp: 120,
+            max_mana: 144,
+            skills_unlocked: vec!["frost_nova".into()],
+            gold_reward: 0,
+            leveled_at: t0(),
+        }
+    );
+    assert_eq!(
+        CharacterEvent::current_version("LeveledUp"),
+        Some(2),
+        "the current version is what new events are stored as"
+    );
+    // A version from a newer build, an unknown type, or a payload of another type is refused.
+    let newer = decode_stored::<Character>("LeveledUp", "3", serde_json::json!({}));
+    assert!(newer.is_err());
+    let unknown = decode_stored::<Character>("Teleported", "1", serde_json::json!({}));
+    assert!(unknown.is_err());
+    let mismatch = decode_stored::<Character>("SkillCast", "1", encode_stored(&created("mage")));
+    assert!(mismatch.is_err());
 }

@@ -17,14 +17,14 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FeedOffset, ProjectionSink, ProjectorMetrics, Verdict};
 
-/// Consumes a topic in a consumer group and feeds the projection in batches.
+/// Consumes topics in a consumer group and feeds the projection in batches.
 ///
 /// Offsets are stored (and then auto-committed) only after the sink acknowledged the batch and
 /// every dead letter was acknowledged by Kafka. Batches are processed to completion before the
 /// next poll, so a partition revoked during a poll has no work in flight.
 pub struct KafkaRunner {
     name: String,
-    topic: String,
+    topics: Vec<String>,
     dead_letter_topic: String,
     consumer: StreamConsumer,
     dead_letters: FutureProducer,
@@ -40,7 +40,7 @@ impl std::fmt::Debug for KafkaRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("KafkaRunner")
             .field("name", &self.name)
-            .field("topic", &self.topic)
+            .field("topics", &self.topics)
             .finish()
     }
 }
@@ -56,7 +56,7 @@ impl KafkaRunner {
         name: &str,
         kafka: &KafkaConfig,
         group_id: &str,
-        topic: String,
+        topics: Vec<String>,
         dead_letter_topic: String,
         codec: AvroCodec,
         projection: impl ProjectionSink + 'static,
@@ -78,7 +78,8 @@ impl KafkaRunner {
             config.set(k, v);
         }
         let consumer: StreamConsumer = config.create().context("creating the Kafka consumer")?;
-        consumer.subscribe(&[&topic]).context("subscribing")?;
+        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+        consumer.subscribe(&names).context("subscribing")?;
         let mut producer = kafka.client_config();
         producer
             .set("enable.idempotence", "true")
@@ -86,7 +87,7 @@ impl KafkaRunner {
         metrics.init(name);
         Ok(Self {
             name: name.to_owned(),
-            topic,
+            topics,
             dead_letter_topic,
             consumer,
             dead_letters: producer
@@ -106,7 +107,8 @@ impl KafkaRunner {
     }
 
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
-        tracing::info!(projection = %self.name, topic = %self.topic, "projector consuming");
+        tracing::info!(projection = %self.name, topics = ?self.topics, "projector consuming");
+        let mut backoff = Duration::from_millis(100);
         loop {
             let first = tokio::select! {
                 m = self.consumer.recv() => m,
@@ -116,7 +118,27 @@ impl KafkaRunner {
                     continue;
                 }
             };
-            let mut messages = vec![first.context("Kafka consumer failed")?];
+            let first = match first {
+                Ok(m) => {
+                    backoff = Duration::from_millis(100);
+                    self.metrics.ready.with_label_values(&[&self.name]).set(1);
+                    m
+                }
+                Err(e) => {
+                    // Kafka is away (a restart, a network cut): the client reconnects by
+                    // itself; report unready and wait, never exit.
+                    self.metrics.ready.with_label_values(&[&self.name]).set(0);
+                    self.metrics.retries.with_label_values(&[&self.name]).inc();
+                    tracing::warn!(projection = %self.name, error = %e, "Kafka unavailable; waiting");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let mut messages = vec![first];
             while messages.len() < self.max_batch {
                 match tokio::time::timeout(self.batch_window, self.consumer.recv()).await {
                     Ok(Ok(m)) => messages.push(m),
@@ -150,15 +172,17 @@ impl KafkaRunner {
             })
             .collect();
         // Where each partition stands once this batch (poison included) is handled.
-        let mut next: HashMap<i32, i64> = HashMap::new();
+        let mut next: HashMap<(String, i32), i64> = HashMap::new();
         for d in &decoded {
             let (Decoded::Event(m, _) | Decoded::Poison(m, _)) = d;
-            let offset = next.entry(m.partition()).or_insert(0);
+            let offset = next
+                .entry((m.topic().to_owned(), m.partition()))
+                .or_insert(0);
             *offset = (*offset).max(m.offset() + 1);
         }
         let checkpoint: Vec<FeedOffset> = next
             .into_iter()
-            .map(|(partition, offset)| FeedOffset::new(&self.topic, partition, offset))
+            .map(|((topic, partition), offset)| FeedOffset::new(topic, partition, offset))
             .collect();
         let mut backoff = Duration::from_millis(50);
         let verdicts = loop {
@@ -166,6 +190,7 @@ impl KafkaRunner {
                 Ok(v) => break v,
                 Err(e) => {
                     self.metrics.retries.with_label_values(&[&self.name]).inc();
+                    self.metrics.ready.with_label_values(&[&self.name]).set(0);
                     tracing::warn!(error = %e, "read-model write failed; retrying the batch");
                     tokio::select! {
                         () = tokio::time::sleep(backoff) => {}
@@ -175,8 +200,9 @@ impl KafkaRunner {
                 }
             }
         };
+        self.metrics.ready.with_label_values(&[&self.name]).set(1);
         let mut verdicts = verdicts.into_iter();
-        let mut last_per_partition: HashMap<i32, (i64, Option<i64>)> = HashMap::new();
+        let mut last_per_partition: HashMap<(String, i32), (i64, Option<i64>)> = HashMap::new();
         for d in &decoded {
             let (message, reason) = match d {
                 Decoded::Event(m, _) => match verdicts.next() {
@@ -184,6 +210,7 @@ impl KafkaRunner {
                         self.metrics.applied.with_label_values(&[&self.name]).inc();
                         (m, None)
                     }
+                    Some(Verdict::Ignored) => (m, None),
                     Some(Verdict::Duplicate) => {
                         self.metrics
                             .duplicates
@@ -203,7 +230,7 @@ impl KafkaRunner {
                 .store_offset_from_message(message)
                 .context("storing the offset")?;
             last_per_partition.insert(
-                message.partition(),
+                (message.topic().to_owned(), message.partition()),
                 (message.offset(), message.timestamp().to_millis()),
             );
         }
@@ -296,7 +323,7 @@ impl KafkaRunner {
         Ok(())
     }
 
-    fn update_lag(&self, last: &HashMap<i32, (i64, Option<i64>)>) {
+    fn update_lag(&self, last: &HashMap<(String, i32), (i64, Option<i64>)>) {
         {
             let mut checked = self
                 .lag_checked
@@ -308,12 +335,12 @@ impl KafkaRunner {
             *checked = Instant::now();
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
-        for (partition, (offset, timestamp)) in last {
+        for ((topic, partition), (offset, timestamp)) in last {
             let label = partition.to_string();
             // A metadata round trip to the broker: done at most every LAG_REFRESH.
             let watermarks = tokio::task::block_in_place(|| {
                 self.consumer
-                    .fetch_watermarks(&self.topic, *partition, Duration::from_millis(500))
+                    .fetch_watermarks(topic, *partition, Duration::from_millis(500))
             });
             let behind = match watermarks {
                 Ok((_, high)) => (high - offset - 1).max(0),
@@ -321,13 +348,13 @@ impl KafkaRunner {
             };
             self.metrics
                 .lag_events
-                .with_label_values(&[&self.name, &label])
+                .with_label_values(&[&self.name, topic, &label])
                 .set(behind);
             let age = timestamp.map_or(0, |t| ((now_ms - t) / 1000).max(0));
             let seconds = if behind == 0 { 0 } else { age };
             self.metrics
                 .lag_seconds
-                .with_label_values(&[&self.name, &label])
+                .with_label_values(&[&self.name, topic, &label])
                 .set(seconds);
         }
     }
@@ -337,13 +364,14 @@ impl KafkaRunner {
         if let Ok(assignment) = self.consumer.assignment() {
             for element in assignment.elements() {
                 let label = element.partition().to_string();
+                let topic = element.topic();
                 self.metrics
                     .lag_events
-                    .with_label_values(&[&self.name, &label])
+                    .with_label_values(&[&self.name, topic, &label])
                     .set(0);
                 self.metrics
                     .lag_seconds
-                    .with_label_values(&[&self.name, &label])
+                    .with_label_values(&[&self.name, topic, &label])
                     .set(0);
             }
         }

@@ -10,6 +10,12 @@ pub struct ProjectorMetrics {
     pub lag_events: IntGaugeVec,
     pub lag_seconds: IntGaugeVec,
     pub retries: IntCounterVec,
+    /// 1 while the projection can reach its feed and its store; 0 while it waits for them.
+    pub ready: IntGaugeVec,
+    /// Sequence gaps repaired by fetching the missing events from the event store.
+    pub gap_repairs: IntCounterVec,
+    /// Documents (or whole read models) rebuilt because they were found empty or behind.
+    pub rebuilds: IntCounterVec,
 }
 
 impl ProjectorMetrics {
@@ -23,7 +29,7 @@ impl ProjectorMetrics {
         let gauge = |name: &str, help: &str| {
             register(
                 registry,
-                IntGaugeVec::new(Opts::new(name, help), &["projection", "partition"])
+                IntGaugeVec::new(Opts::new(name, help), &["projection", "topic", "partition"])
                     .expect("valid metric"),
             )
         };
@@ -52,6 +58,25 @@ impl ProjectorMetrics {
                 "chaos_projector_retries_total",
                 "Batches retried after a transient failure",
             ),
+            gap_repairs: counter(
+                "chaos_projector_gap_repairs_total",
+                "Sequence gaps repaired by fetching the missing events from the event store",
+            ),
+            rebuilds: counter(
+                "chaos_projector_rebuilds_total",
+                "Read-model documents rebuilt from the event store because they were found empty or behind",
+            ),
+            ready: register(
+                registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "chaos_projector_ready",
+                        "1 while the projection reaches its feed and store; 0 while it waits for them",
+                    ),
+                    &["projection"],
+                )
+                .expect("valid metric"),
+            ),
         }
     }
 
@@ -63,8 +88,11 @@ impl ProjectorMetrics {
             &self.duplicates,
             &self.dead_letters,
             &self.retries,
+            &self.gap_repairs,
+            &self.rebuilds,
         ] {
             counter.with_label_values(&[projection]);
         }
+        self.ready.with_label_values(&[projection]).set(1);
     }
 }

@@ -1,14 +1,13 @@
 //! Feeding events to a projection: the batch logic shared by every feed, the Kafka consumer
 //! loop, and the metrics.
 
-mod batch;
 mod kafka;
 mod metrics;
 mod sink;
 mod store_feed;
 
-pub use batch::{SheetProjection, Verdict};
+pub use chaos_readmodel::Verdict;
 pub use kafka::KafkaRunner;
 pub use metrics::ProjectorMetrics;
 pub use sink::{FeedOffset, ProjectionSink};
-pub use store_feed::{CatchUp, StoreFeed};
+pub use store_feed::{CatchUp, FeedCheckpoint, PgCheckpoint, SqliteCheckpoint, StoreFeed};

@@ -1,10 +1,8 @@
 //! The port between a feed (Kafka, the event store) and a projection's sink.
 
 use async_trait::async_trait;
+use chaos_readmodel::{StoreError, Verdict, ViewProjection};
 use chaos_schemas::PublishedEvent;
-
-use super::{SheetProjection, Verdict};
-use crate::readmodel::StoreError;
 
 /// How far a feed has been handled: every message of `partition` below `next_offset` is done.
 ///
@@ -50,12 +48,12 @@ pub trait ProjectionSink: Send + Sync + std::fmt::Debug {
 }
 
 #[async_trait]
-impl ProjectionSink for SheetProjection {
+impl ProjectionSink for ViewProjection {
     fn name(&self) -> &str {
-        "sheets"
+        "views"
     }
 
-    /// Sheets carry their own per-aggregate version, so the feed's checkpoint is not needed.
+    /// Documents carry their own per-stream positions, so the feed's checkpoint is not needed.
     async fn apply_batch(
         &self,
         events: &[PublishedEvent],
@@ -64,6 +62,6 @@ impl ProjectionSink for SheetProjection {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        SheetProjection::apply_batch(self, events).await
+        ViewProjection::apply_batch(self, events).await
     }
 }

@@ -22,6 +22,49 @@ pub struct StoreFeed {
     metrics: ProjectorMetrics,
     batch: u32,
     poll: Duration,
+    checkpoint: Option<Arc<dyn FeedCheckpoint>>,
+}
+
+/// Where a store-fed sink without checkpoints of its own resumes (a process manager in the
+/// embedded mode): saved after every batch it handled.
+#[async_trait::async_trait]
+pub trait FeedCheckpoint: Send + Sync + std::fmt::Debug {
+    async fn load(&self) -> anyhow::Result<Position>;
+    async fn save(&self, position: Position) -> anyhow::Result<()>;
+}
+
+/// A named checkpoint in the embedded (SQLite) event store.
+#[derive(Debug, Clone)]
+pub struct SqliteCheckpoint {
+    pub repo: chaos_eventstore::sqlite::SqliteEventRepository,
+    pub name: String,
+}
+
+#[async_trait::async_trait]
+impl FeedCheckpoint for SqliteCheckpoint {
+    async fn load(&self) -> anyhow::Result<Position> {
+        Ok(self.repo.load_checkpoint(&self.name).await?)
+    }
+    async fn save(&self, position: Position) -> anyhow::Result<()> {
+        Ok(self.repo.save_checkpoint(&self.name, position).await?)
+    }
+}
+
+/// A named checkpoint in PostgreSQL (a rebuild from the event store).
+#[derive(Debug, Clone)]
+pub struct PgCheckpoint {
+    pub checkpoints: chaos_eventstore::pg::PgCheckpoints,
+    pub name: String,
+}
+
+#[async_trait::async_trait]
+impl FeedCheckpoint for PgCheckpoint {
+    async fn load(&self) -> anyhow::Result<Position> {
+        Ok(self.checkpoints.load(&self.name).await?)
+    }
+    async fn save(&self, position: Position) -> anyhow::Result<()> {
+        Ok(self.checkpoints.save(&self.name, position).await?)
+    }
 }
 
 /// What a catch-up did.
@@ -48,6 +91,21 @@ impl StoreFeed {
             metrics,
             batch: 1000,
             poll: Duration::from_millis(500),
+            checkpoint: None,
+        }
+    }
+
+    /// Saves the position after every batch to `checkpoint`.
+    pub fn with_checkpoint(mut self, checkpoint: Arc<dyn FeedCheckpoint>) -> Self {
+        self.checkpoint = Some(checkpoint);
+        self
+    }
+
+    /// Where to resume: the saved checkpoint, or the start.
+    pub async fn resume_position(&self) -> anyhow::Result<Position> {
+        match &self.checkpoint {
+            Some(c) => c.load().await,
+            None => Ok(Position::START),
         }
     }
 
@@ -85,6 +143,7 @@ impl StoreFeed {
             let verdicts = self.projection.apply_batch(&events, &checkpoint).await?;
             for (event, verdict) in events.iter().zip(verdicts) {
                 match verdict {
+                    Verdict::Ignored => {}
                     Verdict::Applied => {
                         done.applied += 1;
                         self.metrics.applied.with_label_values(&[&self.name]).inc();
@@ -104,6 +163,9 @@ impl StoreFeed {
             }
             done.position = last;
             done.events += stored.len() as u64;
+            if let Some(checkpoint) = &self.checkpoint {
+                checkpoint.save(last).await?;
+            }
             progress(&done);
         }
     }
@@ -125,7 +187,7 @@ impl StoreFeed {
                     let lag = self.log.count_after(position).await.unwrap_or(0);
                     self.metrics
                         .lag_events
-                        .with_label_values(&[&self.name, "store"])
+                        .with_label_values(&[&self.name, "store", "0"])
                         .set(i64::try_from(lag).unwrap_or(i64::MAX));
                     tokio::select! {
                         () = self.log.wait_for_append(self.poll) => {}

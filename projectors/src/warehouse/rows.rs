@@ -3,8 +3,8 @@
 //! Times are cut to milliseconds, the precision of the Avro contract, so a warehouse fed from
 //! the event store and one fed from Kafka hold the same values.
 
-use chaos_domain::CharacterEvent;
-use chaos_schemas::{DomainEvent, PublishedEvent};
+use chaos_domain::{CharacterEvent, WalletEvent};
+use chaos_schemas::{AnyEvent, PublishedEvent};
 use chrono::{DateTime, Utc};
 use duckdb::types::{TimeUnit, Value};
 use uuid::Uuid;
@@ -45,12 +45,15 @@ pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String
         Value::Int(i32::try_from(published.event.schema_version()).unwrap_or(i32::MAX)),
         Value::Text(record.to_string()),
     ];
-    let DomainEvent::Character(domain) = &published.event;
+    let typed = match &published.event {
+        AnyEvent::Character(domain) => Some(character_row(published, domain)),
+        AnyEvent::Wallet(domain) => Some(wallet_row(published, domain)),
+    };
     Ok(EventRows {
         event_id: e.event_id,
         stream_key: (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence),
         event,
-        typed: Some(character_row(published, domain)),
+        typed,
     })
 }
 
@@ -136,6 +139,7 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
             max_mana,
             skills_unlocked,
             leveled_at,
+            ..
         } => (
             schema::LEVEL_UPS,
             vec![
@@ -163,6 +167,91 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
                 Value::Text(to_zone.clone()),
                 timestamp(*entered_at),
             ],
+        ),
+    }
+}
+
+fn wallet_row(published: &PublishedEvent, event: &WalletEvent) -> (&'static str, Vec<Value>) {
+    let e = &published.envelope;
+    let event_id = Value::Text(e.event_id.to_string());
+    let wallet = Value::Text(e.aggregate_id.clone());
+    let sequence = bigint(e.sequence);
+    let flow = |currency: &chaos_domain::Currency,
+                direction: &str,
+                amount: u64,
+                balance_after: u64,
+                reason: &str,
+                reference: &str,
+                at| {
+        let amount_value = i64::try_from(amount).unwrap_or(i64::MAX);
+        let delta = if direction == "sink" {
+            -amount_value
+        } else {
+            amount_value
+        };
+        (
+            schema::CURRENCY_FLOWS,
+            vec![
+                event_id.clone(),
+                wallet.clone(),
+                sequence.clone(),
+                Value::Text(currency.to_string()),
+                Value::Text(direction.to_owned()),
+                Value::BigInt(amount_value),
+                Value::BigInt(delta),
+                bigint(balance_after),
+                Value::Text(reason.to_owned()),
+                Value::Text(reference.to_owned()),
+                timestamp(at),
+            ],
+        )
+    };
+    match event {
+        WalletEvent::WalletOpened {
+            owner,
+            character,
+            opened_at,
+        } => (
+            schema::WALLETS,
+            vec![
+                wallet.clone(),
+                event_id.clone(),
+                Value::Text(owner.to_string()),
+                Value::Text(character.to_string()),
+                timestamp(*opened_at),
+            ],
+        ),
+        WalletEvent::CurrencyGranted {
+            currency,
+            amount,
+            balance_after,
+            source,
+            reference,
+            granted_at,
+        } => flow(
+            currency,
+            "source",
+            *amount,
+            *balance_after,
+            source,
+            reference,
+            *granted_at,
+        ),
+        WalletEvent::CurrencySpent {
+            currency,
+            amount,
+            balance_after,
+            sink,
+            reference,
+            spent_at,
+        } => flow(
+            currency,
+            "sink",
+            *amount,
+            *balance_after,
+            sink,
+            reference,
+            *spent_at,
         ),
     }
 }

@@ -84,6 +84,29 @@ CREATE TABLE IF NOT EXISTS zone_entries (
     entered_at   TIMESTAMP NOT NULL
 );
 
+CREATE TABLE IF NOT EXISTS wallets (
+    wallet_id    VARCHAR PRIMARY KEY,
+    event_id     UUID NOT NULL,
+    owner_id     VARCHAR NOT NULL,
+    character_id VARCHAR NOT NULL,
+    opened_at    TIMESTAMP NOT NULL
+);
+
+-- Every currency movement: a source (a grant) adds, a sink (a spend) takes away.
+CREATE TABLE IF NOT EXISTS currency_flows (
+    event_id      UUID NOT NULL,
+    wallet_id     VARCHAR NOT NULL,
+    sequence      BIGINT NOT NULL,
+    currency      VARCHAR NOT NULL,
+    direction     VARCHAR NOT NULL,
+    amount        BIGINT NOT NULL,
+    delta         BIGINT NOT NULL,
+    balance_after BIGINT NOT NULL,
+    reason        VARCHAR NOT NULL,
+    reference     VARCHAR NOT NULL,
+    occurred_at   TIMESTAMP NOT NULL
+);
+
 -- Where each feed stands, written in the same transaction as the rows it covers.
 CREATE TABLE IF NOT EXISTS feed_offsets (
     feed        VARCHAR NOT NULL,
@@ -99,13 +122,15 @@ CREATE TEMP TABLE IF NOT EXISTS staged_events AS SELECT * FROM events LIMIT 0;
 "#;
 
 /// The tables analysts get, in export order.
-pub const TABLES: [&str; 7] = [
+pub const TABLES: [&str; 9] = [
     EVENTS,
     CHARACTERS,
     SKILL_CASTS,
     EXPERIENCE_GAINS,
     LEVEL_UPS,
     ZONE_ENTRIES,
+    WALLETS,
+    CURRENCY_FLOWS,
     FEED_OFFSETS,
 ];
 
@@ -115,5 +140,7 @@ pub const SKILL_CASTS: &str = "skill_casts";
 pub const EXPERIENCE_GAINS: &str = "experience_gains";
 pub const LEVEL_UPS: &str = "level_ups";
 pub const ZONE_ENTRIES: &str = "zone_entries";
+pub const WALLETS: &str = "wallets";
+pub const CURRENCY_FLOWS: &str = "currency_flows";
 pub const FEED_OFFSETS: &str = "feed_offsets";
 pub(crate) const STAGED_EVENTS: &str = "staged_events";

@@ -11,8 +11,8 @@ use tokio::sync::oneshot;
 use super::rows;
 use super::writer::{ExportedTable, TableCount, Writer};
 use super::{Error, Result};
-use crate::readmodel::StoreError;
 use crate::runner::{FeedOffset, ProjectionSink, Verdict};
+use chaos_readmodel::StoreError;
 
 type Job = Box<dyn FnOnce(&mut Writer) + Send>;
 
@@ -171,6 +171,6 @@ impl ProjectionSink for Warehouse {
     ) -> Result<Vec<Verdict>, StoreError> {
         Warehouse::apply_batch(self, events, checkpoint)
             .await
-            .map_err(|e| StoreError::Unavailable(e.to_string()))
+            .map_err(StoreError::unavailable)
     }
 }

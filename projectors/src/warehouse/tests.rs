@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use chaos_domain::{AccountId, CharacterEvent, CharacterName};
-use chaos_schemas::{DomainEvent, EventEnvelope, PublishedEvent};
+use chaos_domain::{AccountId, CharacterEvent, CharacterName, GameEvent};
+use chaos_schemas::{AnyEvent, EventEnvelope, PublishedEvent};
 use chrono::{DateTime, TimeZone, Utc};
 use uuid::Uuid;
 
@@ -52,7 +52,7 @@ fn published(character: &str, sequence: u64, event: CharacterEvent) -> Published
             causation_id: None,
             traceparent: None,
         },
-        event: DomainEvent::Character(event),
+        event: AnyEvent::Character(event),
     }
 }
 
@@ -107,6 +107,7 @@ fn life(character: &str) -> Vec<PublishedEvent> {
                 max_hp: 90,
                 max_mana: 135,
                 skills_unlocked: vec![],
+                gold_reward: 20,
                 leveled_at: at(20, 0),
             },
         ),
@@ -155,6 +156,8 @@ async fn typed_tables_hold_each_events_facts() {
             ("experience_gains", 1),
             ("level_ups", 1),
             ("zone_entries", 1),
+            ("wallets", 0),
+            ("currency_flows", 0),
             ("feed_offsets", 0),
         ]
     );
@@ -400,7 +403,7 @@ async fn parquet_export_reads_back() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 7);
+    assert_eq!(names.len(), super::schema::TABLES.len());
     assert!(names
         .iter()
         .all(|n| n.ends_with(".parquet") && !n.starts_with('.')));

@@ -73,10 +73,11 @@ async fn encode_registers_and_decode_resolves_through_the_registry() {
     let url = serve(Arc::new(move |method: &str, path: &str| {
         if method == "POST" {
             seen.lock().unwrap().push(path.to_owned());
-            // One id per record: the position of the record in the catalogue, from 1.
+            // One id per record: the position of the record's newest version in the catalogue
+            // (listed oldest first), from 1.
             let id = catalogue::CATALOGUE
                 .iter()
-                .position(|v| path.contains(&format!("-{}/", v.record_name)))
+                .rposition(|v| path.contains(&format!("-{}/", v.record_name)))
                 .map_or(0, |i| i + 1);
             return (200, format!(r#"{{"id":{id}}}"#));
         }

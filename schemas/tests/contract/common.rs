@@ -1,7 +1,7 @@
 //! Sample events and proptest strategies shared by the suite.
 
-use chaos_domain::{AccountId, CharacterEvent, CharacterName};
-use chaos_schemas::{DomainEvent, EventEnvelope, PublishedEvent};
+use chaos_domain::{AccountId, CharacterEvent, CharacterId, CharacterName, Currency, WalletEvent};
+use chaos_schemas::{AnyEvent, EventEnvelope, PublishedEvent};
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
 use uuid::Uuid;
@@ -46,6 +46,7 @@ pub(crate) fn character_samples() -> Vec<CharacterEvent> {
             max_hp: 90,
             max_mana: 135,
             skills_unlocked: vec![],
+            gold_reward: 20,
             leveled_at: t0(),
         },
         CharacterEvent::ZoneEntered {
@@ -56,7 +57,41 @@ pub(crate) fn character_samples() -> Vec<CharacterEvent> {
     ]
 }
 
-pub(crate) fn envelope_for(event: &DomainEvent, sequence: u64) -> EventEnvelope {
+/// One realistic event per `WalletEvent` variant.
+pub(crate) fn wallet_samples() -> Vec<WalletEvent> {
+    vec![
+        WalletEvent::WalletOpened {
+            owner: AccountId::from_uuid(Uuid::from_u128(0x0190_a3c2_7d1e_7c3a_9f00_0000_0000_0001)),
+            character: CharacterId::from_uuid(Uuid::from_u128(0xc0de)),
+            opened_at: t0(),
+        },
+        WalletEvent::CurrencyGranted {
+            currency: Currency::Gold,
+            amount: 20,
+            balance_after: 20,
+            source: "level-up".into(),
+            reference: "levelup:c0de:2".into(),
+            granted_at: t0(),
+        },
+        WalletEvent::CurrencySpent {
+            currency: Currency::Gems,
+            amount: 5,
+            balance_after: 0,
+            sink: "vendor:potion".into(),
+            reference: "buy-1".into(),
+            spent_at: t0(),
+        },
+    ]
+}
+
+/// One sample of every event type of every registered aggregate.
+pub(crate) fn all_samples() -> Vec<AnyEvent> {
+    let mut all: Vec<AnyEvent> = character_samples().into_iter().map(Into::into).collect();
+    all.extend(wallet_samples().into_iter().map(AnyEvent::from));
+    all
+}
+
+pub(crate) fn envelope_for(event: &AnyEvent, sequence: u64) -> EventEnvelope {
     EventEnvelope {
         event_id: Uuid::from_u128(0xabc0 + u128::from(sequence)),
         event_type: event.event_type().to_owned(),
@@ -73,15 +108,12 @@ pub(crate) fn envelope_for(event: &DomainEvent, sequence: u64) -> EventEnvelope 
 
 /// Every sample wrapped in an envelope.
 pub(crate) fn published_samples() -> Vec<PublishedEvent> {
-    character_samples()
+    all_samples()
         .into_iter()
         .enumerate()
-        .map(|(i, e)| {
-            let event = DomainEvent::Character(e);
-            PublishedEvent {
-                envelope: envelope_for(&event, i as u64 + 1),
-                event,
-            }
+        .map(|(i, event)| PublishedEvent {
+            envelope: envelope_for(&event, i as u64 + 1),
+            event,
         })
         .collect()
 }
@@ -178,17 +210,21 @@ pub(crate) fn character_event() -> impl Strategy<Value = CharacterEvent> {
             u32_wire(),
             u32_wire(),
             prop::collection::vec(text(), 0..5),
+            u64_wire(),
             instant(),
         )
-            .prop_map(|(level, max_hp, max_mana, skills_unlocked, leveled_at)| {
-                CharacterEvent::LeveledUp {
-                    level,
-                    max_hp,
-                    max_mana,
-                    skills_unlocked,
-                    leveled_at,
+            .prop_map(
+                |(level, max_hp, max_mana, skills_unlocked, gold_reward, leveled_at)| {
+                    CharacterEvent::LeveledUp {
+                        level,
+                        max_hp,
+                        max_mana,
+                        skills_unlocked,
+                        gold_reward,
+                        leveled_at,
+                    }
                 }
-            }),
+            ),
         (text(), text(), instant()).prop_map(|(from_zone, to_zone, entered_at)| {
             CharacterEvent::ZoneEntered {
                 from_zone,
@@ -199,9 +235,62 @@ pub(crate) fn character_event() -> impl Strategy<Value = CharacterEvent> {
     ]
 }
 
-pub(crate) fn published_character_event() -> impl Strategy<Value = PublishedEvent> {
+pub(crate) fn wallet_event() -> impl Strategy<Value = WalletEvent> {
+    let currency = prop::sample::select(Currency::ALL.to_vec());
+    prop_oneof![
+        (any::<u128>(), any::<u128>(), instant()).prop_map(|(o, c, at)| {
+            WalletEvent::WalletOpened {
+                owner: AccountId::from_uuid(Uuid::from_u128(o)),
+                character: CharacterId::from_uuid(Uuid::from_u128(c)),
+                opened_at: at,
+            }
+        }),
+        (
+            currency.clone(),
+            u64_wire(),
+            u64_wire(),
+            text(),
+            text(),
+            instant()
+        )
+            .prop_map(
+                |(currency, amount, balance_after, source, reference, granted_at)| {
+                    WalletEvent::CurrencyGranted {
+                        currency,
+                        amount,
+                        balance_after,
+                        source,
+                        reference,
+                        granted_at,
+                    }
+                }
+            ),
+        (currency, u64_wire(), u64_wire(), text(), text(), instant()).prop_map(
+            |(currency, amount, balance_after, sink, reference, spent_at)| {
+                WalletEvent::CurrencySpent {
+                    currency,
+                    amount,
+                    balance_after,
+                    sink,
+                    reference,
+                    spent_at,
+                }
+            }
+        ),
+    ]
+}
+
+/// Any event of any registered aggregate.
+pub(crate) fn any_event() -> impl Strategy<Value = AnyEvent> {
+    prop_oneof![
+        character_event().prop_map(AnyEvent::from),
+        wallet_event().prop_map(AnyEvent::from),
+    ]
+}
+
+pub(crate) fn published_event() -> impl Strategy<Value = PublishedEvent> {
     (
-        character_event(),
+        any_event(),
         any::<u128>(),
         text(),
         (1..=i64::MAX as u64, any::<i64>(), instant()),
@@ -213,7 +302,6 @@ pub(crate) fn published_character_event() -> impl Strategy<Value = PublishedEven
     )
         .prop_map(
             |(event, id, aggregate_id, (sequence, global_position, occurred_at), opts)| {
-                let event = DomainEvent::Character(event);
                 PublishedEvent {
                     envelope: EventEnvelope {
                         event_id: Uuid::from_u128(id),

@@ -161,7 +161,7 @@ fn older_writers_decode_into_the_current_event() {
     let bytes = write(&old, to_avro(&sample).resolve(&old).unwrap());
     let decoded = decode_body(&old, &bytes).unwrap();
     let mut expected = sample.clone();
-    if let chaos_schemas::DomainEvent::Character(chaos_domain::CharacterEvent::SkillCast {
+    if let chaos_schemas::AnyEvent::Character(chaos_domain::CharacterEvent::SkillCast {
         target,
         ..
     }) = &mut expected.event

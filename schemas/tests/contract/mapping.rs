@@ -2,14 +2,13 @@
 
 use apache_avro::schema::Schema;
 use apache_avro::types::Value;
-use chaos_domain::CharacterEvent;
 use chaos_schemas::{
     catalogue, current_schema, dead_letter_topic, decode_body, encode_body, from_avro, headers,
-    to_avro, topic_for, DomainEvent, Error, PublishedEvent,
+    to_avro, topic_for, AnyEvent, Error, PublishedEvent, AGGREGATES,
 };
 use proptest::prelude::*;
 
-use crate::common::{published_character_event, published_samples, sample_of, t0};
+use crate::common::{published_event, published_samples, sample_of, t0};
 
 fn schema_of(event: &PublishedEvent) -> &'static Schema {
     current_schema(&event.record_name()).expect("every event has a current schema")
@@ -51,20 +50,36 @@ fn with_field(value: Value, path: &str, new: Option<Value>) -> Value {
     Value::Record(fields)
 }
 
+/// The registry is the source of truth: every event type of every registered aggregate has a
+/// current schema, a topic, and a sample in this suite (so every mapping test covers it).
 #[test]
-fn every_character_event_type_has_a_current_schema_and_a_sample() {
-    for event_type in CharacterEvent::TYPES {
-        let record = catalogue::record_name("character", event_type);
-        assert!(
-            catalogue::current_version(&record).is_some(),
-            "{event_type} has no schema: add schemas/avro/character/{event_type}.v1.avsc \
-             and list it in catalogue::CATALOGUE"
+fn every_registered_event_type_has_a_schema_a_topic_and_a_sample() {
+    let mut registered = 0;
+    for aggregate in AGGREGATES {
+        assert_eq!(
+            aggregate.topic(),
+            format!("chaos.{}.events", aggregate.name),
+            "{}: topic",
+            aggregate.name
         );
-        let sample = sample_of(event_type);
-        assert_eq!(sample.record_name(), record);
-        assert_eq!(sample.event.schema_version(), 1);
+        for event_type in aggregate.events {
+            registered += 1;
+            let record = catalogue::record_name(aggregate.name, event_type.name);
+            assert!(
+                catalogue::current_version(&record).is_some(),
+                "{record} has no schema: add schemas/avro/{}/{}.v1.avsc",
+                aggregate.name,
+                event_type.name
+            );
+            let sample = sample_of(event_type.name);
+            assert_eq!(sample.record_name(), record);
+            assert_eq!(
+                sample.event.schema_version(),
+                catalogue::current_version(&record).unwrap().version
+            );
+        }
     }
-    assert_eq!(published_samples().len(), CharacterEvent::TYPES.len());
+    assert_eq!(published_samples().len(), registered);
 }
 
 #[test]
@@ -106,7 +121,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn any_character_event_round_trips(event in published_character_event()) {
+    fn any_event_round_trips(event in published_event()) {
         let record = event.record_name();
         let value = to_avro(&event);
         prop_assert!(value.validate(schema_of(&event)));
@@ -242,16 +257,31 @@ fn decode_body_rejects_trailing_and_truncated_bytes() {
 #[test]
 fn stored_payloads_are_the_externally_tagged_serde_form() {
     for sample in published_samples() {
-        let DomainEvent::Character(e) = &sample.event;
-        let payload = serde_json::to_value(e).unwrap();
-        assert!(payload.get(e.type_name()).is_some(), "externally tagged");
-        let back = DomainEvent::from_stored("character", e.type_name(), &payload).unwrap();
+        let (payload, version) = match &sample.event {
+            AnyEvent::Character(e) => (
+                serde_json::to_value(e).unwrap(),
+                cqrs_es::DomainEvent::event_version(e),
+            ),
+            AnyEvent::Wallet(e) => (
+                serde_json::to_value(e).unwrap(),
+                cqrs_es::DomainEvent::event_version(e),
+            ),
+        };
+        let event_type = sample.event.event_type();
+        assert!(payload.get(event_type).is_some(), "externally tagged");
+        let back = AnyEvent::from_stored(
+            sample.event.aggregate_type(),
+            event_type,
+            &version,
+            &payload,
+        )
+        .unwrap();
         assert_eq!(back, sample.event);
     }
     let payload = serde_json::json!({
         "ZoneEntered": {"from_zone": "a", "to_zone": "b", "entered_at": "2026-11-21T12:00:00Z"}
     });
-    let event = DomainEvent::from_stored("character", "ZoneEntered", &payload).unwrap();
+    let event = AnyEvent::from_stored("character", "ZoneEntered", "1", &payload).unwrap();
     assert_eq!(event.record_name(), "chaos.character.ZoneEntered");
     assert_eq!(event.event_type(), "ZoneEntered");
 }
@@ -262,20 +292,20 @@ fn stored_payloads_that_lie_are_rejected() {
         "ZoneEntered": {"from_zone": "a", "to_zone": "b", "entered_at": "2026-11-21T12:00:00Z"}
     });
     assert!(matches!(
-        DomainEvent::from_stored("character", "SkillCast", &payload),
+        AnyEvent::from_stored("character", "SkillCast", "1", &payload),
         Err(Error::EventTypeMismatch { .. })
     ));
     assert!(matches!(
-        DomainEvent::from_stored("guild", "ZoneEntered", &payload),
+        AnyEvent::from_stored("guild", "ZoneEntered", "1", &payload),
         Err(Error::UnknownAggregate(_))
     ));
     assert!(matches!(
-        DomainEvent::from_stored("character", "Teleported", &payload),
+        AnyEvent::from_stored("character", "Teleported", "1", &payload),
         Err(Error::UnknownEventType { .. })
     ));
     let broken = serde_json::json!({"ZoneEntered": {"from_zone": "a"}});
     assert!(matches!(
-        DomainEvent::from_stored("character", "ZoneEntered", &broken),
+        AnyEvent::from_stored("character", "ZoneEntered", "1", &broken),
         Err(Error::StoredPayload { .. })
     ));
 }

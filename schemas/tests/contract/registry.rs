@@ -1,10 +1,10 @@
 //! The codec against a real Confluent-compatible schema registry. Runs only when
-//! `CHAOS_SCHEMA_REGISTRY_URL` is set (e.g. `http://127.0.0.1:8081`, the local stand-in from
+//! `CHAOS_SCHEMA_REGISTRY_URL` is set (e.g. `http://127.0.0.1:8081/apis/ccompat/v7`, the local Apicurio registry from
 //! `deploy/local/`); otherwise it says it was skipped and passes.
 
 use apache_avro::Schema;
 use chaos_schemas::{
-    current_schema, encode_body, frame, subject, unframe, AvroCodec, DomainEvent, Error,
+    current_schema, encode_body, frame, subject, unframe, AnyEvent, AvroCodec, Error,
 };
 use schema_registry_converter::async_impl::schema_registry::{
     get_schema_by_subject_and_version, post_schema, SrSettings,
@@ -20,7 +20,7 @@ fn registry_url() -> Option<String> {
         Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
         _ => {
             println!(
-                "skipped: set {URL_VAR} (e.g. http://127.0.0.1:8081) to run against a registry"
+                "skipped: set {URL_VAR} (e.g. http://127.0.0.1:8081/apis/ccompat/v7) to run against a registry"
             );
             None
         }
@@ -110,7 +110,7 @@ async fn codec_round_trips_through_a_real_registry() {
         .decode(&frame(old_id, &old_body))
         .await
         .unwrap();
-    let DomainEvent::Character(chaos_domain::CharacterEvent::SkillCast { target, skill, .. }) =
+    let AnyEvent::Character(chaos_domain::CharacterEvent::SkillCast { target, skill, .. }) =
         decoded.event
     else {
         panic!("not a SkillCast")

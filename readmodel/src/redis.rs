@@ -6,19 +6,25 @@ use async_trait::async_trait;
 use futures::StreamExt;
 use redis::aio::{ConnectionManager, PubSubSink};
 use redis::Script;
+use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
-use super::{CasWrite, DocumentStore, Result, StoreError, Versioned, Watch};
+use crate::store::{CasWrite, Document, DocumentStore, Result, StoreError, Watch};
 
-/// Compare-and-set of one document, atomically in Redis. A document is a hash:
-/// `v` version (last applied sequence), `n` events applied, `d` the JSON document. A successful
-/// write announces the new version on the pub/sub channel named after the key (free when nobody
-/// listens), which wakes readers waiting for it.
+/// Compare-and-set of one document and its log entries, atomically in Redis. A document is a
+/// hash: `v` revision, `n` events applied, `p` positions (JSON), `d` the JSON document. Log
+/// entries go to sorted sets (`KEYS[2..]`, scored by sequence) only when the document's write
+/// wins. Keys of one document share a hash tag (`{id}`), so this holds on Redis Cluster too. A
+/// successful write announces the new revision on the pub/sub channel named after the key (free
+/// when nobody listens), which wakes readers waiting for it.
 const CAS: &str = r"
 local current = redis.call('HGET', KEYS[1], 'v')
 if (current or '0') ~= ARGV[1] then return 0 end
-redis.call('HSET', KEYS[1], 'v', ARGV[2], 'n', ARGV[3], 'd', ARGV[4])
+redis.call('HSET', KEYS[1], 'v', ARGV[2], 'n', ARGV[3], 'p', ARGV[4], 'd', ARGV[5])
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], ARGV[4 + 2 * i - 2], ARGV[4 + 2 * i - 1])
+end
 redis.call('PUBLISH', KEYS[1], ARGV[2])
 return 1
 ";
@@ -44,12 +50,68 @@ impl std::fmt::Debug for RedisStore {
 }
 
 fn unavailable(e: redis::RedisError) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    StoreError::unavailable(e)
+}
+
+/// How to reach Redis: the same settings for the projector and the query API, which must agree on
+/// the key layout.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisConfig {
+    /// `redis://host:port` or, for TLS (ElastiCache in transit encryption), `rediss://host:port`.
+    pub url: String,
+    /// Prepended to every key (isolates tests and environments sharing a server).
+    pub key_prefix: String,
+    /// The read-model version served and written (`v1`); a rebuild writes the next one.
+    pub model_version: String,
+    /// AUTH password; empty: none (or the one in the URL).
+    #[serde(default)]
+    pub password: secrecy::SecretString,
+    /// PEM file of the CA that signed the server's certificate (TLS); empty: the system roots.
+    #[serde(default)]
+    pub ca_file: String,
 }
 
 impl RedisStore {
+    /// Connects as `config` says: TLS for `rediss://` URLs (with `ca_file`'s CA, else the system
+    /// roots), AUTH with `password` when one is set.
+    pub async fn open(config: &RedisConfig) -> Result<Self> {
+        use redis::IntoConnectionInfo;
+        use secrecy::ExposeSecret;
+        let mut info = config
+            .url
+            .as_str()
+            .into_connection_info()
+            .map_err(unavailable)?;
+        let password = config.password.expose_secret();
+        if !password.is_empty() {
+            info.redis.password = Some(password.to_owned());
+        }
+        let client = if config.ca_file.is_empty() {
+            redis::Client::open(info).map_err(unavailable)?
+        } else {
+            let root_cert = std::fs::read(&config.ca_file).map_err(|e| {
+                StoreError::message(format!("reading redis.ca_file {}: {e}", config.ca_file))
+            })?;
+            redis::Client::build_with_tls(
+                info,
+                redis::TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(root_cert),
+                },
+            )
+            .map_err(unavailable)?
+        };
+        Self::with_client(client).await
+    }
+
+    /// Connects to a plain URL (tests, tools).
     pub async fn connect(url: &str) -> Result<Self> {
         let client = redis::Client::open(url).map_err(unavailable)?;
+        Self::with_client(client).await
+    }
+
+    async fn with_client(client: redis::Client) -> Result<Self> {
         let conn = ConnectionManager::new(client.clone())
             .await
             .map_err(unavailable)?;
@@ -185,32 +247,38 @@ impl Changes {
 
 #[async_trait]
 impl DocumentStore for RedisStore {
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Versioned>>> {
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Document>>> {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
         let mut pipe = redis::pipe();
         for key in keys {
-            pipe.cmd("HMGET").arg(key).arg("v").arg("n").arg("d");
+            pipe.cmd("HMGET")
+                .arg(key)
+                .arg("v")
+                .arg("n")
+                .arg("p")
+                .arg("d");
         }
         let mut conn = self.conn.clone();
-        let rows: Vec<(Option<u64>, Option<u64>, Option<String>)> =
-            pipe.query_async(&mut conn).await.map_err(unavailable)?;
+        type Row = (Option<u64>, Option<u64>, Option<String>, Option<String>);
+        let rows: Vec<Row> = pipe.query_async(&mut conn).await.map_err(unavailable)?;
         keys.iter()
             .zip(rows)
             .map(|(key, row)| match row {
-                (Some(version), Some(applied), Some(text)) => {
-                    let doc = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+                (Some(revision), Some(applied), Some(positions), Some(body)) => {
+                    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
                         key: key.clone(),
                         reason: e.to_string(),
-                    })?;
-                    Ok(Some(Versioned {
-                        version,
+                    };
+                    Ok(Some(Document {
+                        revision,
                         applied,
-                        doc,
+                        positions: serde_json::from_str(&positions).map_err(corrupt)?,
+                        body: serde_json::from_str(&body).map_err(corrupt)?,
                     }))
                 }
-                (None, None, None) => Ok(None),
+                (None, None, None, None) => Ok(None),
                 _ => Err(StoreError::Corrupt {
                     key: key.clone(),
                     reason: "partial document".into(),
@@ -226,13 +294,21 @@ impl DocumentStore for RedisStore {
         let mut conn = self.conn.clone();
         let mut pipe = redis::pipe();
         for w in writes {
+            let positions = serde_json::to_string(&w.doc.positions).unwrap_or_default();
             let mut invocation = self.cas.prepare_invoke();
             invocation
                 .key(&w.key)
                 .arg(w.expected)
-                .arg(w.new.version)
-                .arg(w.new.applied)
-                .arg(w.new.doc.to_string());
+                .arg(w.doc.revision)
+                .arg(w.doc.applied)
+                .arg(positions)
+                .arg(w.doc.body.to_string());
+            for entry in &w.log {
+                invocation
+                    .key(&entry.key)
+                    .arg(entry.score)
+                    .arg(entry.entry.to_string());
+            }
             pipe.invoke_script(&invocation);
         }
         let result: redis::RedisResult<Vec<i64>> = pipe.query_async(&mut conn).await;
@@ -250,6 +326,43 @@ impl DocumentStore for RedisStore {
             Err(e) => return Err(unavailable(e)),
         };
         Ok(won.into_iter().map(|n| n == 1).collect())
+    }
+
+    async fn log_range(&self, key: &str, after: u64, limit: usize) -> Result<Vec<(u64, Value)>> {
+        let mut conn = self.conn.clone();
+        let rows: Vec<(String, f64)> = redis::cmd("ZRANGE")
+            .arg(key)
+            .arg(format!("({after}"))
+            .arg("+inf")
+            .arg("BYSCORE")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(limit)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        rows.into_iter()
+            .map(|(entry, score)| {
+                let value = serde_json::from_str(&entry).map_err(|e| StoreError::Corrupt {
+                    key: key.to_owned(),
+                    reason: e.to_string(),
+                })?;
+                Ok((score as u64, value))
+            })
+            .collect()
+    }
+
+    async fn delete(&self, keys: &[String]) -> Result<()> {
+        let mut conn = self.conn.clone();
+        for chunk in keys.chunks(500) {
+            redis::cmd("DEL")
+                .arg(chunk)
+                .query_async::<()>(&mut conn)
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     async fn watch(&self, key: &str) -> Option<Watch> {
@@ -281,14 +394,14 @@ mod tests {
             .await
             .expect("Redis must be running for this test");
         let prefix = format!("test:{}:", uuid::Uuid::new_v4());
-        super::super::contract::run(&store, &prefix).await;
+        crate::store::contract::run(&store, &prefix).await;
     }
 
-    /// What wakes waiting readers: a successful write announces the new version on the key's
+    /// What wakes waiting readers: a successful write announces the new revision on the key's
     /// channel; a lost compare-and-set announces nothing.
     #[tokio::test]
-    async fn a_successful_write_announces_its_version_on_the_keys_channel() {
-        use super::super::DocumentStore;
+    async fn a_successful_write_announces_its_revision_on_the_keys_channel() {
+        use crate::store::{CasWrite, Document, DocumentStore};
         use futures::StreamExt;
         let url = std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let store = super::RedisStore::connect(&url).await.expect("Redis");
@@ -299,14 +412,16 @@ mod tests {
             .await
             .unwrap();
         listener.subscribe(&key).await.unwrap();
-        let write = |expected, version| super::CasWrite {
+        let write = |expected, revision| CasWrite {
             key: key.clone(),
             expected,
-            new: super::Versioned {
-                version,
-                applied: version,
-                doc: serde_json::json!({}),
+            doc: Document {
+                revision,
+                applied: revision,
+                positions: Default::default(),
+                body: serde_json::json!({}),
             },
+            log: vec![],
         };
         assert_eq!(store.put_many(&[write(0, 1)]).await.unwrap(), vec![true]);
         assert_eq!(store.put_many(&[write(0, 7)]).await.unwrap(), vec![false]);
@@ -319,5 +434,6 @@ mod tests {
             heard.push(message.get_payload::<u64>().unwrap());
         }
         assert_eq!(heard, vec![1, 2], "the lost write (7) is not announced");
+        store.delete(&[key]).await.unwrap();
     }
 }

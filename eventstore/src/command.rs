@@ -1,0 +1,623 @@
+//! Command handling for every aggregate: one service, generic per call over
+//! [`GameAggregate`]. Per command: wait for the aggregate's turn, answer a repeated idempotency
+//! key with the first answer, load (cache, else snapshot + the events after it), decide, reserve
+//! the values the events claim, append with the expected version (group-committed), update the
+//! cache and maybe queue a snapshot. A conflict (another instance appended first) evicts the cache
+//! entry and decides again.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chaos_domain::{decode_stored, AccountId, GameAggregate, GameEvent, GameServices};
+use chaos_schemas::ConsistencyToken;
+use chrono::SecondsFormat;
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use cqrs_es::DomainEvent;
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+
+use crate::cache::AggregateCache;
+use crate::locks::KeyedLocks;
+use crate::pg::{
+    META_ACCOUNT_ID, META_CAUSATION_ID, META_CORRELATION_ID, META_IDEMPOTENCY_KEY,
+    META_OCCURRED_AT, META_REQUEST_HASH, META_TRACEPARENT,
+};
+use crate::repository::Repository;
+use crate::reservations::{ReservationRequest, ABANDONED_AFTER};
+use crate::snapshot::{SnapshotMetrics, SnapshotPolicy, SnapshotWriter};
+use crate::StoredEvent;
+
+/// A failure of the event store, as the command side sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Someone else appended first: reload and decide again.
+    #[error("concurrent modification")]
+    Conflict,
+    #[error("event store unavailable: {0}")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The store did not answer in time. An append that timed out may still commit: a retry
+    /// with the same Idempotency-Key then finds it.
+    #[error("event store did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("stored events cannot be read: {0}")]
+    Corrupt(String),
+}
+
+impl From<crate::Error> for StoreError {
+    fn from(e: crate::Error) -> Self {
+        match e {
+            crate::Error::Corrupt(m) => Self::Corrupt(m),
+            other => Self::Unavailable(Box::new(other)),
+        }
+    }
+}
+
+impl From<PersistenceError> for StoreError {
+    fn from(e: PersistenceError) -> Self {
+        match e {
+            PersistenceError::OptimisticLockError => Self::Conflict,
+            PersistenceError::DeserializationError(e) => Self::Corrupt(e.to_string()),
+            PersistenceError::ConnectionError(e) | PersistenceError::UnknownError(e) => {
+                Self::Unavailable(e)
+            }
+        }
+    }
+}
+
+/// Why a command was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError<E> {
+    /// A game rule refused it.
+    #[error(transparent)]
+    Rule(E),
+    #[error("the idempotency key was used with a different request")]
+    IdempotencyKeyReused,
+    /// The aggregate kept changing under the command (other instances kept winning).
+    #[error("the aggregate kept changing under the command")]
+    Conflict,
+    /// A value the command claims game-wide belongs to another aggregate.
+    #[error("{scope} {value} is taken")]
+    Taken { scope: &'static str, value: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Who is asking, and the request's tracing context, recorded as event metadata.
+#[derive(Debug, Clone, Default)]
+pub struct CommandContext {
+    /// The authenticated account; `None` for the game itself (process managers).
+    pub account: Option<AccountId>,
+    /// The client's `Idempotency-Key` (or a process manager's derived key), unscoped.
+    pub idempotency_key: Option<String>,
+    /// Hash of the request (route + body): a replayed key with another request is refused.
+    pub request_hash: Option<String>,
+    pub correlation_id: Option<String>,
+    /// The event (id) or request that caused this command.
+    pub causation_id: Option<String>,
+    pub traceparent: Option<String>,
+}
+
+impl CommandContext {
+    /// `<account>:<key>`: scoping keys by account keeps clients from colliding.
+    pub fn scoped_key(&self) -> Option<String> {
+        let account = self.account.map(|a| a.to_string()).unwrap_or_default();
+        self.idempotency_key
+            .as_ref()
+            .map(|k| format!("{account}:{k}"))
+    }
+}
+
+/// A command's answer.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CommandOutcome {
+    pub aggregate_id: String,
+    /// The sequence of the last event the command appended (the aggregate's version after it).
+    pub sequence: u64,
+    /// The types of the events appended, in order.
+    pub events: Vec<String>,
+    /// Send back as `Consistency-Token` on a query to read at least this state.
+    pub consistency_token: String,
+    /// True when this answer is the replay of an earlier identical request.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+impl CommandOutcome {
+    fn new(
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: u64,
+        events: Vec<String>,
+        replayed: bool,
+    ) -> Self {
+        let token = ConsistencyToken {
+            aggregate_type: aggregate_type.to_owned(),
+            aggregate_id: aggregate_id.to_owned(),
+            sequence,
+        };
+        Self {
+            aggregate_id: aggregate_id.to_owned(),
+            sequence,
+            events,
+            consistency_token: token.to_string(),
+            replayed,
+        }
+    }
+
+    fn from_stored(events: &[StoredEvent]) -> Option<Self> {
+        let last = events.last()?;
+        let types = events.iter().map(|e| e.event_type.clone()).collect();
+        let sequence = u64::try_from(last.sequence).ok()?;
+        Some(Self::new(
+            &last.aggregate_type,
+            &last.aggregate_id,
+            sequence,
+            types,
+            true,
+        ))
+    }
+}
+
+/// How the command service behaves.
+#[derive(Debug, Clone, Copy)]
+pub struct CommandSettings {
+    /// Aggregates kept in memory; 0 disables the cache.
+    pub cache_capacity: usize,
+    pub snapshots: SnapshotPolicy,
+    /// Longest wait for the store on one load or append before answering "unavailable".
+    pub store_timeout: Duration,
+    /// Decisions re-made after losing an optimistic-concurrency race to another instance.
+    pub conflict_retries: usize,
+    /// How long an unused reservation blocks its value.
+    pub abandoned_after: Duration,
+}
+
+impl Default for CommandSettings {
+    fn default() -> Self {
+        Self {
+            cache_capacity: 100_000,
+            snapshots: SnapshotPolicy::default(),
+            store_timeout: Duration::from_secs(2),
+            conflict_retries: 3,
+            abandoned_after: ABANDONED_AFTER,
+        }
+    }
+}
+
+/// What operators watch of command handling.
+#[derive(Debug, Clone)]
+pub struct CommandMetrics {
+    /// `chaos_events_appended_total{aggregate}`.
+    pub appended: IntCounterVec,
+    /// `chaos_aggregate_load_seconds{aggregate, source}` (`cache` or `store`).
+    pub load_seconds: HistogramVec,
+    /// `chaos_command_conflicts_total{aggregate}`: decisions redone after another instance won.
+    pub conflicts: IntCounterVec,
+}
+
+impl CommandMetrics {
+    pub fn new(registry: &Registry) -> Self {
+        let m = Self::unregistered();
+        for c in [
+            Box::new(m.appended.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.load_seconds.clone()),
+            Box::new(m.conflicts.clone()),
+        ] {
+            registry.register(c).expect("metric registered twice");
+        }
+        m
+    }
+
+    /// Metrics nobody scrapes (tools, tests).
+    pub fn unregistered() -> Self {
+        let appended = IntCounterVec::new(
+            Opts::new(
+                "chaos_events_appended_total",
+                "Events appended to the event store",
+            ),
+            &["aggregate"],
+        )
+        .expect("valid metric");
+        let load_seconds = HistogramVec::new(
+            HistogramOpts::new(
+                "chaos_aggregate_load_seconds",
+                "Time to load an aggregate for a command, by source (cache, store)",
+            )
+            .buckets(vec![
+                0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
+            ]),
+            &["aggregate", "source"],
+        )
+        .expect("valid metric");
+        let conflicts = IntCounterVec::new(
+            Opts::new(
+                "chaos_command_conflicts_total",
+                "Commands decided again after another writer appended to their aggregate first",
+            ),
+            &["aggregate"],
+        )
+        .expect("valid metric");
+        // Exported at 0 from the start, for every registered aggregate, so rate() sees the first.
+        for aggregate in chaos_schemas::AGGREGATES {
+            appended.with_label_values(&[aggregate.name]);
+            conflicts.with_label_values(&[aggregate.name]);
+        }
+        Self {
+            appended,
+            load_seconds,
+            conflicts,
+        }
+    }
+}
+
+struct Inner {
+    repository: Repository,
+    cache: AggregateCache,
+    locks: KeyedLocks,
+    services: GameServices,
+    snapshots: SnapshotWriter,
+    settings: CommandSettings,
+    metrics: CommandMetrics,
+}
+
+/// See the module documentation. Cheap to clone.
+#[derive(Clone)]
+pub struct CommandService {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for CommandService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommandService")
+            .field("settings", &self.inner.settings)
+            .field("cache", &self.inner.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+fn timed_out(timeout: Duration) -> StoreError {
+    StoreError::Timeout(timeout)
+}
+
+impl CommandService {
+    /// Must be called inside a Tokio runtime (it starts the snapshot writer).
+    pub fn new(
+        repository: Repository,
+        services: GameServices,
+        settings: CommandSettings,
+        metrics: CommandMetrics,
+        snapshot_metrics: SnapshotMetrics,
+    ) -> Self {
+        let snapshots = SnapshotWriter::spawn(repository.clone(), snapshot_metrics);
+        Self {
+            inner: Arc::new(Inner {
+                cache: AggregateCache::new(settings.cache_capacity),
+                locks: KeyedLocks::default(),
+                repository,
+                services,
+                snapshots,
+                settings,
+                metrics,
+            }),
+        }
+    }
+
+    pub fn repository(&self) -> &Repository {
+        &self.inner.repository
+    }
+
+    pub fn services(&self) -> &GameServices {
+        &self.inner.services
+    }
+
+    /// Executes `command` against aggregate `id` of type `A`, exactly once per idempotency key.
+    #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, aggregate_id = %id))]
+    pub async fn execute<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<CommandOutcome, CommandError<A::Error>>
+    where
+        A: GameAggregate + Send + Sync,
+        A::Command: Clone,
+    {
+        let inner = &self.inner;
+        // Commands for one aggregate take turns: this instance never races itself.
+        let _turn = inner.locks.lock(A::TYPE, id).await;
+        if let Some(prior) = self.prior_answer(context).await? {
+            return Ok(prior);
+        }
+        let base_metadata = metadata(context);
+        for _ in 0..inner.settings.conflict_retries.max(1) {
+            let (state, version) = self.load::<A>(id).await?;
+            let now = inner.services.clock.now();
+            let ctx = inner.services.ctx_at(now);
+            let events = state
+                .decide(command.clone(), &ctx)
+                .map_err(CommandError::Rule)?;
+            let types: Vec<String> = events.iter().map(|e| e.type_name().to_owned()).collect();
+            if events.is_empty() {
+                return Ok(CommandOutcome::new(A::TYPE, id, version, types, false));
+            }
+            let reservations = A::reservations(&events);
+            for reservation in &reservations {
+                let request = ReservationRequest {
+                    scope: reservation.scope,
+                    value: &reservation.value,
+                    aggregate_type: A::TYPE,
+                    aggregate_id: id,
+                    abandoned_after: inner.settings.abandoned_after,
+                };
+                let reserved = self
+                    .with_timeout(inner.repository.reserve(&request))
+                    .await?
+                    .map_err(StoreError::from)?;
+                if !reserved {
+                    return Err(CommandError::Taken {
+                        scope: reservation.scope,
+                        value: reservation.value.clone(),
+                    });
+                }
+            }
+            let mut metadata = base_metadata.clone();
+            metadata.insert(
+                META_OCCURRED_AT.into(),
+                ctx.now.to_rfc3339_opts(SecondsFormat::Millis, true),
+            );
+            let metadata = serde_json::to_value(&metadata).unwrap_or_default();
+            let serialized: Vec<SerializedEvent> = events
+                .iter()
+                .zip(version + 1..)
+                .map(|(event, sequence)| {
+                    SerializedEvent::new(
+                        id.to_owned(),
+                        usize::try_from(sequence).unwrap_or(usize::MAX),
+                        A::TYPE.to_owned(),
+                        event.event_type(),
+                        event.event_version(),
+                        chaos_domain::encode_stored(event),
+                        metadata.clone(),
+                    )
+                })
+                .collect();
+            let appended = self
+                .with_timeout(inner.repository.persist::<A>(&serialized, None))
+                .await;
+            match appended.map(|r| r.map_err(StoreError::from)) {
+                Ok(Ok(())) => {
+                    for reservation in &reservations {
+                        let request = ReservationRequest {
+                            scope: reservation.scope,
+                            value: &reservation.value,
+                            aggregate_type: A::TYPE,
+                            aggregate_id: id,
+                            abandoned_after: inner.settings.abandoned_after,
+                        };
+                        // Best effort: an unconfirmed reservation of an aggregate with events is
+                        // never taken over either.
+                        if let Err(e) = inner.repository.confirm_reservation(&request).await {
+                            tracing::warn!(error = %e, "reservation not confirmed");
+                        }
+                    }
+                    let last = version + events.len() as u64;
+                    let mut next = (*state).clone();
+                    for event in events {
+                        next.apply(event);
+                    }
+                    let next = Arc::new(next);
+                    if inner.settings.snapshots.due_after_append(version, last) {
+                        inner.snapshots.offer(id, next.as_ref(), last);
+                    }
+                    inner.cache.put(id, next, last);
+                    inner
+                        .metrics
+                        .appended
+                        .with_label_values(&[A::TYPE])
+                        .inc_by(types.len() as u64);
+                    return Ok(CommandOutcome::new(A::TYPE, id, last, types, false));
+                }
+                Ok(Err(StoreError::Conflict)) => {
+                    inner.cache.evict(A::TYPE, id);
+                    inner.metrics.conflicts.with_label_values(&[A::TYPE]).inc();
+                    // A concurrent retry of this very request (on another instance) may have won.
+                    if let Some(prior) = self.prior_answer(context).await? {
+                        return Ok(prior);
+                    }
+                    tracing::debug!("optimistic concurrency conflict, deciding again");
+                }
+                Ok(Err(e)) | Err(e) => {
+                    // The append may or may not have happened: forget what we think we know.
+                    inner.cache.evict(A::TYPE, id);
+                    return Err(e.into());
+                }
+            }
+        }
+        Err(CommandError::Conflict)
+    }
+
+    async fn with_timeout<T>(
+        &self,
+        future: impl std::future::Future<Output = T>,
+    ) -> Result<T, StoreError> {
+        let limit = self.inner.settings.store_timeout;
+        tokio::time::timeout(limit, future)
+            .await
+            .map_err(|_| timed_out(limit))
+    }
+
+    /// The aggregate and its version (the sequence of its last event; 0 if it has none): from the
+    /// cache, else from the newest usable snapshot plus the events after it.
+    pub async fn load<A>(&self, id: &str) -> Result<(Arc<A>, u64), StoreError>
+    where
+        A: GameAggregate + Send + Sync,
+    {
+        let inner = &self.inner;
+        let started = Instant::now();
+        if let Some(hit) = inner.cache.get::<A>(id) {
+            inner
+                .metrics
+                .load_seconds
+                .with_label_values(&[A::TYPE, "cache"])
+                .observe(started.elapsed().as_secs_f64());
+            return Ok(hit);
+        }
+        let (state, version, folded) = self.with_timeout(self.load_from_store::<A>(id)).await??;
+        inner
+            .metrics
+            .load_seconds
+            .with_label_values(&[A::TYPE, "store"])
+            .observe(started.elapsed().as_secs_f64());
+        if inner.settings.snapshots.due_after_load(folded) {
+            inner.snapshots.offer(id, &state, version);
+        }
+        let state = Arc::new(state);
+        if version > 0 {
+            inner.cache.put(id, state.clone(), version);
+        }
+        Ok((state, version))
+    }
+
+    /// Loads from the store, bypassing the cache: (state, version, events folded).
+    pub async fn load_from_store<A: GameAggregate>(
+        &self,
+        id: &str,
+    ) -> Result<(A, u64, u64), StoreError> {
+        let inner = &self.inner;
+        let snapshots = inner.snapshots.metrics();
+        let (mut state, mut version) = match inner.repository.load_snapshot(A::TYPE, id).await? {
+            Some(s) if s.state_version == A::STATE_VERSION => {
+                match serde_json::from_value::<A>(s.payload) {
+                    Ok(state) => {
+                        snapshots.count(A::TYPE, "loaded");
+                        (state, s.last_sequence)
+                    }
+                    Err(e) => {
+                        snapshots.count(A::TYPE, "discarded");
+                        tracing::warn!(error = %e, aggregate_id = id, "unreadable snapshot ignored");
+                        (A::default(), 0)
+                    }
+                }
+            }
+            Some(_) => {
+                snapshots.count(A::TYPE, "discarded");
+                (A::default(), 0)
+            }
+            None => (A::default(), 0),
+        };
+        let events = inner
+            .repository
+            .get_last_events::<A>(id, usize::try_from(version).unwrap_or(usize::MAX))
+            .await?;
+        let folded = events.len() as u64;
+        for stored in events {
+            let event =
+                decode_stored::<A>(&stored.event_type, &stored.event_version, stored.payload)
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("{} {id}#{}: {e}", A::TYPE, stored.sequence))
+                    })?;
+            state.apply(event);
+            version = stored.sequence as u64;
+        }
+        Ok((state, version, folded))
+    }
+
+    /// The state of an aggregate as of `version` (every event up to it folded), for history
+    /// views and operators. Ignores snapshots and the cache.
+    pub async fn state_at<A: GameAggregate>(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> Result<(A, u64), StoreError> {
+        let mut state = A::default();
+        let mut at = 0;
+        loop {
+            let page = self
+                .inner
+                .repository
+                .history_page(A::TYPE, id, at as i64, 10_000, Some(version as i64))
+                .await?;
+            let Some(last) = page.last().map(|e| e.sequence) else {
+                return Ok((state, at));
+            };
+            for stored in page {
+                let event =
+                    decode_stored::<A>(&stored.event_type, &stored.event_version, stored.payload)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                state.apply(event);
+            }
+            at = last as u64;
+        }
+    }
+
+    /// One page of the aggregate's history.
+    pub async fn history(
+        &self,
+        aggregate_type: &str,
+        id: &str,
+        after: u64,
+        limit: u32,
+        up_to: Option<u64>,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
+        let up_to = up_to.map(|v| i64::try_from(v).unwrap_or(i64::MAX));
+        Ok(self
+            .with_timeout(self.inner.repository.history_page(
+                aggregate_type,
+                id,
+                after,
+                limit,
+                up_to,
+            ))
+            .await??)
+    }
+
+    async fn prior_answer<E>(
+        &self,
+        context: &CommandContext,
+    ) -> Result<Option<CommandOutcome>, CommandError<E>> {
+        let Some(key) = context.scoped_key() else {
+            return Ok(None);
+        };
+        let prior = self
+            .with_timeout(self.inner.repository.by_idempotency_key(&key))
+            .await?
+            .map_err(StoreError::from)?;
+        let Some(first) = prior.first() else {
+            return Ok(None);
+        };
+        if first.meta_str(META_REQUEST_HASH) != context.request_hash.as_deref() {
+            return Err(CommandError::IdempotencyKeyReused);
+        }
+        // Only the events of the first aggregate the key touched form the answer.
+        let same: Vec<StoredEvent> = prior
+            .iter()
+            .filter(|e| {
+                e.aggregate_id == first.aggregate_id && e.aggregate_type == first.aggregate_type
+            })
+            .cloned()
+            .collect();
+        Ok(CommandOutcome::from_stored(&same))
+    }
+
+    /// Answers when the store can take writes.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        Ok(self.with_timeout(self.inner.repository.ping()).await??)
+    }
+}
+
+fn metadata(context: &CommandContext) -> HashMap<String, String> {
+    let mut m = HashMap::new();
+    let mut put = |k: &str, v: Option<String>| {
+        if let Some(v) = v {
+            m.insert(k.to_owned(), v);
+        }
+    };
+    put(META_ACCOUNT_ID, context.account.map(|a| a.to_string()));
+    put(META_IDEMPOTENCY_KEY, context.scoped_key());
+    put(META_REQUEST_HASH, context.request_hash.clone());
+    put(META_CORRELATION_ID, context.correlation_id.clone());
+    put(META_CAUSATION_ID, context.causation_id.clone());
+    put(META_TRACEPARENT, context.traceparent.clone());
+    m
+}

@@ -1,0 +1,220 @@
+//! The character sheet: what a client shows of a character, from the character's events and its
+//! wallet's. Its own stored type (never the domain's state): a domain refactor cannot change it.
+//!
+//! The two streams arrive on two topics with no order between them (a wallet's first grant may be
+//! applied before the character's creation is), so each has its own part of the document: the
+//! character's facts, absent until its creation is applied, and the purse.
+//!
+//! Public (anyone may read): name, class, level, zone. Private (the owner's alone): the owner's
+//! account id, experience, hit points, mana, skills, cooldowns and the purse. The query API
+//! enforces the split.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chaos_domain::{CharacterEvent, WalletEvent};
+use chaos_schemas::{AnyEvent, PublishedEvent};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::view::{read, write, Change, View};
+
+/// The stored name of the view: part of its keys. Do not change without a rebuild.
+pub const NAME: &str = "sheet";
+
+/// A character sheet as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CharacterSheet {
+    pub id: String,
+    pub owner: String,
+    pub name: String,
+    pub class: String,
+    pub level: u8,
+    pub xp: u64,
+    pub hp: u32,
+    pub max_hp: u32,
+    /// Mana as of `mana_as_of`; it regenerates from there at the class's rate.
+    pub mana: u32,
+    pub max_mana: u32,
+    pub mana_as_of: DateTime<Utc>,
+    pub zone: String,
+    pub skills: BTreeSet<String>,
+    /// Skill -> when it can be cast again.
+    pub cooldowns: BTreeMap<String, DateTime<Utc>>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The stored document: the character's part (absent until its creation is applied) and the
+/// purse (its wallet's balances; the wallet shares the character's id).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct SheetDoc {
+    pub character: Option<CharacterSheet>,
+    /// Currency -> balance.
+    pub purse: BTreeMap<String, u64>,
+}
+
+/// The public part of a sheet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PublicProfile {
+    pub id: String,
+    pub name: String,
+    pub class: String,
+    pub level: u8,
+    pub zone: String,
+}
+
+impl CharacterSheet {
+    pub fn public(&self) -> PublicProfile {
+        PublicProfile {
+            id: self.id.clone(),
+            name: self.name.clone(),
+            class: self.class.clone(),
+            level: self.level,
+            zone: self.zone.clone(),
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug, Clone, Copy)]
+pub struct SheetView;
+
+fn character(
+    sheet: Option<CharacterSheet>,
+    id: &str,
+    event: &CharacterEvent,
+) -> Result<CharacterSheet, String> {
+    let at = chaos_domain::GameEvent::occurred_at(event);
+    let mut sheet = match (sheet, event) {
+        (
+            None,
+            CharacterEvent::CharacterCreated {
+                owner,
+                name,
+                class,
+                level,
+                max_hp,
+                max_mana,
+                zone,
+                skills,
+                created_at,
+            },
+        ) => {
+            return Ok(CharacterSheet {
+                id: id.to_owned(),
+                owner: owner.to_string(),
+                name: name.to_string(),
+                class: class.clone(),
+                level: *level,
+                xp: 0,
+                hp: *max_hp,
+                max_hp: *max_hp,
+                mana: *max_mana,
+                max_mana: *max_mana,
+                mana_as_of: *created_at,
+                zone: zone.clone(),
+                skills: skills.iter().cloned().collect(),
+                cooldowns: BTreeMap::new(),
+                updated_at: *created_at,
+            })
+        }
+        (Some(_), CharacterEvent::CharacterCreated { .. }) => {
+            return Err("CharacterCreated for a character that already exists".into())
+        }
+        (None, other) => {
+            return Err(format!(
+                "{} for a character that was never created",
+                chaos_domain::GameEvent::type_name(other)
+            ))
+        }
+        (Some(sheet), _) => sheet,
+    };
+    match event {
+        CharacterEvent::CharacterCreated { .. } => {}
+        CharacterEvent::SkillCast {
+            skill,
+            mana_after,
+            cooldown_until,
+            cast_at,
+            ..
+        } => {
+            sheet.mana = *mana_after;
+            sheet.mana_as_of = *cast_at;
+            sheet.cooldowns.insert(skill.clone(), *cooldown_until);
+        }
+        CharacterEvent::ExperienceGained { total_xp, .. } => sheet.xp = *total_xp,
+        CharacterEvent::LeveledUp {
+            level,
+            max_hp,
+            max_mana,
+            skills_unlocked,
+            leveled_at,
+            ..
+        } => {
+            sheet.level = *level;
+            sheet.max_hp = *max_hp;
+            sheet.hp = *max_hp;
+            sheet.max_mana = *max_mana;
+            sheet.mana = *max_mana;
+            sheet.mana_as_of = *leveled_at;
+            sheet.skills.extend(skills_unlocked.iter().cloned());
+        }
+        CharacterEvent::ZoneEntered { to_zone, .. } => sheet.zone = to_zone.clone(),
+    }
+    sheet.updated_at = at;
+    Ok(sheet)
+}
+
+fn wallet(purse: &mut BTreeMap<String, u64>, event: &WalletEvent) {
+    match event {
+        WalletEvent::WalletOpened { .. } => {}
+        WalletEvent::CurrencyGranted {
+            currency,
+            balance_after,
+            ..
+        }
+        | WalletEvent::CurrencySpent {
+            currency,
+            balance_after,
+            ..
+        } => {
+            purse.insert(currency.to_string(), *balance_after);
+        }
+    }
+}
+
+impl View for SheetView {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn sources(&self) -> &'static [&'static str] {
+        &[
+            chaos_domain::character::AGGREGATE_TYPE,
+            chaos_domain::wallet::AGGREGATE_TYPE,
+        ]
+    }
+
+    fn doc_id(&self, event: &PublishedEvent) -> Option<String> {
+        // A wallet's id is its character's.
+        Some(event.envelope.aggregate_id.clone())
+    }
+
+    fn apply(&self, body: Option<&Value>, event: &PublishedEvent) -> Result<Change, String> {
+        let mut doc: SheetDoc = read(body)?.unwrap_or_default();
+        match &event.event {
+            AnyEvent::Character(e) => {
+                doc.character = Some(character(
+                    doc.character.take(),
+                    &event.envelope.aggregate_id,
+                    e,
+                )?);
+            }
+            AnyEvent::Wallet(e) => wallet(&mut doc.purse, e),
+        }
+        Ok(Change {
+            body: write(&doc)?,
+            log: Vec::new(),
+        })
+    }
+}

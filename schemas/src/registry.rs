@@ -1,0 +1,175 @@
+//! The aggregate registry: the one list of the game's aggregates. Topics, the relay's topic
+//! table, metric label pre-initialisation, the projectors' subscriptions, the contract suites and
+//! the event catalogue checks all derive from [`AGGREGATES`] and [`AnyEvent`].
+//!
+//! Adding an aggregate is one line in the `aggregates!` invocation below, after its domain module
+//! (`chaos_domain::<aggregate>`), its `.avsc` files (`schemas/avro/<aggregate>/`) and its field
+//! mapping (`schemas/src/<aggregate>.rs`, an [`AvroMapping`] impl) exist. See
+//! `docs/adding-an-aggregate.md`.
+
+use apache_avro::types::Value;
+use chaos_domain::{EventType, GameAggregate, GameEvent};
+use chrono::{DateTime, Utc};
+
+use crate::error::{Error, Result};
+use crate::value::Fields;
+
+/// One aggregate type as the registry knows it.
+#[derive(Debug, Clone, Copy)]
+pub struct AggregateInfo {
+    /// The aggregate type (`character`): persisted, part of topic names, never changes.
+    pub name: &'static str,
+    /// Its event types and their stored versions.
+    pub events: &'static [EventType],
+}
+
+impl AggregateInfo {
+    /// `chaos.<aggregate>.events`.
+    pub fn topic(&self) -> String {
+        crate::topic_for(self.name)
+    }
+}
+
+/// An aggregate's events <-> the fields of their `chaos.<aggregate>.*` Avro records, written by
+/// hand against the `.avsc` files: the schemas are the contract, and a change to a Rust enum must
+/// not silently change what is published.
+pub(crate) trait AvroMapping: Sized {
+    /// The event's own fields, in schema order (after `envelope`).
+    fn to_fields(&self) -> Vec<(&'static str, Value)>;
+    /// Takes the event's own fields out of `f` (the envelope is already taken).
+    fn from_fields(event_type: &str, f: &mut Fields) -> Result<Self>;
+}
+
+/// Looks up an aggregate by type name.
+pub fn aggregate(name: &str) -> Option<&'static AggregateInfo> {
+    AGGREGATES.iter().find(|a| a.name == name)
+}
+
+/// Every topic of the registry's aggregates.
+pub fn topics() -> Vec<String> {
+    AGGREGATES.iter().map(AggregateInfo::topic).collect()
+}
+
+macro_rules! aggregates {
+    ($($variant:ident($event:ty) => $aggregate:ty),* $(,)?) => {
+        // Each listed event type is its aggregate's own.
+        $(
+            const _: fn() = || {
+                fn same<A: cqrs_es::Aggregate<Event = E>, E>() {}
+                same::<$aggregate, $event>();
+            };
+        )*
+
+        /// The registered aggregates, in registration order.
+        pub static AGGREGATES: &[AggregateInfo] = &[$(
+            AggregateInfo {
+                name: <$aggregate as cqrs_es::Aggregate>::TYPE,
+                events: <<$aggregate as cqrs_es::Aggregate>::Event as GameEvent>::TYPES,
+            },
+        )*];
+
+        /// A domain event of any registered aggregate, as the relay, the projectors and the
+        /// process managers handle it. Grows one variant per aggregate (by the registry).
+        #[derive(Debug, Clone, PartialEq)]
+        pub enum AnyEvent {
+            $($variant($event),)*
+        }
+
+        $(
+            impl From<$event> for AnyEvent {
+                fn from(event: $event) -> Self {
+                    Self::$variant(event)
+                }
+            }
+        )*
+
+        impl AnyEvent {
+            /// The aggregate type (`character`): persisted and part of topic names.
+            pub fn aggregate_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(_) => <$aggregate as cqrs_es::Aggregate>::TYPE,)*
+                }
+            }
+
+            /// The event type (`SkillCast`): persisted and published; never changes.
+            pub fn event_type(&self) -> &'static str {
+                match self {
+                    $(Self::$variant(e) => e.type_name(),)*
+                }
+            }
+
+            /// When the fact happened, by the rules' clock.
+            pub fn occurred_at(&self) -> DateTime<Utc> {
+                match self {
+                    $(Self::$variant(e) => e.occurred_at(),)*
+                }
+            }
+
+            /// Rebuilds a domain event from an event store row: aggregate type, event type,
+            /// stored version and the JSON payload (older versions go through the aggregate's
+            /// upcasters).
+            pub fn from_stored(
+                aggregate_type: &str,
+                event_type: &str,
+                event_version: &str,
+                payload: &serde_json::Value,
+            ) -> Result<AnyEvent> {
+                $(
+                    if aggregate_type == <$aggregate as cqrs_es::Aggregate>::TYPE {
+                        return stored::<$aggregate>(event_type, event_version, payload)
+                            .map(Self::$variant);
+                    }
+                )*
+                Err(Error::UnknownAggregate(aggregate_type.to_owned()))
+            }
+
+            pub(crate) fn to_fields(&self) -> Vec<(&'static str, Value)> {
+                match self {
+                    $(Self::$variant(e) => AvroMapping::to_fields(e),)*
+                }
+            }
+
+            pub(crate) fn from_fields(
+                aggregate_type: &str,
+                event_type: &str,
+                f: &mut Fields,
+            ) -> Result<AnyEvent> {
+                $(
+                    if aggregate_type == <$aggregate as cqrs_es::Aggregate>::TYPE {
+                        return <$event as AvroMapping>::from_fields(event_type, f)
+                            .map(Self::$variant);
+                    }
+                )*
+                Err(Error::UnknownAggregate(aggregate_type.to_owned()))
+            }
+        }
+    };
+}
+
+fn stored<A: GameAggregate>(
+    event_type: &str,
+    event_version: &str,
+    payload: &serde_json::Value,
+) -> Result<A::Event> {
+    chaos_domain::decode_stored::<A>(event_type, event_version, payload.clone()).map_err(
+        |e| match e {
+            chaos_domain::StoredEventError::UnknownEventType { .. } => Error::UnknownEventType {
+                aggregate_type: A::TYPE.to_owned(),
+                event_type: event_type.to_owned(),
+            },
+            chaos_domain::StoredEventError::TypeMismatch { declared, actual } => {
+                Error::EventTypeMismatch { declared, actual }
+            }
+            other => Error::StoredPayload {
+                event_type: event_type.to_owned(),
+                detail: other.to_string(),
+            },
+        },
+    )
+}
+
+// The registry. One line per aggregate; the order is the order of topics in listings.
+aggregates! {
+    Character(chaos_domain::CharacterEvent) => chaos_domain::Character,
+    Wallet(chaos_domain::WalletEvent) => chaos_domain::Wallet,
+}
