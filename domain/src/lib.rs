@@ -1,6 +1,7 @@
 //! Chaos World's game rules.
 //!
-//! This crate is pure: no I/O, no clock reads, no randomness. Time and dice come in through the
+//! This crate is pure: no I/O (one exception: [`Content::from_dir`] reads the content files at
+//! start-up), no clock reads, no randomness. Time and dice come in through the
 //! [`ports`] traits so every rule is deterministic under test. Aggregates follow "decide, then
 //! apply": a synchronous [`GameAggregate::decide`] validates a command against the current state
 //! and returns the events; `apply` folds an event into the state and never fails.
@@ -13,14 +14,19 @@ pub mod character;
 pub mod content;
 pub mod ids;
 pub mod ports;
+pub mod stats;
 pub mod wallet;
 
 pub use aggregate::{
     decode_stored, encode_stored, Ctx, EventType, GameAggregate, GameEvent, GameServices,
     Reservation, RuleError, RuleKind, StoredEventError,
 };
-pub use character::{Character, CharacterCommand, CharacterError, CharacterEvent};
-pub use content::{Content, ContentError};
+pub use character::{
+    CastHit, Character, CharacterCommand, CharacterError, CharacterEvent, ItemChange, ItemStack,
+    MissReason, TargetRef,
+};
+pub use content::{Content, ContentError, Slot};
 pub use ids::{AccountId, CharacterId, CharacterName, IdError};
 pub use ports::{Clock, Dice};
+pub use stats::{derived_stats, Stats};
 pub use wallet::{Currency, Wallet, WalletCommand, WalletError, WalletEvent};

@@ -53,6 +53,29 @@ pub(crate) fn strings(items: &[String]) -> Value {
     Value::Array(items.iter().map(|s| string(s)).collect())
 }
 
+/// A record value of a nested record type (fields in schema order).
+pub(crate) fn record(fields: Vec<(&str, Value)>) -> Value {
+    Value::Record(
+        fields
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value))
+            .collect(),
+    )
+}
+
+/// An array of values (records, typically).
+pub(crate) fn array(items: impl IntoIterator<Item = Value>) -> Value {
+    Value::Array(items.into_iter().collect())
+}
+
+/// `["null", T1, T2, ...]`: `None` is branch 0, `Some((i, v))` is `v` on branch `i` (from 1).
+pub(crate) fn opt_union(branch: Option<(u32, Value)>) -> Value {
+    match branch {
+        None => Value::Union(0, Box::new(Value::Null)),
+        Some((index, value)) => Value::Union(index, Box::new(value)),
+    }
+}
+
 fn kind(value: &Value) -> String {
     format!("{:?}", SchemaKind::from(value))
 }
@@ -190,6 +213,37 @@ impl Fields {
                 })
                 .collect(),
             other => Err(self.wrong(name, "an array of strings", &other)),
+        }
+    }
+
+    /// An array of nested records, each labelled `<this record>.<name>[<i>]`.
+    pub(crate) fn records(&mut self, name: &str) -> Result<Vec<Fields>> {
+        match self.take(name)? {
+            Value::Array(items) => items
+                .into_iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Record(_) => Fields::of(&format!("{}.{name}[{i}]", self.record), item),
+                    other => Err(self.wrong(name, "an array of records", &other)),
+                })
+                .collect(),
+            other => Err(self.wrong(name, "an array of records", &other)),
+        }
+    }
+
+    /// A `["null", Record1, Record2, ...]` union: `None` for null, else the branch index (from
+    /// 1, in the reader schema's order) and the record, labelled `<this record>.<name>`.
+    pub(crate) fn opt_union_record(&mut self, name: &str) -> Result<Option<(u32, Fields)>> {
+        match self.take(name)? {
+            Value::Union(index, inner) => match *inner {
+                Value::Null => Ok(None),
+                Value::Record(fields) => Ok(Some((
+                    index,
+                    Fields::of(&format!("{}.{name}", self.record), Value::Record(fields))?,
+                ))),
+                other => Err(self.wrong(name, "null or a record", &other)),
+            },
+            other => Err(self.wrong(name, "a union of null and records", &other)),
         }
     }
 

@@ -5,7 +5,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chaos_domain::{Character, CharacterCommand, CharacterName};
+use chaos_domain::{Character, CharacterCommand, CharacterName, TargetRef};
 use chaos_platform::auth::{Caller, Role};
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -74,6 +74,21 @@ pub struct GrantExperience {
     pub amount: ExperienceAmount,
     /// Why: a quest id, an event, an operator's reason.
     pub source: Label,
+}
+
+/// TRANSITIONAL (player core, 2026-12), until this route takes a typed target: the body's
+/// free-text `target` is read as an NPC id from the catalogue, with an instance suffix
+/// (`wolf-17`, as the README writes it) ignored. Character targets are not reachable from here
+/// yet: they need the target's zone and life read from its profile (`TargetRef::Character`).
+fn transitional_npc_target(target: Label) -> TargetRef {
+    let text = target.into_inner();
+    let npc = match text.rsplit_once('-') {
+        Some((kind, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => kind,
+        _ => text.as_str(),
+    };
+    TargetRef::Npc {
+        npc: npc.to_owned(),
+    }
 }
 
 fn character_id(raw: &str) -> Result<String, ApiError> {
@@ -148,7 +163,7 @@ pub async fn cast_skill(
     let command = CharacterCommand::CastSkill {
         actor: caller.account,
         skill: body.value.skill.into_inner(),
-        target: body.value.target.map(Label::into_inner),
+        target: body.value.target.map(transitional_npc_target),
     };
     run::<Character>(
         &state,

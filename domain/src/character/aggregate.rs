@@ -21,14 +21,15 @@ pub const NAME_SCOPE: &str = "character-name";
 
 impl GameAggregate for Character {
     /// 1: `Option<CharacterState>` as of the generic spine (2026-11).
-    const STATE_VERSION: u32 = 1;
+    /// 2: + hp_as_of, dead_since, bag, equipment, encounter, recent_hits (player core, 2026-12).
+    const STATE_VERSION: u32 = 2;
 
     fn decide(
         &self,
         command: CharacterCommand,
         ctx: &Ctx<'_>,
     ) -> Result<Vec<CharacterEvent>, CharacterError> {
-        self.decide_at(command, ctx.content, ctx.now, ctx.dice)
+        self.decide_at(command, ctx)
     }
 
     fn owner(&self) -> Option<AccountId> {

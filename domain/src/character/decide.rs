@@ -1,30 +1,34 @@
-use chrono::{DateTime, Duration, Utc};
+//! The command dispatch, and the rules every part shares: ownership, life, derived stats,
+//! regeneration, experience.
 
-use super::{Character, CharacterCommand, CharacterError, CharacterEvent, CharacterState};
+use chrono::{DateTime, Utc};
+
+use super::{
+    combat, inventory, Character, CharacterCommand, CharacterError, CharacterEvent, CharacterState,
+    MAX_GRANT, MAX_LABEL,
+};
+use crate::aggregate::Ctx;
 use crate::content::Content;
 use crate::ids::AccountId;
-use crate::ports::Dice;
-
-/// Experience a single grant may carry; larger values are a caller's mistake or abuse.
-const MAX_GRANT: u64 = 1_000_000;
+use crate::stats::Stats;
 
 impl Character {
     /// Validates `command` against the current state and the rules; returns the events that
-    /// record what happened. Pure: `now` (already at millisecond precision) and `dice` are the
-    /// only sources of time and chance.
+    /// record what happened. Pure: `ctx` (its instant already at millisecond precision, its
+    /// dice, its content) is the only source of time, chance and content.
     pub(crate) fn decide_at(
         &self,
         command: CharacterCommand,
-        content: &Content,
-        now: DateTime<Utc>,
-        dice: &dyn Dice,
+        ctx: &Ctx<'_>,
     ) -> Result<Vec<CharacterEvent>, CharacterError> {
+        use CharacterCommand as C;
         match command {
-            CharacterCommand::Create { owner, name, class } => {
+            C::Create { owner, name, class } => {
                 if self.state().is_some() {
                     return Err(CharacterError::AlreadyExists);
                 }
-                let def = content
+                let def = ctx
+                    .content
                     .classes
                     .get(&class)
                     .ok_or_else(|| CharacterError::UnknownClass(class.clone()))?;
@@ -34,47 +38,64 @@ impl Character {
                     level: 1,
                     max_hp: def.max_hp(1),
                     max_mana: def.max_mana(1),
-                    zone: content.progression.starting_zone.clone(),
+                    zone: ctx.content.progression.starting_zone.clone(),
                     skills: def.starting_skills.clone(),
                     class,
-                    created_at: now,
+                    created_at: ctx.now,
                 }])
             }
-            CharacterCommand::CastSkill {
+            C::CastSkill {
                 actor,
                 skill,
                 target,
-            } => {
-                let state = self.owned_by(actor)?;
-                cast_skill(state, content, now, dice, skill, target)
+            } => combat::cast_skill(self.alive_owned_by(actor)?, ctx, skill, target),
+            C::TravelTo { actor, zone } => travel(self.alive_owned_by(actor)?, ctx, zone),
+            C::Respawn { actor } => combat::respawn(self.owned_by(actor)?, ctx),
+            C::UseItem { actor, item } => {
+                inventory::use_item(self.alive_owned_by(actor)?, ctx, item)
             }
-            CharacterCommand::TravelTo { actor, zone } => {
-                let state = self.owned_by(actor)?;
-                let def = content
-                    .zones
-                    .get(&zone)
-                    .ok_or_else(|| CharacterError::UnknownZone(zone.clone()))?;
-                if state.zone == zone {
-                    return Err(CharacterError::AlreadyInZone(zone));
-                }
-                if state.level < def.min_level {
-                    return Err(CharacterError::ZoneLevelTooLow {
-                        zone,
-                        min_level: def.min_level,
-                    });
-                }
-                Ok(vec![CharacterEvent::ZoneEntered {
-                    from_zone: state.zone.clone(),
-                    to_zone: zone,
-                    entered_at: now,
-                }])
+            C::EquipItem { actor, item, slot } => {
+                inventory::equip(self.alive_owned_by(actor)?, ctx, item, slot)
             }
-            CharacterCommand::GrantExperience { amount, source } => {
+            C::UnequipItem { actor, slot } => {
+                inventory::unequip(self.alive_owned_by(actor)?, ctx, slot)
+            }
+            C::DestroyItem {
+                actor,
+                item,
+                quantity,
+            } => inventory::destroy(self.alive_owned_by(actor)?, ctx, item, quantity),
+            C::Craft { actor, recipe } => {
+                inventory::craft(self.alive_owned_by(actor)?, ctx, recipe)
+            }
+            C::GrantExperience { amount, source } => {
                 let state = self.state().ok_or(CharacterError::NotFound)?;
                 if amount == 0 || amount > MAX_GRANT {
                     return Err(CharacterError::InvalidExperienceAmount);
                 }
-                Ok(experience(state, content, amount, source, now))
+                Progress::of(state).gain(state, ctx, amount, source)
+            }
+            C::GrantItem {
+                item,
+                quantity,
+                source,
+            } => {
+                let state = self.state().ok_or(CharacterError::NotFound)?;
+                inventory::grant(state, ctx, item, quantity, source)
+            }
+            C::TakeDamage {
+                attacker,
+                cause,
+                skill,
+                amount,
+                attacker_zone,
+            } => {
+                let state = self.state().ok_or(CharacterError::NotFound)?;
+                combat::take_damage(state, ctx, attacker, cause, skill, amount, attacker_zone)
+            }
+            C::AwardKill { victim, cause, xp } => {
+                let state = self.state().ok_or(CharacterError::NotFound)?;
+                combat::award_kill(state, ctx, victim, cause, xp)
             }
         }
     }
@@ -86,113 +107,163 @@ impl Character {
         }
         Ok(state)
     }
+
+    /// Every player command but `Respawn` needs a living character.
+    fn alive_owned_by(&self, actor: AccountId) -> Result<&CharacterState, CharacterError> {
+        let state = self.owned_by(actor)?;
+        if !state.alive() {
+            return Err(CharacterError::CharacterDead);
+        }
+        Ok(state)
+    }
 }
 
-fn cast_skill(
+fn travel(
     state: &CharacterState,
-    content: &Content,
-    now: DateTime<Utc>,
-    dice: &dyn Dice,
-    skill: String,
-    target: Option<String>,
+    ctx: &Ctx<'_>,
+    zone: String,
 ) -> Result<Vec<CharacterEvent>, CharacterError> {
-    let def = content
-        .skills
-        .get(&skill)
-        .ok_or_else(|| CharacterError::UnknownSkill(skill.clone()))?;
-    if !state.skills.contains(&skill) {
-        return Err(CharacterError::SkillNotKnown(skill));
+    let def = ctx
+        .content
+        .zones
+        .get(&zone)
+        .ok_or_else(|| CharacterError::UnknownZone(zone.clone()))?;
+    if state.zone == zone {
+        return Err(CharacterError::AlreadyInZone(zone));
     }
-    if let Some(ready_at) = state.cooldowns.get(&skill).filter(|t| **t > now) {
-        return Err(CharacterError::SkillOnCooldown {
-            skill,
-            ready_at: *ready_at,
+    if state.level < def.min_level {
+        return Err(CharacterError::ZoneLevelTooLow {
+            zone,
+            min_level: def.min_level,
         });
     }
-    let zone = &content.zones[&state.zone];
-    if def.offensive && !zone.offensive_skills_allowed {
-        return Err(CharacterError::ZoneForbidsSkill {
-            zone: state.zone.clone(),
+    if state.level > def.max_level {
+        return Err(CharacterError::ZoneLevelTooHigh {
+            zone,
+            max_level: def.max_level,
         });
     }
-    let mana_before = regenerated_mana(state, content, now);
-    if mana_before < def.mana_cost {
-        return Err(CharacterError::InsufficientMana {
-            needed: def.mana_cost,
-            available: mana_before,
-        });
-    }
-    let damage = if def.offensive {
-        dice.roll(def.damage[0], def.damage[1])
-    } else {
-        0
-    };
-    let mut events = vec![CharacterEvent::SkillCast {
-        zone: state.zone.clone(),
-        mana_before,
-        mana_cost: def.mana_cost,
-        mana_after: mana_before - def.mana_cost,
-        damage,
-        cooldown_until: now + Duration::milliseconds(i64::from(def.cooldown_ms)),
-        cast_at: now,
-        skill: skill.clone(),
-        target,
-    }];
-    if def.xp_reward > 0 {
-        let source = format!("skill:{skill}");
-        events.extend(experience(
-            state,
-            content,
-            u64::from(def.xp_reward),
-            source,
-            now,
-        ));
-    }
-    Ok(events)
+    Ok(vec![CharacterEvent::ZoneEntered {
+        from_zone: state.zone.clone(),
+        to_zone: zone,
+        entered_at: ctx.now,
+    }])
 }
 
-/// Mana at `now`: the stored value plus the class's regeneration since `mana_as_of`, capped.
-fn regenerated_mana(state: &CharacterState, content: &Content, now: DateTime<Utc>) -> u32 {
-    let rate = content
-        .classes
-        .get(&state.class)
-        .map_or(0, |c| u64::from(c.mana_regen_per_sec));
-    let elapsed_ms = u64::try_from((now - state.mana_as_of).num_milliseconds()).unwrap_or(0);
-    let gained = rate.saturating_mul(elapsed_ms) / 1000;
-    let mana = u64::from(state.mana)
-        .saturating_add(gained)
-        .min(u64::from(state.max_mana));
-    u32::try_from(mana).unwrap_or(state.max_mana)
+/// The character's derived stats under the current content.
+pub(super) fn stats(state: &CharacterState, content: &Content) -> Result<Stats, CharacterError> {
+    content
+        .stats_of(&state.class, state.level, state.equipment.values())
+        .ok_or_else(|| CharacterError::ContentUnavailable {
+            kind: "class",
+            id: state.class.clone(),
+        })
 }
 
-/// `ExperienceGained`, then one `LeveledUp` per level crossed. Nothing at the level cap.
-fn experience(
-    state: &CharacterState,
-    content: &Content,
-    amount: u64,
-    source: String,
+/// `stored` as of `as_of`, regenerated at `per_sec` up to `now`, capped at `max`.
+fn regenerated(
+    stored: u32,
+    as_of: DateTime<Utc>,
+    per_sec: u32,
+    max: u32,
     now: DateTime<Utc>,
-) -> Vec<CharacterEvent> {
-    if state.level >= content.progression.max_level {
-        return Vec::new();
+) -> u32 {
+    let elapsed_ms = u64::try_from((now - as_of).num_milliseconds()).unwrap_or(0);
+    let gained = u64::from(per_sec).saturating_mul(elapsed_ms) / 1000;
+    let value = u64::from(stored).saturating_add(gained).min(u64::from(max));
+    u32::try_from(value).unwrap_or(max)
+}
+
+/// Hit points at `now` (0 while dead: the dead do not regenerate).
+pub(super) fn hp_at(state: &CharacterState, stats: &Stats, now: DateTime<Utc>) -> u32 {
+    if !state.alive() {
+        return 0;
     }
-    let total_xp = state.xp.saturating_add(amount);
-    let mut events = vec![CharacterEvent::ExperienceGained {
-        amount,
-        total_xp,
-        source,
-        gained_at: now,
-    }];
-    let class = &content.classes[&state.class];
-    for level in state.level + 1..=content.level_for_xp(total_xp) {
-        events.push(CharacterEvent::LeveledUp {
-            level,
-            max_hp: class.max_hp(level),
-            max_mana: class.max_mana(level),
-            skills_unlocked: content.skills_unlocked_at(&state.class, level),
-            gold_reward: content.gold_reward(level),
-            leveled_at: now,
+    regenerated(
+        state.hp,
+        state.hp_as_of,
+        stats.hp_regen_per_sec,
+        stats.max_hp,
+        now,
+    )
+}
+
+/// Mana at `now`.
+pub(super) fn mana_at(state: &CharacterState, stats: &Stats, now: DateTime<Utc>) -> u32 {
+    regenerated(
+        state.mana,
+        state.mana_as_of,
+        stats.mana_regen_per_sec,
+        stats.max_mana,
+        now,
+    )
+}
+
+/// A free-text label: 1 to [`MAX_LABEL`] characters, none of them control characters.
+pub(super) fn label(field: &'static str, value: &str) -> Result<(), CharacterError> {
+    if value.is_empty() || value.chars().count() > MAX_LABEL || value.chars().any(char::is_control)
+    {
+        return Err(CharacterError::InvalidLabel {
+            field,
+            max: MAX_LABEL,
         });
     }
-    events
+    Ok(())
+}
+
+/// Experience and level as events accumulate within one decision (a cast can grant the
+/// skill's experience and a kill's).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Progress {
+    xp: u64,
+    level: u8,
+}
+
+impl Progress {
+    pub(super) fn of(state: &CharacterState) -> Self {
+        Self {
+            xp: state.xp,
+            level: state.level,
+        }
+    }
+
+    /// `ExperienceGained`, then one `LeveledUp` per level crossed. Nothing at the level cap.
+    pub(super) fn gain(
+        &mut self,
+        state: &CharacterState,
+        ctx: &Ctx<'_>,
+        amount: u64,
+        source: String,
+    ) -> Result<Vec<CharacterEvent>, CharacterError> {
+        let content = ctx.content;
+        if self.level >= content.progression.max_level || amount == 0 {
+            return Ok(Vec::new());
+        }
+        let total_xp = self.xp.saturating_add(amount);
+        let mut events = vec![CharacterEvent::ExperienceGained {
+            amount,
+            total_xp,
+            source,
+            gained_at: ctx.now,
+        }];
+        for level in self.level + 1..=content.level_for_xp(total_xp) {
+            let stats = content
+                .stats_of(&state.class, level, state.equipment.values())
+                .ok_or_else(|| CharacterError::ContentUnavailable {
+                    kind: "class",
+                    id: state.class.clone(),
+                })?;
+            events.push(CharacterEvent::LeveledUp {
+                level,
+                max_hp: stats.max_hp,
+                max_mana: stats.max_mana,
+                skills_unlocked: content.skills_unlocked_at(&state.class, level),
+                gold_reward: content.gold_reward(level),
+                leveled_at: ctx.now,
+            });
+            self.level = level;
+        }
+        self.xp = total_xp;
+        Ok(events)
+    }
 }

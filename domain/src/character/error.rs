@@ -1,6 +1,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::aggregate::{RuleError, RuleKind};
+use crate::content::Slot;
 
 /// A broken rule. `code()` is a stable identifier surfaced to clients as the problem type
 /// (`/problems/<code>`): do not change the codes.
@@ -35,6 +36,64 @@ pub enum CharacterError {
     AlreadyInZone(String),
     #[error("experience amount must be between 1 and 1000000")]
     InvalidExperienceAmount,
+
+    // --- since the player core (2026-12) ------------------------------------------------------
+    #[error("zone {zone} admits characters up to level {max_level}")]
+    ZoneLevelTooHigh { zone: String, max_level: u8 },
+    #[error("the game content no longer has {kind} {id}")]
+    ContentUnavailable { kind: &'static str, id: String },
+    #[error("the character is dead: respawn first")]
+    CharacterDead,
+    #[error("the character is alive")]
+    CharacterAlive,
+    #[error("unknown NPC {0}")]
+    UnknownNpc(String),
+    #[error("{target} is not in zone {zone}")]
+    TargetNotInZone { target: String, zone: String },
+    #[error("{0} is dead")]
+    TargetDead(String),
+    #[error("zone {zone} forbids attacking other characters")]
+    ZoneForbidsPvp { zone: String },
+    #[error("invalid target: {0}")]
+    InvalidTarget(&'static str),
+    #[error("unknown item {0}")]
+    UnknownItem(String),
+    #[error("unknown recipe {0}")]
+    UnknownRecipe(String),
+    #[error("quantity must be between 1 and {max}")]
+    InvalidQuantity { max: u32 },
+    #[error("not enough {item}: {needed} needed, {available} in the bag")]
+    InsufficientItems {
+        item: String,
+        needed: u32,
+        available: u32,
+    },
+    #[error("the bag is full ({capacity} slots)")]
+    BagFull { capacity: u32 },
+    #[error("{0} cannot be used")]
+    ItemNotUsable(String),
+    #[error("{0} cannot be equipped")]
+    ItemNotEquippable(String),
+    #[error("{item} goes in slot {expected}, not {slot}")]
+    WrongSlot {
+        item: String,
+        slot: Slot,
+        expected: Slot,
+    },
+    #[error("{item} requires level {required_level}")]
+    ItemLevelTooHigh { item: String, required_level: u8 },
+    #[error("{item} is not for this class")]
+    ItemClassRestricted { item: String },
+    #[error("nothing is equipped in slot {0}")]
+    SlotEmpty(Slot),
+    #[error("recipe {recipe} requires level {required_level}")]
+    RecipeLevelTooHigh { recipe: String, required_level: u8 },
+    #[error("damage must be between 1 and {max}")]
+    InvalidDamage { max: u32 },
+    #[error("hit {0} was already applied")]
+    DuplicateHit(String),
+    #[error("{field} must be 1 to {max} visible characters")]
+    InvalidLabel { field: &'static str, max: usize },
 }
 
 impl RuleError for CharacterError {
@@ -42,7 +101,7 @@ impl RuleError for CharacterError {
         match self {
             Self::NotFound => RuleKind::NotFound,
             Self::NotOwner => RuleKind::Forbidden,
-            Self::AlreadyExists => RuleKind::Conflict,
+            Self::AlreadyExists | Self::DuplicateHit(_) => RuleKind::Conflict,
             _ => RuleKind::Unprocessable,
         }
     }
@@ -62,6 +121,30 @@ impl RuleError for CharacterError {
             Self::ZoneLevelTooLow { .. } => "zone-level-too-low",
             Self::AlreadyInZone(_) => "already-in-zone",
             Self::InvalidExperienceAmount => "invalid-experience-amount",
+            Self::ZoneLevelTooHigh { .. } => "zone-level-too-high",
+            Self::ContentUnavailable { .. } => "content-unavailable",
+            Self::CharacterDead => "character-dead",
+            Self::CharacterAlive => "character-alive",
+            Self::UnknownNpc(_) => "unknown-npc",
+            Self::TargetNotInZone { .. } => "target-not-in-zone",
+            Self::TargetDead(_) => "target-dead",
+            Self::ZoneForbidsPvp { .. } => "zone-forbids-pvp",
+            Self::InvalidTarget(_) => "invalid-target",
+            Self::UnknownItem(_) => "unknown-item",
+            Self::UnknownRecipe(_) => "unknown-recipe",
+            Self::InvalidQuantity { .. } => "invalid-quantity",
+            Self::InsufficientItems { .. } => "insufficient-items",
+            Self::BagFull { .. } => "bag-full",
+            Self::ItemNotUsable(_) => "item-not-usable",
+            Self::ItemNotEquippable(_) => "item-not-equippable",
+            Self::WrongSlot { .. } => "wrong-slot",
+            Self::ItemLevelTooHigh { .. } => "item-level-too-high",
+            Self::ItemClassRestricted { .. } => "item-class-restricted",
+            Self::SlotEmpty(_) => "slot-empty",
+            Self::RecipeLevelTooHigh { .. } => "recipe-level-too-high",
+            Self::InvalidDamage { .. } => "invalid-damage",
+            Self::DuplicateHit(_) => "duplicate-hit",
+            Self::InvalidLabel { .. } => "invalid-label",
         }
     }
 
@@ -73,11 +156,35 @@ impl RuleError for CharacterError {
             | Self::InsufficientMana { .. }
             | Self::SkillOnCooldown { .. }
             | Self::ZoneForbidsSkill { .. } => Some("skill"),
-            Self::UnknownZone(_) | Self::ZoneLevelTooLow { .. } | Self::AlreadyInZone(_) => {
-                Some("zone")
-            }
+            Self::UnknownZone(_)
+            | Self::ZoneLevelTooLow { .. }
+            | Self::ZoneLevelTooHigh { .. }
+            | Self::AlreadyInZone(_) => Some("zone"),
             Self::InvalidExperienceAmount => Some("amount"),
-            Self::AlreadyExists | Self::NotFound | Self::NotOwner => None,
+            Self::UnknownNpc(_)
+            | Self::TargetNotInZone { .. }
+            | Self::TargetDead(_)
+            | Self::ZoneForbidsPvp { .. }
+            | Self::InvalidTarget(_) => Some("target"),
+            Self::UnknownItem(_)
+            | Self::InsufficientItems { .. }
+            | Self::ItemNotUsable(_)
+            | Self::ItemNotEquippable(_)
+            | Self::ItemLevelTooHigh { .. }
+            | Self::ItemClassRestricted { .. } => Some("item"),
+            Self::UnknownRecipe(_) | Self::RecipeLevelTooHigh { .. } => Some("recipe"),
+            Self::InvalidQuantity { .. } => Some("quantity"),
+            Self::WrongSlot { .. } | Self::SlotEmpty(_) => Some("slot"),
+            Self::InvalidDamage { .. } => Some("amount"),
+            Self::InvalidLabel { field, .. } => Some(field),
+            Self::AlreadyExists
+            | Self::NotFound
+            | Self::NotOwner
+            | Self::ContentUnavailable { .. }
+            | Self::CharacterDead
+            | Self::CharacterAlive
+            | Self::BagFull { .. }
+            | Self::DuplicateHit(_) => None,
         }
     }
 }

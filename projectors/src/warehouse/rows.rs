@@ -46,7 +46,7 @@ pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String
         Value::Text(record.to_string()),
     ];
     let typed = match &published.event {
-        AnyEvent::Character(domain) => Some(character_row(published, domain)),
+        AnyEvent::Character(domain) => character_row(published, domain),
         AnyEvent::Wallet(domain) => Some(wallet_row(published, domain)),
     };
     Ok(EventRows {
@@ -57,7 +57,12 @@ pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String
     })
 }
 
-fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'static str, Vec<Value>) {
+/// The typed row of a character event; `None` for the player core's events (combat, death, the
+/// bag, the equipment), which have no typed table yet: they are in `events` with their payload.
+fn character_row(
+    published: &PublishedEvent,
+    event: &CharacterEvent,
+) -> Option<(&'static str, Vec<Value>)> {
     let e = &published.envelope;
     let event_id = Value::Text(e.event_id.to_string());
     let character = Value::Text(e.aggregate_id.clone());
@@ -73,7 +78,7 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
             zone,
             skills,
             created_at,
-        } => (
+        } => Some((
             schema::CHARACTERS,
             vec![
                 character,
@@ -88,7 +93,7 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
                 texts(skills),
                 timestamp(*created_at),
             ],
-        ),
+        )),
         CharacterEvent::SkillCast {
             skill,
             target,
@@ -99,7 +104,9 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
             damage,
             cooldown_until,
             cast_at,
-        } => (
+            // The typed target (SkillCast v2) has no column yet; `target` keeps its text.
+            hit: _,
+        } => Some((
             schema::SKILL_CASTS,
             vec![
                 event_id,
@@ -115,13 +122,13 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
                 timestamp(*cooldown_until),
                 timestamp(*cast_at),
             ],
-        ),
+        )),
         CharacterEvent::ExperienceGained {
             amount,
             total_xp,
             source,
             gained_at,
-        } => (
+        } => Some((
             schema::EXPERIENCE_GAINS,
             vec![
                 event_id,
@@ -132,7 +139,7 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
                 Value::Text(source.clone()),
                 timestamp(*gained_at),
             ],
-        ),
+        )),
         CharacterEvent::LeveledUp {
             level,
             max_hp,
@@ -140,7 +147,7 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
             skills_unlocked,
             leveled_at,
             ..
-        } => (
+        } => Some((
             schema::LEVEL_UPS,
             vec![
                 event_id,
@@ -152,12 +159,12 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
                 texts(skills_unlocked),
                 timestamp(*leveled_at),
             ],
-        ),
+        )),
         CharacterEvent::ZoneEntered {
             from_zone,
             to_zone,
             entered_at,
-        } => (
+        } => Some((
             schema::ZONE_ENTRIES,
             vec![
                 event_id,
@@ -167,7 +174,18 @@ fn character_row(published: &PublishedEvent, event: &CharacterEvent) -> (&'stati
                 Value::Text(to_zone.clone()),
                 timestamp(*entered_at),
             ],
-        ),
+        )),
+        CharacterEvent::NpcKilled { .. }
+        | CharacterEvent::DamageTaken { .. }
+        | CharacterEvent::AttackMissed { .. }
+        | CharacterEvent::CharacterDied { .. }
+        | CharacterEvent::CharacterRespawned { .. }
+        | CharacterEvent::ItemsAcquired { .. }
+        | CharacterEvent::ItemUsed { .. }
+        | CharacterEvent::ItemDestroyed { .. }
+        | CharacterEvent::ItemCrafted { .. }
+        | CharacterEvent::ItemEquipped { .. }
+        | CharacterEvent::ItemUnequipped { .. } => None,
     }
 }
 

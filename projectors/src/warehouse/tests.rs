@@ -80,6 +80,7 @@ fn life(character: &str) -> Vec<PublishedEvent> {
             CharacterEvent::SkillCast {
                 skill: "fireball".into(),
                 target: None,
+                hit: None,
                 zone: "meadow".into(),
                 mana_before: 120,
                 mana_cost: 30,

@@ -160,6 +160,20 @@ fn character(
             sheet.skills.extend(skills_unlocked.iter().cloned());
         }
         CharacterEvent::ZoneEntered { to_zone, .. } => sheet.zone = to_zone.clone(),
+        // The player core's events (combat, death, the bag, the equipment) are not on the sheet
+        // yet: they only move `updated_at`. Listed, not `_`, so a new event type is a compile
+        // error here until the sheet decides what it shows of it.
+        CharacterEvent::NpcKilled { .. }
+        | CharacterEvent::DamageTaken { .. }
+        | CharacterEvent::AttackMissed { .. }
+        | CharacterEvent::CharacterDied { .. }
+        | CharacterEvent::CharacterRespawned { .. }
+        | CharacterEvent::ItemsAcquired { .. }
+        | CharacterEvent::ItemUsed { .. }
+        | CharacterEvent::ItemDestroyed { .. }
+        | CharacterEvent::ItemCrafted { .. }
+        | CharacterEvent::ItemEquipped { .. }
+        | CharacterEvent::ItemUnequipped { .. } => {}
     }
     sheet.updated_at = at;
     Ok(sheet)

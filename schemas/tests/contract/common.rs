@@ -1,6 +1,9 @@
 //! Sample events and proptest strategies shared by the suite.
 
-use chaos_domain::{AccountId, CharacterEvent, CharacterId, CharacterName, Currency, WalletEvent};
+use chaos_domain::{
+    AccountId, CastHit, CharacterEvent, CharacterId, CharacterName, Currency, ItemChange,
+    ItemStack, MissReason, Slot, WalletEvent,
+};
 use chaos_schemas::{AnyEvent, EventEnvelope, PublishedEvent};
 use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
@@ -26,7 +29,13 @@ pub(crate) fn character_samples() -> Vec<CharacterEvent> {
         },
         CharacterEvent::SkillCast {
             skill: "firebolt".into(),
-            target: Some("wolf-17".into()),
+            target: Some("wolf".into()),
+            hit: Some(CastHit::Npc {
+                npc: "wolf".into(),
+                hp_before: 60,
+                damage: 21,
+                hp_after: 39,
+            }),
             zone: "whispering_woods".into(),
             mana_before: 120,
             mana_cost: 15,
@@ -54,7 +63,109 @@ pub(crate) fn character_samples() -> Vec<CharacterEvent> {
             to_zone: "ember_peaks".into(),
             entered_at: t0(),
         },
+        CharacterEvent::NpcKilled {
+            npc: "wolf".into(),
+            zone: "whispering_woods".into(),
+            xp_reward: 12,
+            loot_left: vec![ItemStack {
+                item: "healing_herb".into(),
+                quantity: 2,
+            }],
+            killed_at: t0(),
+        },
+        CharacterEvent::DamageTaken {
+            attacker: attacker(),
+            cause: "0190a3c2-7d1e-7c3a-9f00-00000000abc2".into(),
+            skill: "fireball".into(),
+            amount: 30,
+            damage: 29,
+            hp_before: 80,
+            hp_after: 51,
+            zone: "whispering_woods".into(),
+            taken_at: t0(),
+        },
+        CharacterEvent::AttackMissed {
+            attacker: attacker(),
+            cause: "0190a3c2-7d1e-7c3a-9f00-00000000abc3".into(),
+            skill: "strike".into(),
+            reason: MissReason::TargetLeftZone,
+            zone: "starter_meadow".into(),
+            missed_at: t0(),
+        },
+        CharacterEvent::CharacterDied {
+            killer: Some(attacker()),
+            cause: "0190a3c2-7d1e-7c3a-9f00-00000000abc4".into(),
+            zone: "whispering_woods".into(),
+            bounty_xp: 30,
+            died_at: t0(),
+        },
+        CharacterEvent::CharacterRespawned {
+            from_zone: "whispering_woods".into(),
+            zone: "starter_meadow".into(),
+            hp: 96,
+            mana: 144,
+            respawned_at: t0(),
+        },
+        CharacterEvent::ItemsAcquired {
+            items: vec![change("healing_herb", 1, 3), change("wolf_pelt", 2, 2)],
+            source: "loot:wolf".into(),
+            acquired_at: t0(),
+        },
+        CharacterEvent::ItemUsed {
+            item: "health_potion".into(),
+            quantity_after: 4,
+            hp_before: 51,
+            hp_after: 96,
+            mana_before: 60,
+            mana_after: 60,
+            used_at: t0(),
+        },
+        CharacterEvent::ItemDestroyed {
+            item: "wolf_pelt".into(),
+            quantity: 2,
+            quantity_after: 0,
+            destroyed_at: t0(),
+        },
+        CharacterEvent::ItemCrafted {
+            recipe: "iron_sword".into(),
+            consumed: vec![change("iron_ore", 4, 1), change("wolf_pelt", 1, 3)],
+            produced: change("iron_sword", 1, 1),
+            crafted_at: t0(),
+        },
+        CharacterEvent::ItemEquipped {
+            item: "iron_sword".into(),
+            slot: Slot::MainHand,
+            quantity_after: 0,
+            replaced: Some(change("rusty_dagger", 1, 1)),
+            max_hp: 154,
+            max_mana: 44,
+            hp: 120,
+            mana: 44,
+            equipped_at: t0(),
+        },
+        CharacterEvent::ItemUnequipped {
+            item: "leather_cap".into(),
+            slot: Slot::Head,
+            quantity_after: 1,
+            max_hp: 154,
+            max_mana: 44,
+            hp: 154,
+            mana: 44,
+            unequipped_at: t0(),
+        },
     ]
+}
+
+fn attacker() -> CharacterId {
+    CharacterId::from_uuid(Uuid::from_u128(0x0190_a3c2_7d1e_7c3a_9f00_0000_0000_0bad))
+}
+
+fn change(item: &str, quantity: u32, quantity_after: u32) -> ItemChange {
+    ItemChange {
+        item: item.into(),
+        quantity,
+        quantity_after,
+    }
 }
 
 /// One realistic event per `WalletEvent` variant.
@@ -146,6 +257,232 @@ fn u64_wire() -> impl Strategy<Value = u64> {
 }
 
 pub(crate) fn character_event() -> impl Strategy<Value = CharacterEvent> {
+    prop_oneof![
+        3 => spine_event(),
+        2 => combat_event(),
+        3 => item_event(),
+    ]
+}
+
+fn character_id() -> impl Strategy<Value = CharacterId> {
+    any::<u128>().prop_map(|n| CharacterId::from_uuid(Uuid::from_u128(n)))
+}
+
+fn cast_hit() -> impl Strategy<Value = CastHit> {
+    prop_oneof![
+        (text(), u32_wire(), u32_wire(), u32_wire()).prop_map(
+            |(npc, hp_before, damage, hp_after)| CastHit::Npc {
+                npc,
+                hp_before,
+                damage,
+                hp_after
+            }
+        ),
+        character_id().prop_map(|id| CastHit::Character { id }),
+    ]
+}
+
+fn item_change() -> impl Strategy<Value = ItemChange> {
+    (text(), u32_wire(), u32_wire()).prop_map(|(item, quantity, quantity_after)| ItemChange {
+        item,
+        quantity,
+        quantity_after,
+    })
+}
+
+fn slot() -> impl Strategy<Value = Slot> {
+    prop::sample::select(Slot::ALL.to_vec())
+}
+
+/// Deaths, hits and respawns.
+fn combat_event() -> impl Strategy<Value = CharacterEvent> {
+    prop_oneof![
+        (
+            text(),
+            text(),
+            u32_wire(),
+            prop::collection::vec((text(), u32_wire()), 0..4),
+            instant()
+        )
+            .prop_map(|(npc, zone, xp_reward, left, killed_at)| {
+                CharacterEvent::NpcKilled {
+                    npc,
+                    zone,
+                    xp_reward,
+                    loot_left: left
+                        .into_iter()
+                        .map(|(item, quantity)| ItemStack { item, quantity })
+                        .collect(),
+                    killed_at,
+                }
+            }),
+        (
+            (character_id(), text(), text()),
+            (u32_wire(), u32_wire(), u32_wire(), u32_wire()),
+            text(),
+            instant()
+        )
+            .prop_map(
+                |((attacker, cause, skill), (amount, damage, hp_before, hp_after), zone, at)| {
+                    CharacterEvent::DamageTaken {
+                        attacker,
+                        cause,
+                        skill,
+                        amount,
+                        damage,
+                        hp_before,
+                        hp_after,
+                        zone,
+                        taken_at: at,
+                    }
+                }
+            ),
+        (
+            character_id(),
+            text(),
+            text(),
+            prop::sample::select(MissReason::ALL.to_vec()),
+            text(),
+            instant()
+        )
+            .prop_map(|(attacker, cause, skill, reason, zone, missed_at)| {
+                CharacterEvent::AttackMissed {
+                    attacker,
+                    cause,
+                    skill,
+                    reason,
+                    zone,
+                    missed_at,
+                }
+            }),
+        (
+            prop::option::of(character_id()),
+            text(),
+            text(),
+            u64_wire(),
+            instant()
+        )
+            .prop_map(|(killer, cause, zone, bounty_xp, died_at)| {
+                CharacterEvent::CharacterDied {
+                    killer,
+                    cause,
+                    zone,
+                    bounty_xp,
+                    died_at,
+                }
+            }),
+        (text(), text(), u32_wire(), u32_wire(), instant()).prop_map(
+            |(from_zone, zone, hp, mana, respawned_at)| CharacterEvent::CharacterRespawned {
+                from_zone,
+                zone,
+                hp,
+                mana,
+                respawned_at,
+            }
+        ),
+    ]
+}
+
+/// The bag and the equipment.
+fn item_event() -> impl Strategy<Value = CharacterEvent> {
+    prop_oneof![
+        (
+            prop::collection::vec(item_change(), 0..4),
+            text(),
+            instant()
+        )
+            .prop_map(
+                |(items, source, acquired_at)| CharacterEvent::ItemsAcquired {
+                    items,
+                    source,
+                    acquired_at,
+                }
+            ),
+        (
+            text(),
+            u32_wire(),
+            (u32_wire(), u32_wire(), u32_wire(), u32_wire()),
+            instant()
+        )
+            .prop_map(
+                |(item, quantity_after, (hp_before, hp_after, mana_before, mana_after), at)| {
+                    CharacterEvent::ItemUsed {
+                        item,
+                        quantity_after,
+                        hp_before,
+                        hp_after,
+                        mana_before,
+                        mana_after,
+                        used_at: at,
+                    }
+                }
+            ),
+        (text(), u32_wire(), u32_wire(), instant()).prop_map(
+            |(item, quantity, quantity_after, destroyed_at)| CharacterEvent::ItemDestroyed {
+                item,
+                quantity,
+                quantity_after,
+                destroyed_at,
+            }
+        ),
+        (
+            text(),
+            prop::collection::vec(item_change(), 0..4),
+            item_change(),
+            instant()
+        )
+            .prop_map(|(recipe, consumed, produced, crafted_at)| {
+                CharacterEvent::ItemCrafted {
+                    recipe,
+                    consumed,
+                    produced,
+                    crafted_at,
+                }
+            }),
+        (
+            (text(), slot(), u32_wire(), prop::option::of(item_change())),
+            (u32_wire(), u32_wire(), u32_wire(), u32_wire()),
+            instant()
+        )
+            .prop_map(
+                |((item, slot, quantity_after, replaced), (max_hp, max_mana, hp, mana), at)| {
+                    CharacterEvent::ItemEquipped {
+                        item,
+                        slot,
+                        quantity_after,
+                        replaced,
+                        max_hp,
+                        max_mana,
+                        hp,
+                        mana,
+                        equipped_at: at,
+                    }
+                }
+            ),
+        (
+            (text(), slot(), u32_wire()),
+            (u32_wire(), u32_wire(), u32_wire(), u32_wire()),
+            instant()
+        )
+            .prop_map(
+                |((item, slot, quantity_after), (max_hp, max_mana, hp, mana), at)| {
+                    CharacterEvent::ItemUnequipped {
+                        item,
+                        slot,
+                        quantity_after,
+                        max_hp,
+                        max_mana,
+                        hp,
+                        mana,
+                        unequipped_at: at,
+                    }
+                }
+            ),
+    ]
+}
+
+/// The events the generic spine started with.
+fn spine_event() -> impl Strategy<Value = CharacterEvent> {
     let name = "[A-Za-z][A-Za-z0-9_-]{2,19}".prop_map(|s| CharacterName::parse(&s).unwrap());
     prop_oneof![
         (
@@ -175,18 +512,28 @@ pub(crate) fn character_event() -> impl Strategy<Value = CharacterEvent> {
                 }
             ),
         (
-            text(),
-            prop::option::of(text()),
+            (
+                text(),
+                prop::option::of(text()),
+                prop::option::of(cast_hit())
+            ),
             text(),
             (u32_wire(), u32_wire(), u32_wire(), u32_wire()),
             instant(),
             instant(),
         )
             .prop_map(
-                |(skill, target, zone, (mana_before, mana_cost, mana_after, damage), cd, at)| {
+                |(
+                    (skill, target, hit),
+                    zone,
+                    (mana_before, mana_cost, mana_after, damage),
+                    cd,
+                    at,
+                )| {
                     CharacterEvent::SkillCast {
                         skill,
                         target,
+                        hit,
                         zone,
                         mana_before,
                         mana_cost,

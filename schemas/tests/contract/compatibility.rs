@@ -5,11 +5,16 @@
 //! incompatible ones.
 
 use apache_avro::reader::datum::GenericDatumReader;
-use apache_avro::schema::{Schema, UuidSchema};
+use std::collections::HashMap;
+
+use apache_avro::schema::{Name, Schema, UuidSchema};
 use apache_avro::schema_compatibility::{Compatibility, SchemaCompatibility};
 use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
-use chaos_schemas::{catalogue, current_schema, decode_body, to_avro, Error};
+use chaos_domain::CharacterEvent;
+use chaos_schemas::{
+    catalogue, current_schema, decode_body, to_avro, AnyEvent, Error, PublishedEvent,
+};
 
 use crate::common::sample_of;
 
@@ -51,6 +56,11 @@ fn read(writer: &Schema, reader: &Schema, bytes: &[u8]) -> Result<Value, String>
 /// A datum for any schema: every field filled, unions on their last (non-null) branch, arrays
 /// and maps with one element, so resolution exercises every field.
 fn sample_value(schema: &Schema) -> Value {
+    sample_value_in(schema, &mut HashMap::new())
+}
+
+/// `sample_value`, resolving references to named types defined earlier in the same schema.
+fn sample_value_in(schema: &Schema, named: &mut HashMap<Name, Schema>) -> Value {
     match schema {
         Schema::Null => Value::Null,
         Schema::Boolean => Value::Boolean(true),
@@ -62,18 +72,31 @@ fn sample_value(schema: &Schema) -> Value {
         Schema::String => Value::String("sample".into()),
         Schema::Uuid(UuidSchema::String) => Value::Uuid(uuid::Uuid::from_u128(7)),
         Schema::TimestampMillis => Value::TimestampMillis(1_700_000_000_000),
-        Schema::Array(a) => Value::Array(vec![sample_value(&a.items)]),
-        Schema::Map(m) => Value::Map([("k".to_owned(), sample_value(&m.types))].into()),
+        Schema::Array(a) => Value::Array(vec![sample_value_in(&a.items, named)]),
+        Schema::Map(m) => Value::Map([("k".to_owned(), sample_value_in(&m.types, named))].into()),
         Schema::Union(u) => {
             let last = u.variants().len() - 1;
-            Value::Union(last as u32, Box::new(sample_value(&u.variants()[last])))
+            Value::Union(
+                last as u32,
+                Box::new(sample_value_in(&u.variants()[last], named)),
+            )
         }
-        Schema::Record(r) => Value::Record(
-            r.fields
-                .iter()
-                .map(|f| (f.name.clone(), sample_value(&f.schema)))
-                .collect(),
-        ),
+        Schema::Record(r) => {
+            named.insert(r.name.clone(), schema.clone());
+            Value::Record(
+                r.fields
+                    .iter()
+                    .map(|f| (f.name.clone(), sample_value_in(&f.schema, named)))
+                    .collect(),
+            )
+        }
+        Schema::Ref { name } => {
+            let target = named
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| panic!("{name:?} is referenced before it is defined"));
+            sample_value_in(&target, named)
+        }
         Schema::Enum(e) => Value::Enum(0, e.symbols[0].clone()),
         other => panic!("extend sample_value for {other:?}"),
     }
@@ -160,24 +183,55 @@ fn older_writers_decode_into_the_current_event() {
     check_backward(&old, current_schema("chaos.character.SkillCast").unwrap()).unwrap();
     let bytes = write(&old, to_avro(&sample).resolve(&old).unwrap());
     let decoded = decode_body(&old, &bytes).unwrap();
-    let mut expected = sample.clone();
-    if let chaos_schemas::AnyEvent::Character(chaos_domain::CharacterEvent::SkillCast {
-        target,
-        ..
-    }) = &mut expected.event
-    {
-        *target = None;
-    }
+    // Neither the target nor the typed hit (v2) was written: both read as their defaults.
+    let expected = without_hit(&sample, true);
     assert_eq!(decoded, expected);
 
-    // A writer with a field the current version dropped: the reader skips it.
+    // A writer with a field the current version dropped: the reader skips it. (The fixture is
+    // a v1 writer: it has no `hit`.)
     let old = fixture("SkillCast.old-writer-extra-field.avsc");
     let Value::Record(mut fields) = to_avro(&sample) else {
         panic!("not a record")
     };
+    fields.retain(|(name, _)| name != "hit");
     fields.push(("critical".to_owned(), Value::Boolean(true)));
     let bytes = write(&old, Value::Record(fields));
-    assert_eq!(decode_body(&old, &bytes).unwrap(), sample);
+    assert_eq!(
+        decode_body(&old, &bytes).unwrap(),
+        without_hit(&sample, false)
+    );
+}
+
+/// `sample` (a `SkillCast`) as a v1 writer could have published it: no `hit`, and without
+/// `target` too if `drop_target`.
+fn without_hit(sample: &PublishedEvent, drop_target: bool) -> PublishedEvent {
+    let mut expected = sample.clone();
+    if let AnyEvent::Character(CharacterEvent::SkillCast { target, hit, .. }) = &mut expected.event
+    {
+        *hit = None;
+        if drop_target {
+            *target = None;
+        }
+    }
+    expected
+}
+
+/// `SkillCast` v2 added the typed `hit`: every cast published as v1 reads as v2 with no hit.
+#[test]
+fn a_skill_cast_published_as_v1_reads_as_v2_without_a_hit() {
+    let v1 = catalogue::versions("chaos.character.SkillCast")
+        .find(|v| v.version == 1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let v2 = current_schema("chaos.character.SkillCast").unwrap();
+    check_backward(&v1, v2).unwrap();
+    let sample = sample_of("SkillCast");
+    let bytes = write(&v1, to_avro(&sample).resolve(&v1).unwrap());
+    assert_eq!(
+        decode_body(&v1, &bytes).unwrap(),
+        without_hit(&sample, false)
+    );
 }
 
 #[test]

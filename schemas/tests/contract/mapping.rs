@@ -333,7 +333,11 @@ fn topic_and_header_names_are_the_published_ones() {
     let h = event.headers();
     let get = |name: &str| h.iter().find(|(n, _)| *n == name).map(|(_, v)| v.as_str());
     assert_eq!(get(headers::EVENT_TYPE), Some("SkillCast"));
-    assert_eq!(get(headers::SCHEMA_VERSION), Some("1"));
+    let current = catalogue::current_version("chaos.character.SkillCast")
+        .unwrap()
+        .version
+        .to_string();
+    assert_eq!(get(headers::SCHEMA_VERSION), Some(current.as_str()));
     assert_eq!(get(headers::SEQUENCE), Some("2"));
     assert_eq!(get(headers::GLOBAL_POSITION), Some("1002"));
     assert_eq!(get(headers::CORRELATION_ID), Some("corr-1"));
