@@ -6,3 +6,4 @@ mod common;
 mod compatibility;
 mod mapping;
 mod registry;
+mod strategies;

@@ -8,7 +8,8 @@ use chaos_schemas::{
 };
 use proptest::prelude::*;
 
-use crate::common::{published_event, published_samples, sample_of, t0};
+use crate::common::{published_samples, sample_of, t0};
+use crate::strategies::published_event;
 
 fn schema_of(event: &PublishedEvent) -> &'static Schema {
     current_schema(&event.record_name()).expect("every event has a current schema")
@@ -345,4 +346,46 @@ fn topic_and_header_names_are_the_published_ones() {
     bare.envelope.correlation_id = None;
     bare.envelope.traceparent = None;
     assert_eq!(bare.headers().len(), 6);
+}
+
+/// Nested records (`ItemChange` in an array, `NpcHit` in a union) are read as strictly as the
+/// top level: a missing or extra field is named with its path.
+#[test]
+fn nested_records_are_strict_too() {
+    let event = sample_of("ItemsAcquired");
+    let record = event.record_name();
+    let Value::Record(mut fields) = to_avro(&event) else {
+        panic!("not a record")
+    };
+    let items = fields.iter_mut().find(|(n, _)| n == "items").unwrap();
+    let Value::Array(changes) = &mut items.1 else {
+        panic!("not an array")
+    };
+    let Value::Record(first) = &mut changes[0] else {
+        panic!("not a record")
+    };
+    first.retain(|(n, _)| n != "quantity_after");
+    let err = from_avro(&record, Value::Record(fields)).unwrap_err();
+    assert!(
+        matches!(&err, Error::Field { record: r, field, .. } if r.ends_with(".items[0]") && field == "quantity_after"),
+        "{err}"
+    );
+
+    let event = sample_of("SkillCast");
+    let value = with_field(
+        to_avro(&event),
+        "hit",
+        Some(Value::Union(
+            1,
+            Box::new(Value::Record(vec![
+                ("npc".into(), Value::String("wolf".into())),
+                ("hp_before".into(), Value::Int(60)),
+                ("damage".into(), Value::Int(21)),
+                ("hp_after".into(), Value::Int(39)),
+                ("critical".into(), Value::Boolean(true)),
+            ])),
+        )),
+    );
+    let err = from_avro(&event.record_name(), value).unwrap_err();
+    assert!(err.to_string().contains("critical"), "{err}");
 }
