@@ -78,6 +78,9 @@ impl RedisStore {
     pub async fn open(config: &RedisConfig) -> Result<Self> {
         use redis::IntoConnectionInfo;
         use secrecy::ExposeSecret;
+        // Two rustls crypto providers are linked (ring, aws-lc-rs, through other crates): name
+        // one for the process, or rustls refuses to build a TLS client. Already set is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut info = config
             .url
             .as_str()
