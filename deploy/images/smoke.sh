@@ -55,7 +55,15 @@ cleanup() {
     runc delete -f "$c" >/dev/null 2>&1 || true
   done
   psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $smoke_db WITH (FORCE)" >/dev/null 2>&1 || true
-  # Topics smoke<hex>.* are removed by test.sh's clean-up; the Redis keys here.
+  # Its topics and consumer groups (Kafka's own tools from the local install), and Redis keys.
+  if [ -n "${CHAOS_KAFKA_HOME:-}" ] && command -v java >/dev/null 2>&1; then
+    java -cp "$CHAOS_KAFKA_HOME/libs/*" org.apache.kafka.tools.TopicCommand \
+      --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --delete --topic "$prefix\\..*" >/dev/null 2>&1 || true
+    for group in "$prefix-redis" "$prefix-warehouse"; do
+      java -cp "$CHAOS_KAFKA_HOME/libs/*" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+        --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --delete --group "$group" >/dev/null 2>&1 || true
+    done
+  fi
   redis-cli -u "$REDIS_URL" --scan --pattern "$prefix:*" 2>/dev/null |
     xargs -r redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
   rm -rf "$work"
