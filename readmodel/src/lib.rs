@@ -14,7 +14,7 @@ pub mod views;
 
 pub use keys::Keys;
 pub use memory::MemoryStore;
-pub use projection::{Verdict, ViewProjection};
+pub use projection::{StreamSource, Verdict, ViewProjection};
 pub use redis::{RedisConfig, RedisStore};
 pub use store::{CasWrite, Document, DocumentStore, LogAppend, StoreError};
 pub use view::{Change, LogEntry, View};

@@ -2,8 +2,10 @@
 //! pipelined write per view per batch, exactly once per source stream.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chaos_schemas::PublishedEvent;
 
 use crate::keys::Keys;
@@ -39,17 +41,88 @@ impl Verdict {
 /// How often a view's part of a batch is re-run after losing a compare-and-set.
 const CAS_ROUNDS: usize = 5;
 
+/// Where the events a document is missing come from: the event store, the source of truth. A
+/// document behind its stream (a read model restored from an old backup, lost in a restart,
+/// evicted, a failover to a lagging replica) is repaired from it instead of dead-lettering every
+/// later event as a gap.
+#[async_trait]
+pub trait StreamSource: Send + Sync + std::fmt::Debug {
+    /// The events of one stream with sequences `after + 1 ..= up_to`, in order.
+    async fn events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        up_to: u64,
+    ) -> Result<Vec<PublishedEvent>, StoreError>;
+}
+
 /// A set of views over one store.
 #[derive(Debug, Clone)]
 pub struct ViewProjection {
     store: Arc<dyn DocumentStore>,
     keys: Keys,
     views: Vec<Arc<dyn View>>,
+    source: Option<Arc<dyn StreamSource>>,
+    repairs: Arc<AtomicU64>,
 }
+
+/// The document that says a read model has been built here (see [`ViewProjection::is_marked`]).
+const MARKER: (&str, &str) = ("_meta", "projection");
 
 impl ViewProjection {
     pub fn new(store: Arc<dyn DocumentStore>, keys: Keys, views: Vec<Arc<dyn View>>) -> Self {
-        Self { store, keys, views }
+        Self {
+            store,
+            keys,
+            views,
+            source: None,
+            repairs: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Repairs gaps from `source` instead of dead-lettering them.
+    pub fn with_source(mut self, source: Arc<dyn StreamSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Gaps repaired since start.
+    pub fn repairs(&self) -> u64 {
+        self.repairs.load(Ordering::Relaxed)
+    }
+
+    /// Whether this store holds a read model built by a projection (the marker written when
+    /// one was built from the event store). A store found without it, while the feed's offsets
+    /// say the projection has run, lost its data (a restart without persistence, a flush, a
+    /// failover to an empty replica): rebuild from the event store.
+    pub async fn is_marked(&self) -> Result<bool, StoreError> {
+        Ok(self
+            .store
+            .get(&self.keys.doc(MARKER.0, MARKER.1))
+            .await?
+            .is_some())
+    }
+
+    /// Writes the marker (after a build from the event store).
+    pub async fn mark(&self, note: serde_json::Value) -> Result<(), StoreError> {
+        let key = self.keys.doc(MARKER.0, MARKER.1);
+        let current = self.store.get(&key).await?;
+        let revision = current.as_ref().map_or(0, |d| d.revision);
+        self.store
+            .put_many(&[CasWrite {
+                key,
+                expected: revision,
+                doc: Document {
+                    revision: revision + 1,
+                    applied: 0,
+                    positions: Default::default(),
+                    body: note,
+                },
+                log: Vec::new(),
+            }])
+            .await?;
+        Ok(())
     }
 
     pub fn store(&self) -> &Arc<dyn DocumentStore> {
@@ -137,14 +210,6 @@ impl ViewProjection {
             .map(|id| self.keys.doc(view.name(), id))
             .collect();
         let loaded = self.store.get_many(&keys).await?;
-        // Per document: the revision read (the compare-and-set's guard), the document as it
-        // evolves through the batch, and its new log entries.
-        struct Pending {
-            expected: u64,
-            doc: Option<Document>,
-            log: Vec<LogAppend>,
-            dirty: bool,
-        }
         let mut pending: HashMap<&str, Pending> = ids
             .iter()
             .zip(loaded)
@@ -177,37 +242,55 @@ impl ViewProjection {
                 verdicts.push(Verdict::Duplicate);
                 continue;
             }
+            let mut chain = Vec::new();
             if sequence != position + 1 {
-                verdicts.push(Verdict::DeadLetter(format!(
-                    "{}: sequence gap: {source} at {position}, event is {sequence}",
-                    view.name()
-                )));
-                continue;
-            }
-            match view.apply(p.doc.as_ref().map(|d| &d.body), event) {
-                Ok(change) => {
-                    let mut doc = p.doc.take().unwrap_or(Document {
-                        revision: 0,
-                        applied: 0,
-                        positions: Default::default(),
-                        body: serde_json::Value::Null,
-                    });
-                    doc.applied += 1;
-                    doc.positions.insert(source, sequence);
-                    doc.body = change.body;
-                    p.log.extend(change.log.into_iter().map(|l| LogAppend {
-                        key: self.keys.log(view.name(), l.log, id),
-                        score: l.score,
-                        entry: l.entry,
-                    }));
-                    p.doc = Some(doc);
-                    p.dirty = true;
-                    verdicts.push(Verdict::Applied);
+                let Some(stream) = &self.source else {
+                    verdicts.push(Verdict::DeadLetter(format!(
+                        "{}: sequence gap: {source} at {position}, event is {sequence}",
+                        view.name()
+                    )));
+                    continue;
+                };
+                let missing = stream
+                    .events(
+                        &event.envelope.aggregate_type,
+                        &event.envelope.aggregate_id,
+                        position,
+                        sequence - 1,
+                    )
+                    .await?;
+                if missing.len() as u64 != sequence - 1 - position {
+                    verdicts.push(Verdict::DeadLetter(format!(
+                        "{}: sequence gap: {source} at {position}, event is {sequence}, and the \
+                         event store has {} of the {} missing events",
+                        view.name(),
+                        missing.len(),
+                        sequence - 1 - position
+                    )));
+                    continue;
                 }
-                Err(reason) => {
-                    verdicts.push(Verdict::DeadLetter(format!("{}: {reason}", view.name())))
+                tracing::info!(
+                    view = view.name(),
+                    stream = %source,
+                    from = position + 1,
+                    to = sequence - 1,
+                    "read model behind its stream: repairing from the event store"
+                );
+                self.repairs.fetch_add(1, Ordering::Relaxed);
+                chain = missing;
+            }
+            chain.push(event.clone());
+            let mut failed = None;
+            for e in &chain {
+                if let Err(reason) = apply_one(view, &self.keys, id, p, e) {
+                    failed = Some(reason);
+                    break;
                 }
             }
+            verdicts.push(match failed {
+                None => Verdict::Applied,
+                Some(reason) => Verdict::DeadLetter(format!("{}: {reason}", view.name())),
+            });
         }
         let writes: Vec<CasWrite> = ids
             .iter()
@@ -228,5 +311,184 @@ impl ViewProjection {
             .collect();
         let won = self.store.put_many(&writes).await?;
         Ok(won.iter().all(|w| *w).then_some(verdicts))
+    }
+}
+
+/// Per document of a batch: the revision read (the compare-and-set's guard), the document as it
+/// evolves through the batch, and its new log entries.
+struct Pending {
+    expected: u64,
+    doc: Option<Document>,
+    log: Vec<LogAppend>,
+    dirty: bool,
+}
+
+/// Applies one event (whose sequence directly follows the document's position for its stream).
+fn apply_one(
+    view: &dyn View,
+    keys: &Keys,
+    id: &str,
+    p: &mut Pending,
+    event: &PublishedEvent,
+) -> Result<(), String> {
+    let change = view.apply(p.doc.as_ref().map(|d| &d.body), event)?;
+    let mut doc = p.doc.take().unwrap_or(Document {
+        revision: 0,
+        applied: 0,
+        positions: Default::default(),
+        body: serde_json::Value::Null,
+    });
+    doc.applied += 1;
+    doc.positions
+        .insert(source_key(event), event.envelope.sequence);
+    doc.body = change.body;
+    p.log.extend(change.log.into_iter().map(|l| LogAppend {
+        key: keys.log(view.name(), l.log, id),
+        score: l.score,
+        entry: l.entry,
+    }));
+    p.doc = Some(doc);
+    p.dirty = true;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chaos_domain::{AccountId, CharacterEvent, CharacterName};
+    use chaos_schemas::{AnyEvent, EventEnvelope};
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::MemoryStore;
+
+    fn event(id: &str, sequence: u64) -> PublishedEvent {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+        let e = if sequence == 1 {
+            CharacterEvent::CharacterCreated {
+                owner: AccountId::from_uuid(uuid::Uuid::from_u128(1)),
+                name: CharacterName::parse("Mend").unwrap(),
+                class: "mage".into(),
+                level: 1,
+                max_hp: 80,
+                max_mana: 120,
+                zone: "whispering_woods".into(),
+                skills: vec!["strike".into()],
+                created_at: at,
+            }
+        } else {
+            CharacterEvent::ExperienceGained {
+                amount: 1,
+                total_xp: sequence - 1,
+                source: "test".into(),
+                gained_at: at,
+            }
+        };
+        let event = AnyEvent::Character(e);
+        PublishedEvent {
+            envelope: EventEnvelope {
+                event_id: uuid::Uuid::new_v4(),
+                event_type: event.event_type().into(),
+                aggregate_type: "character".into(),
+                aggregate_id: id.into(),
+                sequence,
+                global_position: sequence as i64,
+                occurred_at: at,
+                correlation_id: None,
+                causation_id: None,
+                traceparent: None,
+            },
+            event,
+        }
+    }
+
+    /// Serves a stream's events, recording what it was asked.
+    #[derive(Debug, Default)]
+    struct Source {
+        asked: Mutex<Vec<(u64, u64)>>,
+    }
+
+    #[async_trait]
+    impl StreamSource for Source {
+        async fn events(
+            &self,
+            _: &str,
+            id: &str,
+            after: u64,
+            up_to: u64,
+        ) -> Result<Vec<PublishedEvent>, StoreError> {
+            self.asked.lock().unwrap().push((after, up_to));
+            Ok((after + 1..=up_to).map(|s| event(id, s)).collect())
+        }
+    }
+
+    fn projection(store: Arc<MemoryStore>) -> ViewProjection {
+        ViewProjection::new(store, Keys::new("t:", "v1"), crate::views::all())
+    }
+
+    #[tokio::test]
+    async fn a_gap_is_dead_lettered_without_a_source_and_repaired_with_one() {
+        let store = Arc::new(MemoryStore::default());
+        let bare = projection(store.clone());
+        let id = "c1";
+        assert_eq!(
+            bare.apply_batch(&[event(id, 1), event(id, 2)])
+                .await
+                .unwrap(),
+            vec![Verdict::Applied, Verdict::Applied]
+        );
+        // The read model lost events 3 and 4 (say, restored from an old backup).
+        let verdicts = bare.apply_batch(&[event(id, 5)]).await.unwrap();
+        assert!(matches!(&verdicts[0], Verdict::DeadLetter(r) if r.contains("sequence gap")));
+
+        let source = Arc::new(Source::default());
+        let healing = projection(store.clone()).with_source(source.clone());
+        assert_eq!(
+            healing.apply_batch(&[event(id, 5)]).await.unwrap(),
+            vec![Verdict::Applied]
+        );
+        assert_eq!(*source.asked.lock().unwrap(), vec![(2, 4)]);
+        assert_eq!(healing.repairs(), 1);
+        let doc = store
+            .get(&Keys::new("t:", "v1").doc("sheet", id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(doc.position("character/c1"), 5);
+        assert_eq!(doc.applied, 5, "each event applied once");
+        assert_eq!(doc.body["character"]["xp"], 4);
+
+        // A read model lost entirely: the next event rebuilds the document from its first.
+        let fresh = Arc::new(MemoryStore::default());
+        let healing = projection(fresh.clone()).with_source(source.clone());
+        assert_eq!(
+            healing.apply_batch(&[event(id, 6)]).await.unwrap(),
+            vec![Verdict::Applied]
+        );
+        let doc = fresh
+            .get(&Keys::new("t:", "v1").doc("sheet", id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((doc.position("character/c1"), doc.applied), (6, 6));
+    }
+
+    #[tokio::test]
+    async fn the_marker_says_whether_a_read_model_was_built_here() {
+        let store = Arc::new(MemoryStore::default());
+        let p = projection(store.clone());
+        assert!(!p.is_marked().await.unwrap());
+        p.mark(serde_json::json!({"built_from": "test"}))
+            .await
+            .unwrap();
+        p.mark(serde_json::json!({"built_from": "again"}))
+            .await
+            .unwrap();
+        assert!(p.is_marked().await.unwrap());
+        assert!(!projection(Arc::new(MemoryStore::default()))
+            .is_marked()
+            .await
+            .unwrap());
     }
 }

@@ -1,12 +1,14 @@
 //! Feeding events to a projection: the batch logic shared by every feed, the Kafka consumer
 //! loop, and the metrics.
 
+mod heal;
 mod kafka;
 mod metrics;
 mod sink;
 mod store_feed;
 
 pub use chaos_readmodel::Verdict;
+pub use heal::{Guardian, StoreSource};
 pub use kafka::KafkaRunner;
 pub use metrics::ProjectorMetrics;
 pub use sink::{FeedOffset, ProjectionSink};
