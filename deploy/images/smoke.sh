@@ -177,7 +177,7 @@ start projector-redis projector '["redis"]' "${common[@]}" "${kafka[@]}" CHAOS__
 start projector-warehouse projector '["warehouse"]' "${common[@]}" "${kafka[@]}" \
   CHAOS__WAREHOUSE__HTTP_BIND=127.0.0.1:29103 CHAOS__WAREHOUSE__PATH=/var/lib/chaos/warehouse/chaos.duckdb \
   CHAOS__WAREHOUSE__PARQUET_DIR=/var/lib/chaos/warehouse/parquet CHAOS__WAREHOUSE__GROUP_ID="$prefix-warehouse"
-start query-api query-api '[]' "${common[@]}" CHAOS__HTTP__BIND=127.0.0.1:28082 \
+start query-api query-api '[]' "${common[@]}" "${jwt[@]}" CHAOS__HTTP__BIND=127.0.0.1:28082 \
   CHAOS__REDIS__URL="$redis_url" "${redis[@]}" CHAOS__REDIS__KEY_PREFIX="$prefix:"
 
 wait_ready command-api 28080
