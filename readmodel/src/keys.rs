@@ -32,6 +32,11 @@ impl Keys {
         )
     }
 
+    /// What every key of this layout starts with.
+    pub fn root(&self) -> String {
+        format!("{}{}:", self.prefix, self.model_version)
+    }
+
     /// A glob matching every key of this layout (for rebuild clean-up).
     pub fn pattern(&self) -> String {
         format!("{}{}:*", self.prefix, self.model_version)

@@ -1,5 +1,5 @@
 //! Read models: the store port both sides use (the projectors write, the query API reads), its
-//! Redis and in-memory implementations, the views (how events become documents) and the batch
+//! Redis, SQLite and in-memory implementations, the views (how events become documents) and the batch
 //! projection that applies events to views exactly once per source stream.
 //!
 //! A crate of its own so the query API links only what reading needs: no Kafka, no DuckDB.
@@ -8,6 +8,7 @@ pub mod keys;
 mod memory;
 pub mod projection;
 pub mod redis;
+mod sqlite;
 pub mod store;
 pub mod view;
 pub mod views;
@@ -16,5 +17,6 @@ pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use projection::{StreamSource, Verdict, ViewProjection};
 pub use redis::{RedisConfig, RedisStore};
+pub use sqlite::SqliteStore;
 pub use store::{CasWrite, Document, DocumentStore, LogAppend, StoreError};
 pub use view::{Change, LogEntry, View};

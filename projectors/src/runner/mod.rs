@@ -12,4 +12,6 @@ pub use heal::{Guardian, StoreSource};
 pub use kafka::KafkaRunner;
 pub use metrics::ProjectorMetrics;
 pub use sink::{FeedOffset, ProjectionSink};
-pub use store_feed::{CatchUp, FeedCheckpoint, PgCheckpoint, SqliteCheckpoint, StoreFeed};
+pub use store_feed::{
+    CatchUp, FeedCheckpoint, PgCheckpoint, ReadModelCheckpoint, SqliteCheckpoint, StoreFeed,
+};
