@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chaos_schemas::PublishedEvent;
 
 use crate::keys::Keys;
-use crate::store::{CasWrite, Document, DocumentStore, LogAppend, StoreError};
+use crate::store::{BoardOp, CasWrite, Document, DocumentStore, LogAppend, StoreError};
 use crate::view::{source_key, View};
 
 /// What became of one event.
@@ -120,6 +120,7 @@ impl ViewProjection {
                     body: note,
                 },
                 log: Vec::new(),
+                boards: Vec::new(),
             }])
             .await?;
         Ok(())
@@ -218,6 +219,10 @@ impl ViewProjection {
                     *id,
                     Pending {
                         expected: doc.as_ref().map_or(0, |d| d.revision),
+                        boards: doc
+                            .as_ref()
+                            .map(|d| view.boards(id, &d.body))
+                            .unwrap_or_default(),
                         doc,
                         log: Vec::new(),
                         dirty: false,
@@ -301,11 +306,27 @@ impl ViewProjection {
                 }
                 let mut doc = p.doc?;
                 doc.revision = p.expected + 1;
+                let boards = board_changes(&p.boards, &view.boards(id, &doc.body))
+                    .into_iter()
+                    .map(|(board, score)| {
+                        let board = self.keys.board(view.name(), &board);
+                        let member = (*id).to_owned();
+                        match score {
+                            Some(score) => BoardOp::Set {
+                                board,
+                                member,
+                                score,
+                            },
+                            None => BoardOp::Remove { board, member },
+                        }
+                    })
+                    .collect();
                 Some(CasWrite {
                     key: self.keys.doc(view.name(), id),
                     expected: p.expected,
                     doc,
                     log: p.log,
+                    boards,
                 })
             })
             .collect();
@@ -318,9 +339,32 @@ impl ViewProjection {
 /// evolves through the batch, and its new log entries.
 struct Pending {
     expected: u64,
+    /// The boards the document was on when read.
+    boards: Vec<(String, f64)>,
     doc: Option<Document>,
     log: Vec<LogAppend>,
     dirty: bool,
+}
+
+/// What to write to move a document from the boards `before` to the boards `after`: a new
+/// score for each board whose score changed or that it joined, `None` (remove) for each it left.
+fn board_changes(before: &[(String, f64)], after: &[(String, f64)]) -> Vec<(String, Option<f64>)> {
+    let mut changes: Vec<(String, Option<f64>)> = after
+        .iter()
+        .filter(|(board, score)| {
+            !before
+                .iter()
+                .any(|(b, s)| b == board && s.to_bits() == score.to_bits())
+        })
+        .map(|(board, score)| (board.clone(), Some(*score)))
+        .collect();
+    changes.extend(
+        before
+            .iter()
+            .filter(|(board, _)| !after.iter().any(|(b, _)| b == board))
+            .map(|(board, _)| (board.clone(), None)),
+    );
+    changes
 }
 
 /// Applies one event (whose sequence directly follows the document's position for its stream).
@@ -472,6 +516,56 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((doc.position("character/c1"), doc.applied), (6, 6));
+    }
+
+    /// Boards follow documents: a score moves with the document, a character moving zone leaves
+    /// the old zone's presence list, and a replayed batch changes nothing.
+    #[tokio::test]
+    async fn boards_follow_their_documents() {
+        let store = Arc::new(MemoryStore::default());
+        let p = projection(store.clone());
+        let keys = Keys::new("t:", "v1");
+        let level = keys.board("sheet", "level");
+        let batch: Vec<PublishedEvent> = (1..=3).map(|s| event("c1", s)).collect();
+        p.apply_batch(&batch).await.unwrap();
+        p.apply_batch(&[event("c2", 1), event("c2", 2)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.board_range(&level, 0, 10, None).await.unwrap(),
+            vec![("c1".to_owned(), 2.0), ("c2".to_owned(), 1.0)]
+        );
+        let woods = keys.board("sheet", "presence:whispering_woods");
+        assert_eq!(store.board_len(&woods, None).await.unwrap(), 2);
+
+        let mut moved = event("c1", 4);
+        moved.event = AnyEvent::Character(CharacterEvent::ZoneEntered {
+            from_zone: "whispering_woods".into(),
+            to_zone: "ember_peaks".into(),
+            entered_at: moved.envelope.occurred_at,
+        });
+        p.apply_batch(&[moved.clone()]).await.unwrap();
+        assert_eq!(store.board_rank(&woods, "c1").await.unwrap(), None);
+        assert_eq!(
+            store.board_rank(&woods, "c2").await.unwrap().map(|r| r.0),
+            Some(0)
+        );
+        let peaks = keys.board("sheet", "presence:ember_peaks");
+        assert_eq!(
+            store.board_rank(&peaks, "c1").await.unwrap().map(|r| r.0),
+            Some(0)
+        );
+
+        let before = store.board_range(&level, 0, 10, None).await.unwrap();
+        assert_eq!(
+            p.apply_batch(&batch).await.unwrap(),
+            vec![Verdict::Duplicate; 3]
+        );
+        assert_eq!(
+            store.board_range(&level, 0, 10, None).await.unwrap(),
+            before
+        );
+        assert_eq!(store.board_len(&woods, None).await.unwrap(), 1);
     }
 
     #[tokio::test]

@@ -14,7 +14,9 @@ use sqlx::sqlite::{
 use sqlx::Row;
 use tokio::sync::Notify;
 
-use crate::store::{CasWrite, Document, DocumentStore, Result, StoreError, Watch};
+use crate::store::{
+    BoardOp, CasWrite, Document, DocumentStore, KeyKind, Result, ScanPage, StoreError, Watch,
+};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS docs (
@@ -29,6 +31,17 @@ const SCHEMA: &[&str] = &[
         score INTEGER NOT NULL,
         entry TEXT NOT NULL,
         PRIMARY KEY (key, score)
+    )",
+    "CREATE TABLE IF NOT EXISTS boards (
+        board  TEXT NOT NULL,
+        member TEXT NOT NULL,
+        score  REAL NOT NULL,
+        PRIMARY KEY (board, member)
+    )",
+    "CREATE INDEX IF NOT EXISTS boards_by_score ON boards (board, score DESC, member DESC)",
+    "CREATE TABLE IF NOT EXISTS kv (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
     )",
     "CREATE TABLE IF NOT EXISTS checkpoints (
         name            TEXT PRIMARY KEY,
@@ -96,19 +109,23 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Removes every document, log and checkpoint whose key does not start with `prefix`: the
+    /// Removes every document, log, board, value and checkpoint whose key does not start with
+    /// `prefix`: the
     /// read models of another model version, or of an event store that is gone.
     pub async fn retain(&self, prefix: &str) -> Result<u64> {
-        let pattern = format!("{}%", prefix.replace('%', "\\%").replace('_', "\\_"));
+        let length = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         let mut removed = 0;
         for statement in [
-            "DELETE FROM docs WHERE key NOT LIKE ? ESCAPE '\\'",
-            "DELETE FROM logs WHERE key NOT LIKE ? ESCAPE '\\'",
-            "DELETE FROM checkpoints WHERE name NOT LIKE ? ESCAPE '\\'",
+            "DELETE FROM docs WHERE substr(key, 1, ?) <> ?",
+            "DELETE FROM logs WHERE substr(key, 1, ?) <> ?",
+            "DELETE FROM boards WHERE substr(board, 1, ?) <> ?",
+            "DELETE FROM kv WHERE substr(key, 1, ?) <> ?",
+            "DELETE FROM checkpoints WHERE substr(name, 1, ?) <> ?",
         ] {
             removed += sqlx::query(statement)
-                .bind(&pattern)
+                .bind(length)
+                .bind(prefix)
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?
@@ -224,6 +241,29 @@ impl DocumentStore for SqliteStore {
                     .await
                     .map_err(unavailable)?;
                 }
+                for op in &w.boards {
+                    match op {
+                        BoardOp::Set {
+                            board,
+                            member,
+                            score,
+                        } => sqlx::query(
+                            "INSERT INTO boards (board, member, score) VALUES (?, ?, ?)
+                             ON CONFLICT (board, member) DO UPDATE SET score = excluded.score",
+                        )
+                        .bind(board)
+                        .bind(member)
+                        .bind(score),
+                        BoardOp::Remove { board, member } => {
+                            sqlx::query("DELETE FROM boards WHERE board = ? AND member = ?")
+                                .bind(board)
+                                .bind(member)
+                        }
+                    }
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+                }
             }
             won.push(changed);
         }
@@ -257,19 +297,133 @@ impl DocumentStore for SqliteStore {
             .collect()
     }
 
+    async fn board_range(
+        &self,
+        board: &str,
+        offset: u64,
+        limit: usize,
+        min_score: Option<f64>,
+    ) -> Result<Vec<(String, f64)>> {
+        sqlx::query_as(
+            "SELECT member, score FROM boards WHERE board = ? AND score >= ?
+             ORDER BY score DESC, member DESC LIMIT ? OFFSET ?",
+        )
+        .bind(board)
+        .bind(min_score.unwrap_or(f64::NEG_INFINITY))
+        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)
+    }
+
+    async fn board_rank(&self, board: &str, member: &str) -> Result<Option<(u64, f64)>> {
+        let Some(score): Option<f64> =
+            sqlx::query_scalar("SELECT score FROM boards WHERE board = ? AND member = ?")
+                .bind(board)
+                .bind(member)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(unavailable)?
+        else {
+            return Ok(None);
+        };
+        let ahead: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM boards
+             WHERE board = ? AND (score > ? OR (score = ? AND member > ?))",
+        )
+        .bind(board)
+        .bind(score)
+        .bind(score)
+        .bind(member)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(Some((u64::try_from(ahead).unwrap_or(0), score)))
+    }
+
+    async fn board_len(&self, board: &str, min_score: Option<f64>) -> Result<u64> {
+        let n: i64 =
+            sqlx::query_scalar("SELECT count(*) FROM boards WHERE board = ? AND score >= ?")
+                .bind(board)
+                .bind(min_score.unwrap_or(f64::NEG_INFINITY))
+                .fetch_one(&self.pool)
+                .await
+                .map_err(unavailable)?;
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn get_value(&self, key: &str) -> Result<Option<String>> {
+        sqlx::query_scalar("SELECT value FROM kv WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_value(&self, key: &str, value: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO kv (key, value) VALUES (?, ?)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// In key order; the cursor is the last key of the previous page.
+    async fn scan(&self, prefix: &str, cursor: Option<String>, limit: usize) -> Result<ScanPage> {
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, kind FROM (
+                 SELECT key, 0 AS kind FROM docs
+                 UNION SELECT key, 1 FROM logs
+                 UNION SELECT board, 2 FROM boards
+                 UNION SELECT key, 3 FROM kv
+             ) WHERE substr(key, 1, ?) = ? AND key > ? ORDER BY key LIMIT ?",
+        )
+        .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
+        .bind(prefix)
+        .bind(cursor.unwrap_or_default())
+        .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(unavailable)?;
+        let next = (rows.len() >= limit.max(1))
+            .then(|| rows.last().map(|(k, _)| k.clone()))
+            .flatten();
+        let keys = rows
+            .into_iter()
+            .map(|(key, kind)| {
+                let kind = match kind {
+                    0 => KeyKind::Document,
+                    1 => KeyKind::Log,
+                    2 => KeyKind::Board,
+                    _ => KeyKind::Value,
+                };
+                (key, kind)
+            })
+            .collect();
+        Ok(ScanPage { keys, next })
+    }
+
     async fn delete(&self, keys: &[String]) -> Result<()> {
         let mut tx = self.pool.begin().await.map_err(unavailable)?;
         for key in keys {
-            sqlx::query("DELETE FROM docs WHERE key = ?")
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-            sqlx::query("DELETE FROM logs WHERE key = ?")
-                .bind(key)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+            for statement in [
+                "DELETE FROM docs WHERE key = ?",
+                "DELETE FROM logs WHERE key = ?",
+                "DELETE FROM boards WHERE board = ?",
+                "DELETE FROM kv WHERE key = ?",
+            ] {
+                sqlx::query(statement)
+                    .bind(key)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(unavailable)?;
+            }
         }
         tx.commit().await.map_err(unavailable)
     }
@@ -311,7 +465,7 @@ mod tests {
             .unwrap();
         assert_eq!(again.load_checkpoint("views").await.unwrap(), Some(42));
         assert_eq!(again.load_checkpoint("other").await.unwrap(), None);
-        // Keeping one prefix drops the rest, underscores and percents taken literally.
+        // Keeping one prefix drops the rest, taken literally (case and wildcards).
         let put = |key: &str| crate::CasWrite {
             key: key.to_owned(),
             expected: 0,
@@ -322,8 +476,9 @@ mod tests {
                 body: serde_json::json!({}),
             },
             log: vec![],
+            boards: vec![],
         };
-        let writes = [put("v_2:a"), put("v_2:b"), put("vX2:c"), put("v1:a")];
+        let writes = [put("v_2:a"), put("v_2:b"), put("vX2:c"), put("V_2:a")];
         assert_eq!(
             again.put_many(&writes).await.unwrap(),
             vec![true, true, true, true]
