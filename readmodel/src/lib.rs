@@ -8,6 +8,7 @@ pub mod keys;
 mod memory;
 pub mod projection;
 pub mod redis;
+mod served;
 mod sqlite;
 pub mod store;
 pub mod view;
@@ -17,6 +18,9 @@ pub use keys::Keys;
 pub use memory::MemoryStore;
 pub use projection::{StreamSource, Verdict, ViewProjection};
 pub use redis::{RedisConfig, RedisStore};
+pub use served::Served;
 pub use sqlite::SqliteStore;
-pub use store::{CasWrite, Document, DocumentStore, LogAppend, StoreError};
+pub use store::{
+    BoardOp, CasWrite, Document, DocumentStore, KeyKind, LogAppend, ScanPage, StoreError,
+};
 pub use view::{Change, LogEntry, View};

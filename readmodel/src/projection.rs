@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use chaos_schemas::PublishedEvent;
 
 use crate::keys::Keys;
+use crate::served::Served;
 use crate::store::{BoardOp, CasWrite, Document, DocumentStore, LogAppend, StoreError};
 use crate::view::{source_key, View};
 
@@ -64,6 +65,7 @@ pub struct ViewProjection {
     keys: Keys,
     views: Vec<Arc<dyn View>>,
     source: Option<Arc<dyn StreamSource>>,
+    served: Option<Served>,
     repairs: Arc<AtomicU64>,
 }
 
@@ -77,7 +79,27 @@ impl ViewProjection {
             keys,
             views,
             source: None,
+            served: None,
             repairs: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Writes the version served (see [`Served`]), read before every batch, instead of always
+    /// the configured one: after a rebuild's switch, the live feed writes the new version.
+    pub fn following_served(mut self) -> Self {
+        self.served = Some(Served::new(
+            self.store.clone(),
+            self.keys.clone(),
+            std::time::Duration::ZERO,
+        ));
+        self
+    }
+
+    /// The layout written now: the served version if following it, else the configured one.
+    pub async fn current_keys(&self) -> Result<Keys, StoreError> {
+        match &self.served {
+            Some(served) => served.keys().await,
+            None => Ok(self.keys.clone()),
         }
     }
 
@@ -97,16 +119,17 @@ impl ViewProjection {
     /// say the projection has run, lost its data (a restart without persistence, a flush, a
     /// failover to an empty replica): rebuild from the event store.
     pub async fn is_marked(&self) -> Result<bool, StoreError> {
+        let keys = self.current_keys().await?;
         Ok(self
             .store
-            .get(&self.keys.doc(MARKER.0, MARKER.1))
+            .get(&keys.doc(MARKER.0, MARKER.1))
             .await?
             .is_some())
     }
 
     /// Writes the marker (after a build from the event store).
     pub async fn mark(&self, note: serde_json::Value) -> Result<(), StoreError> {
-        let key = self.keys.doc(MARKER.0, MARKER.1);
+        let key = self.current_keys().await?.doc(MARKER.0, MARKER.1);
         let current = self.store.get(&key).await?;
         let revision = current.as_ref().map_or(0, |d| d.revision);
         self.store
@@ -130,6 +153,7 @@ impl ViewProjection {
         &self.store
     }
 
+    /// The configured layout (see [`Self::current_keys`] for the one written now).
     pub fn keys(&self) -> &Keys {
         &self.keys
     }
@@ -156,10 +180,11 @@ impl ViewProjection {
     /// unavailable: retry the whole batch, which is idempotent.
     pub async fn apply_batch(&self, events: &[PublishedEvent]) -> Result<Vec<Verdict>, StoreError> {
         let mut verdicts = vec![Verdict::Ignored; events.len()];
+        let keys = self.current_keys().await?;
         for view in &self.views {
             let mut done = None;
             for _ in 0..CAS_ROUNDS {
-                if let Some(v) = self.try_view(view.as_ref(), events).await? {
+                if let Some(v) = self.try_view(&keys, view.as_ref(), events).await? {
                     done = Some(v);
                     break;
                 }
@@ -184,6 +209,7 @@ impl ViewProjection {
     /// One view's part of a batch; `None` when a compare-and-set was lost (re-run it).
     async fn try_view(
         &self,
+        keys: &Keys,
         view: &dyn View,
         events: &[PublishedEvent],
     ) -> Result<Option<Vec<Verdict>>, StoreError> {
@@ -206,11 +232,8 @@ impl ViewProjection {
         if ids.is_empty() {
             return Ok(Some(vec![Verdict::Ignored; events.len()]));
         }
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|id| self.keys.doc(view.name(), id))
-            .collect();
-        let loaded = self.store.get_many(&keys).await?;
+        let doc_keys: Vec<String> = ids.iter().map(|id| keys.doc(view.name(), id)).collect();
+        let loaded = self.store.get_many(&doc_keys).await?;
         let mut pending: HashMap<&str, Pending> = ids
             .iter()
             .zip(loaded)
@@ -287,7 +310,7 @@ impl ViewProjection {
             chain.push(event.clone());
             let mut failed = None;
             for e in &chain {
-                if let Err(reason) = apply_one(view, &self.keys, id, p, e) {
+                if let Err(reason) = apply_one(view, keys, id, p, e) {
                     failed = Some(reason);
                     break;
                 }
@@ -309,7 +332,7 @@ impl ViewProjection {
                 let boards = board_changes(&p.boards, &view.boards(id, &doc.body))
                     .into_iter()
                     .map(|(board, score)| {
-                        let board = self.keys.board(view.name(), &board);
+                        let board = keys.board(view.name(), &board);
                         let member = (*id).to_owned();
                         match score {
                             Some(score) => BoardOp::Set {
@@ -322,7 +345,7 @@ impl ViewProjection {
                     })
                     .collect();
                 Some(CasWrite {
-                    key: self.keys.doc(view.name(), id),
+                    key: keys.doc(view.name(), id),
                     expected: p.expected,
                     doc,
                     log: p.log,
