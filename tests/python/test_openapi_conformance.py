@@ -13,6 +13,9 @@ Checks, on every generated request:
   are what the document says (problem+json errors, `Retry-After` on 429/503, `ETag`, `Location`);
 - negative_data_rejection: a schema-invalid request is refused with a 4xx;
 - ignored_auth: a secured operation refuses a request without valid credentials;
+- unsupported_method, allow_header_conformance: another method on a documented path is 405 with
+  an `Allow` header naming the documented ones; missing_required_header: a required header left
+  out is refused;
 - schema_valid_requests_are_not_refused_with_400 (below): a schema-valid request may break a
   game rule (403, 404, 409, 422) or be throttled (429), but is never refused as malformed (400):
   every shape rule the server enforces is in the schema.
@@ -229,6 +232,9 @@ CHECKS = [
     "response_headers_conformance",
     "negative_data_rejection",
     "ignored_auth",
+    "unsupported_method",
+    "allow_header_conformance",
+    "missing_required_header",
     schema_valid_requests_are_not_refused_with_400.__name__,
 ]
 
