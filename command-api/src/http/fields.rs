@@ -202,9 +202,12 @@ impl utoipa::IntoParams for IdempotencyHeader {
         vec![chaos_platform::openapi::optional_parameter(
             "Idempotency-Key",
             ParameterIn::Header,
-            "Retry-safe key (1 to 255 visible ASCII characters): a retried request with the same \
-             key and body returns the first answer and appends nothing; the same key with another \
-             body is 422 `idempotency-key-reused`.",
+            &format!(
+                "Retry-safe key ({}): a retried request with the same key and body returns the \
+                 first answer and appends nothing; the same key with another body is 422 \
+                 `idempotency-key-reused`.",
+                IdempotencyKey::DESCRIPTION
+            ),
             <IdempotencyKey as utoipa::PartialSchema>::schema(),
         )]
     }
