@@ -16,10 +16,10 @@ use chaos_eventstore::Position;
 use chaos_platform::config::{load_config_from, Environment, TelemetryConfig};
 use chaos_projectors::process::{self, ProcessMetrics, ProcessSink};
 use chaos_projectors::runner::{
-    FeedCheckpoint, ProjectorMetrics, ReadModelCheckpoint, SqliteCheckpoint, StoreFeed,
+    FeedCheckpoint, ProjectorMetrics, ReadModelCheckpoint, SqliteCheckpoint, StoreFeed, StoreSource,
 };
 use chaos_projectors::warehouse::{Warehouse, STORE_FEED};
-use chaos_readmodel::{Keys, SqliteStore, ViewProjection};
+use chaos_readmodel::{Keys, Served, SqliteStore, ViewProjection};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -112,25 +112,30 @@ fn query_config(settings: &Settings) -> anyhow::Result<chaos_query_api::config::
 /// dominates small batches.
 const WAREHOUSE_BATCH: u32 = 5000;
 
-/// Opens `<data_dir>/readmodels.db`, keeping only this model version's read models, and only if
-/// they describe this event store: read models ahead of it (the event store replaced or
-/// restored from an older copy) are dropped and rebuilt from the first event.
+/// The name of the embedded read models' checkpoint for a model version (`chaosctl rebuild`
+/// saves the same one for the version it builds).
+pub fn views_checkpoint(keys: &Keys) -> String {
+    format!("{}views@{}", keys.prefix, keys.model_version)
+}
+
+/// Opens `<data_dir>/readmodels.db` and returns it with the layout served (the version a rebuild
+/// switched to, else the configured one), provided the read models describe this event store:
+/// read models ahead of it (the event store replaced or restored from an older copy) are dropped
+/// and rebuilt from the first event.
 async fn open_read_models(
     settings: &Settings,
-    keys: &Keys,
+    configured: &Keys,
     repo: &SqliteEventRepository,
-) -> anyhow::Result<SqliteStore> {
+) -> anyhow::Result<(SqliteStore, Keys)> {
     let path = settings.data_dir.join("readmodels.db");
     let store = SqliteStore::open(&path)
         .await
         .with_context(|| format!("opening {}", path.display()))?;
-    let removed = store.retain(&keys.root()).await?;
-    if removed > 0 {
-        tracing::info!(removed, model_version = %keys.model_version, "dropped read models of another model version");
-    }
+    let served = Served::new(Arc::new(store.clone()), configured.clone(), Duration::ZERO);
+    let keys = served.keys().await?;
     let checkpoint = ReadModelCheckpoint {
         store: store.clone(),
-        name: format!("{}views", keys.root()),
+        name: views_checkpoint(&keys),
     };
     let at = checkpoint.load().await?;
     if at.global_position > 0 {
@@ -145,9 +150,10 @@ async fn open_read_models(
                 "the read models are ahead of the event store; rebuilding them from the first event"
             );
             store.retain("\u{0}").await?;
+            return Ok((store, configured.clone()));
         }
     }
-    Ok(store)
+    Ok((store, keys))
 }
 
 /// Runs the backend until `shutdown`. `ready` is called once both APIs accept requests.
@@ -179,13 +185,17 @@ pub async fn run(
     // Read models: a SQLite file beside the event store, with the position they reflect, caught
     // up before the APIs open so a query never sees a read model older than the data directory.
     let query = query_config(&settings)?;
-    let keys = Keys::new(&query.redis.key_prefix, &query.redis.model_version);
-    let read_models = open_read_models(&settings, &keys, &repo).await?;
+    let configured = Keys::new(&query.redis.key_prefix, &query.redis.model_version);
+    let (read_models, keys) = open_read_models(&settings, &configured, &repo).await?;
+    // Follows the served version (a `chaosctl rebuild` switches it while this runs) and repairs
+    // gaps from the event store (the events between a rebuild's last catch-up and the switch).
     let projection = ViewProjection::new(
         Arc::new(read_models.clone()),
-        keys.clone(),
+        configured,
         chaos_readmodel::views::all(),
-    );
+    )
+    .following_served()
+    .with_source(Arc::new(StoreSource::new(Repository::sqlite(repo.clone()))));
     let feed = StoreFeed::new(
         "views",
         Arc::new(repo.log()),
@@ -194,7 +204,7 @@ pub async fn run(
     )
     .with_checkpoint(Arc::new(ReadModelCheckpoint {
         store: read_models.clone(),
-        name: format!("{}views", keys.root()),
+        name: views_checkpoint(&keys),
     }));
     let from = feed.resume_position().await?;
     let resumed = Instant::now();
