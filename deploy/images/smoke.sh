@@ -55,7 +55,15 @@ cleanup() {
     runc delete -f "$c" >/dev/null 2>&1 || true
   done
   psql "$DATABASE_URL" -qc "DROP DATABASE IF EXISTS $smoke_db WITH (FORCE)" >/dev/null 2>&1 || true
-  # Topics smoke<hex>.* are removed by test.sh's clean-up; the Redis keys here.
+  # Its topics and consumer groups (Kafka's own tools from the local install), and Redis keys.
+  if [ -n "${CHAOS_KAFKA_HOME:-}" ] && command -v java >/dev/null 2>&1; then
+    java -cp "$CHAOS_KAFKA_HOME/libs/*" org.apache.kafka.tools.TopicCommand \
+      --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --delete --topic "$prefix\\..*" >/dev/null 2>&1 || true
+    for group in "$prefix-redis" "$prefix-warehouse"; do
+      java -cp "$CHAOS_KAFKA_HOME/libs/*" org.apache.kafka.tools.consumer.group.ConsumerGroupCommand \
+        --bootstrap-server "$KAFKA_BOOTSTRAP_SERVERS" --delete --group "$group" >/dev/null 2>&1 || true
+    done
+  fi
   redis-cli -u "$REDIS_URL" --scan --pattern "$prefix:*" 2>/dev/null |
     xargs -r redis-cli -u "$REDIS_URL" del >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -169,7 +177,7 @@ start projector-redis projector '["redis"]' "${common[@]}" "${kafka[@]}" CHAOS__
 start projector-warehouse projector '["warehouse"]' "${common[@]}" "${kafka[@]}" \
   CHAOS__WAREHOUSE__HTTP_BIND=127.0.0.1:29103 CHAOS__WAREHOUSE__PATH=/var/lib/chaos/warehouse/chaos.duckdb \
   CHAOS__WAREHOUSE__PARQUET_DIR=/var/lib/chaos/warehouse/parquet CHAOS__WAREHOUSE__GROUP_ID="$prefix-warehouse"
-start query-api query-api '[]' "${common[@]}" CHAOS__HTTP__BIND=127.0.0.1:28082 \
+start query-api query-api '[]' "${common[@]}" "${jwt[@]}" CHAOS__HTTP__BIND=127.0.0.1:28082 \
   CHAOS__REDIS__URL="$redis_url" "${redis[@]}" CHAOS__REDIS__KEY_PREFIX="$prefix:"
 
 wait_ready command-api 28080

@@ -213,13 +213,18 @@ impl IntoResponse for Problem {
 /// beyond `max_concurrent` requests in flight new ones are answered 503 at once instead of
 /// queueing (load shedding). Both with `Retry-After` and problem+json. The ops endpoints stay
 /// outside, so probes and scrapes still answer under overload.
+///
+/// The limit is the service's, not each route's: `Router::layer` gives every route its own copy
+/// of a layer, so the permits come from one semaphore all the copies share.
 pub fn guard(router: Router, timeout: std::time::Duration, max_concurrent: usize) -> Router {
     use tower::ServiceBuilder;
     router.layer(
         ServiceBuilder::new()
             .layer(axum::error_handling::HandleErrorLayer::new(overloaded))
             .load_shed()
-            .concurrency_limit(max_concurrent.max(1))
+            .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+                max_concurrent.max(1),
+            ))
             .timeout(timeout),
     )
 }

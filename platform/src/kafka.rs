@@ -9,6 +9,19 @@ use serde::Deserialize;
 #[serde(deny_unknown_fields)]
 pub struct KafkaConfig {
     pub bootstrap_servers: String,
+    /// `plaintext` (local), `ssl`, `sasl_plaintext` or `sasl_ssl` (MSK with SCRAM).
+    #[serde(default = "default_protocol")]
+    pub security_protocol: String,
+    /// `SCRAM-SHA-512` (MSK), `SCRAM-SHA-256` or `PLAIN`; used with a `sasl_*` protocol.
+    #[serde(default)]
+    pub sasl_mechanism: String,
+    #[serde(default)]
+    pub sasl_username: String,
+    #[serde(default)]
+    pub sasl_password: secrecy::SecretString,
+    /// PEM file of the CA that signed the brokers' certificates; empty: the system roots.
+    #[serde(default)]
+    pub ssl_ca_location: String,
     /// Prepended to every topic name (isolates tests and tenants on a shared cluster). Empty in
     /// production: analysts rely on the plain `chaos.<aggregate>.events` names.
     #[serde(default)]
@@ -21,14 +34,31 @@ pub struct KafkaConfig {
     pub options: BTreeMap<String, String>,
 }
 
+fn default_protocol() -> String {
+    "plaintext".to_owned()
+}
+
 impl KafkaConfig {
     pub fn topic(&self, name: &str) -> String {
         format!("{}{name}", self.topic_prefix)
     }
 
+    /// Client settings: the brokers, the security settings, then the raw `options` (which win).
     pub fn client_config(&self) -> ClientConfig {
+        use secrecy::ExposeSecret;
         let mut config = ClientConfig::new();
-        config.set("bootstrap.servers", &self.bootstrap_servers);
+        config
+            .set("bootstrap.servers", &self.bootstrap_servers)
+            .set("security.protocol", &self.security_protocol);
+        if self.security_protocol.starts_with("sasl") {
+            config
+                .set("sasl.mechanism", &self.sasl_mechanism)
+                .set("sasl.username", &self.sasl_username)
+                .set("sasl.password", self.sasl_password.expose_secret());
+        }
+        if !self.ssl_ca_location.is_empty() {
+            config.set("ssl.ca.location", &self.ssl_ca_location);
+        }
         for (k, v) in &self.options {
             config.set(k, v);
         }

@@ -13,7 +13,9 @@ use chaos_platform::kafka::prepare_topics;
 use chaos_platform::{load_config, shutdown_signal, telemetry};
 use chaos_projectors::config::{Settings, DEFAULTS};
 use chaos_projectors::process::{self, ProcessMetrics, ProcessSink};
-use chaos_projectors::runner::{KafkaRunner, ProjectionSink, ProjectorMetrics};
+use chaos_projectors::runner::{
+    Guardian, KafkaRunner, ProjectionSink, ProjectorMetrics, StoreSource,
+};
 use chaos_projectors::warehouse::Warehouse;
 use chaos_readmodel::{DocumentStore, Keys, RedisStore, ViewProjection};
 use secrecy::ExposeSecret;
@@ -55,17 +57,36 @@ fn topics(settings: &Settings, sources: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// The event store, read only: where read models repair gaps and rebuild from.
+async fn event_store(settings: &Settings) -> anyhow::Result<Repository> {
+    let db = &settings.database;
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(db.max_connections)
+        .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms))
+        .connect(db.url.expose_secret())
+        .await
+        .context("connecting to PostgreSQL")?;
+    chaos_eventstore::pg::migrate(&pool).await?;
+    Ok(Repository::postgres(
+        pool,
+        GroupCommitConfig::default(),
+        None,
+    ))
+}
+
 async fn redis(settings: Settings) -> anyhow::Result<()> {
     let store = Arc::new(
         RedisStore::open(&settings.redis)
             .await
             .context("connecting to Redis")?,
     );
+    let repository = event_store(&settings).await?;
     let projection = ViewProjection::new(
         store.clone(),
         Keys::new(&settings.redis.key_prefix, &settings.redis.model_version),
         chaos_readmodel::views::all(),
-    );
+    )
+    .with_source(Arc::new(StoreSource::new(repository.clone())));
     let probe = store.clone();
     let check = readiness(move || {
         let probe = probe.clone();
@@ -78,11 +99,22 @@ async fn redis(settings: Settings) -> anyhow::Result<()> {
     let group = p.group_id.clone();
     let registry = prometheus::Registry::new();
     let metrics = ProjectorMetrics::new(&registry);
+    let guardian = Guardian::new(
+        "redis",
+        projection.clone(),
+        repository.log(),
+        metrics.clone(),
+    );
     let runner = runner(
         "redis", &settings, &group, topics, batching, projection, &metrics,
     )
     .await?;
-    serve_runners(vec![runner], &bind, registry, vec![("redis", check)]).await
+    let stop = CancellationToken::new();
+    let watching = tokio::spawn(guardian.run(stop.clone()));
+    let outcome = serve_runners(vec![runner], &bind, registry, vec![("redis", check)]).await;
+    stop.cancel();
+    let _ = watching.await;
+    outcome
 }
 
 async fn warehouse(settings: Settings) -> anyhow::Result<()> {

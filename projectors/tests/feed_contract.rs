@@ -109,6 +109,11 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
         partitions: 3,
         replication_factor: 1,
         options: Default::default(),
+        security_protocol: "plaintext".into(),
+        sasl_mechanism: String::new(),
+        sasl_username: String::new(),
+        sasl_password: Default::default(),
+        ssl_ca_location: String::new(),
     };
     let topic = kafka.topic("chaos.character.events");
     let dead = kafka.topic("chaos.deadletter.redis");

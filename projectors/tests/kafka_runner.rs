@@ -58,6 +58,11 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
         partitions: 1,
         replication_factor: 1,
         options: Default::default(),
+        security_protocol: "plaintext".into(),
+        sasl_mechanism: String::new(),
+        sasl_username: String::new(),
+        sasl_password: Default::default(),
+        ssl_ca_location: String::new(),
     };
     let registry = env(
         "SCHEMA_REGISTRY_URL",

@@ -108,7 +108,7 @@ pub fn document() -> utoipa::openapi::OpenApi {
     )]
     struct Doc;
     let mut doc = Doc::openapi();
-    chaos_platform::openapi::CommonAnswers.modify(&mut doc);
+    chaos_platform::openapi::CommonAnswers { throttled: false }.modify(&mut doc);
     doc
 }
 

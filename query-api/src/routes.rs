@@ -8,18 +8,21 @@
 
 use std::time::Instant;
 
-use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::extract::{FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chaos_platform::auth::{Caller, MaybeCaller, Role};
 use chaos_platform::http::Problem;
+use chaos_platform::openapi::{optional_parameter, parse_uuid, query_pairs, Bounded, IdPath};
 use chaos_readmodel::views::sheet::{self, CharacterSheet, PublicProfile, SheetDoc};
 use chaos_readmodel::views::wallet::{self, LedgerEntry, WalletDoc};
 use chaos_readmodel::Document;
 use chaos_schemas::ConsistencyToken;
 use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::AppState;
 
@@ -45,77 +48,105 @@ pub async fn not_found() -> Response {
     problem(StatusCode::NOT_FOUND, "not-found", "Not found").into_response()
 }
 
-/// `{id}`: a hyphenated UUID.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct IdPath {
-    /// The character's or wallet's id: a hyphenated UUID.
-    #[param(format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
-    pub id: String,
+/// The pattern of a `Consistency-Token` header: `v1.<aggregate type>.<aggregate id>.<sequence>`.
+/// [`token_shape`] is its check: a token of this shape is never refused as malformed (one naming
+/// another document is 422, see [`wanted`]).
+pub const CONSISTENCY_TOKEN_PATTERN: &str = r"^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[0-9]{1,19}$";
+
+/// Whether `raw` matches [`CONSISTENCY_TOKEN_PATTERN`] (19 digits at most: every such sequence
+/// fits a `u64`).
+pub fn token_shape(raw: &str) -> bool {
+    let part = |p: &str| {
+        !p.is_empty()
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    };
+    let mut parts = raw.split('.');
+    matches!(
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next()),
+        (Some("v1"), Some(kind), Some(id), Some(seq), None)
+            if part(kind) && part(id) && (1..=19).contains(&seq.len())
+                && seq.bytes().all(|b| b.is_ascii_digit())
+    )
 }
 
-/// The read headers every endpoint takes.
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct ReadHeaders {
-    /// A command's `consistency_token`: wait (bounded) until the read model reflects it.
-    #[param(
-        rename = "Consistency-Token",
-        pattern = r"^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[0-9]+$"
-    )]
-    pub consistency_token: Option<String>,
-    /// An `ETag` from an earlier answer: 304 if nothing changed.
-    #[param(rename = "If-None-Match")]
-    pub if_none_match: Option<String>,
+/// The read headers every endpoint takes, documented from the constants their checks use.
+#[derive(Debug)]
+pub struct ReadHeaders;
+
+impl IntoParams for ReadHeaders {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            optional_parameter(
+                "Consistency-Token",
+                ParameterIn::Header,
+                "A command's `consistency_token` for this document (its aggregate, or the \
+                 character's wallet for a sheet): wait (bounded) until the read model reflects \
+                 it. A token for another document is 422 `consistency-token-mismatch`.",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(CONSISTENCY_TOKEN_PATTERN))
+                    .into(),
+            ),
+            optional_parameter(
+                "If-None-Match",
+                ParameterIn::Header,
+                "An `ETag` from an earlier answer: 304 if nothing changed",
+                String::schema(),
+            ),
+        ]
+    }
 }
 
 fn parse_id(raw: &str) -> Result<String, Response> {
-    let hyphenated = raw.len() == 36
-        && raw.char_indices().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    hyphenated
-        .then(|| uuid::Uuid::parse_str(raw).ok())
-        .flatten()
-        .map(|u| u.to_string())
-        .ok_or_else(|| {
-            problem(StatusCode::BAD_REQUEST, "invalid-field", "Bad request")
-                .detail("id must be a UUID")
-                .field("id")
-                .into_response()
-        })
+    parse_uuid(raw).ok_or_else(|| {
+        problem(StatusCode::BAD_REQUEST, "invalid-field", "Bad request")
+            .detail("id must be a hyphenated UUID")
+            .field("id")
+            .into_response()
+    })
 }
 
-/// The consistency token, if any: it must name one of the view's sources and this document.
+/// The consistency token, if any: 400 if malformed; 422 unless it names one of the view's
+/// sources and this document (a well-formed token for something else: the client mixed up its
+/// tokens, and waiting on it would promise nothing).
 fn wanted(
     headers: &HeaderMap,
     sources: &[&str],
     id: &str,
 ) -> Result<Option<(String, u64)>, Response> {
-    let bad = || {
+    let malformed = || {
         problem(
             StatusCode::BAD_REQUEST,
             "invalid-consistency-token",
             "Bad request",
         )
-        .detail("the Consistency-Token is malformed or names another aggregate")
+        .detail("the Consistency-Token is malformed")
         .field("Consistency-Token")
         .into_response()
     };
     let Some(raw) = headers.get("consistency-token") else {
         return Ok(None);
     };
-    let token: ConsistencyToken = raw
-        .to_str()
-        .map_err(|_| bad())?
-        .parse()
-        .map_err(|_| bad())?;
+    let raw = raw.to_str().map_err(|_| malformed())?;
+    if !token_shape(raw) {
+        return Err(malformed());
+    }
+    let token: ConsistencyToken = raw.parse().map_err(|_| malformed())?;
     if !sources.contains(&token.aggregate_type.as_str()) || token.aggregate_id != id {
-        return Err(bad());
+        return Err(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "consistency-token-mismatch",
+            "The Consistency-Token is for another document",
+        )
+        .detail(format!(
+            "the token names {}/{}; this document reads {} {id}",
+            token.aggregate_type,
+            token.aggregate_id,
+            sources.join(" or ")
+        ))
+        .field("Consistency-Token")
+        .into_response());
     }
     Ok(Some((
         format!("{}/{}", token.aggregate_type, token.aggregate_id),
@@ -256,6 +287,8 @@ impl From<PublicProfile> for ProfileDoc {
     params(IdPath, ReadHeaders),
     responses((status = 200, body = ProfileView, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag sent"),
+        (status = 422, description = "The Consistency-Token is for another document (`consistency-token-mismatch`)"),
+        (status = 503, description = "The read model did not reach the Consistency-Token in time (`read-model-behind`), or it is unavailable"),
         (status = 401, description = "A bearer token was sent and does not verify"),
         (status = 404, description = "No such character (`character-not-found`)")))]
 #[tracing::instrument(skip_all, fields(character = %id))]
@@ -322,6 +355,8 @@ pub struct SheetView {
     params(IdPath, ReadHeaders),
     responses((status = 200, body = SheetView, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag sent"),
+        (status = 422, description = "The Consistency-Token is for another document (`consistency-token-mismatch`)"),
+        (status = 503, description = "The read model did not reach the Consistency-Token in time (`read-model-behind`), or it is unavailable"),
         (status = 403, description = "Another player's character (`forbidden`)"),
         (status = 404, description = "No such character (`character-not-found`)")),
     security(("bearer" = [])))]
@@ -398,6 +433,8 @@ async fn owned_wallet(
     params(IdPath, ReadHeaders),
     responses((status = 200, body = WalletView, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag sent"),
+        (status = 422, description = "The Consistency-Token is for another document (`consistency-token-mismatch`)"),
+        (status = 503, description = "The read model did not reach the Consistency-Token in time (`read-model-behind`), or it is unavailable"),
         (status = 403, description = "Another player's wallet (`forbidden`)"),
         (status = 404, description = "No such wallet (`wallet-not-found`)")),
     security(("bearer" = [])))]
@@ -425,17 +462,41 @@ pub async fn wallet(
     Ok(tagged(&headers, etag(&id, doc.revision), &view))
 }
 
-/// `?after=&limit=` of a ledger page.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
+/// The largest ledger page.
+pub const MAX_LEDGER_PAGE: u64 = 500;
+/// The ledger page size when `limit` is not given.
+pub const DEFAULT_LEDGER_PAGE: u64 = 50;
+
+type After = Bounded<0, { u64::MAX }>;
+type Limit = Bounded<1, MAX_LEDGER_PAGE>;
+
+/// `?after=&limit=` of a ledger page: each parameter's check and its documented schema are the
+/// same [`Bounded`] type.
+#[derive(Debug, Default)]
 pub struct PageQuery {
     /// Only entries after this sequence (the previous page's `next_after`); default 0.
-    #[param(minimum = 0)]
     pub after: Option<u64>,
-    /// Entries per page, 1 to 500; default 50.
-    #[param(minimum = 1, maximum = 500)]
-    pub limit: Option<usize>,
+    /// Entries per page; default [`DEFAULT_LEDGER_PAGE`].
+    pub limit: Option<u64>,
+}
+
+impl IntoParams for PageQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            optional_parameter(
+                "after",
+                ParameterIn::Query,
+                "Only entries after this sequence (the previous page's `next_after`); default 0",
+                After::schema(),
+            ),
+            optional_parameter(
+                "limit",
+                ParameterIn::Query,
+                &format!("Entries per page, 1 to {MAX_LEDGER_PAGE}; default {DEFAULT_LEDGER_PAGE}"),
+                Limit::schema(),
+            ),
+        ]
+    }
 }
 
 /// A page of a wallet's ledger, oldest first.
@@ -447,30 +508,33 @@ pub struct LedgerPage {
     pub next_after: Option<u64>,
 }
 
-/// Query parameters with problem+json rejections.
+/// Query parameters with problem+json rejections: an unknown parameter, one given twice or a
+/// value out of its documented range is 400 naming it.
 #[derive(Debug)]
 pub struct PageParams(pub PageQuery);
 
 impl<S: Send + Sync> FromRequestParts<S> for PageParams {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Response> {
-        let Query(q) = Query::<PageQuery>::from_request_parts(parts, state)
-            .await
-            .map_err(|r| {
-                problem(StatusCode::BAD_REQUEST, "invalid-query", "Bad request")
-                    .detail(r.body_text())
-                    .into_response()
-            })?;
-        if q.limit.is_some_and(|l| !(1..=500).contains(&l)) {
-            return Err(
-                problem(StatusCode::BAD_REQUEST, "invalid-field", "Bad request")
-                    .detail("limit must be from 1 to 500")
-                    .field("limit")
-                    .into_response(),
-            );
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        let pairs = query_pairs(&parts.uri).map_err(IntoResponse::into_response)?;
+        let mut query = PageQuery::default();
+        for (name, value) in pairs {
+            let taken = match name.as_str() {
+                "after" => After::parse(&value).map(|v| query.after = Some(v.get())),
+                "limit" => Limit::parse(&value).map(|v| query.limit = Some(v.get())),
+                _ => Err("is not a parameter of this operation".to_owned()),
+            };
+            if let Err(detail) = taken {
+                return Err(
+                    problem(StatusCode::BAD_REQUEST, "invalid-field", "Bad request")
+                        .detail(format!("{name} {detail}"))
+                        .field(name)
+                        .into_response(),
+                );
+            }
         }
-        Ok(Self(q))
+        Ok(Self(query))
     }
 }
 
@@ -480,6 +544,8 @@ impl<S: Send + Sync> FromRequestParts<S> for PageParams {
     params(IdPath, PageQuery, ReadHeaders),
     responses((status = 200, body = LedgerPage, headers(("ETag" = String))),
         (status = 304, description = "Not modified since the ETag sent"),
+        (status = 422, description = "The Consistency-Token is for another document (`consistency-token-mismatch`)"),
+        (status = 503, description = "The read model did not reach the Consistency-Token in time (`read-model-behind`), or it is unavailable"),
         (status = 403, description = "Another player's wallet (`forbidden`)"),
         (status = 404, description = "No such wallet (`wallet-not-found`)")),
     security(("bearer" = [])))]
@@ -493,7 +559,8 @@ pub async fn ledger(
 ) -> Answer {
     let id = parse_id(&id)?;
     let (doc, _) = owned_wallet(&state, &caller, &headers, &id).await?;
-    let limit = query.limit.unwrap_or(50);
+    // Checked by the extractor; the default is in range.
+    let limit = usize::try_from(query.limit.unwrap_or(DEFAULT_LEDGER_PAGE)).unwrap_or(1);
     let after = query.after.unwrap_or(0);
     let key = state.keys.log(wallet::NAME, wallet::LEDGER, &id);
     let rows = state
@@ -517,4 +584,43 @@ pub async fn ledger(
         format!("\"{id}.{}.{after}.{limit}\"", doc.revision),
         &page,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_shape_is_its_documented_pattern() {
+        // The pattern, spelled out: v1 . part . part . 1-19 digits; part = [A-Za-z0-9_-]+.
+        assert_eq!(
+            CONSISTENCY_TOKEN_PATTERN,
+            r"^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[0-9]{1,19}$"
+        );
+        for good in [
+            "v1.character.0190a3c2-7d1e-7c3a-9f00-000000000001.42",
+            "v1.a.b.0",
+            "v1.A_-.z9.9999999999999999999",
+        ] {
+            assert!(token_shape(good), "{good}");
+            assert!(good.parse::<ConsistencyToken>().is_ok(), "{good} parses");
+        }
+        for bad in [
+            "",
+            "0",
+            "v1",
+            "v2.a.b.1",
+            "v1.a.b",
+            "v1..b.1",
+            "v1.a.b.",
+            "v1.a.b.+1",
+            "v1.a.b.-1",
+            "v1.a.b.1.2",
+            "v1.a b.c.1",
+            "v1.a.b.99999999999999999999",
+            "v1.ä.b.1",
+        ] {
+            assert!(!token_shape(bad), "{bad}");
+        }
+    }
 }

@@ -3,7 +3,8 @@
 //!
 //! `<prefix><model version>:<view>:{<doc id>}` for documents and
 //! `<prefix><model version>:<view>:<log>:{<doc id>}` for logs, e.g. `chaos:v1:sheet:{…}` and
-//! `chaos:v1:wallet:ledger:{…}`. The model version lets a rebuild write a new version beside the
+//! `chaos:v1:wallet:ledger:{…}`; boards (leaderboards, presence) are
+//! `<prefix><model version>:<view>:board:<board>`, shared by all documents of the view. The model version lets a rebuild write a new version beside the
 //! one being served, then switch readers over. Do not change the layout without a rebuild.
 
 /// The key layout of one deployment (prefix) and read-model version.
@@ -30,6 +31,16 @@ impl Keys {
             "{}{}:{view}:{log}:{{{id}}}",
             self.prefix, self.model_version
         )
+    }
+
+    /// A board (leaderboard, presence list) of a view: global, no hash tag, never ending in `}`.
+    pub fn board(&self, view: &str, board: &str) -> String {
+        format!("{}{}:{view}:board:{board}", self.prefix, self.model_version)
+    }
+
+    /// What every key of this layout starts with.
+    pub fn root(&self) -> String {
+        format!("{}{}:", self.prefix, self.model_version)
     }
 
     /// A glob matching every key of this layout (for rebuild clean-up).

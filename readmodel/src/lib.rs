@@ -1,5 +1,5 @@
 //! Read models: the store port both sides use (the projectors write, the query API reads), its
-//! Redis and in-memory implementations, the views (how events become documents) and the batch
+//! Redis, SQLite and in-memory implementations, the views (how events become documents) and the batch
 //! projection that applies events to views exactly once per source stream.
 //!
 //! A crate of its own so the query API links only what reading needs: no Kafka, no DuckDB.
@@ -8,13 +8,19 @@ pub mod keys;
 mod memory;
 pub mod projection;
 pub mod redis;
+mod served;
+mod sqlite;
 pub mod store;
 pub mod view;
 pub mod views;
 
 pub use keys::Keys;
 pub use memory::MemoryStore;
-pub use projection::{Verdict, ViewProjection};
+pub use projection::{StreamSource, Verdict, ViewProjection};
 pub use redis::{RedisConfig, RedisStore};
-pub use store::{CasWrite, Document, DocumentStore, LogAppend, StoreError};
+pub use served::Served;
+pub use sqlite::SqliteStore;
+pub use store::{
+    BoardOp, CasWrite, Document, DocumentStore, KeyKind, LogAppend, ScanPage, StoreError,
+};
 pub use view::{Change, LogEntry, View};

@@ -2,12 +2,15 @@
 //! pipelined write per view per batch, exactly once per source stream.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use chaos_schemas::PublishedEvent;
 
 use crate::keys::Keys;
-use crate::store::{CasWrite, Document, DocumentStore, LogAppend, StoreError};
+use crate::served::Served;
+use crate::store::{BoardOp, CasWrite, Document, DocumentStore, LogAppend, StoreError};
 use crate::view::{source_key, View};
 
 /// What became of one event.
@@ -39,23 +42,118 @@ impl Verdict {
 /// How often a view's part of a batch is re-run after losing a compare-and-set.
 const CAS_ROUNDS: usize = 5;
 
+/// Where the events a document is missing come from: the event store, the source of truth. A
+/// document behind its stream (a read model restored from an old backup, lost in a restart,
+/// evicted, a failover to a lagging replica) is repaired from it instead of dead-lettering every
+/// later event as a gap.
+#[async_trait]
+pub trait StreamSource: Send + Sync + std::fmt::Debug {
+    /// The events of one stream with sequences `after + 1 ..= up_to`, in order.
+    async fn events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        up_to: u64,
+    ) -> Result<Vec<PublishedEvent>, StoreError>;
+}
+
 /// A set of views over one store.
 #[derive(Debug, Clone)]
 pub struct ViewProjection {
     store: Arc<dyn DocumentStore>,
     keys: Keys,
     views: Vec<Arc<dyn View>>,
+    source: Option<Arc<dyn StreamSource>>,
+    served: Option<Served>,
+    repairs: Arc<AtomicU64>,
 }
+
+/// The document that says a read model has been built here (see [`ViewProjection::is_marked`]).
+const MARKER: (&str, &str) = ("_meta", "projection");
 
 impl ViewProjection {
     pub fn new(store: Arc<dyn DocumentStore>, keys: Keys, views: Vec<Arc<dyn View>>) -> Self {
-        Self { store, keys, views }
+        Self {
+            store,
+            keys,
+            views,
+            source: None,
+            served: None,
+            repairs: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Writes the version served (see [`Served`]), read before every batch, instead of always
+    /// the configured one: after a rebuild's switch, the live feed writes the new version.
+    pub fn following_served(mut self) -> Self {
+        self.served = Some(Served::new(
+            self.store.clone(),
+            self.keys.clone(),
+            std::time::Duration::ZERO,
+        ));
+        self
+    }
+
+    /// The layout written now: the served version if following it, else the configured one.
+    pub async fn current_keys(&self) -> Result<Keys, StoreError> {
+        match &self.served {
+            Some(served) => served.keys().await,
+            None => Ok(self.keys.clone()),
+        }
+    }
+
+    /// Repairs gaps from `source` instead of dead-lettering them.
+    pub fn with_source(mut self, source: Arc<dyn StreamSource>) -> Self {
+        self.source = Some(source);
+        self
+    }
+
+    /// Gaps repaired since start.
+    pub fn repairs(&self) -> u64 {
+        self.repairs.load(Ordering::Relaxed)
+    }
+
+    /// Whether this store holds a read model built by a projection (the marker written when
+    /// one was built from the event store). A store found without it, while the feed's offsets
+    /// say the projection has run, lost its data (a restart without persistence, a flush, a
+    /// failover to an empty replica): rebuild from the event store.
+    pub async fn is_marked(&self) -> Result<bool, StoreError> {
+        let keys = self.current_keys().await?;
+        Ok(self
+            .store
+            .get(&keys.doc(MARKER.0, MARKER.1))
+            .await?
+            .is_some())
+    }
+
+    /// Writes the marker (after a build from the event store).
+    pub async fn mark(&self, note: serde_json::Value) -> Result<(), StoreError> {
+        let key = self.current_keys().await?.doc(MARKER.0, MARKER.1);
+        let current = self.store.get(&key).await?;
+        let revision = current.as_ref().map_or(0, |d| d.revision);
+        self.store
+            .put_many(&[CasWrite {
+                key,
+                expected: revision,
+                doc: Document {
+                    revision: revision + 1,
+                    applied: 0,
+                    positions: Default::default(),
+                    body: note,
+                },
+                log: Vec::new(),
+                boards: Vec::new(),
+            }])
+            .await?;
+        Ok(())
     }
 
     pub fn store(&self) -> &Arc<dyn DocumentStore> {
         &self.store
     }
 
+    /// The configured layout (see [`Self::current_keys`] for the one written now).
     pub fn keys(&self) -> &Keys {
         &self.keys
     }
@@ -82,10 +180,11 @@ impl ViewProjection {
     /// unavailable: retry the whole batch, which is idempotent.
     pub async fn apply_batch(&self, events: &[PublishedEvent]) -> Result<Vec<Verdict>, StoreError> {
         let mut verdicts = vec![Verdict::Ignored; events.len()];
+        let keys = self.current_keys().await?;
         for view in &self.views {
             let mut done = None;
             for _ in 0..CAS_ROUNDS {
-                if let Some(v) = self.try_view(view.as_ref(), events).await? {
+                if let Some(v) = self.try_view(&keys, view.as_ref(), events).await? {
                     done = Some(v);
                     break;
                 }
@@ -110,6 +209,7 @@ impl ViewProjection {
     /// One view's part of a batch; `None` when a compare-and-set was lost (re-run it).
     async fn try_view(
         &self,
+        keys: &Keys,
         view: &dyn View,
         events: &[PublishedEvent],
     ) -> Result<Option<Vec<Verdict>>, StoreError> {
@@ -132,19 +232,8 @@ impl ViewProjection {
         if ids.is_empty() {
             return Ok(Some(vec![Verdict::Ignored; events.len()]));
         }
-        let keys: Vec<String> = ids
-            .iter()
-            .map(|id| self.keys.doc(view.name(), id))
-            .collect();
-        let loaded = self.store.get_many(&keys).await?;
-        // Per document: the revision read (the compare-and-set's guard), the document as it
-        // evolves through the batch, and its new log entries.
-        struct Pending {
-            expected: u64,
-            doc: Option<Document>,
-            log: Vec<LogAppend>,
-            dirty: bool,
-        }
+        let doc_keys: Vec<String> = ids.iter().map(|id| keys.doc(view.name(), id)).collect();
+        let loaded = self.store.get_many(&doc_keys).await?;
         let mut pending: HashMap<&str, Pending> = ids
             .iter()
             .zip(loaded)
@@ -153,6 +242,10 @@ impl ViewProjection {
                     *id,
                     Pending {
                         expected: doc.as_ref().map_or(0, |d| d.revision),
+                        boards: doc
+                            .as_ref()
+                            .map(|d| view.boards(id, &d.body))
+                            .unwrap_or_default(),
                         doc,
                         log: Vec::new(),
                         dirty: false,
@@ -177,37 +270,55 @@ impl ViewProjection {
                 verdicts.push(Verdict::Duplicate);
                 continue;
             }
+            let mut chain = Vec::new();
             if sequence != position + 1 {
-                verdicts.push(Verdict::DeadLetter(format!(
-                    "{}: sequence gap: {source} at {position}, event is {sequence}",
-                    view.name()
-                )));
-                continue;
-            }
-            match view.apply(p.doc.as_ref().map(|d| &d.body), event) {
-                Ok(change) => {
-                    let mut doc = p.doc.take().unwrap_or(Document {
-                        revision: 0,
-                        applied: 0,
-                        positions: Default::default(),
-                        body: serde_json::Value::Null,
-                    });
-                    doc.applied += 1;
-                    doc.positions.insert(source, sequence);
-                    doc.body = change.body;
-                    p.log.extend(change.log.into_iter().map(|l| LogAppend {
-                        key: self.keys.log(view.name(), l.log, id),
-                        score: l.score,
-                        entry: l.entry,
-                    }));
-                    p.doc = Some(doc);
-                    p.dirty = true;
-                    verdicts.push(Verdict::Applied);
+                let Some(stream) = &self.source else {
+                    verdicts.push(Verdict::DeadLetter(format!(
+                        "{}: sequence gap: {source} at {position}, event is {sequence}",
+                        view.name()
+                    )));
+                    continue;
+                };
+                let missing = stream
+                    .events(
+                        &event.envelope.aggregate_type,
+                        &event.envelope.aggregate_id,
+                        position,
+                        sequence - 1,
+                    )
+                    .await?;
+                if missing.len() as u64 != sequence - 1 - position {
+                    verdicts.push(Verdict::DeadLetter(format!(
+                        "{}: sequence gap: {source} at {position}, event is {sequence}, and the \
+                         event store has {} of the {} missing events",
+                        view.name(),
+                        missing.len(),
+                        sequence - 1 - position
+                    )));
+                    continue;
                 }
-                Err(reason) => {
-                    verdicts.push(Verdict::DeadLetter(format!("{}: {reason}", view.name())))
+                tracing::info!(
+                    view = view.name(),
+                    stream = %source,
+                    from = position + 1,
+                    to = sequence - 1,
+                    "read model behind its stream: repairing from the event store"
+                );
+                self.repairs.fetch_add(1, Ordering::Relaxed);
+                chain = missing;
+            }
+            chain.push(event.clone());
+            let mut failed = None;
+            for e in &chain {
+                if let Err(reason) = apply_one(view, keys, id, p, e) {
+                    failed = Some(reason);
+                    break;
                 }
             }
+            verdicts.push(match failed {
+                None => Verdict::Applied,
+                Some(reason) => Verdict::DeadLetter(format!("{}: {reason}", view.name())),
+            });
         }
         let writes: Vec<CasWrite> = ids
             .iter()
@@ -218,15 +329,283 @@ impl ViewProjection {
                 }
                 let mut doc = p.doc?;
                 doc.revision = p.expected + 1;
+                let boards = board_changes(&p.boards, &view.boards(id, &doc.body))
+                    .into_iter()
+                    .map(|(board, score)| {
+                        let board = keys.board(view.name(), &board);
+                        let member = (*id).to_owned();
+                        match score {
+                            Some(score) => BoardOp::Set {
+                                board,
+                                member,
+                                score,
+                            },
+                            None => BoardOp::Remove { board, member },
+                        }
+                    })
+                    .collect();
                 Some(CasWrite {
-                    key: self.keys.doc(view.name(), id),
+                    key: keys.doc(view.name(), id),
                     expected: p.expected,
                     doc,
                     log: p.log,
+                    boards,
                 })
             })
             .collect();
         let won = self.store.put_many(&writes).await?;
         Ok(won.iter().all(|w| *w).then_some(verdicts))
+    }
+}
+
+/// Per document of a batch: the revision read (the compare-and-set's guard), the document as it
+/// evolves through the batch, and its new log entries.
+struct Pending {
+    expected: u64,
+    /// The boards the document was on when read.
+    boards: Vec<(String, f64)>,
+    doc: Option<Document>,
+    log: Vec<LogAppend>,
+    dirty: bool,
+}
+
+/// What to write to move a document from the boards `before` to the boards `after`: a new
+/// score for each board whose score changed or that it joined, `None` (remove) for each it left.
+fn board_changes(before: &[(String, f64)], after: &[(String, f64)]) -> Vec<(String, Option<f64>)> {
+    let mut changes: Vec<(String, Option<f64>)> = after
+        .iter()
+        .filter(|(board, score)| {
+            !before
+                .iter()
+                .any(|(b, s)| b == board && s.to_bits() == score.to_bits())
+        })
+        .map(|(board, score)| (board.clone(), Some(*score)))
+        .collect();
+    changes.extend(
+        before
+            .iter()
+            .filter(|(board, _)| !after.iter().any(|(b, _)| b == board))
+            .map(|(board, _)| (board.clone(), None)),
+    );
+    changes
+}
+
+/// Applies one event (whose sequence directly follows the document's position for its stream).
+fn apply_one(
+    view: &dyn View,
+    keys: &Keys,
+    id: &str,
+    p: &mut Pending,
+    event: &PublishedEvent,
+) -> Result<(), String> {
+    let change = view.apply(p.doc.as_ref().map(|d| &d.body), event)?;
+    let mut doc = p.doc.take().unwrap_or(Document {
+        revision: 0,
+        applied: 0,
+        positions: Default::default(),
+        body: serde_json::Value::Null,
+    });
+    doc.applied += 1;
+    doc.positions
+        .insert(source_key(event), event.envelope.sequence);
+    doc.body = change.body;
+    p.log.extend(change.log.into_iter().map(|l| LogAppend {
+        key: keys.log(view.name(), l.log, id),
+        score: l.score,
+        entry: l.entry,
+    }));
+    p.doc = Some(doc);
+    p.dirty = true;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use chaos_domain::{AccountId, CharacterEvent, CharacterName};
+    use chaos_schemas::{AnyEvent, EventEnvelope};
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::MemoryStore;
+
+    fn event(id: &str, sequence: u64) -> PublishedEvent {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+        let e = if sequence == 1 {
+            CharacterEvent::CharacterCreated {
+                owner: AccountId::from_uuid(uuid::Uuid::from_u128(1)),
+                name: CharacterName::parse("Mend").unwrap(),
+                class: "mage".into(),
+                level: 1,
+                max_hp: 80,
+                max_mana: 120,
+                zone: "whispering_woods".into(),
+                skills: vec!["strike".into()],
+                created_at: at,
+            }
+        } else {
+            CharacterEvent::ExperienceGained {
+                amount: 1,
+                total_xp: sequence - 1,
+                source: "test".into(),
+                gained_at: at,
+            }
+        };
+        let event = AnyEvent::Character(e);
+        PublishedEvent {
+            envelope: EventEnvelope {
+                event_id: uuid::Uuid::new_v4(),
+                event_type: event.event_type().into(),
+                aggregate_type: "character".into(),
+                aggregate_id: id.into(),
+                sequence,
+                global_position: sequence as i64,
+                occurred_at: at,
+                correlation_id: None,
+                causation_id: None,
+                traceparent: None,
+            },
+            event,
+        }
+    }
+
+    /// Serves a stream's events, recording what it was asked.
+    #[derive(Debug, Default)]
+    struct Source {
+        asked: Mutex<Vec<(u64, u64)>>,
+    }
+
+    #[async_trait]
+    impl StreamSource for Source {
+        async fn events(
+            &self,
+            _: &str,
+            id: &str,
+            after: u64,
+            up_to: u64,
+        ) -> Result<Vec<PublishedEvent>, StoreError> {
+            self.asked.lock().unwrap().push((after, up_to));
+            Ok((after + 1..=up_to).map(|s| event(id, s)).collect())
+        }
+    }
+
+    fn projection(store: Arc<MemoryStore>) -> ViewProjection {
+        ViewProjection::new(store, Keys::new("t:", "v1"), crate::views::all())
+    }
+
+    #[tokio::test]
+    async fn a_gap_is_dead_lettered_without_a_source_and_repaired_with_one() {
+        let store = Arc::new(MemoryStore::default());
+        let bare = projection(store.clone());
+        let id = "c1";
+        assert_eq!(
+            bare.apply_batch(&[event(id, 1), event(id, 2)])
+                .await
+                .unwrap(),
+            vec![Verdict::Applied, Verdict::Applied]
+        );
+        // The read model lost events 3 and 4 (say, restored from an old backup).
+        let verdicts = bare.apply_batch(&[event(id, 5)]).await.unwrap();
+        assert!(matches!(&verdicts[0], Verdict::DeadLetter(r) if r.contains("sequence gap")));
+
+        let source = Arc::new(Source::default());
+        let healing = projection(store.clone()).with_source(source.clone());
+        assert_eq!(
+            healing.apply_batch(&[event(id, 5)]).await.unwrap(),
+            vec![Verdict::Applied]
+        );
+        assert_eq!(*source.asked.lock().unwrap(), vec![(2, 4)]);
+        assert_eq!(healing.repairs(), 1);
+        let doc = store
+            .get(&Keys::new("t:", "v1").doc("sheet", id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(doc.position("character/c1"), 5);
+        assert_eq!(doc.applied, 5, "each event applied once");
+        assert_eq!(doc.body["character"]["xp"], 4);
+
+        // A read model lost entirely: the next event rebuilds the document from its first.
+        let fresh = Arc::new(MemoryStore::default());
+        let healing = projection(fresh.clone()).with_source(source.clone());
+        assert_eq!(
+            healing.apply_batch(&[event(id, 6)]).await.unwrap(),
+            vec![Verdict::Applied]
+        );
+        let doc = fresh
+            .get(&Keys::new("t:", "v1").doc("sheet", id))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((doc.position("character/c1"), doc.applied), (6, 6));
+    }
+
+    /// Boards follow documents: a score moves with the document, a character moving zone leaves
+    /// the old zone's presence list, and a replayed batch changes nothing.
+    #[tokio::test]
+    async fn boards_follow_their_documents() {
+        let store = Arc::new(MemoryStore::default());
+        let p = projection(store.clone());
+        let keys = Keys::new("t:", "v1");
+        let level = keys.board("sheet", "level");
+        let batch: Vec<PublishedEvent> = (1..=3).map(|s| event("c1", s)).collect();
+        p.apply_batch(&batch).await.unwrap();
+        p.apply_batch(&[event("c2", 1), event("c2", 2)])
+            .await
+            .unwrap();
+        assert_eq!(
+            store.board_range(&level, 0, 10, None).await.unwrap(),
+            vec![("c1".to_owned(), 2.0), ("c2".to_owned(), 1.0)]
+        );
+        let woods = keys.board("sheet", "presence:whispering_woods");
+        assert_eq!(store.board_len(&woods, None).await.unwrap(), 2);
+
+        let mut moved = event("c1", 4);
+        moved.event = AnyEvent::Character(CharacterEvent::ZoneEntered {
+            from_zone: "whispering_woods".into(),
+            to_zone: "ember_peaks".into(),
+            entered_at: moved.envelope.occurred_at,
+        });
+        p.apply_batch(&[moved.clone()]).await.unwrap();
+        assert_eq!(store.board_rank(&woods, "c1").await.unwrap(), None);
+        assert_eq!(
+            store.board_rank(&woods, "c2").await.unwrap().map(|r| r.0),
+            Some(0)
+        );
+        let peaks = keys.board("sheet", "presence:ember_peaks");
+        assert_eq!(
+            store.board_rank(&peaks, "c1").await.unwrap().map(|r| r.0),
+            Some(0)
+        );
+
+        let before = store.board_range(&level, 0, 10, None).await.unwrap();
+        assert_eq!(
+            p.apply_batch(&batch).await.unwrap(),
+            vec![Verdict::Duplicate; 3]
+        );
+        assert_eq!(
+            store.board_range(&level, 0, 10, None).await.unwrap(),
+            before
+        );
+        assert_eq!(store.board_len(&woods, None).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_marker_says_whether_a_read_model_was_built_here() {
+        let store = Arc::new(MemoryStore::default());
+        let p = projection(store.clone());
+        assert!(!p.is_marked().await.unwrap());
+        p.mark(serde_json::json!({"built_from": "test"}))
+            .await
+            .unwrap();
+        p.mark(serde_json::json!({"built_from": "again"}))
+            .await
+            .unwrap();
+        assert!(p.is_marked().await.unwrap());
+        assert!(!projection(Arc::new(MemoryStore::default()))
+            .is_marked()
+            .await
+            .unwrap());
     }
 }

@@ -10,20 +10,36 @@ use serde_json::Value;
 use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
-use crate::store::{CasWrite, Document, DocumentStore, Result, StoreError, Watch};
+use crate::store::{
+    BoardOp, CasWrite, Document, DocumentStore, KeyKind, Result, ScanPage, StoreError, Watch,
+};
 
-/// Compare-and-set of one document and its log entries, atomically in Redis. A document is a
-/// hash: `v` revision, `n` events applied, `p` positions (JSON), `d` the JSON document. Log
-/// entries go to sorted sets (`KEYS[2..]`, scored by sequence) only when the document's write
-/// wins. Keys of one document share a hash tag (`{id}`), so this holds on Redis Cluster too. A
-/// successful write announces the new revision on the pub/sub channel named after the key (free
-/// when nobody listens), which wakes readers waiting for it.
+/// Compare-and-set of one document, its log entries and its board changes, atomically in Redis.
+/// A document is a hash: `v` revision, `n` events applied, `p` positions (JSON), `d` the JSON
+/// document. `KEYS[1]` is the document; then `ARGV[6]` log keys, whose entries go to sorted sets
+/// scored by sequence; then board keys, each with an operation (`s` set a member's score, `r`
+/// remove it). Nothing is written unless the document's write wins. A document and its logs share
+/// a hash tag (`{id}`); boards are global keys, so the script needs a single-shard Redis (the
+/// deployed ElastiCache replication group is). A successful write announces the new revision on
+/// the pub/sub channel named after the key (free when nobody listens), which wakes readers
+/// waiting for it.
 const CAS: &str = r"
 local current = redis.call('HGET', KEYS[1], 'v')
 if (current or '0') ~= ARGV[1] then return 0 end
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'n', ARGV[3], 'p', ARGV[4], 'd', ARGV[5])
-for i = 2, #KEYS do
-  redis.call('ZADD', KEYS[i], ARGV[4 + 2 * i - 2], ARGV[4 + 2 * i - 1])
+local logs = tonumber(ARGV[6])
+local a = 7
+for i = 2, 1 + logs do
+  redis.call('ZADD', KEYS[i], ARGV[a], ARGV[a + 1])
+  a = a + 2
+end
+for i = 2 + logs, #KEYS do
+  if ARGV[a] == 's' then
+    redis.call('ZADD', KEYS[i], ARGV[a + 2], ARGV[a + 1])
+  else
+    redis.call('ZREM', KEYS[i], ARGV[a + 1])
+  end
+  a = a + 3
 end
 redis.call('PUBLISH', KEYS[1], ARGV[2])
 return 1
@@ -78,6 +94,9 @@ impl RedisStore {
     pub async fn open(config: &RedisConfig) -> Result<Self> {
         use redis::IntoConnectionInfo;
         use secrecy::ExposeSecret;
+        // Two rustls crypto providers are linked (ring, aws-lc-rs, through other crates): name
+        // one for the process, or rustls refuses to build a TLS client. Already set is fine.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let mut info = config
             .url
             .as_str()
@@ -302,12 +321,25 @@ impl DocumentStore for RedisStore {
                 .arg(w.doc.revision)
                 .arg(w.doc.applied)
                 .arg(positions)
-                .arg(w.doc.body.to_string());
+                .arg(w.doc.body.to_string())
+                .arg(w.log.len());
             for entry in &w.log {
                 invocation
                     .key(&entry.key)
                     .arg(entry.score)
                     .arg(entry.entry.to_string());
+            }
+            for op in &w.boards {
+                match op {
+                    BoardOp::Set {
+                        board,
+                        member,
+                        score,
+                    } => invocation.key(board).arg("s").arg(member).arg(*score),
+                    BoardOp::Remove { board, member } => {
+                        invocation.key(board).arg("r").arg(member).arg(0)
+                    }
+                };
             }
             pipe.invoke_script(&invocation);
         }
@@ -353,6 +385,122 @@ impl DocumentStore for RedisStore {
             .collect()
     }
 
+    async fn board_range(
+        &self,
+        board: &str,
+        offset: u64,
+        limit: usize,
+        min_score: Option<f64>,
+    ) -> Result<Vec<(String, f64)>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        redis::cmd("ZRANGE")
+            .arg(board)
+            .arg("+inf")
+            .arg(min_score.map_or_else(|| "-inf".to_owned(), |m| m.to_string()))
+            .arg("BYSCORE")
+            .arg("REV")
+            .arg("LIMIT")
+            .arg(offset)
+            .arg(limit)
+            .arg("WITHSCORES")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn board_rank(&self, board: &str, member: &str) -> Result<Option<(u64, f64)>> {
+        let mut conn = self.conn.clone();
+        let (rank, score): (Option<u64>, Option<f64>) = redis::pipe()
+            .cmd("ZREVRANK")
+            .arg(board)
+            .arg(member)
+            .cmd("ZSCORE")
+            .arg(board)
+            .arg(member)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        Ok(rank.zip(score))
+    }
+
+    async fn board_len(&self, board: &str, min_score: Option<f64>) -> Result<u64> {
+        let mut conn = self.conn.clone();
+        redis::cmd("ZCOUNT")
+            .arg(board)
+            .arg(min_score.map_or_else(|| "-inf".to_owned(), |m| m.to_string()))
+            .arg("+inf")
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn get_value(&self, key: &str) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        redis::cmd("GET")
+            .arg(key)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    async fn set_value(&self, key: &str, value: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        redis::cmd("SET")
+            .arg(key)
+            .arg(value)
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)
+    }
+
+    /// `SCAN` with a pattern: a page may be empty while the scan goes on, and keys come in no
+    /// particular order. A key's kind is its Redis type.
+    async fn scan(&self, prefix: &str, cursor: Option<String>, limit: usize) -> Result<ScanPage> {
+        let mut conn = self.conn.clone();
+        let pattern = format!("{}*", glob_escape(prefix));
+        let (next, found): (String, Vec<String>) = redis::cmd("SCAN")
+            .arg(cursor.as_deref().unwrap_or("0"))
+            .arg("MATCH")
+            .arg(pattern)
+            .arg("COUNT")
+            .arg(limit.max(1))
+            .query_async(&mut conn)
+            .await
+            .map_err(unavailable)?;
+        let mut types = redis::pipe();
+        for key in &found {
+            types.cmd("TYPE").arg(key);
+        }
+        let types: Vec<String> = if found.is_empty() {
+            Vec::new()
+        } else {
+            types.query_async(&mut conn).await.map_err(unavailable)?
+        };
+        let keys = found
+            .into_iter()
+            .zip(types)
+            .filter_map(|(key, t)| {
+                let kind = match t.as_str() {
+                    "hash" => KeyKind::Document,
+                    "string" => KeyKind::Value,
+                    // A log and a board are both sorted sets: logs have the log's name before
+                    // the document's hash tag, boards have none.
+                    "zset" if key.ends_with('}') => KeyKind::Log,
+                    "zset" => KeyKind::Board,
+                    _ => return None, // deleted since (`none`), or not ours
+                };
+                Some((key, kind))
+            })
+            .collect();
+        Ok(ScanPage {
+            keys,
+            next: (next != "0").then_some(next),
+        })
+    }
+
     async fn delete(&self, keys: &[String]) -> Result<()> {
         let mut conn = self.conn.clone();
         for chunk in keys.chunks(500) {
@@ -382,6 +530,18 @@ impl DocumentStore for RedisStore {
             .map(|_| ())
             .map_err(unavailable)
     }
+}
+
+/// `prefix` with Redis glob's special characters escaped.
+fn glob_escape(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len());
+    for c in prefix.chars() {
+        if matches!(c, '*' | '?' | '[' | ']' | '\\' | '^' | '-') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -422,6 +582,7 @@ mod tests {
                 body: serde_json::json!({}),
             },
             log: vec![],
+            boards: vec![],
         };
         assert_eq!(store.put_many(&[write(0, 1)]).await.unwrap(), vec![true]);
         assert_eq!(store.put_many(&[write(0, 7)]).await.unwrap(), vec![false]);

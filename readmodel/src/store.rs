@@ -44,13 +44,47 @@ pub struct LogAppend {
     pub entry: Value,
 }
 
-/// Write `doc` at `key` (and append `log`) if the stored revision is `expected` (0 = absent).
+/// A change to a board (a leaderboard, a presence list): a sorted set of members by score,
+/// read highest first. Values are absolute, so applying one twice changes nothing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BoardOp {
+    Set {
+        board: String,
+        member: String,
+        score: f64,
+    },
+    Remove {
+        board: String,
+        member: String,
+    },
+}
+
+/// Write `doc` at `key` (and append `log`, apply `boards`) if the stored revision is `expected`
+/// (0 = absent).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CasWrite {
     pub key: String,
     pub expected: u64,
     pub doc: Document,
     pub log: Vec<LogAppend>,
+    pub boards: Vec<BoardOp>,
+}
+
+/// What a key holds (see [`DocumentStore::scan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum KeyKind {
+    Document,
+    Log,
+    Board,
+    Value,
+}
+
+/// One page of [`DocumentStore::scan`]: keys in no particular order, and where to go on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScanPage {
+    pub keys: Vec<(String, KeyKind)>,
+    /// `None`: the scan is complete.
+    pub next: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -77,15 +111,57 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Document>>>;
 
-    /// Applies each write atomically (document and log entries together) and independently of
-    /// the others; returns, per write, whether it won its compare-and-set.
+    /// Applies each write atomically (document, log entries and board changes together) and
+    /// independently of the others; returns, per write, whether it won its compare-and-set.
     async fn put_many(&self, writes: &[CasWrite]) -> Result<Vec<bool>>;
 
     /// Up to `limit` entries of a log with scores above `after`, in score order.
     async fn log_range(&self, key: &str, after: u64, limit: usize) -> Result<Vec<(u64, Value)>>;
 
-    /// Removes documents and logs (a rebuild's old version, a test's keys).
+    /// Up to `limit` members of a board from the `offset`-th, highest score first (ties: the
+    /// greater member first), only those scoring at least `min_score` if given.
+    async fn board_range(
+        &self,
+        board: &str,
+        offset: u64,
+        limit: usize,
+        min_score: Option<f64>,
+    ) -> Result<Vec<(String, f64)>>;
+
+    /// A member's place on a board (0: first, in [`Self::board_range`]'s order) and score.
+    async fn board_rank(&self, board: &str, member: &str) -> Result<Option<(u64, f64)>>;
+
+    /// How many members a board has (scoring at least `min_score` if given).
+    async fn board_len(&self, board: &str, min_score: Option<f64>) -> Result<u64>;
+
+    /// A plain value (a pointer to the model version served, a rebuild's progress).
+    async fn get_value(&self, key: &str) -> Result<Option<String>>;
+
+    async fn set_value(&self, key: &str, value: &str) -> Result<()>;
+
+    /// The keys starting with `prefix`, a page at a time (`cursor`: the previous page's `next`).
+    async fn scan(&self, prefix: &str, cursor: Option<String>, limit: usize) -> Result<ScanPage>;
+
+    /// Removes documents, logs, boards and values (a rebuild's old version, a test's keys).
     async fn delete(&self, keys: &[String]) -> Result<()>;
+
+    /// Removes every key starting with `prefix`; returns how many.
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let mut keys = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.scan(prefix, cursor, 1000).await?;
+            keys.extend(page.keys.into_iter().map(|(k, _)| k));
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        self.delete(&keys).await?;
+        Ok(keys.len() as u64)
+    }
 
     async fn ping(&self) -> Result<()>;
 
@@ -195,6 +271,7 @@ pub mod contract {
                 score: 1,
                 entry: serde_json::json!({"n": 1}),
             }],
+            boards: vec![],
         };
         assert_eq!(
             store.put_many(std::slice::from_ref(&first)).await.unwrap(),
@@ -228,6 +305,7 @@ pub mod contract {
                         entry: serde_json::json!({"n": 2}),
                     },
                 ],
+                boards: vec![],
             },
             CasWrite {
                 key: b.clone(),
@@ -238,12 +316,14 @@ pub mod contract {
                     score: 99,
                     entry: serde_json::json!({"lost": true}),
                 }],
+                boards: vec![],
             },
             CasWrite {
                 key: b.clone(),
                 expected: 0,
                 doc: doc(1, "x/2", 1, "b1"),
                 log: vec![],
+                boards: vec![],
             },
         ];
         assert_eq!(
@@ -295,6 +375,7 @@ pub mod contract {
                 expected: 2,
                 doc: four.clone(),
                 log: vec![],
+                boards: vec![],
             };
             assert_eq!(store.put_many(&[write]).await.unwrap(), vec![true]);
         };
@@ -321,5 +402,182 @@ pub mod contract {
             .unwrap();
         assert_eq!(store.get_many(&[a, b]).await.unwrap(), vec![None, None]);
         assert!(store.log_range(&log, 0, 10).await.unwrap().is_empty());
+
+        boards(store, prefix).await;
+        values_and_scans(store, prefix).await;
+    }
+
+    fn set(board: &str, member: &str, score: f64) -> BoardOp {
+        BoardOp::Set {
+            board: board.to_owned(),
+            member: member.to_owned(),
+            score,
+        }
+    }
+
+    /// Board changes ride on a document's write: applied exactly when it wins.
+    async fn boards(store: &dyn DocumentStore, prefix: &str) {
+        let board = format!("{prefix}board:level");
+        let other = format!("{prefix}board:zone");
+        let key = format!("{prefix}d");
+        let write = |expected: u64, boards: Vec<BoardOp>| CasWrite {
+            key: key.clone(),
+            expected,
+            doc: doc(expected + 1, "x/1", expected + 1, "d"),
+            log: vec![],
+            boards,
+        };
+        let first = write(
+            0,
+            vec![
+                set(&board, "carol", 30.0),
+                set(&board, "alice", 50.0),
+                set(&board, "bob", 30.0),
+                set(&board, "dave", 10.0),
+                set(&other, "alice", 1.0),
+            ],
+        );
+        assert_eq!(store.put_many(&[first]).await.unwrap(), vec![true]);
+        // A lost compare-and-set changes no board.
+        let lost = write(0, vec![set(&board, "eve", 99.0), set(&board, "alice", 0.0)]);
+        assert_eq!(store.put_many(&[lost]).await.unwrap(), vec![false]);
+        let all = store.board_range(&board, 0, 10, None).await.unwrap();
+        let expected: Vec<(String, f64)> = [
+            ("alice", 50.0),
+            ("carol", 30.0),
+            ("bob", 30.0),
+            ("dave", 10.0),
+        ]
+        .iter()
+        .map(|(m, s)| ((*m).to_owned(), *s))
+        .collect();
+        assert_eq!(all, expected, "highest first, ties by the greater member");
+        assert_eq!(
+            store.board_range(&board, 1, 2, None).await.unwrap(),
+            expected[1..3].to_vec()
+        );
+        assert_eq!(
+            store.board_range(&board, 0, 10, Some(30.0)).await.unwrap(),
+            expected[..3].to_vec()
+        );
+        assert_eq!(
+            store.board_rank(&board, "bob").await.unwrap(),
+            Some((2, 30.0))
+        );
+        assert_eq!(
+            store.board_rank(&board, "alice").await.unwrap(),
+            Some((0, 50.0))
+        );
+        assert_eq!(store.board_rank(&board, "eve").await.unwrap(), None);
+        assert_eq!(store.board_len(&board, None).await.unwrap(), 4);
+        assert_eq!(store.board_len(&board, Some(30.0)).await.unwrap(), 3);
+        assert_eq!(
+            store
+                .board_len(&format!("{prefix}board:none"), None)
+                .await
+                .unwrap(),
+            0
+        );
+
+        // A score replaced, a member moved from one board to another.
+        let next = write(
+            1,
+            vec![
+                set(&board, "dave", 60.0),
+                BoardOp::Remove {
+                    board: other.clone(),
+                    member: "alice".into(),
+                },
+                BoardOp::Remove {
+                    board: other.clone(),
+                    member: "nobody".into(),
+                },
+            ],
+        );
+        assert_eq!(store.put_many(&[next]).await.unwrap(), vec![true]);
+        assert_eq!(
+            store.board_rank(&board, "dave").await.unwrap(),
+            Some((0, 60.0))
+        );
+        assert_eq!(store.board_len(&other, None).await.unwrap(), 0);
+        store
+            .delete(&[key.clone(), board.clone(), other.clone()])
+            .await
+            .unwrap();
+        assert_eq!(store.board_len(&board, None).await.unwrap(), 0);
+        assert_eq!(store.get(&key).await.unwrap(), None);
+    }
+
+    async fn values_and_scans(store: &dyn DocumentStore, prefix: &str) {
+        let pointer = format!("{prefix}current");
+        assert_eq!(store.get_value(&pointer).await.unwrap(), None);
+        store.set_value(&pointer, "v1").await.unwrap();
+        store.set_value(&pointer, "v2").await.unwrap();
+        assert_eq!(
+            store.get_value(&pointer).await.unwrap().as_deref(),
+            Some("v2")
+        );
+
+        // Three documents, a log and a board under `<prefix>v9:` (laid out as `Keys` does: a log
+        // ends with its document's hash tag, a board does not), and one key beside it.
+        let root = format!("{prefix}v9:");
+        let writes: Vec<CasWrite> = (0..3)
+            .map(|i| CasWrite {
+                key: format!("{root}doc:{i}"),
+                expected: 0,
+                doc: doc(1, "x/1", 1, "s"),
+                log: vec![LogAppend {
+                    key: format!("{root}log:{{d}}"),
+                    score: i + 1,
+                    entry: serde_json::json!({"i": i}),
+                }],
+                boards: vec![set(&format!("{root}board"), &i.to_string(), i as f64)],
+            })
+            .chain(std::iter::once(CasWrite {
+                key: format!("{prefix}v9x"),
+                expected: 0,
+                doc: doc(1, "x/1", 1, "beside"),
+                log: vec![],
+                boards: vec![],
+            }))
+            .collect();
+        assert_eq!(store.put_many(&writes).await.unwrap(), vec![true; 4]);
+        store.set_value(&format!("{root}value"), "x").await.unwrap();
+        let mut seen = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = store.scan(&root, cursor, 2).await.unwrap();
+            seen.extend(page.keys);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        seen.sort();
+        seen.dedup();
+        let mut expected = vec![
+            (format!("{root}board"), KeyKind::Board),
+            (format!("{root}doc:0"), KeyKind::Document),
+            (format!("{root}doc:1"), KeyKind::Document),
+            (format!("{root}doc:2"), KeyKind::Document),
+            (format!("{root}log:{{d}}"), KeyKind::Log),
+            (format!("{root}value"), KeyKind::Value),
+        ];
+        expected.sort();
+        assert_eq!(
+            seen, expected,
+            "every kind under the prefix, nothing beside it"
+        );
+        assert_eq!(store.delete_prefix(&root).await.unwrap(), 6);
+        assert!(store.scan(&root, None, 10).await.unwrap().keys.is_empty());
+        assert!(
+            store.get(&format!("{prefix}v9x")).await.unwrap().is_some(),
+            "beside it: kept"
+        );
+        store
+            .delete(&[format!("{prefix}v9x"), pointer.clone()])
+            .await
+            .unwrap();
+        assert_eq!(store.get_value(&pointer).await.unwrap(), None);
     }
 }

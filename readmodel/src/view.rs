@@ -48,6 +48,14 @@ pub trait View: Send + Sync + std::fmt::Debug + 'static {
     fn logs(&self) -> &'static [&'static str] {
         &[]
     }
+
+    /// The boards (leaderboards, presence lists) a document is on, and its score on each,
+    /// derived from the document alone: the projection writes the difference from what the
+    /// document was on before, with the document, so boards follow documents exactly. Board
+    /// names must not end in `}`.
+    fn boards(&self, _id: &str, _body: &Value) -> Vec<(String, f64)> {
+        Vec::new()
+    }
 }
 
 /// Reads a stored body as the view's document type.

@@ -123,6 +123,40 @@ macro_rules! aggregates {
                 Err(Error::UnknownAggregate(aggregate_type.to_owned()))
             }
 
+            /// Folds `events` (one aggregate's, in sequence order) into the aggregate's state as
+            /// JSON, the way the command side sees it: what operators inspect at any version.
+            /// `Err` if an event is of another aggregate type.
+            pub fn fold_state(
+                aggregate_type: &str,
+                events: &[AnyEvent],
+            ) -> Result<serde_json::Value> {
+                $(
+                    if aggregate_type == <$aggregate as cqrs_es::Aggregate>::TYPE {
+                        let mut state = <$aggregate>::default();
+                        for event in events {
+                            match event {
+                                Self::$variant(e) => {
+                                    cqrs_es::Aggregate::apply(&mut state, e.clone())
+                                }
+                                #[allow(unreachable_patterns)]
+                                other => {
+                                    return Err(Error::UnknownAggregate(format!(
+                                        "{} event in a {} history",
+                                        other.aggregate_type(),
+                                        aggregate_type
+                                    )))
+                                }
+                            }
+                        }
+                        return serde_json::to_value(&state).map_err(|e| Error::StoredPayload {
+                            event_type: String::new(),
+                            detail: e.to_string(),
+                        });
+                    }
+                )*
+                Err(Error::UnknownAggregate(aggregate_type.to_owned()))
+            }
+
             pub(crate) fn to_fields(&self) -> Vec<(&'static str, Value)> {
                 match self {
                     $(Self::$variant(e) => AvroMapping::to_fields(e),)*
@@ -172,4 +206,40 @@ fn stored<A: GameAggregate>(
 aggregates! {
     Character(chaos_domain::CharacterEvent) => chaos_domain::Character,
     Wallet(chaos_domain::WalletEvent) => chaos_domain::Wallet,
+}
+
+#[cfg(test)]
+mod tests {
+    use chaos_domain::{AccountId, CharacterEvent, CharacterName, WalletEvent};
+    use chrono::TimeZone;
+
+    use super::AnyEvent;
+
+    #[test]
+    fn fold_state_folds_an_aggregates_own_events_only() {
+        let at = chrono::Utc.with_ymd_and_hms(2026, 11, 30, 9, 0, 0).unwrap();
+        let owner = AccountId::from_uuid(uuid::Uuid::from_u128(7));
+        let created = AnyEvent::Character(CharacterEvent::CharacterCreated {
+            owner,
+            name: CharacterName::parse("Mend").unwrap(),
+            class: "mage".into(),
+            level: 1,
+            max_hp: 80,
+            max_mana: 120,
+            zone: "whispering_woods".into(),
+            skills: vec!["strike".into()],
+            created_at: at,
+        });
+        let empty = AnyEvent::fold_state("character", &[]).unwrap();
+        let one = AnyEvent::fold_state("character", std::slice::from_ref(&created)).unwrap();
+        assert_ne!(empty, one);
+        assert!(one.to_string().contains("Mend"), "{one}");
+        let wallet = AnyEvent::Wallet(WalletEvent::WalletOpened {
+            owner,
+            character: chaos_domain::CharacterId::from_uuid(uuid::Uuid::from_u128(8)),
+            opened_at: at,
+        });
+        assert!(AnyEvent::fold_state("character", &[created, wallet]).is_err());
+        assert!(AnyEvent::fold_state("nope", &[]).is_err());
+    }
 }

@@ -1,6 +1,6 @@
 //! The embedded default: command API, query API, read models, warehouse and process managers in
-//! one process, with the event store in SQLite and read models in memory (rebuilt from the store
-//! at start). The same domain, views, process managers and HTTP routers as the production
+//! one process, with the event store and the read models in SQLite files and the warehouse in a
+//! DuckDB file, each resumed from its own checkpoint at start. The same domain, views, process managers and HTTP routers as the production
 //! topology, wired by the same builders; only the adapters differ.
 
 use std::path::PathBuf;
@@ -15,9 +15,11 @@ use chaos_eventstore::sqlite::{self, SqliteEventRepository};
 use chaos_eventstore::Position;
 use chaos_platform::config::{load_config_from, Environment, TelemetryConfig};
 use chaos_projectors::process::{self, ProcessMetrics, ProcessSink};
-use chaos_projectors::runner::{ProjectorMetrics, SqliteCheckpoint, StoreFeed};
+use chaos_projectors::runner::{
+    FeedCheckpoint, ProjectorMetrics, ReadModelCheckpoint, SqliteCheckpoint, StoreFeed, StoreSource,
+};
 use chaos_projectors::warehouse::{Warehouse, STORE_FEED};
-use chaos_readmodel::{Keys, MemoryStore, ViewProjection};
+use chaos_readmodel::{Keys, Served, SqliteStore, ViewProjection};
 use secrecy::SecretString;
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
@@ -106,6 +108,54 @@ fn query_config(settings: &Settings) -> anyhow::Result<chaos_query_api::config::
     Ok(config)
 }
 
+/// Events per warehouse batch: each batch is one DuckDB append per table, whose fixed cost
+/// dominates small batches.
+const WAREHOUSE_BATCH: u32 = 5000;
+
+/// The name of the embedded read models' checkpoint for a model version (`chaosctl rebuild`
+/// saves the same one for the version it builds).
+pub fn views_checkpoint(keys: &Keys) -> String {
+    format!("{}views@{}", keys.prefix, keys.model_version)
+}
+
+/// Opens `<data_dir>/readmodels.db` and returns it with the layout served (the version a rebuild
+/// switched to, else the configured one), provided the read models describe this event store:
+/// read models ahead of it (the event store replaced or restored from an older copy) are dropped
+/// and rebuilt from the first event.
+async fn open_read_models(
+    settings: &Settings,
+    configured: &Keys,
+    repo: &SqliteEventRepository,
+) -> anyhow::Result<(SqliteStore, Keys)> {
+    let path = settings.data_dir.join("readmodels.db");
+    let store = SqliteStore::open(&path)
+        .await
+        .with_context(|| format!("opening {}", path.display()))?;
+    let served = Served::new(Arc::new(store.clone()), configured.clone(), Duration::ZERO);
+    let keys = served.keys().await?;
+    let checkpoint = ReadModelCheckpoint {
+        store: store.clone(),
+        name: views_checkpoint(&keys),
+    };
+    let at = checkpoint.load().await?;
+    if at.global_position > 0 {
+        let before = Position {
+            tx_id: 0,
+            global_position: at.global_position - 1,
+        };
+        let found = chaos_eventstore::EventLog::read_after(&repo.log(), before, 1).await?;
+        if found.first().map(|e| e.position.global_position) != Some(at.global_position) {
+            tracing::warn!(
+                checkpoint = at.global_position,
+                "the read models are ahead of the event store; rebuilding them from the first event"
+            );
+            store.retain("\u{0}").await?;
+            return Ok((store, configured.clone()));
+        }
+    }
+    Ok((store, keys))
+}
+
 /// Runs the backend until `shutdown`. `ready` is called once both APIs accept requests.
 pub async fn run(
     settings: Settings,
@@ -132,55 +182,61 @@ pub async fn run(
         registry.clone(),
     )?;
 
-    // Read models: in memory, rebuilt from the event store before the APIs open, so a query
-    // never sees a read model older than the data directory.
-    let read_models = Arc::new(MemoryStore::default());
+    // Read models: a SQLite file beside the event store, with the position they reflect, caught
+    // up before the APIs open so a query never sees a read model older than the data directory.
     let query = query_config(&settings)?;
+    let configured = Keys::new(&query.redis.key_prefix, &query.redis.model_version);
+    let (read_models, keys) = open_read_models(&settings, &configured, &repo).await?;
+    // Follows the served version (a `chaosctl rebuild` switches it while this runs) and repairs
+    // gaps from the event store (the events between a rebuild's last catch-up and the switch).
     let projection = ViewProjection::new(
-        read_models.clone(),
-        Keys::new(&query.redis.key_prefix, &query.redis.model_version),
+        Arc::new(read_models.clone()),
+        configured,
         chaos_readmodel::views::all(),
-    );
+    )
+    .following_served()
+    .with_source(Arc::new(StoreSource::new(Repository::sqlite(repo.clone()))));
     let feed = StoreFeed::new(
         "views",
         Arc::new(repo.log()),
         Arc::new(projection),
         metrics.clone(),
-    );
-    let rebuild = Instant::now();
-    let caught_up = feed.catch_up(Position::START, |_| {}).await?;
+    )
+    .with_checkpoint(Arc::new(ReadModelCheckpoint {
+        store: read_models.clone(),
+        name: views_checkpoint(&keys),
+    }));
+    let from = feed.resume_position().await?;
+    let resumed = Instant::now();
+    let caught_up = feed.catch_up_until(from, &shutdown, |_| {}).await?;
     tracing::info!(
+        from = from.global_position,
         events = caught_up.events,
         applied = caught_up.applied,
-        elapsed_ms = rebuild.elapsed().as_millis() as u64,
+        elapsed_ms = resumed.elapsed().as_millis() as u64,
         data_dir = %settings.data_dir.display(),
-        "read models rebuilt from the event store"
+        "read models caught up with the event store"
     );
 
-    // The warehouse is a DuckDB file in the data directory: resumed from its own checkpoint.
+    // The warehouse is a DuckDB file in the data directory, resumed from its own checkpoint
+    // while the APIs serve: analytics may lag, player queries may not.
     let warehouse = Warehouse::open(settings.data_dir.join("warehouse.duckdb")).await?;
-    let resume = warehouse
-        .offsets(STORE_FEED)
-        .await?
-        .first()
-        .map_or(Position::START, |o| Position {
-            tx_id: 0,
-            global_position: o.next_offset - 1,
-        });
+    let warehouse_from =
+        warehouse
+            .offsets(STORE_FEED)
+            .await?
+            .first()
+            .map_or(Position::START, |o| Position {
+                tx_id: 0,
+                global_position: o.next_offset - 1,
+            });
     let analytics = StoreFeed::new(
         "warehouse",
         Arc::new(repo.log()),
         Arc::new(warehouse.clone()),
         metrics.clone(),
-    );
-    let resumed = Instant::now();
-    let warehouse_caught_up = analytics.catch_up(resume, |_| {}).await?;
-    tracing::info!(
-        from = resume.global_position,
-        events = warehouse_caught_up.events,
-        elapsed_ms = resumed.elapsed().as_millis() as u64,
-        "warehouse resumed from its checkpoint"
-    );
+    )
+    .with_batch(WAREHOUSE_BATCH);
 
     // Process managers: the same code as `projector process-managers`, fed by the store, each
     // from its own checkpoint in the store.
@@ -203,7 +259,7 @@ pub async fn run(
         managers.push((feed, from));
     }
 
-    let queries = chaos_query_api::AppState::new(read_models, &query, &registry);
+    let queries = chaos_query_api::AppState::new(Arc::new(read_models), &query, &registry);
     let command_router = commands.router();
     let query_router = chaos_query_api::router(queries, registry, &query.http);
 
@@ -228,8 +284,7 @@ pub async fn run(
     }));
     followers.push(tokio::spawn({
         let shutdown = shutdown.clone();
-        let position = warehouse_caught_up.position;
-        async move { analytics.run(position, shutdown).await }
+        async move { analytics.run(warehouse_from, shutdown).await }
     }));
     for (feed, from) in managers {
         let shutdown = shutdown.clone();

@@ -266,6 +266,8 @@ impl Stack {
             let mut env = kafka_env();
             env.extend(redis_env());
             env.push(kv("CHAOS__PROJECTOR__GROUP_ID", &isolation.group_id));
+            // Where the read models repair gaps and rebuild from.
+            env.push(kv("CHAOS__DATABASE__URL", &isolation.database_url));
             // A killed projector's partitions move to its successor once the broker gives up
             // on the dead member: after 6 s here instead of librdkafka's default 45 s.
             let config = log_dir.join("projector.toml");

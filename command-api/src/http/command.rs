@@ -10,12 +10,14 @@ use axum::Json;
 use chaos_domain::{AccountId, GameAggregate};
 use chaos_eventstore::{CommandContext, CommandOutcome};
 use chaos_platform::auth::{Caller, Role};
-use serde::{Deserialize, Serialize};
+use chaos_platform::openapi::{optional_parameter, Bounded};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use super::error::ApiError;
-use super::extract::{correlation_id, idempotency_key, traceparent};
+use super::extract::{correlation_id, idempotency_key, traceparent, QueryParams};
 use crate::app::AppState;
 
 /// A command's answer.
@@ -115,20 +117,62 @@ pub fn new_aggregate_id(
     .to_string())
 }
 
-/// `?after=&limit=&up_to=` of a history request.
-#[derive(Debug, Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-#[into_params(parameter_in = Query)]
+/// The largest history page.
+pub const MAX_PAGE: u64 = 1000;
+/// The page size when `limit` is not given.
+pub const DEFAULT_PAGE: u64 = 100;
+
+type After = Bounded<0, { u64::MAX }>;
+type Limit = Bounded<1, MAX_PAGE>;
+type UpTo = Bounded<1, { u64::MAX }>;
+
+/// `?after=&limit=&up_to=` of a history request: each parameter's check and its documented
+/// schema are the same [`Bounded`] type.
+#[derive(Debug, Default)]
 pub struct HistoryQuery {
     /// Only events after this sequence (the previous page's `next_after`); default 0.
-    #[param(minimum = 0)]
     pub after: Option<u64>,
-    /// Events per page, 1 to 1000; default 100.
-    #[param(minimum = 1, maximum = 1000)]
-    pub limit: Option<u32>,
+    /// Events per page; default [`DEFAULT_PAGE`].
+    pub limit: Option<u64>,
     /// Only events up to and including this sequence: the history "as of version N".
-    #[param(minimum = 1)]
     pub up_to: Option<u64>,
+}
+
+impl QueryParams for HistoryQuery {
+    fn take(&mut self, name: &str, value: &str) -> Result<bool, String> {
+        match name {
+            "after" => self.after = Some(After::parse(value)?.get()),
+            "limit" => self.limit = Some(Limit::parse(value)?.get()),
+            "up_to" => self.up_to = Some(UpTo::parse(value)?.get()),
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+}
+
+impl IntoParams for HistoryQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            optional_parameter(
+                "after",
+                ParameterIn::Query,
+                "Only events after this sequence (the previous page's `next_after`); default 0",
+                After::schema(),
+            ),
+            optional_parameter(
+                "limit",
+                ParameterIn::Query,
+                &format!("Events per page, 1 to {MAX_PAGE}; default {DEFAULT_PAGE}"),
+                Limit::schema(),
+            ),
+            optional_parameter(
+                "up_to",
+                ParameterIn::Query,
+                "Only events up to and including this sequence: the history as of version N",
+                UpTo::schema(),
+            ),
+        ]
+    }
 }
 
 /// One stored event, as the history shows it.
@@ -154,9 +198,6 @@ pub struct HistoryPage {
     pub next_after: Option<u64>,
 }
 
-/// The largest history page.
-pub const MAX_PAGE: u32 = 1000;
-
 /// One page of aggregate `id`'s history, for its owner or a game master. The owner is checked
 /// on the aggregate's state (cache or snapshot: bounded time) before any history is read.
 pub async fn history<A>(
@@ -169,16 +210,8 @@ pub async fn history<A>(
 where
     A: GameAggregate + Send + Sync,
 {
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid_field(
-            "limit",
-            "limit must be from 1 to 1000",
-        ));
-    }
-    if query.up_to == Some(0) {
-        return Err(ApiError::invalid_field("up_to", "up_to must be at least 1"));
-    }
+    // The extractor has checked the range; the default is in range.
+    let limit = u32::try_from(query.limit.unwrap_or(DEFAULT_PAGE).min(MAX_PAGE)).unwrap_or(1);
     let (aggregate, _) = state.commands.load::<A>(id).await?;
     let Some(owner) = aggregate.owner() else {
         return Err(not_found());

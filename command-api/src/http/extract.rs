@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::error::ApiError;
+use super::fields::IdempotencyKey;
 
 /// A JSON body parsed into `T`, with a hash of the route and raw body for idempotency checks.
 ///
@@ -136,47 +137,64 @@ fn strip_position(message: &str) -> String {
     }
 }
 
-/// Query parameters parsed into `T`; a malformed query is 400 `invalid-query` problem+json.
+/// A query string's parameters, each named once, for a [`QueryParams`] type: an unknown one,
+/// one given twice, or a value its type refuses is 400 `invalid-field` naming the parameter.
 #[derive(Debug)]
 pub struct ApiQuery<T>(pub T);
 
+/// Parameters read from a query string one by one (each type checks its own rule; see
+/// [`chaos_platform::openapi::Bounded`]).
+pub trait QueryParams: Default {
+    /// Takes parameter `name`; `Err` says why its value is refused. `Ok(false)`: not a parameter
+    /// of this query.
+    fn take(&mut self, name: &str, value: &str) -> Result<bool, String>;
+}
+
 impl<S, T> FromRequestParts<S> for ApiQuery<T>
 where
-    T: DeserializeOwned,
+    T: QueryParams,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
-            Ok(axum::extract::Query(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError::bad_request(
-                "invalid-query",
-                rejection.body_text(),
-                None,
-            )),
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let pairs = chaos_platform::openapi::query_pairs(&parts.uri).map_err(ApiError)?;
+        let mut params = T::default();
+        for (name, value) in pairs {
+            match params.take(&name, &value) {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err(ApiError::invalid_field(
+                        &name,
+                        format!("{name} is not a parameter of this operation"),
+                    ))
+                }
+                Err(detail) => {
+                    return Err(ApiError::invalid_field(&name, format!("{name} {detail}")))
+                }
+            }
         }
+        Ok(Self(params))
     }
 }
 
-/// `Idempotency-Key`: 1 to 255 visible ASCII characters.
+/// `Idempotency-Key`: see [`IdempotencyKey`] (its check and its documented schema).
 pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(v) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let s = v.to_str().map_err(|_| bad_key())?;
-    if s.is_empty() || s.len() > 255 || !s.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(bad_key());
-    }
-    Ok(Some(s.to_owned()))
-}
-
-fn bad_key() -> ApiError {
-    ApiError::bad_request(
-        "invalid-idempotency-key",
-        "Idempotency-Key must be 1 to 255 visible ASCII characters",
-        Some("Idempotency-Key"),
-    )
+    let key = v
+        .to_str()
+        .map_err(|_| IdempotencyKey::DESCRIPTION.to_owned())
+        .and_then(IdempotencyKey::parse)
+        .map_err(|detail| {
+            ApiError::bad_request(
+                "invalid-idempotency-key",
+                format!("Idempotency-Key {detail}"),
+                Some("Idempotency-Key"),
+            )
+        })?;
+    Ok(Some(key.into_inner()))
 }
 
 /// A W3C `traceparent` if well-formed (`00-<32 hex>-<16 hex>-<2 hex>`); otherwise ignored.

@@ -7,9 +7,11 @@
 
 use std::borrow::Cow;
 
+use chaos_platform::openapi::Bounded;
 use serde::{Deserialize, Deserializer};
-use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaFormat, Type};
-use utoipa::openapi::{KnownFormat, RefOr};
+use utoipa::openapi::path::{Parameter, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
 
 macro_rules! text_field {
     ($(#[$doc:meta])* $name:ident, $description:literal, min: $min:expr, max: $max:expr,
@@ -127,7 +129,7 @@ text_field!(
 );
 
 macro_rules! count_field {
-    ($(#[$doc:meta])* $name:ident, $description:literal, min: $min:expr, max: $max:expr) => {
+    ($(#[$doc:meta])* $name:ident, $what:literal, min: $min:expr, max: $max:expr) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub struct $name(u64);
@@ -142,28 +144,20 @@ macro_rules! count_field {
         }
 
         impl<'de> Deserialize<'de> for $name {
+            /// JSON Schema's integers: `5` and `5.0` alike (see [`Bounded`]).
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let n = u64::deserialize(d)?;
-                if !(Self::MINIMUM..=Self::MAXIMUM).contains(&n) {
-                    return Err(serde::de::Error::custom(format!(
-                        "must be an integer from {} to {}",
-                        Self::MINIMUM,
-                        Self::MAXIMUM
-                    )));
-                }
-                Ok(Self(n))
+                Bounded::<{ $min }, { $max }>::deserialize(d).map(|n| Self(n.get()))
             }
         }
 
         impl utoipa::PartialSchema for $name {
             fn schema() -> RefOr<Schema> {
-                ObjectBuilder::new()
-                    .schema_type(Type::Integer)
-                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::Int64)))
-                    .minimum(Some(Self::MINIMUM as f64))
-                    .maximum(Some(Self::MAXIMUM as f64))
-                    .description(Some($description))
-                    .into()
+                Bounded::<{ $min }, { $max }>::schema_with(&format!(
+                    "{}, from {} to {}",
+                    $what,
+                    Self::MINIMUM,
+                    Self::MAXIMUM
+                ))
             }
         }
 
@@ -178,65 +172,45 @@ macro_rules! count_field {
 count_field!(
     /// An amount of currency in one grant or spend.
     CurrencyAmount,
-    "an amount of currency, from 1 to 1000000000",
+    "an amount of currency",
     min: 1, max: chaos_domain::wallet::MAX_AMOUNT
 );
 
 count_field!(
     /// Experience granted at once.
     ExperienceAmount,
-    "experience, from 1 to 1000000",
+    "experience",
     min: 1, max: 1_000_000
 );
 
-/// The pattern of an aggregate id in a path: a hyphenated UUID.
-pub const UUID_PATTERN: &str =
-    "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+/// Path ids are the platform's: a hyphenated UUID, checked and documented from one pattern.
+pub use chaos_platform::openapi::{parse_uuid, IdPath, UUID_PATTERN};
 
-/// Parses a path id exactly as documented (a hyphenated UUID, nothing else `uuid` would take).
-pub fn parse_uuid(raw: &str) -> Option<uuid::Uuid> {
-    let shape = raw.len() == 36
-        && raw.char_indices().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    shape.then(|| uuid::Uuid::parse_str(raw).ok()).flatten()
-}
+text_field!(
+    /// The `Idempotency-Key` request header.
+    IdempotencyKey,
+    "1 to 255 visible ASCII characters",
+    min: 1, max: 255, pattern: Some("^[!-~]+$"), check: visible_ascii
+);
 
-/// `{id}` in a path: an aggregate id.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Path)]
-pub struct IdPath {
-    /// The aggregate's id: a hyphenated UUID.
-    #[param(format = Uuid, pattern = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
-    pub id: String,
-}
+/// The `Idempotency-Key` request header, as operations document it.
+#[derive(Debug)]
+pub struct IdempotencyHeader;
 
-/// The `Idempotency-Key` request header.
-#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Header)]
-pub struct IdempotencyHeader {
-    /// Retry-safe key: a retried request with the same key and body returns the first answer
-    /// and appends nothing; the same key with another body is 422 `idempotency-key-reused`.
-    #[param(
-        rename = "Idempotency-Key",
-        min_length = 1,
-        max_length = 255,
-        pattern = "^[!-~]+$"
-    )]
-    pub idempotency_key: Option<String>,
-}
-
-/// The schema of an id path parameter.
-pub fn uuid_schema() -> RefOr<Schema> {
-    ObjectBuilder::new()
-        .schema_type(Type::String)
-        .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
-        .pattern(Some(UUID_PATTERN))
-        .into()
+impl utoipa::IntoParams for IdempotencyHeader {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![chaos_platform::openapi::optional_parameter(
+            "Idempotency-Key",
+            ParameterIn::Header,
+            &format!(
+                "Retry-safe key ({}): a retried request with the same key and body returns the \
+                 first answer and appends nothing; the same key with another body is 422 \
+                 `idempotency-key-reused`.",
+                IdempotencyKey::DESCRIPTION
+            ),
+            <IdempotencyKey as utoipa::PartialSchema>::schema(),
+        )]
+    }
 }
 
 #[cfg(test)]
@@ -281,6 +255,7 @@ mod tests {
     schema_agrees_with_check!(name_schema_agrees_with_its_check, NameField);
     schema_agrees_with_check!(content_id_schema_agrees_with_its_check, ContentId);
     schema_agrees_with_check!(label_schema_agrees_with_its_check, Label);
+    schema_agrees_with_check!(idempotency_key_schema_agrees_with_its_check, IdempotencyKey);
 
     #[test]
     fn the_name_field_is_the_domain_rule() {

@@ -18,6 +18,6 @@ pub fn document() -> utoipa::openapi::OpenApi {
     for part in crate::routes::documents() {
         doc.merge(part);
     }
-    chaos_platform::openapi::CommonAnswers.modify(&mut doc);
+    chaos_platform::openapi::CommonAnswers { throttled: true }.modify(&mut doc);
     doc
 }

@@ -35,6 +35,7 @@ pub struct Doc;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"username": "aria", "password": "correct horse battery"}))]
 pub struct Credentials {
     pub username: Username,
     pub password: Password,

@@ -46,6 +46,7 @@ pub struct Doc;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"name": "Aria", "class": "mage"}))]
 pub struct CreateCharacter {
     pub name: NameField,
     /// A class from the content catalogue (`warrior`, `mage`, `ranger`, `cleric`).
@@ -54,6 +55,7 @@ pub struct CreateCharacter {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"skill": "fireball", "target": "wolf-17"}))]
 pub struct CastSkill {
     /// A skill the character knows (`strike`, `fireball`, ...).
     pub skill: ContentId,
@@ -63,6 +65,7 @@ pub struct CastSkill {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"zone": "starter_meadow"}))]
 pub struct Travel {
     /// A zone from the content catalogue.
     pub zone: ContentId,
@@ -70,6 +73,7 @@ pub struct Travel {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"amount": 50, "source": "quest:intro"}))]
 pub struct GrantExperience {
     pub amount: ExperienceAmount,
     /// Why: a quest id, an event, an operator's reason.

@@ -51,6 +51,7 @@ impl From<CurrencyName> for Currency {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"currency": "gold", "amount": 10, "sink": "vendor:potion", "reference": "order-1"}))]
 pub struct Spend {
     pub currency: CurrencyName,
     pub amount: CurrencyAmount,
@@ -62,6 +63,7 @@ pub struct Spend {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"currency": "gold", "amount": 100, "source": "compensation", "reference": "ticket-42"}))]
 pub struct Grant {
     pub currency: CurrencyName,
     pub amount: CurrencyAmount,

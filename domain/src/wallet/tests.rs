@@ -308,3 +308,23 @@ proptest! {
         prop_assert_eq!(&Wallet::fold(history), &wallet);
     }
 }
+
+/// The stored payloads' documented shape (docs/event-store.md): a failing comparison means the
+/// shape changed — add a version and an upcaster instead.
+#[test]
+fn stored_payloads_keep_their_documented_shape() {
+    use crate::aggregate::{decode_stored, encode_stored, GameEvent};
+    let golden = serde_json::json!({
+        "WalletOpened": {"WalletOpened": {"owner": owner().to_string(),
+            "character": character().to_string(), "opened_at": "2026-11-30T09:00:00Z"}},
+        "CurrencyGranted": {"CurrencyGranted": {"currency": "gold", "amount": 30,
+            "balance_after": 30, "source": "level-up", "reference": "levelup:2",
+            "granted_at": "2026-11-30T09:00:00Z"}},
+    });
+    for event in [opened(), granted(30, 30, "levelup:2")] {
+        let name = event.type_name();
+        assert_eq!(encode_stored(&event), golden[name], "{name}");
+        let back = decode_stored::<Wallet>(name, "1", golden[name].clone()).unwrap();
+        assert_eq!(back, event);
+    }
+}

@@ -1,13 +1,17 @@
 //! Feeding events to a projection: the batch logic shared by every feed, the Kafka consumer
 //! loop, and the metrics.
 
+mod heal;
 mod kafka;
 mod metrics;
 mod sink;
 mod store_feed;
 
 pub use chaos_readmodel::Verdict;
+pub use heal::{Guardian, StoreSource};
 pub use kafka::KafkaRunner;
 pub use metrics::ProjectorMetrics;
 pub use sink::{FeedOffset, ProjectionSink};
-pub use store_feed::{CatchUp, FeedCheckpoint, PgCheckpoint, SqliteCheckpoint, StoreFeed};
+pub use store_feed::{
+    CatchUp, FeedCheckpoint, PgCheckpoint, ReadModelCheckpoint, SqliteCheckpoint, StoreFeed,
+};

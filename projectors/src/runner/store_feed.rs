@@ -50,6 +50,34 @@ impl FeedCheckpoint for SqliteCheckpoint {
     }
 }
 
+/// A named checkpoint kept with the read models it describes (the embedded mode's SQLite read
+/// models): the documents and the position they reflect live and die together, so a deleted or
+/// replaced read-model file starts again from the first event.
+#[derive(Debug, Clone)]
+pub struct ReadModelCheckpoint {
+    pub store: chaos_readmodel::SqliteStore,
+    pub name: String,
+}
+
+#[async_trait::async_trait]
+impl FeedCheckpoint for ReadModelCheckpoint {
+    async fn load(&self) -> anyhow::Result<Position> {
+        Ok(self.store.load_checkpoint(&self.name).await?.map_or(
+            Position::START,
+            |global_position| Position {
+                tx_id: 0,
+                global_position,
+            },
+        ))
+    }
+    async fn save(&self, position: Position) -> anyhow::Result<()> {
+        Ok(self
+            .store
+            .save_checkpoint(&self.name, position.global_position)
+            .await?)
+    }
+}
+
 /// A named checkpoint in PostgreSQL (a rebuild from the event store).
 #[derive(Debug, Clone)]
 pub struct PgCheckpoint {
@@ -95,6 +123,13 @@ impl StoreFeed {
         }
     }
 
+    /// Events read and applied per batch (default 1000): larger suits sinks with a high cost per
+    /// batch (the warehouse's appends).
+    pub fn with_batch(mut self, batch: u32) -> Self {
+        self.batch = batch.max(1);
+        self
+    }
+
     /// Saves the position after every batch to `checkpoint`.
     pub fn with_checkpoint(mut self, checkpoint: Arc<dyn FeedCheckpoint>) -> Self {
         self.checkpoint = Some(checkpoint);
@@ -114,6 +149,18 @@ impl StoreFeed {
     pub async fn catch_up(
         &self,
         from: Position,
+        progress: impl FnMut(&CatchUp),
+    ) -> anyhow::Result<CatchUp> {
+        self.catch_up_until(from, &CancellationToken::new(), progress)
+            .await
+    }
+
+    /// As [`Self::catch_up`], but stops after the batch in hand once `stop` is cancelled (a
+    /// shutdown during a long catch-up): the position returned is where it stopped.
+    pub async fn catch_up_until(
+        &self,
+        from: Position,
+        stop: &CancellationToken,
         mut progress: impl FnMut(&CatchUp),
     ) -> anyhow::Result<CatchUp> {
         let mut done = CatchUp {
@@ -123,6 +170,9 @@ impl StoreFeed {
             dead_letters: 0,
         };
         loop {
+            if stop.is_cancelled() {
+                return Ok(done);
+            }
             let stored = self.log.read_after(done.position, self.batch).await?;
             let Some(last) = stored.last().map(|e| e.position) else {
                 return Ok(done);
@@ -176,7 +226,7 @@ impl StoreFeed {
         let mut backoff = Duration::from_millis(50);
         while !shutdown.is_cancelled() {
             let started = Instant::now();
-            match self.catch_up(position, |_| {}).await {
+            match self.catch_up_until(position, &shutdown, |_| {}).await {
                 Ok(done) => {
                     position = done.position;
                     backoff = Duration::from_millis(50);

@@ -22,6 +22,19 @@ use crate::view::{read, write, Change, View};
 /// The stored name of the view: part of its keys. Do not change without a rebuild.
 pub const NAME: &str = "sheet";
 
+/// The boards a sheet is on (`Keys::board(NAME, …)`).
+pub mod boards {
+    /// Characters by total experience (the level follows from it).
+    pub const LEVEL: &str = "level";
+    /// Characters by gold held.
+    pub const WEALTH: &str = "wealth";
+    /// The characters in a zone by when they last acted (epoch milliseconds): who is online
+    /// there is who acted within the presence window.
+    pub fn presence(zone: &str) -> String {
+        format!("presence:{zone}")
+    }
+}
+
 /// A character sheet as stored.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CharacterSheet {
@@ -230,5 +243,26 @@ impl View for SheetView {
             body: write(&doc)?,
             log: Vec::new(),
         })
+    }
+
+    /// A created character is on the level and wealth leaderboards and on its zone's presence
+    /// list; a purse without its character yet is on none.
+    fn boards(&self, _id: &str, body: &Value) -> Vec<(String, f64)> {
+        let Ok(Some(SheetDoc {
+            character: Some(c),
+            purse,
+        })) = read::<SheetDoc>(Some(body))
+        else {
+            return Vec::new();
+        };
+        let gold = purse.get("gold").copied().unwrap_or(0);
+        vec![
+            (boards::LEVEL.to_owned(), c.xp as f64),
+            (boards::WEALTH.to_owned(), gold as f64),
+            (
+                boards::presence(&c.zone),
+                c.updated_at.timestamp_millis() as f64,
+            ),
+        ]
     }
 }

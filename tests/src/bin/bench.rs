@@ -1,18 +1,28 @@
 //! Load generator for the write path and the projection, printing figures (not a test).
 //!
-//! Registers `--accounts` players with one character each, then `--clients` concurrent clients
-//! send `cast-skill strike` for `--duration` seconds, each client to its own characters (so no
-//! two requests race on one aggregate). Every `--sample-every`th accepted command is followed
-//! by a visibility probe: a query with the command's `Consistency-Token`, timed from the moment
-//! the command's answer arrived until the query API returns a sheet at that version.
+//! Registers `--accounts` players owning `--characters` characters between them, then
+//! `--clients` concurrent clients send commands for `--duration` seconds:
+//! - `--workload cast` (default): `cast-skill strike`;
+//! - `--workload mixed`: game-like proportions of casts and wallet spends (the player core's
+//!   commands join as they land).
+//!
+//! Uncontended (default), each client commands characters of its own, so no two requests race on
+//! one aggregate. `--contended` makes every request pick a random character of the whole key
+//! space (`--characters`), so clients collide on the same aggregates as players in a busy zone
+//! do. Every `--sample-every`th accepted command is followed by a visibility probe: a query with
+//! the command's `Consistency-Token`, timed from the moment the command's answer arrived until
+//! the query API serves that version.
 //!
 //! Against running services:
 //!   target/release/bench --command-url http://127.0.0.1:8080 --query-url http://127.0.0.1:8082
-//! Or start an isolated stack of the release binaries next to this one (own database, topic
-//! prefix, key prefix), run, and tear it down:
-//!   cargo build --release --workspace --bins && target/release/bench --spawn
+//! Or start the backend next to this binary, run, and stop it:
+//!   target/release/bench --spawn       the distributed stack, isolated (own database, topic
+//!                                      prefix, key prefix) on the services.sh services
+//!   target/release/bench --embedded    the one-process backend (`chaos`) on a fresh data dir
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,14 +31,25 @@ use anyhow::Context;
 use chaos_tests::stats::summary;
 use chaos_tests::{CommandApi, QueryApi, Stack, StackOptions};
 use futures::stream::{self, StreamExt};
+use rand::{Rng, SeedableRng};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Workload {
+    Cast,
+    Mixed,
+}
 
 #[derive(Debug, Clone)]
 struct Args {
     command_url: String,
     query_url: String,
     spawn: bool,
+    embedded: bool,
     accounts: usize,
+    characters: usize,
     clients: usize,
+    contended: bool,
+    workload: Workload,
     duration: Duration,
     warmup: Duration,
     sample_every: u64,
@@ -38,19 +59,29 @@ struct Args {
     rate: Option<f64>,
     /// Leave a spawned stack's database, topics, keys and logs behind.
     keep: bool,
+    seed: u64,
 }
 
-const USAGE: &str = "bench [--spawn] [--command-url URL] [--query-url URL] [--accounts N] \
-[--clients N] [--duration SECS] [--warmup SECS] [--sample-every N] [--visibility-timeout-ms MS] \
-[--setup-concurrency N] [--rate PER_SEC] [--keep]
+const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-url URL] \
+[--accounts N] [--characters N] [--clients N] [--contended] [--workload cast|mixed] \
+[--duration SECS] [--warmup SECS] [--sample-every N] [--visibility-timeout-ms MS] \
+[--setup-concurrency N] [--rate PER_SEC] [--seed N] [--keep]
   defaults: --command-url $CHAOS_BENCH_COMMAND_URL or http://127.0.0.1:8080
             --query-url $CHAOS_BENCH_QUERY_URL or http://127.0.0.1:8082
-            --accounts 256 --clients 64 --duration 30 --warmup 3 --sample-every 50
-            --visibility-timeout-ms 10000 --setup-concurrency 16
-  --rate    pace the clients to this many commands/s in total (open loop: each command is
-            timed from when it was due, so a slow answer that delays the next one counts)
-  --spawn   start command-api, relay, projector and query-api from this binary's directory
-            against the services of `deploy/local/services.sh env` (isolated), then stop them";
+            --accounts 256 --characters = accounts --clients 64 --workload cast --duration 30
+            --warmup 3 --sample-every 50 --visibility-timeout-ms 10000 --setup-concurrency 16
+  --contended  every request picks a random character of the whole key space (--characters):
+               clients race on the same aggregates; without it each client has its own
+  --workload   cast: cast-skill strike; mixed: 80% casts, 20% wallet spends (the wallets get
+               gold from a game master's grant at set-up: needs --spawn or --embedded, which
+               know the token secret, or $CHAOS_BENCH_GM_TOKEN)
+  --rate       pace the clients to this many commands/s in total (open loop: each command is
+               timed from when it was due, so a slow answer that delays the next one counts)
+  --spawn      start command-api, relay, projector, process managers and query-api from this
+               binary's directory against the services of `deploy/local/services.sh env`
+               (isolated), then stop them
+  --embedded   start `chaos` (the one-process backend) from this binary's directory on a new
+               data directory, then stop it";
 
 fn parse_args() -> anyhow::Result<Args> {
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
@@ -58,8 +89,12 @@ fn parse_args() -> anyhow::Result<Args> {
         command_url: env("CHAOS_BENCH_COMMAND_URL", "http://127.0.0.1:8080"),
         query_url: env("CHAOS_BENCH_QUERY_URL", "http://127.0.0.1:8082"),
         spawn: false,
+        embedded: false,
         accounts: 256,
+        characters: 0,
         clients: 64,
+        contended: false,
+        workload: Workload::Cast,
         duration: Duration::from_secs(30),
         warmup: Duration::from_secs(3),
         sample_every: 50,
@@ -67,17 +102,28 @@ fn parse_args() -> anyhow::Result<Args> {
         setup_concurrency: 16,
         rate: None,
         keep: false,
+        seed: 7,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--spawn" => a.spawn = true,
+            "--embedded" => a.embedded = true,
             "--keep" => a.keep = true,
+            "--contended" => a.contended = true,
             "--command-url" => a.command_url = value()?,
             "--query-url" => a.query_url = value()?,
             "--accounts" => a.accounts = value()?.parse()?,
+            "--characters" => a.characters = value()?.parse()?,
             "--clients" => a.clients = value()?.parse()?,
+            "--workload" => {
+                a.workload = match value()?.as_str() {
+                    "cast" => Workload::Cast,
+                    "mixed" => Workload::Mixed,
+                    other => anyhow::bail!("unknown workload {other}: cast or mixed"),
+                }
+            }
             "--duration" => a.duration = Duration::from_secs_f64(value()?.parse()?),
             "--warmup" => a.warmup = Duration::from_secs_f64(value()?.parse()?),
             "--sample-every" => a.sample_every = value()?.parse::<u64>()?.max(1),
@@ -86,6 +132,7 @@ fn parse_args() -> anyhow::Result<Args> {
             }
             "--setup-concurrency" => a.setup_concurrency = value()?.parse::<usize>()?.max(1),
             "--rate" => a.rate = Some(value()?.parse::<f64>()?).filter(|r| *r > 0.0),
+            "--seed" => a.seed = value()?.parse()?,
             "-h" | "--help" => {
                 println!("{USAGE}");
                 std::process::exit(0);
@@ -94,12 +141,20 @@ fn parse_args() -> anyhow::Result<Args> {
         }
     }
     anyhow::ensure!(a.clients >= 1, "--clients must be at least 1");
-    a.accounts = a.accounts.max(a.clients);
+    anyhow::ensure!(!(a.spawn && a.embedded), "--spawn or --embedded, not both");
+    if a.characters == 0 {
+        a.characters = a.accounts.max(a.clients);
+    }
+    a.accounts = a.accounts.clamp(1, a.characters);
+    if !a.contended {
+        a.characters = a.characters.max(a.clients);
+    }
     Ok(a)
 }
 
 #[derive(Debug, Clone)]
 struct Hero {
+    /// The owning player's token.
     token: String,
     id: String,
 }
@@ -111,10 +166,11 @@ struct Tally {
     visibility: Vec<Duration>,
     visibility_timeouts: u64,
     errors: BTreeMap<String, u64>,
+    commands: BTreeMap<&'static str, u64>,
     /// When the last command was answered.
     last_answer: Option<Instant>,
-    /// The last version each character was commanded to.
-    last_versions: BTreeMap<String, u64>,
+    /// The highest version each character was commanded to.
+    last_versions: BTreeMap<String, (String, u64)>,
     /// Visibility probes still running.
     probes: Vec<tokio::task::JoinHandle<Option<Duration>>>,
 }
@@ -130,9 +186,82 @@ impl Tally {
     }
 }
 
+/// The embedded backend as a child process; killed when dropped.
+struct Embedded {
+    child: Child,
+    data_dir: PathBuf,
+}
+
+impl Drop for Embedded {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+const BENCH_SECRET: &str = "bench-secret-long-enough-for-any-mode-0123456789";
+
+async fn start_embedded(args: &mut Args) -> anyhow::Result<Embedded> {
+    let bin = chaos_tests::process::binary("chaos")?;
+    let data_dir = std::env::temp_dir().join(format!("chaos-bench-{}", uuid::Uuid::new_v4()));
+    let (c, q) = (
+        chaos_tests::process::free_port(),
+        chaos_tests::process::free_port(),
+    );
+    let child = Command::new(bin)
+        .arg("--data-dir")
+        .arg(&data_dir)
+        .env("CHAOS__COMMAND_API__BIND", format!("127.0.0.1:{c}"))
+        .env("CHAOS__QUERY_API__BIND", format!("127.0.0.1:{q}"))
+        .env("CHAOS__AUTH__JWT_SECRET", BENCH_SECRET)
+        .env("CHAOS__TELEMETRY__LEVEL", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .context("starting chaos")?;
+    let embedded = Embedded { child, data_dir };
+    args.command_url = format!("http://127.0.0.1:{c}");
+    args.query_url = format!("http://127.0.0.1:{q}");
+    let http = reqwest::Client::new();
+    for url in [&args.command_url, &args.query_url] {
+        chaos_tests::wait_until(
+            &format!("{url}/readyz"),
+            Duration::from_secs(60),
+            Duration::from_millis(20),
+            || async {
+                match http.get(format!("{url}/readyz")).send().await {
+                    Ok(r) if r.status().is_success() => Ok(Some(())),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await?;
+    }
+    println!(
+        "started the embedded backend (data in {})",
+        embedded.data_dir.display()
+    );
+    Ok(embedded)
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = parse_args()?;
+    let mut game_master = std::env::var("CHAOS_BENCH_GM_TOKEN").ok();
+    let now = chrono::Utc::now().timestamp();
+    let _embedded = if args.embedded {
+        game_master = Some(chaos_tests::stack::sign_token_with_roles(
+            BENCH_SECRET,
+            &uuid::Uuid::new_v4().to_string(),
+            &["player", "game-master"],
+            now,
+            now + 86_400,
+        ));
+        Some(start_embedded(&mut args).await?)
+    } else {
+        None
+    };
     let stack = if args.spawn {
         let options = StackOptions::default()
             .with_env("command-api", "CHAOS__DATABASE__MAX_CONNECTIONS", "32")
@@ -142,7 +271,13 @@ async fn main() -> anyhow::Result<()> {
             .with_env("query-api", "CHAOS__TELEMETRY__LEVEL", "warn");
         let stack = Stack::start(options).await?;
         args.command_url = stack.command_api.base_url();
-        args.query_url = stack.queries().base().to_owned();
+        args.query_url = stack.anonymous_queries().base().to_owned();
+        game_master = Some(stack.sign_token_with_roles(
+            &uuid::Uuid::new_v4().to_string(),
+            &["player", "game-master"],
+            now,
+            now + 86_400,
+        ));
         let sync: String = sqlx::query_scalar("SHOW synchronous_commit")
             .fetch_one(stack.store().pool())
             .await?;
@@ -154,7 +289,7 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let result = run(&args).await;
+    let result = run(&args, game_master.as_deref()).await;
     match stack {
         Some(stack) if result.is_err() || args.keep => stack.keep_for_inspection(),
         other => drop(other),
@@ -162,16 +297,29 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(args: &Args) -> anyhow::Result<()> {
+async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
     let commands = CommandApi::new(&args.command_url);
     let queries = QueryApi::new(&args.query_url);
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     println!(
-        "bench {run_id}: {} accounts, {} clients, {}, {:?} (+{:?} warm-up), command API {}, query API {}",
+        "bench {run_id}: {} workload, {} accounts, {} characters, {} clients, {}, {}, {:?} \
+         (+{:?} warm-up), command API {}, query API {}",
+        match args.workload {
+            Workload::Cast => "cast-skill",
+            Workload::Mixed => "mixed",
+        },
         args.accounts,
+        args.characters,
         args.clients,
+        if args.contended {
+            "contended (random character per request)"
+        } else {
+            "uncontended (each client its own characters)"
+        },
         args.rate
-            .map_or("as fast as they can".to_owned(), |r| format!("paced to {r} commands/s")),
+            .map_or("as fast as they can".to_owned(), |r| format!(
+                "paced to {r} commands/s"
+            )),
         args.duration,
         args.warmup,
         args.command_url,
@@ -179,18 +327,31 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     );
 
     let setup = Instant::now();
-    let heroes: Vec<Hero> = stream::iter(0..args.accounts)
+    let players: Vec<(String, String)> = stream::iter(0..args.accounts)
         .map(|i| {
             let commands = commands.clone();
             async move {
                 let player = commands.player(&format!("bench_{run_id}_{i}")).await?;
+                Ok::<_, anyhow::Error>((player.token, player.account_id))
+            }
+        })
+        .buffer_unordered(args.setup_concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<_>>()?;
+    let heroes: Vec<Hero> = stream::iter(0..args.characters)
+        .map(|i| {
+            let commands = commands.clone();
+            let token = players[i % players.len()].0.clone();
+            async move {
                 let class = ["warrior", "mage", "ranger", "cleric"][i % 4];
                 let answer = commands
-                    .create_character(&player.token, &format!("H{run_id}x{i}"), class, &[])
+                    .create_character(&token, &format!("H{run_id}x{i}"), class, &[])
                     .await?
                     .answer()?;
                 Ok::<_, anyhow::Error>(Hero {
-                    token: player.token,
+                    token,
                     id: answer.aggregate_id,
                 })
             }
@@ -202,30 +363,37 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         .collect::<anyhow::Result<_>>()?;
     for hero in &heroes {
         queries
-            .wait_for_version(&hero.id, 1, Duration::from_secs(60))
+            .with_token(&hero.token)
+            .wait_for_version(&hero.id, 1, Duration::from_secs(120))
             .await?;
     }
+    if args.workload == Workload::Mixed {
+        fund_wallets(args, &commands, &queries, &heroes, game_master).await?;
+    }
     println!(
-        "setup: {} players and characters in {:.1}s (all visible in the query API)",
+        "setup: {} players, {} characters in {:.1}s (all visible in the query API)",
+        players.len(),
         heroes.len(),
         setup.elapsed().as_secs_f64()
     );
 
     if !args.warmup.is_zero() {
-        load(args, &commands, &queries, &heroes, args.warmup)
+        load(args, &commands, &queries, &heroes, args.warmup, 1)
             .await
             .finish_probes()
             .await;
     }
+    let conflicts_before = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
     let started = Instant::now();
-    let mut tally = load(args, &commands, &queries, &heroes, args.duration).await;
+    let mut tally = load(args, &commands, &queries, &heroes, args.duration, 2).await;
     let window = tally.last_answer.map_or(args.duration, |t| t - started);
     // How far behind the projection was when the load stopped: time from the last answer until
     // every character's sheet shows its last commanded version.
     if let Some(last) = tally.last_answer {
-        for (id, version) in &tally.last_versions {
+        for (id, (token, version)) in &tally.last_versions {
             queries
-                .wait_for_version(id, *version, Duration::from_secs(120))
+                .with_token(token)
+                .wait_for_version(id, *version, Duration::from_secs(180))
                 .await?;
         }
         println!(
@@ -235,8 +403,69 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     }
     tally.finish_probes().await;
     report(&tally, window);
+    let conflicts = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
+    if let (Some(before), Some(after)) = (conflicts_before, conflicts) {
+        println!(
+            "decisions redone after a lost optimistic-concurrency race: {:.0}",
+            after - before
+        );
+    }
     group_commit_report(&args.command_url).await;
     Ok(())
+}
+
+/// Mixed workload: every wallet gets gold from a game master's grant, so spends succeed.
+async fn fund_wallets(
+    args: &Args,
+    commands: &CommandApi,
+    queries: &QueryApi,
+    heroes: &[Hero],
+    game_master: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(gm) = game_master else {
+        println!("no game master token: wallets stay empty, spends answer insufficient-funds");
+        return Ok(());
+    };
+    stream::iter(heroes)
+        .map(|hero| async move {
+            // The wallet is opened by the rewards process manager: wait until it is.
+            queries
+                .with_token(&hero.token)
+                .wait_for_wallet(&hero.id, 1, Duration::from_secs(120))
+                .await?;
+            let r = commands
+                .post(
+                    &format!("/v1/wallets/{}/grant", hero.id),
+                    Some(gm),
+                    &serde_json::json!({"currency": "gold", "amount": 1_000_000_000u64,
+                        "source": "bench", "reference": "bench-funding"}),
+                    &[],
+                )
+                .await?;
+            anyhow::ensure!(r.status.is_success(), "funding {}: {r:?}", hero.id);
+            Ok(())
+        })
+        .buffer_unordered(args.setup_concurrency)
+        .collect::<Vec<anyhow::Result<()>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
+/// The sum of a counter's series in a service's `/metrics`.
+async fn metric_total(base: &str, name: &str) -> Option<f64> {
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect();
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// The command API's group-commit figures (whole process lifetime, set-up included).
@@ -266,31 +495,47 @@ async fn group_commit_report(command_url: &str) {
     }
 }
 
+/// What a client sends next.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Cast,
+    Spend,
+}
+
+impl Kind {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cast => "cast-skill",
+            Self::Spend => "wallet spend",
+        }
+    }
+}
+
 async fn load(
     args: &Args,
     commands: &CommandApi,
     queries: &QueryApi,
     heroes: &[Hero],
     duration: Duration,
+    round: u64,
 ) -> Tally {
     let tally = Arc::new(Mutex::new(Tally::default()));
     let accepted = Arc::new(AtomicU64::new(0));
     let deadline = Instant::now() + duration;
+    let heroes = Arc::new(heroes.to_vec());
     let mut clients = Vec::new();
     for c in 0..args.clients {
-        let mine: Vec<Hero> = heroes
-            .iter()
-            .skip(c)
-            .step_by(args.clients)
-            .cloned()
-            .collect();
-        let (commands, queries, tally, accepted) = (
+        let mine: Vec<usize> = (c..heroes.len()).step_by(args.clients).collect();
+        let (commands, queries, tally, accepted, heroes) = (
             commands.clone(),
             queries.clone(),
             tally.clone(),
             accepted.clone(),
+            heroes.clone(),
         );
         let (sample_every, visibility_timeout) = (args.sample_every, args.visibility_timeout);
+        let (contended, workload) = (args.contended, args.workload);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed ^ (round << 32) ^ c as u64);
         // Paced: client c sends every `clients / rate` seconds, staggered across clients.
         let pace = args.rate.map(|rate| {
             let interval = Duration::from_secs_f64(args.clients as f64 / rate);
@@ -303,13 +548,22 @@ async fn load(
             let mut probes = Vec::new();
             let mut latencies = Vec::new();
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
+            let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
             let mut last_answer = None;
-            let mut last_versions = BTreeMap::new();
+            let mut last_versions: BTreeMap<String, (String, u64)> = BTreeMap::new();
             let mut due = pace.map(|(_, first)| first);
-            for hero in mine.iter().cycle() {
-                if Instant::now() >= deadline {
-                    break;
-                }
+            let mut n = 0usize;
+            while Instant::now() < deadline {
+                let hero = if contended {
+                    &heroes[rng.random_range(0..heroes.len())]
+                } else {
+                    &heroes[mine[n % mine.len()]]
+                };
+                n += 1;
+                let kind = match workload {
+                    Workload::Mixed if rng.random_bool(0.2) => Kind::Spend,
+                    _ => Kind::Cast,
+                };
                 let sent = match (&mut due, pace) {
                     (Some(at), Some((interval, _))) => {
                         tokio::time::sleep_until((*at).into()).await;
@@ -319,25 +573,38 @@ async fn load(
                     }
                     _ => Instant::now(),
                 };
-                let reply = commands
-                    .cast_skill(&hero.token, &hero.id, "strike", &[])
-                    .await;
+                let reply = match kind {
+                    Kind::Cast => {
+                        commands
+                            .cast_skill(&hero.token, &hero.id, "strike", &[])
+                            .await
+                    }
+                    Kind::Spend => {
+                        let reference = uuid::Uuid::new_v4().simple().to_string();
+                        commands.spend(&hero.token, &hero.id, 1, &reference).await
+                    }
+                };
                 let answered = Instant::now();
                 match reply {
                     Ok(r) if r.status.is_success() => {
                         latencies.push(answered - sent);
+                        *kinds.entry(kind.name()).or_default() += 1;
                         last_answer = Some(answered);
-                        let n = accepted.fetch_add(1, Ordering::Relaxed) + 1;
+                        let count = accepted.fetch_add(1, Ordering::Relaxed) + 1;
                         let answer = r.answer();
-                        if let Ok(answer) = &answer {
-                            last_versions.insert(hero.id.clone(), answer.sequence);
+                        if let (Kind::Cast, Ok(answer)) = (kind, &answer) {
+                            let entry = last_versions
+                                .entry(hero.id.clone())
+                                .or_insert((hero.token.clone(), 0));
+                            entry.1 = entry.1.max(answer.sequence);
                         }
-                        if n.is_multiple_of(sample_every) {
+                        if count.is_multiple_of(sample_every) {
                             if let Ok(answer) = answer {
-                                let (queries, id) = (queries.clone(), hero.id.clone());
+                                let queries = queries.with_token(&hero.token);
                                 probes.push(tokio::spawn(probe(
                                     queries,
-                                    id,
+                                    kind,
+                                    hero.id.clone(),
                                     answer.consistency_token,
                                     answered,
                                     visibility_timeout,
@@ -368,9 +635,15 @@ async fn load(
             t.latencies.extend(latencies);
             t.probes.extend(probes);
             t.last_answer = t.last_answer.max(last_answer);
-            t.last_versions.extend(last_versions);
+            for (id, (token, version)) in last_versions {
+                let entry = t.last_versions.entry(id).or_insert((token, 0));
+                entry.1 = entry.1.max(version);
+            }
             for (k, v) in errors {
                 *t.errors.entry(k).or_default() += v;
+            }
+            for (k, v) in kinds {
+                *t.commands.entry(k).or_default() += v;
             }
         }));
     }
@@ -382,16 +655,21 @@ async fn load(
         .unwrap_or_default()
 }
 
-/// Time from `accepted` until the query API serves the sheet at the command's version.
+/// Time from `accepted` until the query API serves the read model at the command's version.
 async fn probe(
     queries: QueryApi,
+    kind: Kind,
     id: String,
     token: String,
     accepted: Instant,
     timeout: Duration,
 ) -> Option<Duration> {
     while accepted.elapsed() < timeout {
-        match queries.sheet(&id, Some(&token)).await {
+        let reply = match kind {
+            Kind::Cast => queries.sheet(&id, Some(&token)).await,
+            Kind::Spend => queries.wallet(&id, Some(&token)).await,
+        };
+        match reply {
             Ok(r) if r.status.is_success() => return Some(accepted.elapsed()),
             // 503: not there within the server's bounded wait; ask again.
             _ => tokio::time::sleep(Duration::from_millis(5)).await,
@@ -408,6 +686,9 @@ fn report(tally: &Tally, elapsed: Duration) {
         elapsed.as_secs_f64(),
         ok as f64 / elapsed.as_secs_f64()
     );
+    for (kind, n) in &tally.commands {
+        println!("  {kind}: {n}");
+    }
     let mut latencies = tally.latencies.clone();
     println!("command latency:    {}", summary(&mut latencies));
     let mut visibility = tally.visibility.clone();

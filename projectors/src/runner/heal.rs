@@ -1,0 +1,174 @@
+//! Read models heal themselves.
+//!
+//! - A document behind its stream (a gap: the read model was restored from an old backup, lost
+//!   in a restart, evicted, failed over to a lagging replica) is repaired from the event store
+//!   by the projection itself ([`StoreSource`], `ViewProjection::with_source`): the missing
+//!   events are fetched and applied, then the event that revealed the gap. Dead letters are for
+//!   events that cannot be applied at all.
+//! - A read model found empty — no marker, though the projection has run (a Redis restarted
+//!   without persistence, a flush) — is rebuilt from the event store ([`Guardian`]), while the
+//!   feed goes on: every write is a compare-and-set on per-stream positions, so the rebuild and
+//!   the live feed never apply an event twice. Aggregates with no new events come back too.
+//!
+//! Both say so: a log line and `chaos_projector_gap_repairs_total` /
+//! `chaos_projector_rebuilds_total`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use chaos_eventstore::publish::to_published;
+use chaos_eventstore::repository::Repository;
+use chaos_eventstore::{EventLog, Position};
+use chaos_readmodel::{StoreError, StreamSource, ViewProjection};
+use chaos_schemas::PublishedEvent;
+use tokio_util::sync::CancellationToken;
+
+use super::{ProjectorMetrics, StoreFeed};
+
+/// The event store as the source of a stream's missing events.
+#[derive(Debug, Clone)]
+pub struct StoreSource {
+    repository: Repository,
+}
+
+impl StoreSource {
+    pub fn new(repository: Repository) -> Self {
+        Self { repository }
+    }
+}
+
+#[async_trait]
+impl StreamSource for StoreSource {
+    async fn events(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after: u64,
+        up_to: u64,
+    ) -> Result<Vec<PublishedEvent>, StoreError> {
+        let mut out = Vec::new();
+        let mut at = after;
+        while at < up_to {
+            let page = self
+                .repository
+                .history_page(
+                    aggregate_type,
+                    aggregate_id,
+                    i64::try_from(at).unwrap_or(i64::MAX),
+                    1000,
+                    Some(i64::try_from(up_to).unwrap_or(i64::MAX)),
+                )
+                .await
+                .map_err(StoreError::unavailable)?;
+            let Some(last) = page.last().map(|e| e.sequence) else {
+                break;
+            };
+            for stored in &page {
+                // A row that does not map can be neither applied nor skipped: a dead letter.
+                match to_published(stored) {
+                    Ok(event) => out.push(event),
+                    Err(e) => {
+                        tracing::error!(error = %e, aggregate_id, sequence = stored.sequence, "stored event does not map");
+                        return Ok(out);
+                    }
+                }
+            }
+            at = u64::try_from(last).unwrap_or(up_to);
+        }
+        Ok(out)
+    }
+}
+
+/// Watches a view projection's store and rebuilds it from the event store when it is found
+/// without its marker (see the module documentation).
+#[derive(Debug, Clone)]
+pub struct Guardian {
+    name: String,
+    projection: ViewProjection,
+    log: Arc<dyn EventLog>,
+    metrics: ProjectorMetrics,
+    every: Duration,
+}
+
+impl Guardian {
+    pub fn new(
+        name: &str,
+        projection: ViewProjection,
+        log: Arc<dyn EventLog>,
+        metrics: ProjectorMetrics,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            projection,
+            log,
+            metrics,
+            every: Duration::from_secs(2),
+        }
+    }
+
+    /// Checks now, then every couple of seconds until `shutdown`. Store outages are waited out.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut repairs_seen = 0;
+        loop {
+            match self.check().await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(projection = %self.name, error = %format!("{e:#}"), "read-model check failed; will retry")
+                }
+            }
+            let repairs = self.projection.repairs();
+            if repairs > repairs_seen {
+                self.metrics
+                    .gap_repairs
+                    .with_label_values(&[&self.name])
+                    .inc_by(repairs - repairs_seen);
+                repairs_seen = repairs;
+            }
+            tokio::select! {
+                () = tokio::time::sleep(self.every) => {}
+                () = shutdown.cancelled() => return,
+            }
+        }
+    }
+
+    /// Rebuilds from the whole event store if the marker is missing, then writes the marker.
+    pub async fn check(&self) -> anyhow::Result<()> {
+        if self.projection.is_marked().await? {
+            return Ok(());
+        }
+        let started = Instant::now();
+        tracing::warn!(
+            projection = %self.name,
+            "read model has no marker (new, or lost: an empty store after a restart or flush): \
+             rebuilding from the event store"
+        );
+        self.metrics.rebuilds.with_label_values(&[&self.name]).inc();
+        let feed = StoreFeed::new(
+            &format!("{}-rebuild", self.name),
+            self.log.clone(),
+            Arc::new(self.projection.clone()),
+            self.metrics.clone(),
+        );
+        let done = feed
+            .catch_up(Position::START, |p| {
+                tracing::debug!(events = p.events, "rebuilding");
+            })
+            .await?;
+        self.projection
+            .mark(serde_json::json!({
+                "built_from": "event store",
+                "events": done.events,
+                "at": chrono::Utc::now().to_rfc3339(),
+            }))
+            .await?;
+        tracing::info!(
+            projection = %self.name,
+            events = done.events,
+            applied = done.applied,
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "read model rebuilt from the event store"
+        );
+        Ok(())
+    }
+}
