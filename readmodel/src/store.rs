@@ -6,6 +6,9 @@
 //! the stored revision is still the one the writer read, so replays and concurrent consumers can
 //! never apply an event twice or go backwards. A write may append entries to logs (a ledger, a
 //! timeline) in the same atomic step, so a log entry exists exactly when its event was applied.
+//!
+//! Past 600 lines for a reason: [`contract`], the suite every implementation must pass, lives
+//! beside the port it pins down.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -118,6 +121,41 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
     /// Up to `limit` entries of a log with scores above `after`, in score order.
     async fn log_range(&self, key: &str, after: u64, limit: usize) -> Result<Vec<(u64, Value)>>;
 
+    /// Up to `limit` entries of a log whose time (the entry's `at`, see [`entry_at`]) is in
+    /// `from_ms..to_ms` (epoch milliseconds, `to_ms` excluded) and whose score is above `after`,
+    /// in score order: a timeline by time range, paged by the last score of the previous page.
+    /// Entries without a time are in no window. The default reads the log from `after` on and
+    /// filters; stores with a secondary index answer from it.
+    async fn log_window(
+        &self,
+        key: &str,
+        from_ms: i64,
+        to_ms: i64,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Value)>> {
+        const PAGE: usize = 500;
+        let mut found = Vec::new();
+        let mut cursor = after;
+        while found.len() < limit {
+            let page = self.log_range(key, cursor, PAGE).await?;
+            let Some((last, _)) = page.last() else {
+                break;
+            };
+            cursor = *last;
+            let full = page.len() == PAGE;
+            found.extend(
+                page.into_iter()
+                    .filter(|(_, e)| entry_at(e).is_some_and(|at| from_ms <= at && at < to_ms))
+                    .take(limit - found.len()),
+            );
+            if !full {
+                break;
+            }
+        }
+        Ok(found)
+    }
+
     /// Up to `limit` members of a board from the `offset`-th, highest score first (ties: the
     /// greater member first), only those scoring at least `min_score` if given.
     async fn board_range(
@@ -214,6 +252,18 @@ pub trait DocumentStore: Send + Sync + std::fmt::Debug {
                 None => tokio::time::sleep_until(until).await,
             }
         }
+    }
+}
+
+/// The time of a log entry for [`DocumentStore::log_window`]: its `at` field, epoch
+/// milliseconds as a number or an RFC 3339 string.
+pub fn entry_at(entry: &Value) -> Option<i64> {
+    match entry.get("at")? {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => chrono::DateTime::parse_from_rfc3339(s)
+            .ok()
+            .map(|t| t.timestamp_millis()),
+        _ => None,
     }
 }
 
@@ -405,6 +455,119 @@ pub mod contract {
 
         boards(store, prefix).await;
         values_and_scans(store, prefix).await;
+        log_windows(store, prefix).await;
+        races(store, prefix).await;
+    }
+
+    /// A log read by time range (the entries' `at`), paged by score.
+    async fn log_windows(store: &dyn DocumentStore, prefix: &str) {
+        let log = format!("{prefix}timeline:{{w}}");
+        // Scores 1..=9; times out of step with them (two streams interleaved), one entry as an
+        // RFC 3339 string, one without a time.
+        let at = [100, 300, 200, 400, 500, 500, 700, 0, 900];
+        let log_entries: Vec<LogAppend> = at
+            .iter()
+            .enumerate()
+            .map(|(i, at)| LogAppend {
+                key: log.clone(),
+                score: i as u64 + 1,
+                entry: match i {
+                    4 => serde_json::json!({"at": "1970-01-01T00:00:00.500Z", "i": i}),
+                    7 => serde_json::json!({"i": i}),
+                    _ => serde_json::json!({"at": at, "i": i}),
+                },
+            })
+            .collect();
+        let key = format!("{prefix}w");
+        let write = CasWrite {
+            key: key.clone(),
+            expected: 0,
+            doc: doc(1, "x/1", 1, "w"),
+            log: log_entries,
+            boards: vec![],
+        };
+        assert_eq!(store.put_many(&[write]).await.unwrap(), vec![true]);
+        let scores = |page: Vec<(u64, Value)>| page.into_iter().map(|(s, _)| s).collect::<Vec<_>>();
+        assert_eq!(
+            scores(store.log_window(&log, 200, 600, 0, 10).await.unwrap()),
+            vec![2, 3, 4, 5, 6],
+            "from included, to excluded, in score order"
+        );
+        assert_eq!(
+            scores(store.log_window(&log, 0, i64::MAX, 0, 100).await.unwrap()),
+            vec![1, 2, 3, 4, 5, 6, 7, 9],
+            "an entry without a time is in no window"
+        );
+        // Paging: the last score of a page is the next page's `after`.
+        assert_eq!(
+            scores(store.log_window(&log, 200, 1000, 0, 2).await.unwrap()),
+            vec![2, 3]
+        );
+        assert_eq!(
+            scores(store.log_window(&log, 200, 1000, 3, 2).await.unwrap()),
+            vec![4, 5]
+        );
+        assert_eq!(
+            scores(store.log_window(&log, 200, 1000, 7, 2).await.unwrap()),
+            vec![9]
+        );
+        let page = store.log_window(&log, 500, 501, 0, 10).await.unwrap();
+        assert_eq!(
+            page,
+            vec![
+                (
+                    5,
+                    serde_json::json!({"at": "1970-01-01T00:00:00.500Z", "i": 4})
+                ),
+                (6, serde_json::json!({"at": 500, "i": 5})),
+            ]
+        );
+        assert!(store
+            .log_window(&log, 1000, 2000, 0, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store
+            .log_window(&log, 0, 1000, 0, 0)
+            .await
+            .unwrap()
+            .is_empty());
+        store.delete(&[key, log]).await.unwrap();
+    }
+
+    /// Writers racing with the same expected revision: exactly one wins, only its entry is
+    /// written.
+    async fn races(store: &dyn DocumentStore, prefix: &str) {
+        let key = format!("{prefix}race");
+        let log = format!("{prefix}race:log:{{r}}");
+        let write = |by: &str| CasWrite {
+            key: key.clone(),
+            expected: 0,
+            doc: doc(1, "x/1", 1, by),
+            log: vec![LogAppend {
+                key: log.clone(),
+                score: 1,
+                entry: serde_json::json!({"by": by}),
+            }],
+            boards: vec![],
+        };
+        let (a, b) = (write("a"), write("b"));
+        let (won_a, won_b) = tokio::join!(
+            store.put_many(std::slice::from_ref(&a)),
+            store.put_many(std::slice::from_ref(&b))
+        );
+        let (won_a, won_b) = (won_a.unwrap()[0], won_b.unwrap()[0]);
+        assert!(won_a ^ won_b, "exactly one wins");
+        let winner = if won_a { "a" } else { "b" };
+        assert_eq!(
+            store.get(&key).await.unwrap().map(|d| d.body),
+            Some(serde_json::json!({ "v": winner }))
+        );
+        assert_eq!(
+            store.log_range(&log, 0, 10).await.unwrap(),
+            vec![(1, serde_json::json!({ "by": winner }))]
+        );
+        store.delete(&[key, log]).await.unwrap();
     }
 
     fn set(board: &str, member: &str, score: f64) -> BoardOp {
