@@ -101,6 +101,47 @@ pub fn mismatches(
         cooldowns.as_ref() == Some(&want),
         format!("{:?}", state.cooldowns),
     );
+    check(
+        "hp_as_of",
+        time(sheet.get("hp_as_of")) == Some(state.hp_as_of),
+        state.hp_as_of.to_rfc3339(),
+    );
+    check(
+        "dead_since",
+        time(sheet.get("dead_since")) == state.dead_since,
+        format!("{:?}", state.dead_since),
+    );
+    let bag: Option<BTreeMap<String, u64>> = sheet.get("bag").and_then(Value::as_object).map(|m| {
+        m.iter()
+            .filter_map(|(k, v)| v.as_u64().map(|n| (k.clone(), n)))
+            .collect()
+    });
+    let want_bag: BTreeMap<String, u64> = state
+        .bag
+        .iter()
+        .map(|(k, v)| (k.clone(), u64::from(*v)))
+        .collect();
+    check(
+        "bag",
+        bag.as_ref() == Some(&want_bag),
+        format!("{want_bag:?}"),
+    );
+    let equipment: Option<BTreeMap<String, String>> =
+        sheet.get("equipment").and_then(Value::as_object).map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|i| (k.clone(), i.to_owned())))
+                .collect()
+        });
+    let want_equipment: BTreeMap<String, String> = state
+        .equipment
+        .iter()
+        .map(|(slot, item)| (slot.as_str().to_owned(), item.clone()))
+        .collect();
+    check(
+        "equipment",
+        equipment.as_ref() == Some(&want_equipment),
+        format!("{want_equipment:?}"),
+    );
     let position = |source: &str| {
         sheet
             .get("positions")

@@ -1,6 +1,7 @@
 //! Process managers: events in, commands on other aggregates out. Cross-aggregate work (a
-//! level-up grants gold; PvP damage next) is never a multi-aggregate transaction: a process
-//! manager reacts to the event after it is stored, exactly once per step.
+//! level-up grants gold; a PvP hit damages the victim, a kill rewards the killer) is never a
+//! multi-aggregate transaction: a process manager reacts to the event after it is stored,
+//! exactly once per step.
 //!
 //! - Durable: fed by a feed with its own checkpoint (its Kafka consumer group in the distributed
 //!   mode, a named checkpoint in the embedded event store), which moves only after the batch's
@@ -13,6 +14,7 @@
 //! - A command a rule refuses is final for that step: the event goes to the dead letters with the
 //!   rule's code, and a metric counts it; an unavailable store retries the whole batch.
 
+mod combat;
 mod rewards;
 
 use std::future::Future;
@@ -26,6 +28,7 @@ use chaos_readmodel::{StoreError, Verdict};
 use chaos_schemas::PublishedEvent;
 use prometheus::{IntCounterVec, Opts, Registry};
 
+pub use combat::Combat;
 pub use rewards::Rewards;
 
 use crate::runner::{FeedOffset, ProjectionSink};
@@ -111,7 +114,7 @@ pub trait ProcessManager: Send + Sync + std::fmt::Debug + 'static {
 
 /// Every process manager. Registering one is one line here.
 pub fn all() -> Vec<Arc<dyn ProcessManager>> {
-    vec![Arc::new(Rewards)]
+    vec![Arc::new(Rewards), Arc::new(Combat)]
 }
 
 /// `chaos_process_manager_commands_total{manager, outcome}`: stored, replayed, refused, retried.

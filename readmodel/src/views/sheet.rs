@@ -5,9 +5,12 @@
 //! applied before the character's creation is), so each has its own part of the document: the
 //! character's facts, absent until its creation is applied, and the purse.
 //!
-//! Public (anyone may read): name, class, level, zone. Private (the owner's alone): the owner's
-//! account id, experience, hit points, mana, skills, cooldowns and the purse. The query API
-//! enforces the split.
+//! Public (anyone may read): name, class, level, zone, whether it is alive, its equipment and
+//! its kill counts. Private (the owner's alone): the owner's account id, experience, hit points,
+//! mana, skills, cooldowns, the bag and the purse. The query API enforces the split.
+//!
+//! Fields added after the first version read as their defaults from documents written before
+//! them: a model change that needs no rebuild.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -28,6 +31,8 @@ pub mod boards {
     pub const LEVEL: &str = "level";
     /// Characters by gold held.
     pub const WEALTH: &str = "wealth";
+    /// Characters by other characters killed.
+    pub const PVP: &str = "pvp";
     /// The characters in a zone by when they last acted (epoch milliseconds): who is online
     /// there is who acted within the presence window.
     pub fn presence(zone: &str) -> String {
@@ -55,6 +60,29 @@ pub struct CharacterSheet {
     /// Skill -> when it can be cast again.
     pub cooldowns: BTreeMap<String, DateTime<Utc>>,
     pub updated_at: DateTime<Utc>,
+    /// Hit points as of this time; they regenerate from there at the class's rate (while alive).
+    #[serde(default)]
+    pub hp_as_of: Option<DateTime<Utc>>,
+    /// Dead since then (until respawned).
+    #[serde(default)]
+    pub dead_since: Option<DateTime<Utc>>,
+    /// Item -> quantity in the bag.
+    #[serde(default)]
+    pub bag: BTreeMap<String, u32>,
+    /// Slot -> the item worn there.
+    #[serde(default)]
+    pub equipment: BTreeMap<String, String>,
+    #[serde(default)]
+    pub kills: Kills,
+    #[serde(default)]
+    pub deaths: u64,
+}
+
+/// What a character has killed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Kills {
+    pub npcs: u64,
+    pub characters: u64,
 }
 
 /// The stored document: the character's part (absent until its creation is applied) and the
@@ -74,6 +102,11 @@ pub struct PublicProfile {
     pub class: String,
     pub level: u8,
     pub zone: String,
+    pub alive: bool,
+    /// Slot -> item worn.
+    pub equipment: BTreeMap<String, String>,
+    pub kills: Kills,
+    pub deaths: u64,
 }
 
 impl CharacterSheet {
@@ -84,7 +117,28 @@ impl CharacterSheet {
             class: self.class.clone(),
             level: self.level,
             zone: self.zone.clone(),
+            alive: self.dead_since.is_none(),
+            equipment: self.equipment.clone(),
+            kills: self.kills,
+            deaths: self.deaths,
         }
+    }
+
+    fn set_quantity(&mut self, item: &str, quantity: u32) {
+        if quantity == 0 {
+            self.bag.remove(item);
+        } else {
+            self.bag.insert(item.to_owned(), quantity);
+        }
+    }
+
+    fn set_resources(&mut self, max_hp: u32, max_mana: u32, hp: u32, mana: u32, at: DateTime<Utc>) {
+        self.max_hp = max_hp;
+        self.max_mana = max_mana;
+        self.hp = hp;
+        self.hp_as_of = Some(at);
+        self.mana = mana;
+        self.mana_as_of = at;
     }
 }
 
@@ -129,6 +183,12 @@ fn character(
                 skills: skills.iter().cloned().collect(),
                 cooldowns: BTreeMap::new(),
                 updated_at: *created_at,
+                hp_as_of: Some(*created_at),
+                dead_since: None,
+                bag: BTreeMap::new(),
+                equipment: BTreeMap::new(),
+                kills: Kills::default(),
+                deaths: 0,
             })
         }
         (Some(_), CharacterEvent::CharacterCreated { .. }) => {
@@ -155,7 +215,15 @@ fn character(
             sheet.mana_as_of = *cast_at;
             sheet.cooldowns.insert(skill.clone(), *cooldown_until);
         }
-        CharacterEvent::ExperienceGained { total_xp, .. } => sheet.xp = *total_xp,
+        CharacterEvent::ExperienceGained {
+            total_xp, source, ..
+        } => {
+            sheet.xp = *total_xp;
+            // A PvP kill's bounty is how the killer's stream records the kill.
+            if source.starts_with("pvp-kill:") {
+                sheet.kills.characters += 1;
+            }
+        }
         CharacterEvent::LeveledUp {
             level,
             max_hp,
@@ -166,27 +234,110 @@ fn character(
         } => {
             sheet.level = *level;
             sheet.max_hp = *max_hp;
-            sheet.hp = *max_hp;
             sheet.max_mana = *max_mana;
+            // The dead get their hit points back at the respawn, as in the rules.
+            if sheet.dead_since.is_none() {
+                sheet.hp = *max_hp;
+                sheet.hp_as_of = Some(*leveled_at);
+            }
             sheet.mana = *max_mana;
             sheet.mana_as_of = *leveled_at;
             sheet.skills.extend(skills_unlocked.iter().cloned());
         }
         CharacterEvent::ZoneEntered { to_zone, .. } => sheet.zone = to_zone.clone(),
-        // The player core's events (combat, death, the bag, the equipment) are not on the sheet
-        // yet: they only move `updated_at`. Listed, not `_`, so a new event type is a compile
-        // error here until the sheet decides what it shows of it.
-        CharacterEvent::NpcKilled { .. }
-        | CharacterEvent::DamageTaken { .. }
-        | CharacterEvent::AttackMissed { .. }
-        | CharacterEvent::CharacterDied { .. }
-        | CharacterEvent::CharacterRespawned { .. }
-        | CharacterEvent::ItemsAcquired { .. }
-        | CharacterEvent::ItemUsed { .. }
-        | CharacterEvent::ItemDestroyed { .. }
-        | CharacterEvent::ItemCrafted { .. }
-        | CharacterEvent::ItemEquipped { .. }
-        | CharacterEvent::ItemUnequipped { .. } => {}
+        CharacterEvent::NpcKilled { .. } => sheet.kills.npcs += 1,
+        CharacterEvent::DamageTaken {
+            hp_after, taken_at, ..
+        } => {
+            sheet.hp = *hp_after;
+            sheet.hp_as_of = Some(*taken_at);
+        }
+        CharacterEvent::AttackMissed { .. } => {}
+        CharacterEvent::CharacterDied { died_at, .. } => {
+            sheet.hp = 0;
+            sheet.hp_as_of = Some(*died_at);
+            sheet.dead_since = Some(*died_at);
+            sheet.deaths += 1;
+        }
+        CharacterEvent::CharacterRespawned {
+            zone,
+            hp,
+            mana,
+            respawned_at,
+            ..
+        } => {
+            sheet.zone = zone.clone();
+            sheet.hp = *hp;
+            sheet.hp_as_of = Some(*respawned_at);
+            sheet.mana = *mana;
+            sheet.mana_as_of = *respawned_at;
+            sheet.dead_since = None;
+        }
+        CharacterEvent::ItemsAcquired { items, .. } => {
+            for change in items {
+                sheet.set_quantity(&change.item, change.quantity_after);
+            }
+        }
+        CharacterEvent::ItemUsed {
+            item,
+            quantity_after,
+            hp_after,
+            mana_after,
+            used_at,
+            ..
+        } => {
+            sheet.set_quantity(item, *quantity_after);
+            sheet.hp = *hp_after;
+            sheet.hp_as_of = Some(*used_at);
+            sheet.mana = *mana_after;
+            sheet.mana_as_of = *used_at;
+        }
+        CharacterEvent::ItemDestroyed {
+            item,
+            quantity_after,
+            ..
+        } => sheet.set_quantity(item, *quantity_after),
+        CharacterEvent::ItemCrafted {
+            consumed, produced, ..
+        } => {
+            for change in consumed.iter().chain(std::iter::once(produced)) {
+                sheet.set_quantity(&change.item, change.quantity_after);
+            }
+        }
+        CharacterEvent::ItemEquipped {
+            item,
+            slot,
+            quantity_after,
+            replaced,
+            max_hp,
+            max_mana,
+            hp,
+            mana,
+            equipped_at,
+        } => {
+            sheet.set_quantity(item, *quantity_after);
+            if let Some(change) = replaced {
+                sheet.set_quantity(&change.item, change.quantity_after);
+            }
+            sheet
+                .equipment
+                .insert(slot.as_str().to_owned(), item.clone());
+            sheet.set_resources(*max_hp, *max_mana, *hp, *mana, *equipped_at);
+        }
+        CharacterEvent::ItemUnequipped {
+            item,
+            slot,
+            quantity_after,
+            max_hp,
+            max_mana,
+            hp,
+            mana,
+            unequipped_at,
+        } => {
+            sheet.equipment.remove(slot.as_str());
+            sheet.set_quantity(item, *quantity_after);
+            sheet.set_resources(*max_hp, *max_mana, *hp, *mana, *unequipped_at);
+        }
     }
     sheet.updated_at = at;
     Ok(sheet)
@@ -245,7 +396,7 @@ impl View for SheetView {
         })
     }
 
-    /// A created character is on the level and wealth leaderboards and on its zone's presence
+    /// A created character is on the level, wealth and PvP leaderboards and on its zone's presence
     /// list; a purse without its character yet is on none.
     fn boards(&self, _id: &str, body: &Value) -> Vec<(String, f64)> {
         let Ok(Some(SheetDoc {
@@ -259,6 +410,7 @@ impl View for SheetView {
         vec![
             (boards::LEVEL.to_owned(), c.xp as f64),
             (boards::WEALTH.to_owned(), gold as f64),
+            (boards::PVP.to_owned(), c.kills.characters as f64),
             (
                 boards::presence(&c.zone),
                 c.updated_at.timestamp_millis() as f64,
