@@ -704,7 +704,7 @@ async fn the_history_is_paged() {
             .send(post(
                 &format!("/v1/characters/{character}/cast-skill"),
                 Some(&token),
-                &json!({"skill": "strike", "target": "dummy"}),
+                &json!({"skill": "strike", "target": "wolf-17"}),
             ))
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");
