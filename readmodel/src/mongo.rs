@@ -9,11 +9,17 @@
 //! Four collections in one database (do not rename them without a rebuild):
 //! - `docs`: `{_id: key, rev, applied, positions: {<source>: sequence}, body, ws, pend?}`, the
 //!   body an embedded document (queryable with any MongoDB tool);
-//! - `logs`: `{key, score, entry, at?}`, unique on `(key, score)`; `at` (epoch milliseconds,
-//!   from the entry's `at`) indexed with `(key, at, score)` for time windows;
-//! - `boards`: `{board, member, score?, src, rev}`, unique on `(board, member)`, ranked by the
+//! - `logs`: `{_id: "<key>#<score>", key, score, entry, at?}`, also unique on `(key, score)`;
+//!   `at` (epoch milliseconds, from the entry's `at`) indexed with `(key, at, score)` for time
+//!   windows;
+//! - `boards`: `{_id: <board, member>, board, member, score?, src, rev}`, also unique on
+//!   `(board, member)`, ranked by the
 //!   index `(board, score, member)` read backwards: the contract's order, counted natively;
 //! - `values`: `{_id: key, v}`.
+//!
+//! Every uniqueness the design relies on is on `_id`, whose index cannot be missing: a database
+//! dropped under a running projector (a lost read model the guardian rebuilds) gets its
+//! collections back without the secondary indexes until the next start, slower but correct.
 //!
 //! # The batched compare-and-set
 //!

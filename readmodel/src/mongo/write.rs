@@ -245,7 +245,7 @@ impl MongoStore {
             .flat_map(|e| e.logs.iter())
             .map(|l| {
                 let mut d = doc! {
-                    "_id": ObjectId::new(),
+                    "_id": log_id(&l.key, l.score),
                     "key": &l.key,
                     "score": i64_of(&l.key, "log score", l.score)?,
                     "entry": codec::to_bson(&l.key, &l.entry)?,
@@ -310,7 +310,7 @@ fn pending(w: &CasWrite, token: ObjectId) -> Result<Option<BsonDoc>> {
 /// One board change as a guarded upsert. A board entry remembers the document whose write set
 /// it (`src`) and that write's revision (`rev`); the change applies unless the entry was set by
 /// the same document at the same or a newer revision. When it does not apply, the upsert tries
-/// to insert a second `(board, member)` and fails with a duplicate key: ignored. A removal
+/// to insert a second entry with the same `_id` and fails with a duplicate key: ignored. A removal
 /// leaves a tombstone (no `score`) so that an older change arriving late cannot bring the
 /// member back; every read skips tombstones (they have no score).
 fn board_statement(src: &str, revision: i64, op: &BoardOp) -> BsonDoc {
@@ -322,23 +322,38 @@ fn board_statement(src: &str, revision: i64, op: &BoardOp) -> BsonDoc {
         } => (
             board,
             member,
-            doc! { "$set": { "score": *score, "src": src, "rev": revision } },
+            doc! { "$set": {
+                "board": board, "member": member, "score": *score, "src": src, "rev": revision,
+            } },
         ),
         BoardOp::Remove { board, member } => (
             board,
             member,
-            doc! { "$set": { "src": src, "rev": revision }, "$unset": { "score": "" } },
+            doc! {
+                "$set": { "board": board, "member": member, "src": src, "rev": revision },
+                "$unset": { "score": "" },
+            },
         ),
     };
     doc! {
         "q": {
-            "board": board,
-            "member": member,
+            "_id": board_id(board, member),
             "$or": [ { "src": { "$ne": src } }, { "rev": { "$lt": revision } } ],
         },
         "u": update,
         "upsert": true,
     }
+}
+
+/// A log entry's `_id`: unique per `(key, score)` (the score is what follows the last `#`), so
+/// appending twice is refused by the `_id` index itself, which no one can drop.
+pub(super) fn log_id(key: &str, score: u64) -> String {
+    format!("{key}#{score}")
+}
+
+/// A board entry's `_id`: unique per `(board, member)` (the length says where the board ends).
+pub(super) fn board_id(board: &str, member: &str) -> String {
+    format!("{}:{board}{member}", board.len())
 }
 
 /// Splits writes into waves with at most one write per key each, in order: the k-th write to a
