@@ -1,6 +1,7 @@
 use chaos_platform::config::{Environment, HttpConfig, RegistryConfig, TelemetryConfig};
 use chaos_platform::kafka::KafkaConfig;
 pub use chaos_readmodel::redis::RedisConfig;
+use chaos_readmodel::MongoConfig;
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -16,6 +17,8 @@ pub struct Settings {
     pub projector: ProjectorConfig,
     /// Used only by `projector warehouse`.
     pub warehouse: WarehouseConfig,
+    /// Used only by `projector mongo`.
+    pub mongo: MongoProjectorConfig,
     /// Used only by `projector process-managers`: the event store they command.
     pub database: DatabaseConfig,
     pub process_managers: ProcessManagersConfig,
@@ -72,6 +75,41 @@ pub struct WarehouseConfig {
     pub http_bind: String,
 }
 
+/// The MongoDB projection (`projector mongo`): where the documents go and how the feed runs.
+/// Its own consumer group, batch size and ops port, so it runs beside the Redis projection with
+/// the same configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MongoProjectorConfig {
+    /// See [`MongoConfig`] (`url`, `database`, `key_prefix`, `model_version`, `ca_file`): the
+    /// query API reads with the same values.
+    pub url: SecretString,
+    pub database: String,
+    pub key_prefix: String,
+    pub model_version: String,
+    pub ca_file: String,
+    pub group_id: String,
+    /// Bigger than the Redis projection's: a batch costs a handful of round trips whatever its
+    /// size.
+    pub max_batch: usize,
+    pub batch_window_ms: u64,
+    /// The ops server (metrics, health) of the MongoDB projector.
+    pub http_bind: String,
+}
+
+impl MongoProjectorConfig {
+    /// The store's part.
+    pub fn store(&self) -> MongoConfig {
+        MongoConfig {
+            url: self.url.clone(),
+            database: self.database.clone(),
+            key_prefix: self.key_prefix.clone(),
+            model_version: self.model_version.clone(),
+            ca_file: self.ca_file.clone(),
+        }
+    }
+}
+
 pub const DEFAULTS: &str = r#"
 environment = "development"
 
@@ -112,6 +150,17 @@ group_id = "chaos-projector-warehouse"
 max_batch = 5000
 batch_window_ms = 50
 http_bind = "127.0.0.1:9103"
+
+[mongo]
+url = "mongodb://127.0.0.1:27017/?directConnection=true"
+database = "chaos"
+key_prefix = "chaos:"
+model_version = "v1"
+ca_file = ""
+group_id = "chaos-projector-mongo"
+max_batch = 2000
+batch_window_ms = 20
+http_bind = "127.0.0.1:9104"
 
 [database]
 url = "postgres://chaos:chaos@127.0.0.1:5432/chaos"

@@ -17,15 +17,16 @@ use chaos_projectors::runner::{
     Guardian, KafkaRunner, ProjectionSink, ProjectorMetrics, StoreSource,
 };
 use chaos_projectors::warehouse::Warehouse;
-use chaos_readmodel::{DocumentStore, Keys, RedisStore, ViewProjection};
+use chaos_readmodel::{DocumentStore, Keys, MongoStore, RedisStore, View, ViewProjection};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 const USAGE: &str =
-    "usage: projector [redis | warehouse | warehouse export [DIR] | process-managers] \
+    "usage: projector [redis | mongo | warehouse | warehouse export [DIR] | process-managers] \
                      [--config PATH]";
 
-/// `projector redis`: the Redis read models (every view in `chaos_readmodel::views`; default).
+/// `projector redis`: the Redis read models (`chaos_readmodel::views::all`; default).
+/// `projector mongo`: the MongoDB documents and histories (`chaos_readmodel::views::documents`).
 /// `projector warehouse`: the DuckDB analytics warehouse.
 /// `projector warehouse export [DIR]`: write the warehouse's Parquet files and exit (the
 /// projector must be stopped: DuckDB locks its file).
@@ -38,9 +39,10 @@ async fn main() -> anyhow::Result<()> {
     let args = positional_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let settings: Settings = load_config(DEFAULTS)?;
-    telemetry::init("projector", &settings.telemetry);
+    let _telemetry = telemetry::init("projector", &settings.telemetry);
     match args.as_slice() {
         [] | ["redis"] => redis(settings).await,
+        ["mongo"] => mongo(settings).await,
         ["warehouse"] => warehouse(settings).await,
         ["warehouse", "export"] => export(&settings, &settings.warehouse.parquet_dir).await,
         ["warehouse", "export", dir] => export(&settings, dir).await,
@@ -80,38 +82,86 @@ async fn redis(settings: Settings) -> anyhow::Result<()> {
             .await
             .context("connecting to Redis")?,
     );
-    let repository = event_store(&settings).await?;
-    let projection = ViewProjection::new(
-        store.clone(),
-        Keys::new(&settings.redis.key_prefix, &settings.redis.model_version),
-        chaos_readmodel::views::all(),
-    )
-    .with_source(Arc::new(StoreSource::new(repository.clone())));
-    let probe = store.clone();
+    let p = &settings.projector;
+    let feed = ViewsFeed {
+        name: "redis",
+        keys: Keys::new(&settings.redis.key_prefix, &settings.redis.model_version),
+        views: chaos_readmodel::views::all(),
+        group: p.group_id.clone(),
+        batching: (p.max_batch, Duration::from_millis(p.batch_window_ms)),
+        bind: settings.http.bind.clone(),
+    };
+    serve_views(&settings, store, feed).await
+}
+
+async fn mongo(settings: Settings) -> anyhow::Result<()> {
+    let m = &settings.mongo;
+    let store = Arc::new(
+        MongoStore::open(&m.store())
+            .await
+            .context("connecting to MongoDB")?,
+    );
+    let feed = ViewsFeed {
+        name: "mongo",
+        keys: Keys::new(&m.key_prefix, &m.model_version),
+        views: chaos_readmodel::views::documents(),
+        group: m.group_id.clone(),
+        batching: (m.max_batch, Duration::from_millis(m.batch_window_ms)),
+        bind: m.http_bind.clone(),
+    };
+    serve_views(&settings, store, feed).await
+}
+
+/// A projector of views into a document store (Redis, MongoDB): what differs between them.
+struct ViewsFeed {
+    /// The projection's name: metric label, dead-letter topic (`chaos.deadletter.<name>`),
+    /// readiness check.
+    name: &'static str,
+    keys: Keys,
+    views: Vec<Arc<dyn View>>,
+    group: String,
+    batching: (usize, Duration),
+    /// The ops server (metrics, health).
+    bind: String,
+}
+
+/// Runs `feed`'s views over `store` until SIGTERM: the Kafka runner over the views' topics, gaps
+/// repaired from the event store, the store rebuilt from the event store when found without its
+/// marker (the guardian), readiness from the store's ping.
+async fn serve_views(
+    settings: &Settings,
+    store: Arc<dyn DocumentStore>,
+    feed: ViewsFeed,
+) -> anyhow::Result<()> {
+    let repository = event_store(settings).await?;
+    let projection = ViewProjection::new(store.clone(), feed.keys, feed.views)
+        .with_source(Arc::new(StoreSource::new(repository.clone())));
     let check = readiness(move || {
-        let probe = probe.clone();
+        let probe = store.clone();
         async move { probe.ping().await.map_err(|e| e.to_string()) }
     });
-    let p = &settings.projector;
-    let batching = (p.max_batch, Duration::from_millis(p.batch_window_ms));
-    let topics = topics(&settings, &projection.sources());
-    let bind = settings.http.bind.clone();
-    let group = p.group_id.clone();
+    let topics = topics(settings, &projection.sources());
     let registry = prometheus::Registry::new();
     let metrics = ProjectorMetrics::new(&registry);
     let guardian = Guardian::new(
-        "redis",
+        feed.name,
         projection.clone(),
         repository.log(),
         metrics.clone(),
     );
     let runner = runner(
-        "redis", &settings, &group, topics, batching, projection, &metrics,
+        feed.name,
+        settings,
+        &feed.group,
+        topics,
+        feed.batching,
+        projection,
+        &metrics,
     )
     .await?;
     let stop = CancellationToken::new();
     let watching = tokio::spawn(guardian.run(stop.clone()));
-    let outcome = serve_runners(vec![runner], &bind, registry, vec![("redis", check)]).await;
+    let outcome = serve_runners(vec![runner], &feed.bind, registry, vec![(feed.name, check)]).await;
     stop.cancel();
     let _ = watching.await;
     outcome
