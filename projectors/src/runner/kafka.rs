@@ -184,6 +184,7 @@ impl KafkaRunner {
             .into_iter()
             .map(|((topic, partition), offset)| FeedOffset::new(topic, partition, offset))
             .collect();
+        let spans = super::trace::event_spans(&self.name, &events);
         let mut backoff = Duration::from_millis(50);
         let verdicts = loop {
             match self.projection.apply_batch(&events, &checkpoint).await {
@@ -201,6 +202,8 @@ impl KafkaRunner {
             }
         };
         self.metrics.ready.with_label_values(&[&self.name]).set(1);
+        super::trace::record_verdicts(&spans, &verdicts);
+        drop(spans);
         let mut verdicts = verdicts.into_iter();
         let mut last_per_partition: HashMap<(String, i32), (i64, Option<i64>)> = HashMap::new();
         for d in &decoded {
@@ -375,5 +378,145 @@ impl KafkaRunner {
                     .set(0);
             }
         }
+    }
+}
+
+/// Where a bounded run stops: per (topic, partition), the offset to reach (every message below it
+/// handled). See [`KafkaRunner::run_until`].
+pub type Until = HashMap<(String, i32), i64>;
+
+/// A bounded run (an operator's rebuild from Kafka): consume up to offsets sampled beforehand,
+/// then stop, instead of following the topics forever.
+impl KafkaRunner {
+    /// The high watermark of every partition of the runner's topics now.
+    pub async fn high_watermarks(&self) -> anyhow::Result<Until> {
+        tokio::task::block_in_place(|| {
+            let mut until = Until::new();
+            for topic in &self.topics {
+                let metadata = self
+                    .consumer
+                    .fetch_metadata(Some(topic), Duration::from_secs(10))
+                    .with_context(|| format!("reading the metadata of {topic}"))?;
+                for t in metadata.topics() {
+                    for p in t.partitions() {
+                        let (_, high) = self
+                            .consumer
+                            .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
+                            .with_context(|| {
+                                format!("reading the watermarks of {topic}/{}", p.id())
+                            })?;
+                        until.insert((topic.clone(), p.id()), high);
+                    }
+                }
+            }
+            Ok(until)
+        })
+    }
+
+    /// Where the consumer group stands on each partition of `until` (its committed offset, else
+    /// the partition's first offset).
+    pub async fn group_positions(&self, until: &Until) -> anyhow::Result<Until> {
+        use rdkafka::{Offset, TopicPartitionList};
+        tokio::task::block_in_place(|| {
+            let mut tpl = TopicPartitionList::new();
+            for (topic, partition) in until.keys() {
+                tpl.add_partition(topic, *partition);
+            }
+            let committed = self
+                .consumer
+                .committed_offsets(tpl, Duration::from_secs(10))
+                .context("reading the group's committed offsets")?;
+            let mut at = Until::new();
+            for e in committed.elements() {
+                let offset = match e.offset() {
+                    Offset::Offset(o) => o,
+                    _ => {
+                        self.consumer
+                            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))?
+                            .0
+                    }
+                };
+                at.insert((e.topic().to_owned(), e.partition()), offset);
+            }
+            Ok(at)
+        })
+    }
+
+    /// Consumes as [`Self::run`] does until every partition in `until` has been handled up to its
+    /// offset (messages appended since may be handled too: sinks are idempotent), then commits the
+    /// group's offsets and returns how many messages it handled. Once `shutdown` is cancelled it
+    /// stops after the batch in hand (its offsets committed: a re-run resumes there). `progress`
+    /// gets the running count after each batch.
+    pub async fn run_until(
+        &self,
+        until: &Until,
+        shutdown: &CancellationToken,
+        mut progress: impl FnMut(u64),
+    ) -> anyhow::Result<u64> {
+        let mut pending: Until = self
+            .group_positions(until)
+            .await?
+            .into_iter()
+            .filter(|(tp, at)| until.get(tp).is_some_and(|end| at < end))
+            .collect();
+        let mut handled = 0u64;
+        let mut backoff = Duration::from_millis(100);
+        while !pending.is_empty() && !shutdown.is_cancelled() {
+            let first = tokio::select! {
+                m = self.consumer.recv() => m,
+                () = shutdown.cancelled() => break,
+            };
+            let first = match first {
+                Ok(m) => {
+                    backoff = Duration::from_millis(100);
+                    m
+                }
+                Err(e) => {
+                    tracing::warn!(projection = %self.name, error = %e, "Kafka unavailable; waiting");
+                    tokio::select! {
+                        () = tokio::time::sleep(backoff) => {}
+                        () = shutdown.cancelled() => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                    continue;
+                }
+            };
+            let mut messages = vec![first];
+            while messages.len() < self.max_batch {
+                match tokio::time::timeout(self.batch_window, self.consumer.recv()).await {
+                    Ok(Ok(m)) => messages.push(m),
+                    Ok(Err(e)) => {
+                        tracing::warn!(error = %e, "Kafka consumer error while filling a batch");
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            let mut reached: Vec<((String, i32), i64)> = Vec::new();
+            for m in &messages {
+                reached.push(((m.topic().to_owned(), m.partition()), m.offset() + 1));
+            }
+            handled += messages.len() as u64;
+            self.process(messages, shutdown).await?;
+            for (tp, next) in reached {
+                if until.get(&tp).is_some_and(|end| next >= *end) {
+                    pending.remove(&tp);
+                }
+            }
+            progress(handled);
+        }
+        tokio::task::block_in_place(|| {
+            self.consumer
+                .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+        })
+        .or_else(|e| match e {
+            // Nothing stored since the last commit.
+            rdkafka::error::KafkaError::ConsumerCommit(
+                rdkafka::types::RDKafkaErrorCode::NoOffset,
+            ) => Ok(()),
+            e => Err(e),
+        })
+        .context("committing the group's offsets")?;
+        Ok(handled)
     }
 }

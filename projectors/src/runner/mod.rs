@@ -6,10 +6,11 @@ mod kafka;
 mod metrics;
 mod sink;
 mod store_feed;
+mod trace;
 
 pub use chaos_readmodel::Verdict;
 pub use heal::{Guardian, StoreSource};
-pub use kafka::KafkaRunner;
+pub use kafka::{KafkaRunner, Until};
 pub use metrics::ProjectorMetrics;
 pub use sink::{FeedOffset, ProjectionSink};
 pub use store_feed::{

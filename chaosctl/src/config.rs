@@ -1,0 +1,126 @@
+//! chaosctl's settings: the same layered configuration as the services (compiled-in defaults,
+//! `--config FILE`, `CHAOS__SECTION__KEY`), holding what it needs to reach: the event store, Kafka
+//! and the registry, the read-model stores, and the names the services use (consumer groups,
+//! checkpoints). The defaults are the services' own local defaults.
+
+use chaos_platform::config::RegistryConfig;
+use chaos_platform::kafka::KafkaConfig;
+use chaos_readmodel::{MongoConfig, RedisConfig};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    pub database: DatabaseConfig,
+    pub kafka: KafkaConfig,
+    pub schema_registry: RegistryConfig,
+    pub redis: RedisConfig,
+    pub mongo: MongoConfig,
+    pub embedded: EmbeddedConfig,
+    pub warehouse: WarehouseConfig,
+    pub relay: RelayConfig,
+    pub lag: LagConfig,
+    pub rebuild: RebuildConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// The event store (PostgreSQL).
+    pub url: SecretString,
+}
+
+/// The embedded read models' layout (the query API's defaults, which the embedded mode uses).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmbeddedConfig {
+    pub key_prefix: String,
+    pub model_version: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WarehouseConfig {
+    /// The distributed warehouse projector's DuckDB file.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RelayConfig {
+    /// The relay's checkpoint (and stopped-streams) name: `relay.checkpoint` of the relay.
+    pub checkpoint: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LagConfig {
+    /// Consumer groups whose names start with one of these are reported (the projectors'
+    /// `chaos-projector-*` and the process managers' `chaos-pm-*`).
+    pub group_prefixes: Vec<String>,
+    /// Groups reported even if they match no prefix.
+    #[serde(default)]
+    pub groups: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RebuildConfig {
+    /// Events per batch read from the event store.
+    pub batch: u32,
+    /// Most messages per batch read from Kafka.
+    pub kafka_batch: usize,
+    /// After the switch, how long the live projections get to notice it before the final
+    /// catch-up (they read the served version before every batch).
+    pub grace_ms: u64,
+    /// The consumer group of a rebuild from Kafka is `<group_prefix><key prefix><version>`.
+    pub group_prefix: String,
+}
+
+pub const DEFAULTS: &str = r#"
+[database]
+url = "postgres://chaos:chaos@127.0.0.1:5432/chaos"
+
+[kafka]
+bootstrap_servers = "127.0.0.1:9092"
+partitions = 6
+replication_factor = 1
+
+[schema_registry]
+url = "http://127.0.0.1:8081/apis/ccompat/v7"
+
+[redis]
+url = "redis://127.0.0.1:6379"
+key_prefix = "chaos:"
+model_version = "v1"
+password = ""
+ca_file = ""
+
+[mongo]
+url = "mongodb://127.0.0.1:27017/?directConnection=true"
+database = "chaos"
+key_prefix = "chaos:"
+model_version = "v1"
+ca_file = ""
+
+[embedded]
+key_prefix = "chaos:"
+model_version = "v1"
+
+[warehouse]
+path = ".chaos/warehouse/chaos.duckdb"
+
+[relay]
+checkpoint = "relay"
+
+[lag]
+group_prefixes = ["chaos-"]
+groups = []
+
+[rebuild]
+batch = 5000
+kafka_batch = 5000
+grace_ms = 3000
+group_prefix = "chaosctl-rebuild-"
+"#;
