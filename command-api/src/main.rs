@@ -8,7 +8,7 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let config: Config = load_config(DEFAULTS)?;
-    telemetry::init("command-api", &config.telemetry);
+    let _telemetry = telemetry::init("command-api", &config.telemetry);
     let app = Application::build(&config).await?;
     chaos_platform::http::serve(&config.http.bind, app.router(), shutdown_signal()).await
 }

@@ -57,10 +57,34 @@ pub fn service_router(
         .merge(ops_router(registry, checks))
         // 503 is a deliberate answer (read model behind, dependency down: each handler logs its
         // cause) with Retry-After, not a fault of this service: only 500–502 are logged as failures.
-        .layer(tower_http::trace::TraceLayer::new(
-            tower_http::classify::StatusInRangeAsFailures::new(500..=502).into_make_classifier(),
-        ))
+        .layer(
+            tower_http::trace::TraceLayer::new(
+                tower_http::classify::StatusInRangeAsFailures::new(500..=502)
+                    .into_make_classifier(),
+            )
+            .make_span_with(request_span),
+        )
         .layer(tower_http::catch_panic::CatchPanicLayer::new())
+}
+
+/// The span of one request: a server span continuing the caller's `traceparent` (so a command,
+/// the events it stored and the reads that wait for them share one trace).
+fn request_span<B>(request: &axum::http::Request<B>) -> tracing::Span {
+    let span = tracing::info_span!(
+        "http.request",
+        otel.kind = "server",
+        otel.name = %format!("{} {}", request.method(), request.uri().path()),
+        http.request.method = %request.method(),
+        url.path = %request.uri().path(),
+    );
+    crate::telemetry::follow(
+        &span,
+        request
+            .headers()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok()),
+    );
+    span
 }
 
 /// `/healthz` (the process is alive), `/readyz` (every named dependency answers), `/metrics`.

@@ -12,7 +12,7 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings: Settings = load_config(DEFAULTS)?;
-    telemetry::init("query-api", &settings.telemetry);
+    let _telemetry = telemetry::init("query-api", &settings.telemetry);
     settings
         .environment
         .check_jwt_secret(&settings.auth.jwt_secret)?;

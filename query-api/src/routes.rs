@@ -20,6 +20,7 @@ use chaos_readmodel::views::wallet::{self, LedgerEntry, WalletDoc};
 use chaos_readmodel::Document;
 use chaos_schemas::ConsistencyToken;
 use serde::{Deserialize, Serialize};
+use tracing::Instrument;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
@@ -171,6 +172,11 @@ async fn read(
             let doc = state
                 .store
                 .get_at_least(&key, &source, sequence, state.max_wait)
+                .instrument(tracing::info_span!(
+                    "consistency.wait",
+                    stream = %source,
+                    sequence,
+                ))
                 .await;
             if let Ok(doc) = &doc {
                 if doc.as_ref().is_none_or(|d| d.position(&source) < sequence) {

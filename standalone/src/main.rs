@@ -12,7 +12,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(dir) = data_dir_flag() {
         settings.data_dir = dir.into();
     }
-    telemetry::init("chaos", &settings.telemetry);
+    let _telemetry = telemetry::init("chaos", &settings.telemetry);
     let shutdown = CancellationToken::new();
     let trigger = shutdown.clone();
     tokio::spawn(async move {

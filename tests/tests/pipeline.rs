@@ -711,13 +711,14 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
     let r = query.sheet(&id, Some(&ahead)).await.unwrap();
     r.assert_problem(503, Some("read-model-behind"));
     assert!(r.header("retry-after").is_some(), "{r:?}");
-    // Tokens naming another character, or garbage, are refused.
+    // A token naming another character is well-formed but cannot be honoured (422); garbage is
+    // malformed (400).
     let other = format!("v1.character.{}.1", uuid::Uuid::new_v4());
     query
         .sheet(&id, Some(&other))
         .await
         .unwrap()
-        .assert_problem(400, None);
+        .assert_problem(422, Some("consistency-token-mismatch"));
     query
         .sheet(&id, Some("garbage"))
         .await

@@ -12,7 +12,7 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let settings: Settings = load_config(DEFAULTS)?;
-    telemetry::init("relay", &settings.telemetry);
+    let _telemetry = telemetry::init("relay", &settings.telemetry);
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(4)
         .connect(settings.database.url.expose_secret())

@@ -11,6 +11,7 @@ use chaos_domain::{AccountId, GameAggregate};
 use chaos_eventstore::{CommandContext, CommandOutcome};
 use chaos_platform::auth::{Caller, Role};
 use chaos_platform::openapi::{optional_parameter, Bounded};
+use chaos_platform::telemetry;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use utoipa::openapi::path::{Parameter, ParameterIn};
@@ -65,7 +66,10 @@ where
         request_hash: Some(body_hash),
         correlation_id: Some(correlation_id(headers)),
         causation_id: None,
-        traceparent: traceparent(headers),
+        // This request's span when traces are exported (its parent is the caller's
+        // `traceparent`), else the caller's `traceparent` as sent: what the events carry on.
+        traceparent: telemetry::traceparent(&tracing::Span::current())
+            .or_else(|| traceparent(headers)),
     };
     let outcome = state.commands.execute::<A>(id, command, &context).await?;
     Ok(respond(outcome, answer))

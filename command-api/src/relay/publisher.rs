@@ -4,6 +4,7 @@ use anyhow::Context;
 use chaos_eventstore::pg::{PgCheckpoints, PgEventLog};
 use chaos_eventstore::publish::to_published;
 use chaos_eventstore::{EventLog, Position, StoredEvent};
+use chaos_platform::telemetry;
 use chaos_schemas::{AvroCodec, PublishedEvent};
 use futures::future::try_join_all;
 use rdkafka::message::{Header, OwnedHeaders};
@@ -11,6 +12,7 @@ use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use super::streams::StoppedStreams;
 use super::{LeaderLock, RelayConfig, RelayMetrics};
@@ -366,6 +368,22 @@ impl Relay {
             let send = self
                 .producer
                 .send(record, Timeout::After(Duration::from_secs(30)));
+            // The command's trace goes on here: one span per sampled event, until Kafka acks.
+            let traceparent = out.event.envelope.traceparent.as_deref();
+            let span = if telemetry::exporting() && telemetry::sampled(traceparent) {
+                let span = tracing::info_span!(
+                    "relay.publish",
+                    otel.kind = "producer",
+                    topic = %out.topic,
+                    event_type = %out.event.envelope.event_type,
+                    aggregate_id = %out.event.envelope.aggregate_id,
+                    sequence = out.event.envelope.sequence,
+                );
+                telemetry::follow(&span, traceparent);
+                span
+            } else {
+                tracing::Span::none()
+            };
             async move {
                 send.await.map_err(|(e, _)| {
                     anyhow::anyhow!(
@@ -376,6 +394,7 @@ impl Relay {
                     )
                 })
             }
+            .instrument(span)
         });
         try_join_all(deliveries).await?;
         for out in outgoing {

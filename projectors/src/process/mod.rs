@@ -26,7 +26,9 @@ use chaos_domain::{GameAggregate, RuleError};
 use chaos_eventstore::{CommandContext, CommandError, CommandService};
 use chaos_readmodel::{StoreError, Verdict};
 use chaos_schemas::PublishedEvent;
+use chaos_platform::telemetry;
 use prometheus::{IntCounterVec, Opts, Registry};
+use tracing::Instrument;
 
 pub use combat::Combat;
 pub use rewards::Rewards;
@@ -227,7 +229,29 @@ impl ProjectionSink for ProcessSink {
             let mut verdict = Verdict::Duplicate;
             for (index, step) in steps.into_iter().enumerate() {
                 let label = step.label.clone();
-                match (step.run)(self.commands.clone(), self.context(event, index)).await {
+                let mut context = self.context(event, index);
+                // The command this step sends goes on the causing command's trace.
+                let span = if telemetry::exporting()
+                    && telemetry::sampled(event.envelope.traceparent.as_deref())
+                {
+                    let span = tracing::info_span!(
+                        "process.step",
+                        otel.name = %format!("{} step", self.manager.name()),
+                        manager = self.manager.name(),
+                        step = %label,
+                    );
+                    telemetry::follow(&span, event.envelope.traceparent.as_deref());
+                    if let Some(traceparent) = telemetry::traceparent(&span) {
+                        context.traceparent = Some(traceparent);
+                    }
+                    span
+                } else {
+                    tracing::Span::none()
+                };
+                match (step.run)(self.commands.clone(), context)
+                    .instrument(span)
+                    .await
+                {
                     StepOutcome::Done { replayed: true } => self.count("replayed"),
                     StepOutcome::Done { replayed: false } => {
                         self.count("stored");

@@ -190,7 +190,10 @@ impl StoreFeed {
             }
             // The store feed's offset is the next global position (embedded store: `tx_id` 0).
             let checkpoint = [FeedOffset::new(FEED, 0, last.global_position + 1)];
+            let spans = super::trace::event_spans(&self.name, &events);
             let verdicts = self.projection.apply_batch(&events, &checkpoint).await?;
+            super::trace::record_verdicts(&spans, &verdicts);
+            drop(spans);
             for (event, verdict) in events.iter().zip(verdicts) {
                 match verdict {
                     Verdict::Ignored => {}
