@@ -70,8 +70,11 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::store::{CasWrite, Document, DocumentStore, Result, ScanPage, StoreError};
+use crate::store::{CasWrite, Document, DocumentStore, Result, ScanPage, StoreError, Watch};
 use write::Entries;
+
+/// How often a reader waiting for a position (the consistency token) looks again.
+const WAIT_POLL: Duration = Duration::from_millis(20);
 
 /// Collection names: persisted, do not change without a rebuild.
 const DOCS: &str = "docs";
@@ -511,6 +514,17 @@ impl DocumentStore for MongoStore {
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         self.delete_under(prefix).await
+    }
+
+    /// No announcements (change streams would need a replica set's oplog): a reader waiting
+    /// for a position looks again every [`WAIT_POLL`] rather than the port's default 5 ms, one
+    /// query per waiting request.
+    async fn watch(&self, _key: &str) -> Option<Watch> {
+        Some(Watch {
+            changed: std::sync::Arc::new(tokio::sync::Notify::new()),
+            fallback_poll: WAIT_POLL,
+            registration: None,
+        })
     }
 
     async fn ping(&self) -> Result<()> {
