@@ -14,5 +14,6 @@ pub use kafka::{KafkaRunner, Until};
 pub use metrics::ProjectorMetrics;
 pub use sink::{FeedOffset, ProjectionSink};
 pub use store_feed::{
-    CatchUp, FeedCheckpoint, PgCheckpoint, ReadModelCheckpoint, SqliteCheckpoint, StoreFeed,
+    CatchUp, DeadLetter, DeadLetterRecorder, FeedCheckpoint, PgCheckpoint, ReadModelCheckpoint,
+    RecordedDeadLetter, ServedCheckpoint, SqliteCheckpoint, SqliteDeadLetters, StoreFeed,
 };

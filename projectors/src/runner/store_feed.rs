@@ -23,6 +23,7 @@ pub struct StoreFeed {
     batch: u32,
     poll: Duration,
     checkpoint: Option<Arc<dyn FeedCheckpoint>>,
+    dead_letters: Option<Arc<dyn DeadLetterRecorder>>,
 }
 
 /// Where a store-fed sink without checkpoints of its own resumes (a process manager in the
@@ -78,6 +79,36 @@ impl FeedCheckpoint for ReadModelCheckpoint {
     }
 }
 
+/// A read-model checkpoint whose name follows the served model version: `name` of the layout
+/// served now, looked up at every load and save. After a rebuild's switch the feed saves under
+/// the new version's name, which is where a restart resumes and `chaosctl lag` reads (a
+/// [`ReadModelCheckpoint`] named at start would keep saving under the old version's).
+#[derive(Debug, Clone)]
+pub struct ServedCheckpoint {
+    pub store: chaos_readmodel::SqliteStore,
+    pub served: chaos_readmodel::Served,
+    pub name: fn(&chaos_readmodel::Keys) -> String,
+}
+
+impl ServedCheckpoint {
+    async fn current(&self) -> anyhow::Result<ReadModelCheckpoint> {
+        Ok(ReadModelCheckpoint {
+            store: self.store.clone(),
+            name: (self.name)(&self.served.keys().await?),
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl FeedCheckpoint for ServedCheckpoint {
+    async fn load(&self) -> anyhow::Result<Position> {
+        self.current().await?.load().await
+    }
+    async fn save(&self, position: Position) -> anyhow::Result<()> {
+        self.current().await?.save(position).await
+    }
+}
+
 /// A named checkpoint in PostgreSQL (a rebuild from the event store).
 #[derive(Debug, Clone)]
 pub struct PgCheckpoint {
@@ -120,7 +151,15 @@ impl StoreFeed {
             batch: 1000,
             poll: Duration::from_millis(500),
             checkpoint: None,
+            dead_letters: None,
         }
+    }
+
+    /// Records dead letters in `recorder` (the embedded mode has no dead-letter topic) and
+    /// applies the redrives operators ask for there (see [`DeadLetterRecorder`]).
+    pub fn with_dead_letters(mut self, recorder: Arc<dyn DeadLetterRecorder>) -> Self {
+        self.dead_letters = Some(recorder);
+        self
     }
 
     /// Events read and applied per batch (default 1000): larger suits sinks with a high cost per
@@ -184,6 +223,14 @@ impl StoreFeed {
                     Err(e) => {
                         // Not decodable from the store: record it and carry on, as with Kafka.
                         self.dead_letter(&s.aggregate_id, s.sequence, &e.to_string());
+                        self.record(
+                            s.position,
+                            &s.aggregate_type,
+                            &s.aggregate_id,
+                            s.sequence,
+                            &e.to_string(),
+                        )
+                        .await?;
                         done.dead_letters += 1;
                     }
                 }
@@ -210,6 +257,19 @@ impl StoreFeed {
                     Verdict::DeadLetter(reason) => {
                         let sequence = i64::try_from(event.envelope.sequence).unwrap_or(i64::MAX);
                         self.dead_letter(event.key(), sequence, &reason);
+                        let position = stored
+                            .iter()
+                            .find(|s| s.position.global_position == event.envelope.global_position)
+                            .map_or(Position::START, |s| s.position);
+                        let envelope = &event.envelope;
+                        self.record(
+                            position,
+                            &envelope.aggregate_type,
+                            &envelope.aggregate_id,
+                            sequence,
+                            &reason,
+                        )
+                        .await?;
                         done.dead_letters += 1;
                     }
                 }
@@ -237,6 +297,9 @@ impl StoreFeed {
                         tracing::debug!(events = done.events, elapsed = ?started.elapsed(), "projected");
                         continue;
                     }
+                    if let Err(e) = self.redrive().await {
+                        tracing::warn!(error = %format!("{e:#}"), "redriving dead letters failed; will retry");
+                    }
                     let lag = self.log.count_after(position).await.unwrap_or(0);
                     self.metrics
                         .lag_events
@@ -261,11 +324,244 @@ impl StoreFeed {
         Ok(())
     }
 
+    async fn record(
+        &self,
+        position: Position,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        sequence: i64,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let Some(recorder) = &self.dead_letters else {
+            return Ok(());
+        };
+        recorder
+            .record(&DeadLetter {
+                id: 0,
+                feed: self.name.clone(),
+                position,
+                aggregate_type: aggregate_type.to_owned(),
+                aggregate_id: aggregate_id.to_owned(),
+                sequence,
+                reason: reason.to_owned(),
+            })
+            .await
+    }
+
+    /// Applies the redrives operators asked for: each dead letter's event is read again from the
+    /// store and applied to this feed's sink alone (sinks are idempotent), and the outcome
+    /// recorded.
+    pub async fn redrive(&self) -> anyhow::Result<u64> {
+        let Some(recorder) = &self.dead_letters else {
+            return Ok(0);
+        };
+        let mut done = 0;
+        for dead in recorder.redrives(&self.name).await? {
+            let before = Position {
+                tx_id: dead.position.tx_id,
+                global_position: dead.position.global_position - 1,
+            };
+            let found = self.log.read_after(before, 1).await?;
+            let outcome = match found
+                .first()
+                .filter(|s| s.position == dead.position)
+                .map(to_published)
+            {
+                None => "the event is no longer in the event store".to_owned(),
+                Some(Err(e)) => format!("dead-lettered again: {e}"),
+                Some(Ok(event)) => {
+                    match self
+                        .projection
+                        .apply_batch(std::slice::from_ref(&event), &[])
+                        .await?
+                        .pop()
+                    {
+                        Some(Verdict::Applied) => "applied".to_owned(),
+                        Some(Verdict::Duplicate) => "already applied".to_owned(),
+                        Some(Verdict::DeadLetter(reason)) => {
+                            format!("dead-lettered again: {reason}")
+                        }
+                        Some(Verdict::Ignored) | None => "ignored by the sink".to_owned(),
+                    }
+                }
+            };
+            tracing::info!(projection = %self.name, aggregate_id = %dead.aggregate_id, sequence = dead.sequence, outcome, "dead letter redriven");
+            recorder.redriven(dead.id, &outcome).await?;
+            done += 1;
+        }
+        Ok(done)
+    }
+
     fn dead_letter(&self, aggregate_id: &str, sequence: i64, reason: &str) {
         self.metrics
             .dead_letters
             .with_label_values(&[&self.name])
             .inc();
         tracing::error!(projection = %self.name, aggregate_id, sequence, reason, "dead letter");
+    }
+}
+
+/// A dead letter of a store-fed feed, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeadLetter {
+    /// The record's id (0 before it is recorded).
+    pub id: i64,
+    /// The feed (projection) that could not apply it.
+    pub feed: String,
+    /// The event's place in the store's global order.
+    pub position: Position,
+    pub aggregate_type: String,
+    pub aggregate_id: String,
+    pub sequence: i64,
+    pub reason: String,
+}
+
+/// A persistent record of a store-fed feed's dead letters (the embedded mode has no dead-letter
+/// topic), and of the redrives operators ask for (`chaosctl dead-letters redrive --embedded`).
+/// A dead letter is recorded before the feed's checkpoint moves past it.
+#[async_trait::async_trait]
+pub trait DeadLetterRecorder: Send + Sync + std::fmt::Debug {
+    /// Records a dead letter; recording the same feed and position again updates its reason.
+    async fn record(&self, dead: &DeadLetter) -> anyhow::Result<()>;
+    /// The dead letters of `feed` an operator asked to redrive and not redriven yet.
+    async fn redrives(&self, feed: &str) -> anyhow::Result<Vec<DeadLetter>>;
+    /// Records what a redrive did.
+    async fn redriven(&self, id: i64, outcome: &str) -> anyhow::Result<()>;
+}
+
+/// The dead-letter record in the embedded event store (`store_dead_letters` in `events.db`).
+#[derive(Debug, Clone)]
+pub struct SqliteDeadLetters {
+    pool: sqlx::SqlitePool,
+}
+
+/// One row of [`SqliteDeadLetters`], as operators see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedDeadLetter {
+    pub dead: DeadLetter,
+    /// Unix seconds.
+    pub recorded_at: f64,
+    pub redrive_requested: bool,
+    pub redriven_at: Option<f64>,
+    pub redrive_outcome: Option<String>,
+}
+
+impl SqliteDeadLetters {
+    /// Creates the table if needed. The table's name and columns are read by chaosctl: do not
+    /// change them.
+    pub async fn new(pool: sqlx::SqlitePool) -> anyhow::Result<Self> {
+        sqlx::query(
+            "CREATE TABLE IF NOT EXISTS store_dead_letters (
+                id                INTEGER PRIMARY KEY AUTOINCREMENT,
+                feed              TEXT NOT NULL,
+                tx_id             INTEGER NOT NULL,
+                global_position   INTEGER NOT NULL,
+                aggregate_type    TEXT NOT NULL,
+                aggregate_id      TEXT NOT NULL,
+                sequence          INTEGER NOT NULL,
+                reason            TEXT NOT NULL,
+                recorded_at       REAL NOT NULL DEFAULT (unixepoch('subsec')),
+                redrive_requested INTEGER NOT NULL DEFAULT 0,
+                redriven_at       REAL,
+                redrive_outcome   TEXT,
+                UNIQUE (feed, global_position)
+            )",
+        )
+        .execute(&pool)
+        .await?;
+        Ok(Self { pool })
+    }
+
+    /// Every recorded dead letter (of `feed` if given), oldest first.
+    pub async fn list(&self, feed: Option<&str>) -> anyhow::Result<Vec<RecordedDeadLetter>> {
+        use sqlx::Row;
+        let rows = sqlx::query(
+            "SELECT id, feed, tx_id, global_position, aggregate_type, aggregate_id, sequence,
+                    reason, recorded_at, redrive_requested, redriven_at, redrive_outcome
+             FROM store_dead_letters WHERE ?1 IS NULL OR feed = ?1 ORDER BY id",
+        )
+        .bind(feed)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(RecordedDeadLetter {
+                    dead: DeadLetter {
+                        id: r.try_get("id")?,
+                        feed: r.try_get("feed")?,
+                        position: Position {
+                            tx_id: u64::try_from(r.try_get::<i64, _>("tx_id")?).unwrap_or(0),
+                            global_position: r.try_get("global_position")?,
+                        },
+                        aggregate_type: r.try_get("aggregate_type")?,
+                        aggregate_id: r.try_get("aggregate_id")?,
+                        sequence: r.try_get("sequence")?,
+                        reason: r.try_get("reason")?,
+                    },
+                    recorded_at: r.try_get("recorded_at")?,
+                    redrive_requested: r.try_get::<i64, _>("redrive_requested")? != 0,
+                    redriven_at: r.try_get("redriven_at")?,
+                    redrive_outcome: r.try_get("redrive_outcome")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Asks for the redrive of dead letter `id` unless it was redriven or asked for already;
+    /// true if this call asked.
+    pub async fn request_redrive(&self, id: i64) -> anyhow::Result<bool> {
+        Ok(sqlx::query(
+            "UPDATE store_dead_letters SET redrive_requested = 1
+             WHERE id = ? AND redrive_requested = 0 AND redriven_at IS NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?
+        .rows_affected()
+            == 1)
+    }
+}
+
+#[async_trait::async_trait]
+impl DeadLetterRecorder for SqliteDeadLetters {
+    async fn record(&self, dead: &DeadLetter) -> anyhow::Result<()> {
+        sqlx::query(
+            "INSERT INTO store_dead_letters
+                 (feed, tx_id, global_position, aggregate_type, aggregate_id, sequence, reason)
+             VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (feed, global_position) DO UPDATE SET reason = excluded.reason",
+        )
+        .bind(&dead.feed)
+        .bind(i64::try_from(dead.position.tx_id).unwrap_or(i64::MAX))
+        .bind(dead.position.global_position)
+        .bind(&dead.aggregate_type)
+        .bind(&dead.aggregate_id)
+        .bind(dead.sequence)
+        .bind(&dead.reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn redrives(&self, feed: &str) -> anyhow::Result<Vec<DeadLetter>> {
+        Ok(self
+            .list(Some(feed))
+            .await?
+            .into_iter()
+            .filter(|r| r.redrive_requested && r.redriven_at.is_none())
+            .map(|r| r.dead)
+            .collect())
+    }
+
+    async fn redriven(&self, id: i64, outcome: &str) -> anyhow::Result<()> {
+        sqlx::query(
+            "UPDATE store_dead_letters SET redriven_at = unixepoch('subsec'), redrive_outcome = ?
+             WHERE id = ?",
+        )
+        .bind(outcome)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 }
