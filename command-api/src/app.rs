@@ -113,7 +113,7 @@ impl Application {
         Self::new(
             repository,
             Arc::new(accounts),
-            Content::builtin()?,
+            config.content.load()?,
             config,
             registry,
         )

@@ -1,4 +1,4 @@
-use chaos_platform::config::{Environment, TelemetryConfig};
+use chaos_platform::config::{ContentConfig, Environment, TelemetryConfig};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -15,10 +15,16 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     pub cache: CacheConfig,
     pub commands: CommandsConfig,
+    #[serde(default)]
+    pub content: ContentConfig,
 }
 
 pub const DEFAULTS: &str = r#"
 environment = "development"
+
+[content]
+# A directory of content files; empty: the copy built into the binary.
+dir = ""
 
 [telemetry]
 json = false

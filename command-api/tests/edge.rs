@@ -275,10 +275,10 @@ async fn malformed_requests_are_400_naming_what_is_wrong() {
             post(
                 &format!("/v1/characters/{character}/cast-skill"),
                 t,
-                &json!({"skill": "strike", "target": "has space"}),
+                &json!({"skill": "strike", "target": {"npc": "has space"}}),
             ),
             "invalid-field",
-            Some("target"),
+            Some("target.npc"),
         ),
         (
             post(
@@ -520,7 +520,7 @@ async fn rules_answer_403_404_409_422() {
     ))
     .await
     .problem(StatusCode::UNPROCESSABLE_ENTITY, "unknown-class", None);
-    let fireball = json!({"skill": "fireball", "target": "wolf-17"});
+    let fireball = json!({"skill": "fireball", "target": {"npc": "wolf"}});
     let first = api.send(post(&cast, Some(&owner), &fireball)).await;
     assert_eq!(first.status, StatusCode::OK, "{first:?}");
     api.send(post(&cast, Some(&owner), &fireball))
@@ -704,7 +704,7 @@ async fn the_history_is_paged() {
             .send(post(
                 &format!("/v1/characters/{character}/cast-skill"),
                 Some(&token),
-                &json!({"skill": "strike", "target": "wolf-17"}),
+                &json!({"skill": "strike", "target": {"npc": "wolf"}}),
             ))
             .await;
         assert_eq!(answer.status, StatusCode::OK, "{answer:?}");

@@ -83,3 +83,18 @@ pub fn mitigate(raw: u32, defense: u32) -> u32 {
         raw.saturating_sub(defense).max(1)
     }
 }
+
+/// `stored` as of `as_of`, regenerated at `per_sec` up to `now`, capped at `max`: hit points and
+/// mana between the events that set them (the rules and the read models use the same function).
+pub fn regenerated(
+    stored: u32,
+    as_of: chrono::DateTime<chrono::Utc>,
+    per_sec: u32,
+    max: u32,
+    now: chrono::DateTime<chrono::Utc>,
+) -> u32 {
+    let elapsed_ms = u64::try_from((now - as_of).num_milliseconds()).unwrap_or(0);
+    let gained = u64::from(per_sec).saturating_mul(elapsed_ms) / 1000;
+    let value = u64::from(stored).saturating_add(gained).min(u64::from(max));
+    u32::try_from(value).unwrap_or(max)
+}

@@ -478,6 +478,44 @@ impl CommandService {
         Ok((state, version))
     }
 
+    /// The aggregate as the store has it now: the cached state brought up to date with the
+    /// events appended since (by another process: a process manager, another replica), else a
+    /// full load (which caches). For reads of an aggregate this process is not about to write (a command's
+    /// target), where the cache alone could be stale.
+    pub async fn load_current<A>(&self, id: &str) -> Result<(Arc<A>, u64), StoreError>
+    where
+        A: GameAggregate + Send + Sync,
+    {
+        let inner = &self.inner;
+        let Some((cached, version)) = inner.cache.get::<A>(id) else {
+            return self.load::<A>(id).await;
+        };
+        let events = self
+            .with_timeout(
+                inner
+                    .repository
+                    .get_last_events::<A>(id, usize::try_from(version).unwrap_or(usize::MAX)),
+            )
+            .await??;
+        if events.is_empty() {
+            return Ok((cached, version));
+        }
+        let mut state = (*cached).clone();
+        let mut version = version;
+        for stored in events {
+            let event =
+                decode_stored::<A>(&stored.event_type, &stored.event_version, stored.payload)
+                    .map_err(|e| {
+                        StoreError::Corrupt(format!("{} {id}#{}: {e}", A::TYPE, stored.sequence))
+                    })?;
+            state.apply(event);
+            version = stored.sequence as u64;
+        }
+        // Not cached: the command path owns the cache (under the aggregate's lock), and this
+        // read holds no lock.
+        Ok((Arc::new(state), version))
+    }
+
     /// Loads from the store, bypassing the cache: (state, version, events folded).
     pub async fn load_from_store<A: GameAggregate>(
         &self,

@@ -101,6 +101,26 @@ pub struct RegistryConfig {
     pub url: String,
 }
 
+/// The game content (classes, skills, zones, items, recipes, NPCs): versioned data files,
+/// validated when loaded (a bad file stops start-up naming the file, entry and field).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentConfig {
+    /// A directory holding the content files; empty: the copy built into the binary.
+    #[serde(default)]
+    pub dir: String,
+}
+
+impl ContentConfig {
+    pub fn load(&self) -> anyhow::Result<chaos_domain::Content> {
+        if self.dir.is_empty() {
+            return Ok(chaos_domain::Content::builtin()?);
+        }
+        chaos_domain::Content::from_dir(&self.dir)
+            .map_err(|e| anyhow::anyhow!("loading the content from {}: {e}", self.dir))
+    }
+}
+
 /// Settings every service has.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -1,4 +1,6 @@
-use chaos_platform::config::{Environment, TelemetryConfig};
+use chaos_platform::config::{ContentConfig, Environment, TelemetryConfig};
+/// The same MongoDB settings as `projector mongo`'s.
+pub use chaos_readmodel::MongoConfig;
 /// The same Redis settings as the projector's: both sides must agree on the key layout.
 pub use chaos_readmodel::RedisConfig;
 use secrecy::SecretString;
@@ -11,7 +13,12 @@ pub struct Settings {
     pub telemetry: TelemetryConfig,
     pub http: HttpConfig,
     pub redis: RedisConfig,
+    pub mongo: MongoConfig,
     pub consistency: ConsistencyConfig,
+    pub presence: PresenceConfig,
+    /// The same files the command API runs (derived stats, item names, zones).
+    #[serde(default)]
+    pub content: ContentConfig,
     pub auth: AuthConfig,
 }
 
@@ -27,6 +34,14 @@ pub struct HttpConfig {
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyConfig {
     pub max_wait_ms: u64,
+}
+
+/// Who counts as present in a zone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceConfig {
+    /// A character that acted in a zone within this many seconds is present there.
+    pub window_secs: u64,
 }
 
 /// The command API's token secret: private read models are their owner's alone.
@@ -58,8 +73,21 @@ model_version = "v1"
 password = ""
 ca_file = ""
 
+[mongo]
+url = "mongodb://127.0.0.1:27017/?directConnection=true"
+database = "chaos"
+key_prefix = "chaos:"
+model_version = "v1"
+ca_file = ""
+
 [consistency]
 max_wait_ms = 2000
+
+[presence]
+window_secs = 300
+
+[content]
+dir = ""
 
 [auth]
 # Development only, and the same as the command API's (it issues the tokens).

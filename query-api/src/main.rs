@@ -4,7 +4,7 @@ use anyhow::Context;
 use chaos_platform::{load_config, shutdown_signal, telemetry};
 use chaos_query_api::config::{Settings, DEFAULTS};
 use chaos_query_api::{router, AppState};
-use chaos_readmodel::RedisStore;
+use chaos_readmodel::{Keys, MongoStore, RedisStore};
 
 #[global_allocator]
 static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
@@ -19,8 +19,17 @@ async fn main() -> anyhow::Result<()> {
     let store = RedisStore::open(&settings.redis)
         .await
         .context("connecting to Redis")?;
+    let documents = MongoStore::open_reader(&settings.mongo)
+        .await
+        .context("connecting to MongoDB")?;
+    let content = settings.content.load()?;
     let registry = prometheus::Registry::new();
-    let state = AppState::new(Arc::new(store), &settings, &registry);
+    let state = AppState::new(Arc::new(store), &settings, &registry)
+        .with_documents(
+            Arc::new(documents),
+            Keys::new(&settings.mongo.key_prefix, &settings.mongo.model_version),
+        )
+        .with_content(Arc::new(content));
     let app = router(state, registry, &settings.http);
     chaos_platform::http::serve(&settings.http.bind, app, shutdown_signal()).await
 }

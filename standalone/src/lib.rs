@@ -13,7 +13,7 @@ use chaos_command_api::auth::SqliteAccountStore;
 use chaos_eventstore::repository::Repository;
 use chaos_eventstore::sqlite::{self, SqliteEventRepository};
 use chaos_eventstore::Position;
-use chaos_platform::config::{load_config_from, Environment, TelemetryConfig};
+use chaos_platform::config::{load_config_from, ContentConfig, Environment, TelemetryConfig};
 use chaos_projectors::process::{self, ProcessMetrics, ProcessSink};
 use chaos_projectors::runner::{
     FeedCheckpoint, ProjectorMetrics, ReadModelCheckpoint, SqliteCheckpoint, StoreFeed, StoreSource,
@@ -35,6 +35,8 @@ pub struct Settings {
     pub query_api: Api,
     pub auth: Auth,
     pub consistency: Consistency,
+    #[serde(default)]
+    pub content: ContentConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -79,6 +81,10 @@ token_ttl_secs = 3600
 
 [consistency]
 max_wait_ms = 2000
+
+[content]
+# A directory of content files; empty: the copy built into the binary.
+dir = ""
 "#;
 
 /// The command API's configuration for the embedded mode: its defaults, with the binds, secret
@@ -93,6 +99,7 @@ fn command_config(settings: &Settings) -> anyhow::Result<chaos_command_api::conf
     config.http.bind = settings.command_api.bind.clone();
     config.auth.jwt_secret = settings.auth.jwt_secret.clone();
     config.auth.token_ttl_secs = settings.auth.token_ttl_secs;
+    config.content = settings.content.clone();
     Ok(config)
 }
 
@@ -174,10 +181,11 @@ pub async fn run(
     let metrics = ProjectorMetrics::new(&registry);
 
     // The write side, as in production.
+    let content = settings.content.load()?;
     let commands = Application::new(
         Repository::sqlite(repo.clone()),
         Arc::new(SqliteAccountStore::new(pool).await?),
-        chaos_domain::Content::builtin()?,
+        content.clone(),
         &command_config(&settings)?,
         registry.clone(),
     )?;
@@ -189,13 +197,13 @@ pub async fn run(
     let (read_models, keys) = open_read_models(&settings, &configured, &repo).await?;
     // Follows the served version (a `chaosctl rebuild` switches it while this runs) and repairs
     // gaps from the event store (the events between a rebuild's last catch-up and the switch).
-    let projection = ViewProjection::new(
-        Arc::new(read_models.clone()),
-        configured,
-        chaos_readmodel::views::all(),
-    )
-    .following_served()
-    .with_source(Arc::new(StoreSource::new(Repository::sqlite(repo.clone()))));
+    // One store for everything the distributed mode splits between Redis (hot state) and
+    // MongoDB (documents and histories).
+    let mut views = chaos_readmodel::views::all();
+    views.extend(chaos_readmodel::views::documents());
+    let projection = ViewProjection::new(Arc::new(read_models.clone()), configured, views)
+        .following_served()
+        .with_source(Arc::new(StoreSource::new(Repository::sqlite(repo.clone()))));
     let feed = StoreFeed::new(
         "views",
         Arc::new(repo.log()),
@@ -259,7 +267,8 @@ pub async fn run(
         managers.push((feed, from));
     }
 
-    let queries = chaos_query_api::AppState::new(Arc::new(read_models), &query, &registry);
+    let queries = chaos_query_api::AppState::new(Arc::new(read_models), &query, &registry)
+        .with_content(Arc::new(content));
     let command_router = commands.router();
     let query_router = chaos_query_api::router(queries, registry, &query.http);
 

@@ -11,6 +11,7 @@
 //! - [`check`]: the shared end-to-end assertions (Kafka = store, sheets = folded store).
 //! - [`client`]: HTTP clients for the command and query APIs.
 //! - [`kafka`]: reads a whole topic and decodes it with the production Avro codec.
+//! - [`scenario`]: the player core played over HTTP, the same in both modes.
 //! - [`store`]: reads the event store and folds it with the domain's own `apply`.
 //! - [`sheet`]: compares a query-API character sheet with the folded state.
 //! - [`wait`]: condition polling with a deadline (never fixed sleeps).
@@ -23,6 +24,7 @@ pub mod check;
 pub mod client;
 pub mod kafka;
 pub mod process;
+pub mod scenario;
 pub mod services;
 pub mod sheet;
 pub mod stack;

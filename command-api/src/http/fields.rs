@@ -177,6 +177,13 @@ count_field!(
 );
 
 count_field!(
+    /// A quantity of one item: from 1 to the bag's stack limit.
+    ItemQuantity,
+    "a quantity of items",
+    min: 1, max: chaos_domain::character::MAX_ITEM_QUANTITY as u64
+);
+
+count_field!(
     /// Experience granted at once.
     ExperienceAmount,
     "experience",

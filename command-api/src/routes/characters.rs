@@ -1,11 +1,12 @@
-//! `/v1/characters`: create, cast skills, travel, experience grants, history.
+//! `/v1/characters`: create, cast skills (at NPCs or other characters), travel, respawn, items
+//! (use, equip, unequip, destroy, craft), game-master grants, history.
 
 use axum::extract::{Path, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chaos_domain::{Character, CharacterCommand, CharacterName, TargetRef};
+use chaos_domain::{Character, CharacterCommand, CharacterId, CharacterName, Slot, TargetRef};
 use chaos_platform::auth::{Caller, Role};
 use serde::Deserialize;
 use utoipa::{OpenApi, ToSchema};
@@ -14,7 +15,8 @@ use crate::app::AppState;
 use crate::http::command::{history as history_page, new_aggregate_id, HistoryPage, HistoryQuery};
 use crate::http::extract::ApiQuery;
 use crate::http::fields::{
-    parse_uuid, ContentId, ExperienceAmount, IdPath, IdempotencyHeader, Label, NameField,
+    parse_uuid, ContentId, ExperienceAmount, IdPath, IdempotencyHeader, ItemQuantity, Label,
+    NameField,
 };
 use crate::http::{run, Answer, ApiError, ApiJson, CommandAnswer};
 
@@ -23,21 +25,50 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/characters", post(create))
         .route("/v1/characters/{id}/cast-skill", post(cast_skill))
         .route("/v1/characters/{id}/travel", post(travel))
+        .route("/v1/characters/{id}/respawn", post(respawn))
+        .route("/v1/characters/{id}/use-item", post(use_item))
+        .route("/v1/characters/{id}/equip", post(equip))
+        .route("/v1/characters/{id}/unequip", post(unequip))
+        .route("/v1/characters/{id}/destroy-item", post(destroy_item))
+        .route("/v1/characters/{id}/craft", post(craft))
         .route(
             "/v1/characters/{id}/grant-experience",
             post(grant_experience),
         )
+        .route("/v1/characters/{id}/grant-item", post(grant_item))
         .route("/v1/characters/{id}/events", get(history))
 }
 
 #[derive(Debug, OpenApi)]
 #[openapi(
-    paths(create, cast_skill, travel, grant_experience, history),
+    paths(
+        create,
+        cast_skill,
+        travel,
+        respawn,
+        use_item,
+        equip,
+        unequip,
+        destroy_item,
+        craft,
+        grant_experience,
+        grant_item,
+        history
+    ),
     components(schemas(
         CreateCharacter,
         CastSkill,
+        Target,
         Travel,
+        Respawn,
+        UseItem,
+        Equip,
+        SlotName,
+        Unequip,
+        DestroyItem,
+        Craft,
         GrantExperience,
+        GrantItem,
         CommandAnswer,
         HistoryPage
     ))
@@ -55,12 +86,134 @@ pub struct CreateCharacter {
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"skill": "fireball", "target": "wolf-17"}))]
+#[schema(example = json!({"skill": "fireball", "target": {"npc": "wolf"}}))]
 pub struct CastSkill {
     /// A skill the character knows (`strike`, `fireball`, ...).
     pub skill: ContentId,
     /// What the skill is aimed at, if anything.
-    pub target: Option<Label>,
+    pub target: Option<Target>,
+}
+
+/// A cast's target: exactly one of `npc` or `character`.
+#[derive(Debug, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Target {
+    /// An NPC of the caster's zone, by its content id (`wolf`): fought by this character alone.
+    Npc(ContentId),
+    /// Another character, by id: alive, in the caster's zone, and the zone allows PvP.
+    Character(uuid::Uuid),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({}))]
+pub struct Respawn {}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"item": "health_potion"}))]
+pub struct UseItem {
+    /// A consumable in the bag (an item id from the content).
+    pub item: ContentId,
+}
+
+impl<'de> Deserialize<'de> for Target {
+    /// An object with exactly one of the two fields (anything else, an array included, is a
+    /// field error, not malformed JSON).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Fields {
+            npc: Option<ContentId>,
+            character: Option<uuid::Uuid>,
+        }
+        match Fields::deserialize(d)? {
+            Fields {
+                npc: Some(npc),
+                character: None,
+            } => Ok(Self::Npc(npc)),
+            Fields {
+                npc: None,
+                character: Some(id),
+            } => Ok(Self::Character(id)),
+            _ => Err(serde::de::Error::custom(
+                "a target is exactly one of `npc` or `character`",
+            )),
+        }
+    }
+}
+
+/// An equipment slot.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SlotName {
+    Head,
+    Chest,
+    Legs,
+    Feet,
+    Hands,
+    MainHand,
+    OffHand,
+    Neck,
+    Ring,
+}
+
+impl SlotName {
+    fn slot(self) -> Slot {
+        match self {
+            Self::Head => Slot::Head,
+            Self::Chest => Slot::Chest,
+            Self::Legs => Slot::Legs,
+            Self::Feet => Slot::Feet,
+            Self::Hands => Slot::Hands,
+            Self::MainHand => Slot::MainHand,
+            Self::OffHand => Slot::OffHand,
+            Self::Neck => Slot::Neck,
+            Self::Ring => Slot::Ring,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"item": "wooden_sword", "slot": "main_hand"}))]
+pub struct Equip {
+    /// An item in the bag that can be worn in `slot`.
+    pub item: ContentId,
+    pub slot: SlotName,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"slot": "main_hand"}))]
+pub struct Unequip {
+    pub slot: SlotName,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"item": "wolf_pelt", "quantity": 2}))]
+pub struct DestroyItem {
+    pub item: ContentId,
+    pub quantity: ItemQuantity,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"recipe": "leather_cap"}))]
+pub struct Craft {
+    /// A recipe from the content: its ingredients must be in the bag.
+    pub recipe: ContentId,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"item": "health_potion", "quantity": 3, "source": "event:winterfest"}))]
+pub struct GrantItem {
+    pub item: ContentId,
+    pub quantity: ItemQuantity,
+    /// Why: a quest id, an event, an operator's reason.
+    pub source: Label,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -80,25 +233,46 @@ pub struct GrantExperience {
     pub source: Label,
 }
 
-/// TRANSITIONAL (player core, 2026-12), until this route takes a typed target: the body's
-/// free-text `target` is read as an NPC id from the catalogue, with an instance suffix
-/// (`wolf-17`, as the README writes it) ignored. Character targets are not reachable from here
-/// yet: they need the target's zone and life read from its profile (`TargetRef::Character`).
-fn transitional_npc_target(target: Label) -> TargetRef {
-    let text = target.into_inner();
-    let npc = match text.rsplit_once('-') {
-        Some((kind, n)) if !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) => kind,
-        _ => text.as_str(),
-    };
-    TargetRef::Npc {
-        npc: npc.to_owned(),
-    }
-}
-
 fn character_id(raw: &str) -> Result<String, ApiError> {
     parse_uuid(raw)
         .map(|id| id.to_string())
         .ok_or_else(|| ApiError::invalid_field("id", "id must be a character id (a UUID)"))
+}
+
+/// A character target as the store has it now: where it is and whether it lives. The caster's
+/// rules check the zone and life against this snapshot; the victim's own decision on the damage
+/// (through the combat process manager) is the authoritative one.
+async fn character_target(
+    state: &AppState,
+    caster: &str,
+    target: uuid::Uuid,
+) -> Result<TargetRef, ApiError> {
+    let id = target.to_string();
+    if id == caster {
+        return Err(ApiError(
+            chaos_platform::http::Problem::new(
+                axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-target",
+                "Invalid target",
+            )
+            .detail("a character cannot target itself")
+            .field("target"),
+        ));
+    }
+    // Fresh from the store: the target's death is written by the combat process manager,
+    // possibly in another process than this one.
+    let (aggregate, _) = state.commands.load_current::<Character>(&id).await?;
+    let Some(found) = aggregate.state() else {
+        return Err(ApiError::not_found(
+            "target-not-found",
+            "No such target character",
+        ));
+    };
+    Ok(TargetRef::Character {
+        id: CharacterId::from_uuid(target),
+        zone: found.zone.clone(),
+        alive: found.alive(),
+    })
 }
 
 fn not_found() -> ApiError {
@@ -151,9 +325,9 @@ pub async fn create(
         IdempotencyHeader),
     responses((status = 200, body = CommandAnswer),
         (status = 403, description = "Another player's character (`not-character-owner`)"),
-        (status = 404, description = "No such character (`character-not-found`)"),
+        (status = 404, description = "No such character (`character-not-found`), or no such target character (`target-not-found`)"),
         (status = 409, description = "Concurrent modification; retry"),
-        (status = 422, description = "A rule refused it: `unknown-skill`, `skill-not-known`, `insufficient-mana`, `skill-on-cooldown`, `zone-forbids-skill`, `idempotency-key-reused`")),
+        (status = 422, description = "A rule refused it: `unknown-skill`, `skill-not-known`, `insufficient-mana`, `skill-on-cooldown`, `zone-forbids-skill`, `character-dead`, `unknown-npc`, `target-not-in-zone`, `target-dead`, `zone-forbids-pvp`, `invalid-target`, `bag-full`, `content-unavailable`, `idempotency-key-reused`")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(character = %id))]
 pub async fn cast_skill(
@@ -164,10 +338,17 @@ pub async fn cast_skill(
     body: ApiJson<CastSkill>,
 ) -> Result<Response, ApiError> {
     let id = character_id(&id)?;
+    let target = match body.value.target {
+        None => None,
+        Some(Target::Npc(npc)) => Some(TargetRef::Npc {
+            npc: npc.into_inner(),
+        }),
+        Some(Target::Character(target)) => Some(character_target(&state, &id, target).await?),
+    };
     let command = CharacterCommand::CastSkill {
         actor: caller.account,
         skill: body.value.skill.into_inner(),
-        target: body.value.target.map(transitional_npc_target),
+        target,
     };
     run::<Character>(
         &state,
@@ -190,7 +371,7 @@ pub async fn cast_skill(
         (status = 403, description = "Another player's character (`not-character-owner`)"),
         (status = 404, description = "No such character (`character-not-found`)"),
         (status = 409, description = "Concurrent modification; retry"),
-        (status = 422, description = "A rule refused it: `unknown-zone`, `zone-level-too-low`, `already-in-zone`, `idempotency-key-reused`")),
+        (status = 422, description = "A rule refused it: `unknown-zone`, `zone-level-too-low`, `zone-level-too-high`, `already-in-zone`, `character-dead`, `content-unavailable`, `idempotency-key-reused`")),
     security(("bearer" = [])))]
 #[tracing::instrument(skip_all, fields(character = %id))]
 pub async fn travel(
@@ -215,6 +396,201 @@ pub async fn travel(
         Answer::Ok,
     )
     .await
+}
+
+/// Runs a player command on the caller's character `id` (the common shape of the item and life
+/// routes below).
+async fn player_command(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+    headers: &HeaderMap,
+    body_hash: String,
+    command: CharacterCommand,
+) -> Result<Response, ApiError> {
+    let id = character_id(id)?;
+    run::<Character>(state, caller, headers, body_hash, &id, command, Answer::Ok).await
+}
+
+/// Bring a dead character back at its zone's respawn point, with full hit points and mana.
+#[utoipa::path(post, path = "/v1/characters/{id}/respawn", tag = "characters",
+    request_body = Respawn,
+    params(IdPath, IdempotencyHeader),
+    responses((status = 200, body = CommandAnswer),
+        (status = 403, description = "Another player's character (`not-character-owner`)"),
+        (status = 404, description = "No such character (`character-not-found`)"),
+        (status = 409, description = "Concurrent modification; retry"),
+        (status = 422, description = "A rule refused it: `character-alive`, `content-unavailable`, `idempotency-key-reused`")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(character = %id))]
+pub async fn respawn(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<Respawn>,
+) -> Result<Response, ApiError> {
+    let command = CharacterCommand::Respawn {
+        actor: caller.account,
+    };
+    player_command(&state, &caller, &id, &headers, body.body_hash, command).await
+}
+
+/// Use one consumable from the bag (a potion restores hit points or mana).
+#[utoipa::path(post, path = "/v1/characters/{id}/use-item", tag = "characters",
+    request_body = UseItem,
+    params(IdPath, IdempotencyHeader),
+    responses((status = 200, body = CommandAnswer),
+        (status = 403, description = "Another player's character (`not-character-owner`)"),
+        (status = 404, description = "No such character (`character-not-found`)"),
+        (status = 409, description = "Concurrent modification; retry"),
+        (status = 422, description = "A rule refused it: `character-dead`, `unknown-item`, `insufficient-items`, `item-not-usable`, `content-unavailable`, `idempotency-key-reused`")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(character = %id))]
+pub async fn use_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<UseItem>,
+) -> Result<Response, ApiError> {
+    let command = CharacterCommand::UseItem {
+        actor: caller.account,
+        item: body.value.item.into_inner(),
+    };
+    player_command(&state, &caller, &id, &headers, body.body_hash, command).await
+}
+
+/// Wear an item from the bag in a slot; whatever was there goes back to the bag. The maxima of
+/// hit points and mana follow the new equipment.
+#[utoipa::path(post, path = "/v1/characters/{id}/equip", tag = "characters",
+    request_body = Equip,
+    params(IdPath, IdempotencyHeader),
+    responses((status = 200, body = CommandAnswer),
+        (status = 403, description = "Another player's character (`not-character-owner`)"),
+        (status = 404, description = "No such character (`character-not-found`)"),
+        (status = 409, description = "Concurrent modification; retry"),
+        (status = 422, description = "A rule refused it: `character-dead`, `unknown-item`, `insufficient-items`, `item-not-equippable`, `wrong-slot`, `item-level-too-high`, `item-class-restricted`, `bag-full`, `content-unavailable`, `idempotency-key-reused`")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(character = %id))]
+pub async fn equip(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<Equip>,
+) -> Result<Response, ApiError> {
+    let command = CharacterCommand::EquipItem {
+        actor: caller.account,
+        item: body.value.item.into_inner(),
+        slot: body.value.slot.slot(),
+    };
+    player_command(&state, &caller, &id, &headers, body.body_hash, command).await
+}
+
+/// Take off what a slot holds, back into the bag.
+#[utoipa::path(post, path = "/v1/characters/{id}/unequip", tag = "characters",
+    request_body = Unequip,
+    params(IdPath, IdempotencyHeader),
+    responses((status = 200, body = CommandAnswer),
+        (status = 403, description = "Another player's character (`not-character-owner`)"),
+        (status = 404, description = "No such character (`character-not-found`)"),
+        (status = 409, description = "Concurrent modification; retry"),
+        (status = 422, description = "A rule refused it: `character-dead`, `slot-empty`, `bag-full`, `content-unavailable`, `idempotency-key-reused`")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(character = %id))]
+pub async fn unequip(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<Unequip>,
+) -> Result<Response, ApiError> {
+    let command = CharacterCommand::UnequipItem {
+        actor: caller.account,
+        slot: body.value.slot.slot(),
+    };
+    player_command(&state, &caller, &id, &headers, body.body_hash, command).await
+}
+
+/// Throw away a quantity of an item from the bag.
+#[utoipa::path(post, path = "/v1/characters/{id}/destroy-item", tag = "characters",
+    request_body = DestroyItem,
+    params(IdPath, IdempotencyHeader),
+    responses((status = 200, body = CommandAnswer),
+        (status = 403, description = "Another player's character (`not-character-owner`)"),
+        (status = 404, description = "No such character (`character-not-found`)"),
+        (status = 409, description = "Concurrent modification; retry"),
+        (status = 422, description = "A rule refused it: `character-dead`, `insufficient-items`, `invalid-quantity`, `idempotency-key-reused`")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(character = %id))]
+pub async fn destroy_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<DestroyItem>,
+) -> Result<Response, ApiError> {
+    let command = CharacterCommand::DestroyItem {
+        actor: caller.account,
+        item: body.value.item.into_inner(),
+        quantity: u32::try_from(body.value.quantity.get()).unwrap_or(u32::MAX),
+    };
+    player_command(&state, &caller, &id, &headers, body.body_hash, command).await
+}
+
+/// Craft a recipe: its ingredients leave the bag and its product enters it, all or nothing.
+#[utoipa::path(post, path = "/v1/characters/{id}/craft", tag = "characters",
+    request_body = Craft,
+    params(IdPath, IdempotencyHeader),
+    responses((status = 200, body = CommandAnswer),
+        (status = 403, description = "Another player's character (`not-character-owner`)"),
+        (status = 404, description = "No such character (`character-not-found`)"),
+        (status = 409, description = "Concurrent modification; retry"),
+        (status = 422, description = "A rule refused it: `character-dead`, `unknown-recipe`, `recipe-level-too-high`, `insufficient-items`, `bag-full`, `content-unavailable`, `idempotency-key-reused`")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(character = %id))]
+pub async fn craft(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<Craft>,
+) -> Result<Response, ApiError> {
+    let command = CharacterCommand::Craft {
+        actor: caller.account,
+        recipe: body.value.recipe.into_inner(),
+    };
+    player_command(&state, &caller, &id, &headers, body.body_hash, command).await
+}
+
+/// Grant items (event rewards, support). Game masters only.
+#[utoipa::path(post, path = "/v1/characters/{id}/grant-item", tag = "characters",
+    request_body = GrantItem,
+    params(IdPath, IdempotencyHeader),
+    responses((status = 200, body = CommandAnswer),
+        (status = 403, description = "The caller is not a game master (`forbidden`)"),
+        (status = 404, description = "No such character (`character-not-found`)"),
+        (status = 409, description = "Concurrent modification; retry"),
+        (status = 422, description = "A rule refused it: `unknown-item`, `invalid-quantity`, `bag-full`, `invalid-label`, `idempotency-key-reused`")),
+    security(("bearer" = [])))]
+#[tracing::instrument(skip_all, fields(character = %id))]
+pub async fn grant_item(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: ApiJson<GrantItem>,
+) -> Result<Response, ApiError> {
+    if !caller.has(Role::GameMaster) {
+        return Err(ApiError::forbidden("granting items is for game masters"));
+    }
+    let command = CharacterCommand::GrantItem {
+        item: body.value.item.into_inner(),
+        quantity: u32::try_from(body.value.quantity.get()).unwrap_or(u32::MAX),
+        source: body.value.source.into_inner(),
+    };
+    player_command(&state, &caller, &id, &headers, body.body_hash, command).await
 }
 
 /// Grant experience (quest rewards and the like). Game masters only.

@@ -10,7 +10,7 @@ use super::{
 use crate::aggregate::Ctx;
 use crate::content::Content;
 use crate::ids::AccountId;
-use crate::stats::Stats;
+use crate::stats::{regenerated, Stats};
 
 impl Character {
     /// Validates `command` against the current state and the rules; returns the events that
@@ -158,20 +158,6 @@ pub(super) fn stats(state: &CharacterState, content: &Content) -> Result<Stats, 
             kind: "class",
             id: state.class.clone(),
         })
-}
-
-/// `stored` as of `as_of`, regenerated at `per_sec` up to `now`, capped at `max`.
-fn regenerated(
-    stored: u32,
-    as_of: DateTime<Utc>,
-    per_sec: u32,
-    max: u32,
-    now: DateTime<Utc>,
-) -> u32 {
-    let elapsed_ms = u64::try_from((now - as_of).num_milliseconds()).unwrap_or(0);
-    let gained = u64::from(per_sec).saturating_mul(elapsed_ms) / 1000;
-    let value = u64::from(stored).saturating_add(gained).min(u64::from(max));
-    u32::try_from(value).unwrap_or(max)
 }
 
 /// Hit points at `now` (0 while dead: the dead do not regenerate).
