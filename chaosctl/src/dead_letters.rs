@@ -99,7 +99,10 @@ fn show(ctx: &Ctx, entries: &[Entry], id: &str) -> u8 {
             let json = serde_json::to_value(e).unwrap_or(Value::Null);
             ctx.print(
                 &json,
-                &format!("{}\n", serde_json::to_string_pretty(&json).unwrap_or_default()),
+                &format!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&json).unwrap_or_default()
+                ),
             );
             exit::OK
         }
@@ -252,9 +255,11 @@ async fn distributed(
             .fetch_all(pool)
             .await?
             .into_iter()
-            .map(|(id, target, at): (String, String, chrono::DateTime<chrono::Utc>)| {
-                (id, (target, at))
-            })
+            .map(
+                |(id, target, at): (String, String, chrono::DateTime<chrono::Utc>)| {
+                    (id, (target, at))
+                },
+            )
             .collect();
     let codec = chaos_schemas::AvroCodec::new(&ctx.settings.schema_registry.url)?;
     let mut entries = Vec::with_capacity(raw.len());
