@@ -1,7 +1,8 @@
 //! Crash tests: `kill -9` the relay, the projector and the process managers in the middle of a
-//! stream of commands, and a relay failover. Afterwards nothing may be missing, nothing applied
-//! twice (no level-up grants its gold twice, none is lost), and every sheet and wallet must equal
-//! the event store folded.
+//! stream of commands (casts, PvP strikes, deaths and respawns, travel, spends), and a relay
+//! failover. Afterwards nothing may be missing, nothing applied twice (no level-up grants its
+//! gold twice, no PvP hit damages twice, no kill is rewarded twice, none is lost), and every
+//! sheet and wallet must equal the event store folded.
 //!
 //! Needs `deploy/local/services.sh up` and the binaries (`cargo build --workspace --bins`).
 
@@ -18,7 +19,7 @@ use chaos_tests::store::{assert_contiguous, by_aggregate};
 use chaos_tests::{wait_until, CommandAnswer, CommandApi, Stack, StackOptions};
 
 /// Accepted commands the stream must reach.
-const COMMANDS: usize = 1_200;
+const COMMANDS: usize = 2_400;
 const CLIENTS: usize = 6;
 const CHARACTERS_PER_CLIENT: usize = 4;
 const CATCH_UP: Duration = Duration::from_secs(180);
@@ -39,12 +40,14 @@ struct Outcomes {
 }
 
 /// One client: cycles over its characters (plus one character every client shares, to make
-/// writers race on one aggregate) with strikes, fireballs, trips to a peaceful zone and spends
-/// of the gold their level-ups earned.
+/// writers race on one aggregate) with strikes, fireballs, PvP strikes at other clients'
+/// characters (the combat process manager's work), respawns of its dead, trips to a peaceful
+/// zone and spends of the gold their level-ups earned.
 async fn client(
     api: CommandApi,
     mine: Vec<Hero>,
     shared: Hero,
+    everyone: Vec<String>,
     accepted: Arc<AtomicUsize>,
     outcomes: Arc<Mutex<Outcomes>>,
 ) {
@@ -59,6 +62,16 @@ async fn client(
         };
         let reply = if in_meadow.contains(&hero.id) {
             api.travel(&hero.token, &hero.id, "whispering_woods").await
+        } else if i.is_multiple_of(3) && hero.id != shared.id {
+            let target = &everyone[(i / 3) % everyone.len()];
+            let strike = serde_json::json!({"skill": "strike", "target": {"character": target}});
+            api.post(
+                &format!("/v1/characters/{}/cast-skill", hero.id),
+                Some(&hero.token),
+                &strike,
+                &[],
+            )
+            .await
         } else if i.is_multiple_of(13) && hero.id != shared.id {
             let reference = format!("spend-{}-{i}", &hero.id[..8]);
             api.spend(&hero.token, &hero.id, 1, &reference).await
@@ -69,26 +82,58 @@ async fn client(
         } else {
             api.cast_skill(&hero.token, &hero.id, "strike", &[]).await
         };
-        let mut o = outcomes.lock().unwrap();
-        match reply {
-            Ok(r) if r.status.is_success() => {
-                let answer = r.answer().unwrap();
-                if answer.events == ["ZoneEntered"] && !in_meadow.remove(&hero.id) {
-                    in_meadow.insert(hero.id.clone());
+        let dead = {
+            let mut o = outcomes.lock().unwrap();
+            match reply {
+                Ok(r) if r.status.is_success() => {
+                    let answer = r.answer().unwrap();
+                    if answer.events == ["ZoneEntered"] && !in_meadow.remove(&hero.id) {
+                        in_meadow.insert(hero.id.clone());
+                    }
+                    o.accepted.push(answer);
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                    false
                 }
-                o.accepted.push(answer);
-                accepted.fetch_add(1, Ordering::Relaxed);
+                Ok(r) => {
+                    *o.refused
+                        .entry(format!(
+                            "{} {}",
+                            r.status.as_u16(),
+                            r.problem_type().unwrap_or("")
+                        ))
+                        .or_default() += 1;
+                    r.problem_type() == Some("/problems/character-dead")
+                }
+                Err(e) => {
+                    *o.refused.entry(format!("transport: {e}")).or_default() += 1;
+                    false
+                }
             }
-            Ok(r) => {
-                *o.refused
-                    .entry(format!(
-                        "{} {}",
-                        r.status.as_u16(),
-                        r.problem_type().unwrap_or("")
-                    ))
-                    .or_default() += 1;
+        };
+        if dead {
+            // Killed by another client: back at the woods' respawn point, the meadow.
+            let r = api
+                .post(
+                    &format!("/v1/characters/{}/respawn", hero.id),
+                    Some(&hero.token),
+                    &serde_json::json!({}),
+                    &[],
+                )
+                .await;
+            let mut o = outcomes.lock().unwrap();
+            match r {
+                Ok(r) if r.status.is_success() => {
+                    in_meadow.insert(hero.id.clone());
+                    o.accepted.push(r.answer().unwrap());
+                    accepted.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(r) => {
+                    *o.refused
+                        .entry(format!("{} respawn", r.status.as_u16()))
+                        .or_default() += 1;
+                }
+                Err(e) => *o.refused.entry(format!("transport: {e}")).or_default() += 1,
             }
-            Err(e) => *o.refused.entry(format!("transport: {e}")).or_default() += 1,
         }
     }
 }
@@ -149,6 +194,7 @@ async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_a
 
     let accepted = Arc::new(AtomicUsize::new(0));
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
+    let everyone: Vec<String> = heroes.iter().flatten().map(|h| h.id.clone()).collect();
     let clients: Vec<_> = heroes
         .iter()
         .map(|mine| {
@@ -156,6 +202,7 @@ async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_a
                 api.clone(),
                 mine.clone(),
                 shared.clone(),
+                everyone.clone(),
                 accepted.clone(),
                 outcomes.clone(),
             ))
@@ -164,30 +211,30 @@ async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_a
 
     // The chaos, paced by the stream itself.
     phase("stream started");
-    wait_for_accepted(&accepted, 150).await;
+    wait_for_accepted(&accepted, 300).await;
     phase("kill -9 relay");
     stack.relay(0).kill9();
-    wait_for_accepted(&accepted, 300).await;
+    wait_for_accepted(&accepted, 600).await;
     stack.relay(0).restart(READY_TIMEOUT).await.unwrap();
     phase("relay restarted");
-    wait_for_accepted(&accepted, 380).await;
+    wait_for_accepted(&accepted, 760).await;
     phase("kill -9 process managers");
     stack.process_managers().kill9();
-    wait_for_accepted(&accepted, 430).await;
+    wait_for_accepted(&accepted, 860).await;
     stack
         .process_managers()
         .restart(READY_TIMEOUT)
         .await
         .unwrap();
     phase("process managers restarted");
-    wait_for_accepted(&accepted, 450).await;
+    wait_for_accepted(&accepted, 900).await;
     phase("kill -9 projector");
     stack.projector().kill9();
-    wait_for_accepted(&accepted, 600).await;
+    wait_for_accepted(&accepted, 1200).await;
     stack.projector().restart(READY_TIMEOUT).await.unwrap();
     phase("projector restarted");
     // Both at once, while they are busy catching up.
-    wait_for_accepted(&accepted, 700).await;
+    wait_for_accepted(&accepted, 1400).await;
     phase("kill -9 relay and projector");
     stack.relay(0).kill9();
     stack.projector().kill9();
@@ -195,7 +242,7 @@ async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_a
     stack.projector().restart(READY_TIMEOUT).await.unwrap();
     // And a crash while the stream is in full flow again.
     phase("both restarted");
-    wait_for_accepted(&accepted, 950).await;
+    wait_for_accepted(&accepted, 1900).await;
     phase("kill -9 projector, relay and process managers");
     stack.projector().kill9();
     stack.relay(0).kill9();
@@ -219,7 +266,8 @@ async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_a
         outcomes.refused
     );
     assert!(outcomes.accepted.len() >= COMMANDS);
-    // Only rules (fireball cooldowns, mana) and races on the shared character may refuse.
+    // Only rules (fireball cooldowns, mana, targets dead or elsewhere, the dead acting) and races
+    // on the shared character may refuse.
     for kind in outcomes.refused.keys() {
         assert!(
             kind.starts_with("422 ") || kind.starts_with("409 "),
@@ -289,6 +337,7 @@ async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_a
             "{}chaos.deadletter.pm-rewards",
             stack.isolation.topic_prefix
         ),
+        format!("{}chaos.deadletter.pm-combat", stack.isolation.topic_prefix),
     ] {
         let mut dead = TopicReader::new(
             &stack.services.kafka_bootstrap,
@@ -323,7 +372,9 @@ async fn everything_granted(stack: &Stack) -> Vec<chaos_eventstore::StoredEvent>
                 .map_err(|e| e.to_string())?;
             let characters = by_aggregate(&events, "character");
             let wallets = by_aggregate(&events, "wallet");
-            let mut missing = 0;
+            let combat = combat_steps(&events);
+            let mut missing = combat.hits.len() - combat.hits_landed.len()
+                + combat.kills.len().saturating_sub(combat.rewards.len());
             for (id, list) in &characters {
                 let levels = list.iter().filter(|e| e.event_type == "LeveledUp").count();
                 let grants = wallets.get(id).map_or(0, |w| {
@@ -381,7 +432,80 @@ async fn everything_granted(stack: &Stack) -> Vec<chaos_eventstore::StoredEvent>
         levels_total += want.len();
     }
     eprintln!("{levels_total} level-ups, each granted its gold exactly once");
+    let combat = combat_steps(&events);
+    assert!(
+        combat.duplicated.is_empty(),
+        "PvP hits applied twice: {:?}",
+        combat.duplicated
+    );
+    for (killer, kills) in &combat.kills_by_killer {
+        let rewards = combat.rewards_by_killer.get(killer).copied().unwrap_or(0);
+        assert_eq!(
+            *kills, rewards,
+            "{killer}: one bounty per kill, none lost, none twice"
+        );
+    }
+    eprintln!(
+        "{} PvP hits, each landed exactly once; {} kills, each rewarded once",
+        combat.hits.len(),
+        combat.kills.len()
+    );
     events
+}
+
+/// The combat process manager's work, from the store.
+#[derive(Debug, Default)]
+struct CombatSteps {
+    /// Casts that hit a character (their event ids: the causes of the damage steps).
+    hits: BTreeSet<String>,
+    /// Causes the victims recorded (DamageTaken or AttackMissed).
+    hits_landed: BTreeSet<String>,
+    /// Causes recorded more than once.
+    duplicated: Vec<String>,
+    /// Deaths with a killer and a bounty.
+    kills: Vec<String>,
+    kills_by_killer: BTreeMap<String, usize>,
+    /// Bounties the killers received.
+    rewards: Vec<String>,
+    rewards_by_killer: BTreeMap<String, usize>,
+}
+
+fn combat_steps(events: &[chaos_eventstore::StoredEvent]) -> CombatSteps {
+    let mut steps = CombatSteps::default();
+    for e in events.iter().filter(|e| e.aggregate_type == "character") {
+        let fields = e.payload.get(&e.event_type).unwrap_or(&e.payload);
+        match e.event_type.as_str() {
+            "SkillCast" if fields["hit"].get("Character").is_some() => {
+                let id =
+                    chaos_eventstore::publish::event_id("character", &e.aggregate_id, e.sequence);
+                steps.hits.insert(id.to_string());
+            }
+            "DamageTaken" | "AttackMissed" => {
+                let cause = fields["cause"].as_str().unwrap_or_default().to_owned();
+                if !steps.hits_landed.insert(cause.clone()) {
+                    steps.duplicated.push(cause);
+                }
+            }
+            "CharacterDied" if fields["killer"].is_string() && fields["bounty_xp"] != 0 => {
+                let killer = fields["killer"].as_str().unwrap_or_default().to_owned();
+                steps.kills.push(e.aggregate_id.clone());
+                *steps.kills_by_killer.entry(killer).or_default() += 1;
+            }
+            "ExperienceGained"
+                if fields["source"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("pvp-kill:")) =>
+            {
+                steps.rewards.push(e.aggregate_id.clone());
+                *steps
+                    .rewards_by_killer
+                    .entry(e.aggregate_id.clone())
+                    .or_default() += 1;
+            }
+            _ => {}
+        }
+    }
+    steps
 }
 
 /// Two relays share the lock: one publishes, the other stands by and takes over when the
