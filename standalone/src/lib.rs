@@ -37,6 +37,7 @@ pub struct Settings {
     pub consistency: Consistency,
     #[serde(default)]
     pub content: ContentConfig,
+    pub rate_limit: chaos_command_api::config::RateLimitConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -85,6 +86,15 @@ max_wait_ms = 2000
 [content]
 # A directory of content files; empty: the copy built into the binary.
 dir = ""
+
+# As the command API's.
+[rate_limit]
+per_account_per_sec = 200
+burst = 400
+auth_per_ip_per_minute = 60
+auth_per_ip_burst = 20
+login_per_username_per_minute = 10
+login_per_username_burst = 5
 "#;
 
 /// The command API's configuration for the embedded mode: its defaults, with the binds, secret
@@ -100,6 +110,7 @@ fn command_config(settings: &Settings) -> anyhow::Result<chaos_command_api::conf
     config.auth.jwt_secret = settings.auth.jwt_secret.clone();
     config.auth.token_ttl_secs = settings.auth.token_ttl_secs;
     config.content = settings.content.clone();
+    config.rate_limit = settings.rate_limit.clone();
     Ok(config)
 }
 

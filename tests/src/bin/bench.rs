@@ -3,8 +3,9 @@
 //! Registers `--accounts` players owning `--characters` characters between them, then
 //! `--clients` concurrent clients send commands for `--duration` seconds:
 //! - `--workload cast` (default): `cast-skill strike`;
-//! - `--workload mixed`: game-like proportions of casts and wallet spends (the player core's
-//!   commands join as they land).
+//! - `--workload mixed`: the player core in game-like proportions: casts, PvP strikes at other
+//!   characters (damage through the combat process manager; the dead respawn and walk back),
+//!   wallet spends, equips and unequips, crafts.
 //!
 //! Uncontended (default), each client commands characters of its own, so no two requests race on
 //! one aggregate. `--contended` makes every request pick a random character of the whole key
@@ -72,9 +73,10 @@ const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-u
             --warmup 3 --sample-every 50 --visibility-timeout-ms 10000 --setup-concurrency 16
   --contended  every request picks a random character of the whole key space (--characters):
                clients race on the same aggregates; without it each client has its own
-  --workload   cast: cast-skill strike; mixed: 80% casts, 20% wallet spends (the wallets get
-               gold from a game master's grant at set-up: needs --spawn or --embedded, which
-               know the token secret, or $CHAOS_BENCH_GM_TOKEN)
+  --workload   cast: cast-skill strike; mixed: 50% casts, 15% PvP strikes, 15% wallet spends,
+               10% equips/unequips, 10% crafts, plus the respawns and trips back that deaths
+               call for (gold and items come from a game master's grants at set-up: needs
+               --spawn or --embedded, which know the token secret, or $CHAOS_BENCH_GM_TOKEN)
   --rate       pace the clients to this many commands/s in total (open loop: each command is
                timed from when it was due, so a slow answer that delays the next one counts)
   --spawn      start command-api, relay, projector, process managers and query-api from this
@@ -216,6 +218,18 @@ async fn start_embedded(args: &mut Args) -> anyhow::Result<Embedded> {
         .env("CHAOS__QUERY_API__BIND", format!("127.0.0.1:{q}"))
         .env("CHAOS__AUTH__JWT_SECRET", BENCH_SECRET)
         .env("CHAOS__TELEMETRY__LEVEL", "warn")
+        // A load generator is one client address with many players: no throttling.
+        .envs(
+            [
+                "PER_ACCOUNT_PER_SEC",
+                "BURST",
+                "AUTH_PER_IP_PER_MINUTE",
+                "AUTH_PER_IP_BURST",
+                "LOGIN_PER_USERNAME_PER_MINUTE",
+                "LOGIN_PER_USERNAME_BURST",
+            ]
+            .map(|k| (format!("CHAOS__RATE_LIMIT__{k}"), "1000000")),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -369,6 +383,7 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
     }
     if args.workload == Workload::Mixed {
         fund_wallets(args, &commands, &queries, &heroes, game_master).await?;
+        stock_bags(args, &commands, &heroes, game_master).await?;
     }
     println!(
         "setup: {} players, {} characters in {:.1}s (all visible in the query API)",
@@ -452,6 +467,40 @@ async fn fund_wallets(
         .collect()
 }
 
+/// Mixed workload: every bag gets a cap to wear and herbs to brew potions from.
+async fn stock_bags(
+    args: &Args,
+    commands: &CommandApi,
+    heroes: &[Hero],
+    game_master: Option<&str>,
+) -> anyhow::Result<()> {
+    let Some(gm) = game_master else {
+        println!("no game master token: bags stay empty, equips and crafts are refused");
+        return Ok(());
+    };
+    stream::iter(heroes)
+        .map(|hero| async move {
+            for (item, quantity) in [("leather_cap", 1), ("healing_herb", 400)] {
+                let r = commands
+                    .post(
+                        &format!("/v1/characters/{}/grant-item", hero.id),
+                        Some(gm),
+                        &serde_json::json!({"item": item, "quantity": quantity,
+                            "source": "bench"}),
+                        &[],
+                    )
+                    .await?;
+                anyhow::ensure!(r.status.is_success(), "stocking {}: {r:?}", hero.id);
+            }
+            Ok(())
+        })
+        .buffer_unordered(args.setup_concurrency)
+        .collect::<Vec<anyhow::Result<()>>>()
+        .await
+        .into_iter()
+        .collect()
+}
+
 /// The sum of a counter's series in a service's `/metrics`.
 async fn metric_total(base: &str, name: &str) -> Option<f64> {
     let text = reqwest::get(format!("{base}/metrics"))
@@ -496,19 +545,71 @@ async fn group_commit_report(command_url: &str) {
 }
 
 /// What a client sends next.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Cast,
+    Pvp,
     Spend,
+    Equip,
+    Unequip,
+    Craft,
+    Respawn,
+    Travel,
 }
 
 impl Kind {
     fn name(self) -> &'static str {
         match self {
             Self::Cast => "cast-skill",
+            Self::Pvp => "cast-skill at a character",
             Self::Spend => "wallet spend",
+            Self::Equip => "equip",
+            Self::Unequip => "unequip",
+            Self::Craft => "craft",
+            Self::Respawn => "respawn",
+            Self::Travel => "travel back to the woods",
         }
     }
+
+    /// Its path and body for `hero`; `target`: another character (PvP).
+    fn request(self, hero: &str, target: &str) -> (String, serde_json::Value) {
+        let path = |action: &str| format!("/v1/characters/{hero}/{action}");
+        match self {
+            Self::Cast => (path("cast-skill"), serde_json::json!({"skill": "strike"})),
+            Self::Pvp => (
+                path("cast-skill"),
+                serde_json::json!({"skill": "strike", "target": {"character": target}}),
+            ),
+            Self::Spend => (
+                format!("/v1/wallets/{hero}/spend"),
+                serde_json::json!({"currency": "gold", "amount": 1, "sink": "vendor:bench",
+                    "reference": uuid::Uuid::new_v4().simple().to_string()}),
+            ),
+            Self::Equip => (
+                path("equip"),
+                serde_json::json!({"item": "leather_cap", "slot": "head"}),
+            ),
+            Self::Unequip => (path("unequip"), serde_json::json!({"slot": "head"})),
+            Self::Craft => (
+                path("craft"),
+                serde_json::json!({"recipe": "health_potion"}),
+            ),
+            Self::Respawn => (path("respawn"), serde_json::json!({})),
+            Self::Travel => (
+                path("travel"),
+                serde_json::json!({"zone": "whispering_woods"}),
+            ),
+        }
+    }
+}
+
+/// What a client knows of one of its characters, to keep the mixed workload playable: the
+/// dead respawn (in the safe meadow) and walk back to the woods; the cap goes on and off.
+#[derive(Debug, Default, Clone, Copy)]
+struct Known {
+    dead: bool,
+    in_meadow: bool,
+    wearing: bool,
 }
 
 async fn load(
@@ -553,17 +654,30 @@ async fn load(
             let mut last_versions: BTreeMap<String, (String, u64)> = BTreeMap::new();
             let mut due = pace.map(|(_, first)| first);
             let mut n = 0usize;
+            let mut known: BTreeMap<usize, Known> = BTreeMap::new();
             while Instant::now() < deadline {
-                let hero = if contended {
-                    &heroes[rng.random_range(0..heroes.len())]
+                let index = if contended {
+                    rng.random_range(0..heroes.len())
                 } else {
-                    &heroes[mine[n % mine.len()]]
+                    mine[n % mine.len()]
                 };
+                let hero = &heroes[index];
                 n += 1;
+                let known = known.entry(index).or_default();
                 let kind = match workload {
-                    Workload::Mixed if rng.random_bool(0.2) => Kind::Spend,
-                    _ => Kind::Cast,
+                    Workload::Cast => Kind::Cast,
+                    Workload::Mixed if known.dead => Kind::Respawn,
+                    Workload::Mixed if known.in_meadow => Kind::Travel,
+                    Workload::Mixed => match rng.random_range(0..100) {
+                        0..50 => Kind::Cast,
+                        50..65 => Kind::Pvp,
+                        65..80 => Kind::Spend,
+                        80..90 if known.wearing => Kind::Unequip,
+                        80..90 => Kind::Equip,
+                        _ => Kind::Craft,
+                    },
                 };
+                let target = &heroes[rng.random_range(0..heroes.len())].id;
                 let sent = match (&mut due, pace) {
                     (Some(at), Some((interval, _))) => {
                         tokio::time::sleep_until((*at).into()).await;
@@ -573,18 +687,34 @@ async fn load(
                     }
                     _ => Instant::now(),
                 };
-                let reply = match kind {
-                    Kind::Cast => {
-                        commands
-                            .cast_skill(&hero.token, &hero.id, "strike", &[])
-                            .await
-                    }
-                    Kind::Spend => {
-                        let reference = uuid::Uuid::new_v4().simple().to_string();
-                        commands.spend(&hero.token, &hero.id, 1, &reference).await
-                    }
-                };
+                let (path, body) = kind.request(&hero.id, target);
+                let reply = commands.post(&path, Some(&hero.token), &body, &[]).await;
                 let answered = Instant::now();
+                // What the answer says of the character (mixed workload).
+                if let Ok(r) = &reply {
+                    match (kind, r.status.is_success(), r.problem_type()) {
+                        (_, false, Some("/problems/character-dead")) => known.dead = true,
+                        (_, false, Some("/problems/zone-forbids-skill")) => known.in_meadow = true,
+                        (_, false, Some("/problems/character-alive")) => known.dead = false,
+                        (Kind::Respawn, true, _) => {
+                            known.dead = false;
+                            known.in_meadow = true;
+                        }
+                        (Kind::Travel, true, _) => known.in_meadow = false,
+                        (Kind::Travel, false, Some("/problems/already-in-zone")) => {
+                            known.in_meadow = false
+                        }
+                        (Kind::Equip, true, _)
+                        | (Kind::Equip, false, Some("/problems/insufficient-items")) => {
+                            known.wearing = true
+                        }
+                        (Kind::Unequip, true, _)
+                        | (Kind::Unequip, false, Some("/problems/slot-empty")) => {
+                            known.wearing = false
+                        }
+                        _ => {}
+                    }
+                }
                 match reply {
                     Ok(r) if r.status.is_success() => {
                         latencies.push(answered - sent);
@@ -592,7 +722,7 @@ async fn load(
                         last_answer = Some(answered);
                         let count = accepted.fetch_add(1, Ordering::Relaxed) + 1;
                         let answer = r.answer();
-                        if let (Kind::Cast, Ok(answer)) = (kind, &answer) {
+                        if let (false, Ok(answer)) = (kind == Kind::Spend, &answer) {
                             let entry = last_versions
                                 .entry(hero.id.clone())
                                 .or_insert((hero.token.clone(), 0));
@@ -666,8 +796,8 @@ async fn probe(
 ) -> Option<Duration> {
     while accepted.elapsed() < timeout {
         let reply = match kind {
-            Kind::Cast => queries.sheet(&id, Some(&token)).await,
             Kind::Spend => queries.wallet(&id, Some(&token)).await,
+            _ => queries.sheet(&id, Some(&token)).await,
         };
         match reply {
             Ok(r) if r.status.is_success() => return Some(accepted.elapsed()),
