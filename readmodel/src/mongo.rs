@@ -53,7 +53,11 @@
 //! document deletes its board entries, so a document recreated from revision 1 is not refused.
 //!
 //! Reading (the query API) never writes: a reader ([`MongoStore::open_reader`]) does not
-//! complete pending entries, it sees them once the projector has.
+//! complete pending entries. It still sees a document's log entries as soon as the document:
+//! a log read takes the entries still pending in documents (first, from a sparse index on
+//! them: normally empty) together with the written ones. Board changes have no such merge: a
+//! reader may see a board a few milliseconds behind its document (after a crash, until the
+//! next writer reads the document or the projector restarts).
 
 mod codec;
 mod keys;
@@ -70,7 +74,9 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use secrecy::ExposeSecret;
 use serde_json::Value;
 
-use crate::store::{CasWrite, Document, DocumentStore, Result, ScanPage, StoreError, Watch};
+use crate::store::{
+    entry_at, CasWrite, Document, DocumentStore, Result, ScanPage, StoreError, Watch,
+};
 use write::Entries;
 
 /// How often a reader waiting for a position (the consistency token) looks again.
@@ -245,9 +251,13 @@ impl MongoStore {
             ])
             .await
             .map_err(unavailable)?;
-        // Documents with entries still pending (normally none): found at start by `recover`.
+        // Documents with entries still pending (normally none): found at start by `recover`,
+        // and by readers of their logs.
         self.docs
-            .create_indexes([index(doc! { "pend.w": 1 }, "pending", false, true)])
+            .create_indexes([
+                index(doc! { "pend.w": 1 }, "pending", false, true),
+                index(doc! { "pend.logs.k": 1 }, "pending_logs", false, true),
+            ])
             .await
             .map_err(unavailable)?;
         Ok(())
@@ -317,6 +327,65 @@ impl MongoStore {
         Ok(out)
     }
 
+    /// A log's entries above `after` (within `window` if given), in score order, up to
+    /// `limit`: those written, and those still pending in their document (read first: an entry
+    /// whose document was written before this call is in one or the other, so a reader that
+    /// saw a document sees its entries, as it would in Redis).
+    async fn log_read(
+        &self,
+        key: &str,
+        window: Option<(i64, i64)>,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, Value)>> {
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let in_window = |at: Option<i64>| {
+            window.is_none_or(|(from, to)| at.is_some_and(|at| from <= at && at < to))
+        };
+        let mut entries: std::collections::BTreeMap<u64, Value> = self
+            .pending_entries(key)
+            .await?
+            .into_iter()
+            .filter(|(score, entry)| *score > after && in_window(entry_at(entry)))
+            .collect();
+        let mut filter =
+            doc! { "key": key, "score": { "$gt": codec::i64_of(key, "score", after)? } };
+        if let Some((from, to)) = window {
+            filter.insert("at", doc! { "$gte": from, "$lt": to });
+        }
+        let found = self
+            .find_all(&self.logs, filter, doc! { "score": 1 }, 0, limit)
+            .await?;
+        entries.extend(Self::log_entries(key, found)?);
+        Ok(entries.into_iter().take(limit).collect())
+    }
+
+    /// The entries of log `key` still pending in their documents (normally none: only between
+    /// a write's document and its entries, or after a crash there).
+    async fn pending_entries(&self, key: &str) -> Result<Vec<(u64, Value)>> {
+        let mut cursor = self
+            .docs
+            .find(doc! { "pend.logs.k": key })
+            .projection(doc! { "pend.logs": 1 })
+            .await
+            .map_err(unavailable)?;
+        let mut out = Vec::new();
+        while let Some(d) = cursor.try_next().await.map_err(unavailable)? {
+            let id = d.get_str("_id").unwrap_or_default();
+            if let Ok(pend) = d.get_document("pend") {
+                let (logs, _) = codec::entries_from_bson(id, pend)?;
+                out.extend(
+                    logs.into_iter()
+                        .filter(|l| l.key == key)
+                        .map(|l| (l.score, l.entry)),
+                );
+            }
+        }
+        Ok(out)
+    }
+
     fn log_entries(key: &str, found: Vec<BsonDoc>) -> Result<Vec<(u64, Value)>> {
         found
             .into_iter()
@@ -379,20 +448,7 @@ impl DocumentStore for MongoStore {
     }
 
     async fn log_range(&self, key: &str, after: u64, limit: usize) -> Result<Vec<(u64, Value)>> {
-        if limit == 0 {
-            return Ok(Vec::new());
-        }
-        let after = codec::i64_of(key, "score", after)?;
-        let found = self
-            .find_all(
-                &self.logs,
-                doc! { "key": key, "score": { "$gt": after } },
-                doc! { "score": 1 },
-                0,
-                limit,
-            )
-            .await?;
-        Self::log_entries(key, found)
+        self.log_read(key, None, after, limit).await
     }
 
     /// From the `(key, at, score)` index.
@@ -404,24 +460,11 @@ impl DocumentStore for MongoStore {
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, Value)>> {
-        if limit == 0 || from_ms >= to_ms {
+        if from_ms >= to_ms {
             return Ok(Vec::new());
         }
-        let after = codec::i64_of(key, "score", after)?;
-        let found = self
-            .find_all(
-                &self.logs,
-                doc! {
-                    "key": key,
-                    "at": { "$gte": from_ms, "$lt": to_ms },
-                    "score": { "$gt": after },
-                },
-                doc! { "score": 1 },
-                0,
-                limit,
-            )
-            .await?;
-        Self::log_entries(key, found)
+        self.log_read(key, Some((from_ms, to_ms)), after, limit)
+            .await
     }
 
     async fn board_range(

@@ -3,6 +3,7 @@
 
 use std::borrow::Cow;
 
+use mongodb::bson::doc;
 use mongodb::bson::oid::ObjectId;
 use serde_json::json;
 
@@ -82,8 +83,22 @@ async fn entries_left_pending_by_a_crash_are_completed_by_the_next_read() {
         .await
         .unwrap();
     assert_eq!((won[0], entries.len()), (true, 1));
-    assert!(store.log_range("log", 0, 10).await.unwrap().is_empty());
+    let written = || async { store.logs.count_documents(doc! {}).await.unwrap() };
+    assert_eq!(written().await, 0, "the entry is only in its document");
     assert_eq!(store.board_len("board", None).await.unwrap(), 0);
+    // Readers see the document's log entry with it all the same.
+    let pending = vec![(1, json!({ "at": 1000, "n": 1 }))];
+    assert_eq!(store.log_range("log", 0, 10).await.unwrap(), pending);
+    assert_eq!(
+        store.log_window("log", 1000, 1001, 0, 10).await.unwrap(),
+        pending
+    );
+    assert!(store
+        .log_window("log", 0, 1000, 0, 10)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store.log_range("log", 1, 10).await.unwrap().is_empty());
 
     // A write on top is refused while they are pending.
     let next = write("d", 1, "log", "board", 7.0);
@@ -95,10 +110,12 @@ async fn entries_left_pending_by_a_crash_are_completed_by_the_next_read() {
     );
     // A reader sees the document but writes nothing.
     assert_eq!(reader.get("d").await.unwrap(), Some(doc(1)));
-    assert!(store.log_range("log", 0, 10).await.unwrap().is_empty());
+    assert_eq!(reader.log_range("log", 0, 10).await.unwrap(), pending);
+    assert_eq!(written().await, 0);
 
     // The writer's read completes them; then the next write goes through.
     assert_eq!(store.get("d").await.unwrap(), Some(doc(1)));
+    assert_eq!(written().await, 1);
     assert_eq!(
         store.log_range("log", 0, 10).await.unwrap(),
         vec![(1, json!({ "at": 1000, "n": 1 }))]
