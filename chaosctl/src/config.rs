@@ -69,6 +69,8 @@ pub struct LagConfig {
 pub struct RebuildConfig {
     /// Events per batch read from the event store.
     pub batch: u32,
+    /// Parallel lanes a batch from the event store is written in (by document).
+    pub lanes: usize,
     /// Most messages per batch read from Kafka.
     pub kafka_batch: usize,
     /// After the switch, how long the live projections get to notice it before the final
@@ -120,6 +122,7 @@ groups = []
 
 [rebuild]
 batch = 5000
+lanes = 4
 kafka_batch = 5000
 grace_ms = 3000
 group_prefix = "chaosctl-rebuild-"

@@ -6,7 +6,8 @@
 //! - [`deploy`]: reaching the deployment's event store and read-model stores.
 //! - one module per subcommand: [`history`], [`lag`], [`dead_letters`], [`relay`], [`verify`],
 //!   [`rebuild`]; [`checksum`] is the read-model checksum `rebuild` prints and tests compare.
-//! - [`progress`]: the progress bar or periodic lines of long runs.
+//! - [`progress`]: the progress bar or periodic lines of long runs; [`replay`]: a rebuild's
+//!   replay of the event store (read ahead, written in parallel lanes).
 
 pub mod checksum;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod lag;
 pub mod progress;
 pub mod rebuild;
 pub mod relay;
+pub mod replay;
 pub mod verify;
 
 use std::process::ExitCode;

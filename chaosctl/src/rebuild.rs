@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chaos_eventstore::Position;
 use chaos_projectors::runner::{
-    FeedCheckpoint, KafkaRunner, ProjectorMetrics, ReadModelCheckpoint, StoreFeed, StoreSource,
+    FeedCheckpoint, KafkaRunner, ProjectorMetrics, ReadModelCheckpoint, StoreSource,
 };
 use chaos_readmodel::{DocumentStore, Keys, Served, ViewProjection};
 use serde::{Deserialize, Serialize};
@@ -26,6 +26,7 @@ use crate::checksum::{self, Checksum};
 use crate::cli::{Model, RebuildArgs, Source};
 use crate::deploy::{EventStore, ReadModels};
 use crate::progress::Progress;
+use crate::replay::StoreReplay;
 use crate::{exit, Ctx, Unreachable, Usage};
 
 /// The rebuild in progress, as stored at `<prefix>rebuild`.
@@ -353,7 +354,9 @@ impl FeedCheckpoint for ValueCheckpoint {
 
 /// Where a rebuild's events come from.
 enum Feed {
-    Store(StoreFeed),
+    Store(StoreReplay),
+    /// The Kafka feed, once its consumer has left its group.
+    Closed,
     Kafka {
         runner: Box<KafkaRunner>,
         group: String,
@@ -392,11 +395,13 @@ impl RebuildSource {
                         key: format!("{}rebuild:position", target.prefix),
                     }),
                 };
-                Feed::Store(
-                    StoreFeed::new(&name, events.log(), Arc::new(projection), metrics)
-                        .with_batch(s.rebuild.batch)
-                        .with_checkpoint(checkpoint),
-                )
+                Feed::Store(StoreReplay {
+                    log: events.log(),
+                    projection,
+                    checkpoint,
+                    batch: s.rebuild.batch,
+                    lanes: s.rebuild.lanes,
+                })
             }
             Source::Kafka => {
                 let group = format!(
@@ -451,16 +456,15 @@ impl RebuildSource {
         stop: &CancellationToken,
     ) -> anyhow::Result<(u64, u64)> {
         match &self.feed {
-            Feed::Store(feed) => {
-                let from = feed.resume_position().await?;
+            Feed::Store(replay) => {
+                let from = replay.position().await?;
                 let total = self.log.count_after(from).await?;
                 let mut progress = Progress::new(label, total);
-                let done = feed
-                    .catch_up_until(from, stop, |c| progress.update(c.events))
-                    .await?;
+                let done = replay.run(stop, |n| progress.update(n)).await?;
                 progress.finish(done.events);
                 Ok((done.events, done.dead_letters))
             }
+            Feed::Closed => Ok((0, 0)),
             Feed::Kafka { runner, .. } => {
                 let until = runner
                     .high_watermarks()
@@ -488,12 +492,7 @@ impl RebuildSource {
         };
         let (group, kafka) = (group.clone(), kafka.clone());
         // The consumer must leave the group before it can be deleted.
-        self.feed = Feed::Store(StoreFeed::new(
-            "closed",
-            self.log.clone(),
-            Arc::new(NoSink),
-            ProjectorMetrics::new(&prometheus_registry()),
-        ));
+        self.feed = Feed::Closed;
         use rdkafka::admin::{AdminClient, AdminOptions};
         use rdkafka::client::DefaultClientContext;
         let admin: Result<AdminClient<DefaultClientContext>, _> = kafka.client_config().create();
@@ -508,27 +507,6 @@ impl RebuildSource {
 
 fn prometheus_registry() -> prometheus::Registry {
     prometheus::Registry::new()
-}
-
-/// Stands in for a dropped feed's sink.
-#[derive(Debug)]
-struct NoSink;
-
-#[async_trait::async_trait]
-impl chaos_projectors::runner::ProjectionSink for NoSink {
-    fn name(&self) -> &str {
-        "none"
-    }
-    async fn apply_batch(
-        &self,
-        events: &[chaos_schemas::PublishedEvent],
-        _checkpoint: &[chaos_projectors::runner::FeedOffset],
-    ) -> Result<Vec<chaos_projectors::runner::Verdict>, chaos_readmodel::StoreError> {
-        Ok(vec![
-            chaos_projectors::runner::Verdict::Ignored;
-            events.len()
-        ])
-    }
 }
 
 #[cfg(test)]
