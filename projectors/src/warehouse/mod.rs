@@ -1,13 +1,16 @@
-//! The analytics warehouse projection: every event as a row of `events`, plus typed fact tables
-//! (`skill_casts`, `level_ups`, ...) and the `characters` dimension, in a DuckDB file; Parquet
-//! exports of every table for analysts.
+//! The analytics warehouse projection: every event as a row of `events`, modelled facts for
+//! every event type (economy, combat, crafting, items, progression), dimensions (characters,
+//! wallets, the content catalogue with its version, dates), sessions, in a DuckDB file; Parquet
+//! exports by day for analysts and other engines; rebuilds beside the live file and a switch to
+//! them while the live process runs. [`schema`] names the tables and columns analysts rely on;
+//! `docs/analytics.md` answers analysts' questions with SQL against them.
 //!
-//! Fed by any feed through [`Warehouse::apply_batch`] (the Kafka runner via
-//! [`crate::runner::ProjectionSink`], the event-store feed in the embedded mode directly).
+//! Fed by any feed through [`Warehouse::apply_batch`] (the Kafka runner and the event-store feed
+//! via [`crate::runner::ProjectionSink`]).
 //!
 //! Idempotence and crash safety: a batch's rows are inserted with `ON CONFLICT DO NOTHING` on
-//! `event_id` (and `(aggregate_type, aggregate_id, sequence)`), typed rows are written only for
-//! events that insert uniquely, and the feed's offsets go to `feed_offsets` in the same
+//! `event_id` (and `(aggregate_type, aggregate_id, sequence)`), modelled rows are written only
+//! for events that insert uniquely, and the feed's offsets go to `feed_offsets` in the same
 //! transaction. A replay after a crash therefore neither duplicates nor loses rows.
 //!
 //! Which offsets a feed resumes from:
@@ -17,23 +20,38 @@
 //!   (resuming from `feed_offsets` could skip a poison message whose dead letter was not yet
 //!   produced). `feed_offsets` tells operators how far the file itself is complete, e.g. to
 //!   seek a new group when the group's offsets expired or a copy of the file is restored.
-//! - The event store (embedded mode): `feed_offsets` is its only checkpoint
-//!   ([`STORE_FEED`], partition 0, the next global position).
+//! - The event store: [`Warehouse::store_checkpoint`] (the position with its PostgreSQL
+//!   `tx_id`, kept in the file), else `feed_offsets` ([`STORE_FEED`], partition 0, the next
+//!   global position; enough for the embedded store, whose positions have `tx_id` 0).
 //!
-//! [`schema`] names the tables and columns analysts rely on.
+//! Throughput: a batch is one transaction: its `events` rows are appended to a staging table
+//! and moved with one `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`, and the modelled
+//! rows of the events that went in are appended per table with DuckDB's appender.
 
-mod export;
+mod checksum;
+mod content;
+pub mod export;
+pub mod lag;
+mod rebuild;
 mod rows;
 pub mod schema;
 mod sink;
+pub mod switch;
 #[cfg(test)]
 mod tests;
+mod views;
 mod writer;
 
 use std::path::PathBuf;
 
+pub use checksum::{Checksum, TableDigest};
+pub use export::ExportedTable;
+pub use lag::{Lag, StoreLag};
+pub use rebuild::rebuild_path;
 pub use sink::Warehouse;
-pub use writer::{ExportedTable, TableCount};
+pub use switch::{SwitchAck, SwitchRequest};
+pub use views::SESSION_GAP_MINUTES;
+pub use writer::TableCount;
 
 /// The `feed_offsets.feed` of the event-store feed (embedded mode, rebuilds from PostgreSQL).
 pub const STORE_FEED: &str = "store";
@@ -51,6 +69,10 @@ pub enum Error {
     Path(PathBuf),
     #[error("warehouse data is corrupt: {0}")]
     Corrupt(String),
+    #[error("the content catalogue: {0}")]
+    Content(#[from] chaos_domain::ContentError),
+    #[error("switch: {0}")]
+    Switch(String),
     #[error("the warehouse writer has stopped")]
     Closed,
 }

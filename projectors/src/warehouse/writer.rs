@@ -2,14 +2,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use chaos_domain::Content;
+use chaos_eventstore::Position;
 use chrono::{DateTime, Utc};
 use duckdb::types::Value;
 use duckdb::{appender_params_from_iter, params, Connection, Transaction};
 use uuid::Uuid;
 
-use super::rows::{self, EventRows};
-use super::{schema, Error, Result};
+use super::rows::{self, EventRows, Row};
+use super::{content, schema, views, Error, Result};
 use crate::runner::{FeedOffset, Verdict};
 
 /// Rows of a table, as counted by [`Writer::counts`].
@@ -19,23 +22,17 @@ pub struct TableCount {
     pub rows: u64,
 }
 
-/// One Parquet file written by an export.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExportedTable {
-    pub table: &'static str,
-    pub path: PathBuf,
-    pub rows: u64,
-}
-
 #[derive(Debug)]
 pub(crate) struct Writer {
     conn: Connection,
+    path: PathBuf,
+    content: Arc<Content>,
 }
 
 impl Writer {
     /// Opens (creating if needed) the database file at `path`, or an in-memory database for
-    /// `:memory:`, and creates the tables that are missing.
-    pub(crate) fn open(path: &Path) -> Result<Self> {
+    /// `:memory:`, creates what is missing and writes `content` into the dimensions.
+    pub(crate) fn open(path: &Path, content: Arc<Content>) -> Result<Self> {
         let conn = if path.as_os_str() == ":memory:" {
             Connection::open_in_memory()?
         } else {
@@ -47,8 +44,70 @@ impl Writer {
             }
             Connection::open(path)?
         };
-        conn.execute_batch(schema::DDL)?;
-        Ok(Self { conn })
+        let mut writer = Self {
+            conn,
+            path: path.to_path_buf(),
+            content,
+        };
+        writer.prepare()?;
+        Ok(writer)
+    }
+
+    /// Tables, migrations, views, the per-connection staging table, the model version and the
+    /// content dimensions.
+    fn prepare(&mut self) -> Result<()> {
+        let tx = self.conn.transaction()?;
+        tx.execute_batch(schema::DDL)?;
+        tx.execute_batch(schema::MIGRATIONS)?;
+        tx.execute_batch(&views::ddl())?;
+        let events: i64 = tx.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
+        // A file without a model version predates them: model 1.
+        let made_by = if events == 0 {
+            schema::MODEL_VERSION
+        } else {
+            1
+        };
+        tx.execute(
+            "INSERT INTO warehouse_meta VALUES ('model_version', ?) ON CONFLICT DO NOTHING",
+            [made_by.to_string()],
+        )?;
+        content::upsert(&tx, &self.content)?;
+        tx.commit()?;
+        self.conn.execute_batch(schema::STAGING)?;
+        let model = self.model_version()?;
+        if model < schema::MODEL_VERSION {
+            tracing::warn!(
+                path = %self.path.display(),
+                file_model = model,
+                model = schema::MODEL_VERSION,
+                "the warehouse was built by an older model: its older events lack the newer \
+                 tables' rows until it is rebuilt (chaosctl rebuild warehouse)"
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The model version the file's rows were made by.
+    pub(crate) fn model_version(&self) -> Result<i64> {
+        Ok(self
+            .meta("model_version")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1))
+    }
+
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT value FROM warehouse_meta WHERE key = ?")?;
+        let mut rows = stmt.query([key])?;
+        Ok(match rows.next()? {
+            Some(row) => Some(row.get(0)?),
+            None => None,
+        })
     }
 
     pub(crate) fn ping(&self) -> Result<()> {
@@ -67,9 +126,9 @@ impl Writer {
         let mut verdicts: Vec<Option<Verdict>> = vec![None; batch.len()];
         // Duplicates and conflicts within the batch are settled here: one INSERT statement
         // must not carry the same key twice.
-        let mut ids: HashSet<Uuid> = HashSet::new();
-        let mut streams: HashSet<(String, String, u64)> = HashSet::new();
-        let mut candidates: Vec<(usize, EventRows)> = Vec::new();
+        let mut ids: HashSet<Uuid> = HashSet::with_capacity(batch.len());
+        let mut streams: HashSet<(String, String, u64)> = HashSet::with_capacity(batch.len());
+        let mut candidates: Vec<(usize, EventRows)> = Vec::with_capacity(batch.len());
         for (i, rows) in batch.into_iter().enumerate() {
             let rows = match rows {
                 Ok(rows) => rows,
@@ -89,28 +148,31 @@ impl Writer {
 
         let tx = self.conn.transaction()?;
         let inserted = insert_events(&tx, &candidates)?;
-        let mut typed: HashMap<&'static str, Vec<Vec<Value>>> = HashMap::new();
-        let mut already = tx.prepare("SELECT count(*) FROM events WHERE event_id = ?")?;
+        let mut refused = Vec::new();
+        let mut modelled: HashMap<&'static str, Vec<Row>> = HashMap::new();
         for (i, rows) in candidates {
             if inserted.contains(&rows.event_id) {
-                if let Some((table, row)) = rows.typed {
-                    typed.entry(table).or_default().push(row);
+                for (table, row) in rows.modelled {
+                    modelled.entry(table).or_default().push(row);
                 }
                 verdicts[i] = Some(Verdict::Applied);
             } else {
-                // Not inserted: either this very event is already stored (a replay), or another
-                // event holds its (aggregate, sequence), which only a corrupt feed produces.
-                let present: i64 =
-                    already.query_row([rows.event_id.to_string()], |row| row.get(0))?;
-                verdicts[i] = Some(if present > 0 {
+                refused.push((i, rows));
+            }
+        }
+        if !refused.is_empty() {
+            // Not inserted: either this very event is already stored (a replay), or another
+            // event holds its (aggregate, sequence), which only a corrupt feed produces.
+            let stored = stored_ids(&tx, &refused)?;
+            for (i, rows) in refused {
+                verdicts[i] = Some(if stored.contains(&rows.event_id) {
                     Verdict::Duplicate
                 } else {
                     Verdict::DeadLetter(conflict(&rows))
                 });
             }
         }
-        drop(already);
-        for (table, rows) in typed {
+        for (table, rows) in modelled {
             append(&tx, table, None, &rows)?;
         }
         store_offsets(&tx, checkpoint, now)?;
@@ -134,28 +196,106 @@ impl Writer {
         Ok(offsets)
     }
 
+    /// Where a store feed stands in the event store's global order, `tx_id` included: the
+    /// position saved by [`Self::save_store_position`], else the one `feed_offsets` implies
+    /// (the embedded store, whose positions have `tx_id` 0), else the start.
+    pub(crate) fn store_position(&self, feed: &str) -> Result<Position> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT tx_id, global_position FROM store_positions WHERE feed = ?")?;
+        let mut rows = stmt.query([feed])?;
+        if let Some(row) = rows.next()? {
+            return Ok(Position {
+                tx_id: row.get(0)?,
+                global_position: row.get(1)?,
+            });
+        }
+        Ok(self
+            .offsets(feed)?
+            .first()
+            .map_or(Position::START, |o| Position {
+                tx_id: 0,
+                global_position: o.next_offset - 1,
+            }))
+    }
+
+    /// Saves a store feed's position; never moves it backwards.
+    pub(crate) fn save_store_position(
+        &self,
+        feed: &str,
+        position: Position,
+        now: DateTime<Utc>,
+    ) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO store_positions VALUES (?, ?, ?, ?)
+             ON CONFLICT (feed) DO UPDATE SET
+                 tx_id = excluded.tx_id, global_position = excluded.global_position,
+                 updated_at = excluded.updated_at
+             WHERE excluded.tx_id > store_positions.tx_id
+                OR (excluded.tx_id = store_positions.tx_id
+                    AND excluded.global_position > store_positions.global_position)",
+            params![
+                feed,
+                position.tx_id,
+                position.global_position,
+                rows::timestamp(now)
+            ],
+        )?;
+        Ok(())
+    }
+
     pub(crate) fn counts(&self) -> Result<Vec<TableCount>> {
-        schema::TABLES
+        schema::CATALOGUE
             .iter()
             .map(|table| {
-                let rows: i64 =
-                    self.conn
-                        .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?;
+                let rows: i64 = self.conn.query_row(
+                    &format!("SELECT count(*) FROM {}", table.name),
+                    [],
+                    |r| r.get(0),
+                )?;
                 Ok(TableCount {
-                    table,
+                    table: table.name,
                     rows: u64::try_from(rows).unwrap_or(0),
                 })
             })
             .collect()
     }
 
-    pub(crate) fn transaction(&mut self) -> duckdb::Result<Transaction<'_>> {
-        self.conn.transaction()
-    }
-
     /// For tests and ad-hoc reads on the writer thread.
     pub(crate) fn connection(&self) -> &Connection {
         &self.conn
+    }
+
+    /// Checkpoints and closes the file, runs `swap` (which renames another file onto this
+    /// path), and opens the path again, whichever file it then is. The reopen is retried until
+    /// it succeeds: batches wait rather than go to a database that is not the file's.
+    pub(crate) fn replace_file(&mut self, swap: impl FnOnce() -> Result<()>) -> Result<()> {
+        // Nothing left in the WAL: a connection cloned earlier ([`Connection::try_clone`])
+        // keeps the old database open, and must find nothing to write back by path.
+        self.conn.execute_batch("FORCE CHECKPOINT")?;
+        let old = std::mem::replace(&mut self.conn, Connection::open_in_memory()?);
+        if let Err((_, e)) = old.close() {
+            tracing::warn!(error = %e, "closing the replaced warehouse file");
+        }
+        let swapped = swap();
+        let mut delay = std::time::Duration::from_millis(100);
+        loop {
+            match Self::open(&self.path, self.content.clone()) {
+                Ok(reopened) => {
+                    *self = reopened;
+                    return swapped;
+                }
+                Err(e) => {
+                    tracing::error!(
+                        error = %e,
+                        path = %self.path.display(),
+                        "cannot reopen the warehouse after a switch; retrying"
+                    );
+                    std::thread::sleep(delay);
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
     }
 }
 
@@ -174,7 +314,7 @@ fn insert_events(tx: &Transaction<'_>, candidates: &[(usize, EventRows)]) -> Res
     if candidates.is_empty() {
         return Ok(HashSet::new());
     }
-    let rows: Vec<&Vec<Value>> = candidates.iter().map(|(_, r)| &r.event).collect();
+    let rows: Vec<&Row> = candidates.iter().map(|(_, r)| &r.event).collect();
     append(tx, schema::STAGED_EVENTS, Some("temp"), &rows)?;
     let mut stmt = tx.prepare(&format!(
         "INSERT INTO events SELECT * FROM {} ON CONFLICT DO NOTHING RETURNING event_id::VARCHAR",
@@ -183,14 +323,36 @@ fn insert_events(tx: &Transaction<'_>, candidates: &[(usize, EventRows)]) -> Res
     let ids = stmt
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<duckdb::Result<Vec<_>>>()?;
-    ids.iter()
-        .map(|id| Uuid::parse_str(id).map_err(|e| Error::Corrupt(format!("event id {id:?}: {e}"))))
-        .collect()
+    ids.iter().map(|id| parse_id(id)).collect()
+}
+
+/// Which of the refused candidates are stored under their own id (the staging table still
+/// holds every candidate).
+fn stored_ids(tx: &Transaction<'_>, refused: &[(usize, EventRows)]) -> Result<HashSet<Uuid>> {
+    let wanted: HashSet<Uuid> = refused.iter().map(|(_, r)| r.event_id).collect();
+    let mut stmt = tx.prepare(&format!(
+        "SELECT e.event_id::VARCHAR FROM events e SEMI JOIN {} s ON e.event_id = s.event_id",
+        schema::STAGED_EVENTS
+    ))?;
+    let ids = stmt
+        .query_map([], |row| row.get::<_, String>(0))?
+        .collect::<duckdb::Result<Vec<_>>>()?;
+    Ok(ids
+        .iter()
+        .map(|id| parse_id(id))
+        .collect::<Result<HashSet<_>>>()?
+        .into_iter()
+        .filter(|id| wanted.contains(id))
+        .collect())
+}
+
+fn parse_id(id: &str) -> Result<Uuid> {
+    Uuid::parse_str(id).map_err(|e| Error::Corrupt(format!("event id {id:?}: {e}")))
 }
 
 /// Bulk-appends rows (in column order) to `table` of the database file, or of `catalog`
 /// (`temp`), inside the transaction.
-fn append<R: AsRef<[Value]>>(
+pub(crate) fn append<R: AsRef<[Value]>>(
     tx: &Transaction<'_>,
     table: &str,
     catalog: Option<&str>,

@@ -1,0 +1,79 @@
+//! Rebuilding the warehouse beside the live one, for the operators' tool.
+//!
+//! ```text
+//! let target = Warehouse::open_rebuild(&live).await?;          // <stem>.rebuild.duckdb
+//! let feed = StoreFeed::new("warehouse-rebuild", log, Arc::new(target.clone()), metrics)
+//!     .with_batch(20_000)
+//!     .with_checkpoint(target.store_checkpoint());             // resumable: offsets in the file
+//! feed.catch_up(feed.resume_position().await?, |p| ...).await?;
+//! println!("{}", target.checksum().await?.digest);
+//! target.switch_into(&live, Duration::from_secs(60)).await?;   // see super::switch
+//! ```
+//!
+//! A Kafka rebuild feeds the target with a `KafkaRunner` in a consumer group of its own (its
+//! offsets are the group's; the file's `feed_offsets` say how far it is complete).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chaos_domain::Content;
+use chaos_eventstore::Position;
+
+use super::sink::Warehouse;
+use super::{Result, STORE_FEED};
+use crate::runner::FeedCheckpoint;
+
+/// `<dir>/<stem>.rebuild.duckdb` for the live file `<dir>/<stem>.duckdb`: beside it, so the
+/// switch is a rename on one file system.
+pub fn rebuild_path(live: &Path) -> PathBuf {
+    let stem = live
+        .file_stem()
+        .map_or_else(|| "warehouse".into(), |s| s.to_string_lossy().into_owned());
+    live.with_file_name(format!("{stem}.rebuild.duckdb"))
+}
+
+impl Warehouse {
+    /// Opens the rebuild target of the live warehouse at `live` ([`rebuild_path`]): a fresh
+    /// file, or the one an interrupted rebuild left (it resumes: its positions are in it). The
+    /// target is a [`crate::runner::ProjectionSink`] like any warehouse.
+    pub async fn open_rebuild(live: impl AsRef<Path>) -> Result<Self> {
+        Self::open(rebuild_path(live.as_ref())).await
+    }
+
+    /// [`Self::open_rebuild`] with the content catalogue the process runs with.
+    pub async fn open_rebuild_with_content(
+        live: impl AsRef<Path>,
+        content: Arc<Content>,
+    ) -> Result<Self> {
+        Self::open_with_content(rebuild_path(live.as_ref()), content).await
+    }
+
+    /// The store feed's checkpoint kept in this file (the position with its `tx_id`, which the
+    /// feed's offset alone lacks for PostgreSQL): `StoreFeed::with_checkpoint(...)` resumes from
+    /// it. Saved right after each batch's commit, so it is never ahead of the rows: after a
+    /// crash at most the last batch is read again, and refused as duplicates.
+    pub fn store_checkpoint(&self) -> Arc<dyn FeedCheckpoint> {
+        Arc::new(WarehouseCheckpoint {
+            warehouse: self.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct WarehouseCheckpoint {
+    warehouse: Warehouse,
+}
+
+#[async_trait::async_trait]
+impl FeedCheckpoint for WarehouseCheckpoint {
+    async fn load(&self) -> anyhow::Result<Position> {
+        Ok(self.warehouse.store_position(STORE_FEED).await?)
+    }
+
+    async fn save(&self, position: Position) -> anyhow::Result<()> {
+        Ok(self
+            .warehouse
+            .save_store_position(STORE_FEED, position)
+            .await?)
+    }
+}

@@ -1,0 +1,101 @@
+//! A wallet event's modelled rows: the `wallets` dimension and every currency movement.
+
+use chaos_domain::{Currency, WalletEvent};
+use chrono::{DateTime, Utc};
+use duckdb::types::Value;
+
+use super::{bigint, text, timestamp, Envelope, Row};
+use crate::warehouse::schema;
+
+pub(super) fn rows(at: &Envelope<'_>, event: &WalletEvent, out: &mut Vec<(&'static str, Row)>) {
+    match event {
+        WalletEvent::WalletOpened {
+            owner,
+            character,
+            opened_at,
+        } => out.push((
+            schema::WALLETS,
+            vec![
+                at.aggregate(),
+                at.event_id.clone(),
+                text(&owner.to_string()),
+                text(&character.to_string()),
+                timestamp(*opened_at),
+            ],
+        )),
+        WalletEvent::CurrencyGranted {
+            currency,
+            amount,
+            balance_after,
+            source,
+            reference,
+            granted_at,
+        } => out.push(flow(
+            at,
+            *currency,
+            Direction::Source,
+            *amount,
+            *balance_after,
+            source,
+            reference,
+            *granted_at,
+        )),
+        WalletEvent::CurrencySpent {
+            currency,
+            amount,
+            balance_after,
+            sink,
+            reference,
+            spent_at,
+        } => out.push(flow(
+            at,
+            *currency,
+            Direction::Sink,
+            *amount,
+            *balance_after,
+            sink,
+            reference,
+            *spent_at,
+        )),
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Direction {
+    Source,
+    Sink,
+}
+
+#[allow(clippy::too_many_arguments)]
+fn flow(
+    at: &Envelope<'_>,
+    currency: Currency,
+    direction: Direction,
+    amount: u64,
+    balance_after: u64,
+    reason: &str,
+    reference: &str,
+    time: DateTime<Utc>,
+) -> (&'static str, Row) {
+    let amount = i64::try_from(amount).unwrap_or(i64::MAX);
+    let (direction, delta) = match direction {
+        Direction::Source => ("source", amount),
+        Direction::Sink => ("sink", -amount),
+    };
+    (
+        schema::CURRENCY_FLOWS,
+        vec![
+            at.event_id.clone(),
+            at.aggregate(),
+            at.sequence.clone(),
+            text(currency.as_str()),
+            text(direction),
+            Value::BigInt(amount),
+            Value::BigInt(delta),
+            bigint(balance_after),
+            text(reason),
+            text(reference),
+            timestamp(time),
+        ],
+    )
+}
