@@ -11,6 +11,7 @@
 //! - [`check`]: the shared end-to-end assertions (Kafka = store, sheets = folded store).
 //! - [`client`]: HTTP clients for the command and query APIs.
 //! - [`kafka`]: reads a whole topic and decodes it with the production Avro codec.
+//! - [`mongo`]: `projector mongo` beside a stack, and its documents against the event store.
 //! - [`scenario`]: the player core played over HTTP, the same in both modes.
 //! - [`store`]: reads the event store and folds it with the domain's own `apply`.
 //! - [`sheet`]: compares a query-API character sheet with the folded state.
@@ -23,6 +24,7 @@
 pub mod check;
 pub mod client;
 pub mod kafka;
+pub mod mongo;
 pub mod process;
 pub mod scenario;
 pub mod services;
