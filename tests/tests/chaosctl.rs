@@ -186,7 +186,7 @@ async fn strike(commands: &chaos_tests::CommandApi, token: &str, id: &str) -> ch
         .post(
             &format!("/v1/characters/{id}/cast-skill"),
             Some(token),
-            &json!({"skill": "strike", "target": "wolf"}),
+            &json!({"skill": "strike", "target": {"npc": "wolf"}}),
             &[],
         )
         .await
