@@ -160,7 +160,7 @@ fn largest(gauge: &prometheus::IntGaugeVec, projection: &str) -> u64 {
 /// Turns lag measurements into log lines: a warning when the lag passes the threshold, again
 /// every [`WARN_EVERY`] while it lasts, and one line when it is back under.
 #[derive(Debug)]
-pub(crate) struct Warning {
+pub struct Warning {
     projection: String,
     threshold: Duration,
     since: Option<std::time::Instant>,
@@ -168,7 +168,7 @@ pub(crate) struct Warning {
 }
 
 impl Warning {
-    pub(crate) fn new(projection: &str, threshold: Duration) -> Self {
+    pub fn new(projection: &str, threshold: Duration) -> Self {
         Self {
             projection: projection.to_owned(),
             threshold,
@@ -178,7 +178,7 @@ impl Warning {
     }
 
     /// Returns whether it logged a warning.
-    pub(crate) fn observe(&mut self, lag: Lag) -> bool {
+    pub fn observe(&mut self, lag: Lag) -> bool {
         let behind = Duration::from_secs(lag.seconds) > self.threshold;
         if !behind {
             if let Some(since) = self.since.take() {

@@ -46,7 +46,7 @@ use std::path::PathBuf;
 
 pub use checksum::{Checksum, TableDigest};
 pub use export::ExportedTable;
-pub use lag::{Lag, StoreLag};
+pub use lag::{Lag, StoreLag, Warning as LagWarning};
 pub use rebuild::rebuild_path;
 pub use sink::Warehouse;
 pub use switch::{SwitchAck, SwitchRequest};
