@@ -329,13 +329,42 @@ impl CommandService {
             return Ok(prior);
         }
         let base_metadata = metadata(context);
-        for _ in 0..inner.settings.conflict_retries.max(1) {
+        let mut rechecked = false;
+        let mut round = 0;
+        while round < inner.settings.conflict_retries.max(1) {
+            round += 1;
+            let cached = inner.cache.get::<A>(id).is_some();
             let (state, version) = self.load::<A>(id).await?;
             let now = inner.services.clock.now();
             let ctx = inner.services.ctx_at(now);
-            let events = state
-                .decide(command.clone(), &ctx)
-                .map_err(CommandError::Rule)?;
+            let events = match state.decide(command.clone(), &ctx) {
+                Ok(events) => events,
+                // A refusal decided on cached state is checked against the store once: another
+                // process (a process manager, another replica) may have changed the aggregate
+                // since (a grant that makes a spend affordable). Acceptance needs no such
+                // check: the append's optimistic concurrency catches stale state.
+                Err(e) if cached && !rechecked => {
+                    rechecked = true;
+                    let newer = self
+                        .with_timeout(inner.repository.get_last_events::<A>(
+                            id,
+                            usize::try_from(version).unwrap_or(usize::MAX),
+                        ))
+                        .await?
+                        .map_err(StoreError::from)?;
+                    if newer.is_empty() {
+                        return Err(CommandError::Rule(e));
+                    }
+                    inner.cache.evict(A::TYPE, id);
+                    tracing::debug!(
+                        aggregate_id = id,
+                        "refused on stale cached state; deciding again"
+                    );
+                    round -= 1;
+                    continue;
+                }
+                Err(e) => return Err(CommandError::Rule(e)),
+            };
             let types: Vec<String> = events.iter().map(|e| e.type_name().to_owned()).collect();
             if events.is_empty() {
                 return Ok(CommandOutcome::new(A::TYPE, id, version, types, false));

@@ -291,6 +291,43 @@ async fn instances_racing_on_one_aggregate_each_land_once() {
     eprintln!("{landed} of 30 landed; {conflicts} decisions redone after a lost race");
 }
 
+/// A refusal decided on cached state is checked against the store: instance B cached the wallet
+/// empty, instance A (a process manager elsewhere) granted gold since; B's spend must see it.
+/// A refusal that the store confirms stays a refusal.
+#[tokio::test]
+async fn a_refusal_on_stale_cached_state_is_decided_again_from_the_store() {
+    let repository = pg().await;
+    let id = uuid::Uuid::new_v4().to_string();
+    let (a, _) = service(repository.clone(), 1000, 0);
+    let (b, _) = service(repository, 1000, 0);
+    open_wallet(&a, &id).await;
+    b.load::<Wallet>(&id).await.unwrap();
+    a.execute::<Wallet>(&id, grant(50, "grant-1".into()), &system())
+        .await
+        .unwrap();
+    let spend = |amount: u64, reference: &str| WalletCommand::Spend {
+        actor: account(1),
+        currency: Currency::Gold,
+        amount,
+        sink: "vendor:test".into(),
+        reference: reference.into(),
+    };
+    let spent = b
+        .execute::<Wallet>(&id, spend(30, "spend-1"), &system())
+        .await
+        .expect("decided again on the store's state");
+    assert_eq!(spent.sequence, 3);
+    match b
+        .execute::<Wallet>(&id, spend(30, "spend-2"), &system())
+        .await
+    {
+        Err(CommandError::Rule(e)) => {
+            assert_eq!(chaos_domain::RuleError::code(&e), "insufficient-funds")
+        }
+        other => panic!("20 left, 30 asked: {other:?}"),
+    }
+}
+
 /// A repeated idempotency key returns the first answer and appends nothing; the same key with
 /// another request is refused.
 #[tokio::test]
