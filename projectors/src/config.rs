@@ -1,4 +1,6 @@
-use chaos_platform::config::{Environment, HttpConfig, RegistryConfig, TelemetryConfig};
+use chaos_platform::config::{
+    ContentConfig, Environment, HttpConfig, RegistryConfig, TelemetryConfig,
+};
 use chaos_platform::kafka::KafkaConfig;
 pub use chaos_readmodel::redis::RedisConfig;
 use chaos_readmodel::MongoConfig;
@@ -22,6 +24,9 @@ pub struct Settings {
     /// Used only by `projector process-managers`: the event store they command.
     pub database: DatabaseConfig,
     pub process_managers: ProcessManagersConfig,
+    /// Used only by `projector process-managers`: the rules their commands are decided by.
+    #[serde(default)]
+    pub content: ContentConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -68,7 +68,7 @@ async fn event_store(settings: &Settings) -> anyhow::Result<Repository> {
         .connect(db.url.expose_secret())
         .await
         .context("connecting to PostgreSQL")?;
-    chaos_eventstore::pg::migrate(&pool).await?;
+    // Read only: the schema is the command API's to migrate, and a read-only role suffices here.
     Ok(Repository::postgres(
         pool,
         GroupCommitConfig::default(),
@@ -134,7 +134,9 @@ async fn serve_views(
     feed: ViewsFeed,
 ) -> anyhow::Result<()> {
     let repository = event_store(settings).await?;
+    // Writes the served version (a `chaosctl rebuild` switches it while this runs).
     let projection = ViewProjection::new(store.clone(), feed.keys, feed.views)
+        .following_served()
         .with_source(Arc::new(StoreSource::new(repository.clone())));
     let check = readiness(move || {
         let probe = store.clone();
@@ -235,7 +237,7 @@ async fn process_managers(settings: Settings) -> anyhow::Result<()> {
     );
     let commands = CommandService::new(
         repository,
-        chaos_platform::game::game_services(chaos_domain::Content::builtin()?),
+        chaos_platform::game::game_services(settings.content.load()?),
         CommandSettings::default(),
         CommandMetrics::new(&registry),
         SnapshotMetrics::new(&registry),
