@@ -510,7 +510,7 @@ k8s_policy() {
   deploy/images/build.sh --list >"$WORK/images.txt" || return 1
   "$PY" - "$WORK" schemas/EVENTS.md "${OVERLAYS[@]}" <<'PYEOF'
 """House rules for the rendered overlays (with the ops Jobs) that schemas cannot express."""
-import glob, re, sys
+import glob, os, re, sys
 import yaml
 
 work, events_md, overlays = sys.argv[1], sys.argv[2], sys.argv[3:]
@@ -520,20 +520,96 @@ PRODUCTION = {"staging", "prod", "prod-dr"}
 with open(f"{work}/images.txt") as fh:
     BUILT = {l.strip() for l in fh if l.strip()}  # deploy/images/build.sh --list
 OURS = "ghcr.io/chaos-world/"
-# Settings the services accept (they reject unknown keys): CHAOS__SECTION__KEY.
-KNOWN_ENV = {
-    "CHAOS__ENVIRONMENT", "CHAOS__HTTP__BIND", "CHAOS__HTTP__TRUST_FORWARDED_FOR",
-    "CHAOS__TELEMETRY__JSON", "CHAOS__TELEMETRY__LEVEL", "CHAOS__TELEMETRY__OTLP_ENDPOINT",
-    "CHAOS__TELEMETRY__TRACE_SAMPLE_RATIO",
-    "CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET",
-    "CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__KAFKA__PARTITIONS", "CHAOS__KAFKA__REPLICATION_FACTOR",
-    "CHAOS__KAFKA__SECURITY_PROTOCOL", "CHAOS__KAFKA__SASL_MECHANISM", "CHAOS__KAFKA__SASL_USERNAME",
-    "CHAOS__KAFKA__SASL_PASSWORD", "CHAOS__KAFKA__SSL_CA_LOCATION",
-    "CHAOS__SCHEMA_REGISTRY__URL", "CHAOS__SCHEMA_REGISTRY__USERNAME", "CHAOS__SCHEMA_REGISTRY__PASSWORD",
-    "CHAOS__REDIS__URL", "CHAOS__REDIS__PASSWORD", "CHAOS__REDIS__CA_FILE",
-    "CHAOS__WAREHOUSE__HTTP_BIND", "CHAOS__WAREHOUSE__PATH", "CHAOS__WAREHOUSE__PARQUET_DIR",
-    "CHAOS__WAREHOUSE__EXPORT_INTERVAL_SECS",
-    "CHAOS__MONGO__URL", "CHAOS__MONGO__HTTP_BIND", "CHAOS__PROCESS_MANAGERS__HTTP_BIND",
+# Settings each image's process accepts, read from its code: the top-level struct of its config.rs
+# and, for each field, the struct it deserializes into (its fields are the section's keys) or a
+# single top-level key (an enum or a scalar). serde's deny_unknown_fields at every level makes any
+# other CHAOS__* variable stop the process at start.
+CONFIG_SOURCES = {  # image -> (file, top-level struct)
+    "command-api": ("command-api/src/config.rs", "Config"),
+    "relay": ("command-api/src/relay/config.rs", "Settings"),
+    "projector": ("projectors/src/config.rs", "Settings"),
+    "query-api": ("query-api/src/config.rs", "Settings"),
+}
+CRATE_DIRS = {"chaos_platform": "platform", "chaos_readmodel": "readmodel",
+              "chaos_eventstore": "eventstore", "chaos_domain": "domain"}
+SCALARS = {"String", "bool", "SecretString", "u8", "u16", "u32", "u64", "usize", "i32", "i64", "f32", "f64"}
+
+def rust_files(crate_dir):
+    for dp, _, files in os.walk(os.path.join(crate_dir, "src")):
+        for f in files:
+            if f.endswith(".rs"):
+                yield os.path.join(dp, f)
+
+def find_type(paths, name):
+    """('struct', fields) or ('enum', None) for the one definition of `name` in paths, else None."""
+    found = []
+    for p in paths:
+        text = open(p).read()
+        m = re.search(rf"^pub struct {name}\s*\{{(.*?)^\}}", text, re.S | re.M)
+        if m:
+            if "flatten" in m.group(1):
+                raise ValueError(f"{p}: struct {name} uses #[serde(flatten)], which this check does not follow")
+            fields = re.findall(r"^\s*pub (\w+)\s*:\s*(.+?),?\s*$", m.group(1), re.M)
+            found.append((p, "struct", fields))
+        elif re.search(rf"^pub enum {name}\b", text, re.M):
+            found.append((p, "enum", None))
+    if len(found) > 1:
+        raise ValueError(f"{name} is defined in {', '.join(f[0] for f in found)}: ambiguous")
+    return found[0][1:] if found else None
+
+def resolve(path, name):
+    """Where the type `name`, as used in the file `path`, is defined."""
+    text = open(path).read()
+    here = find_type([path], name)
+    if here:
+        return here
+    crate_dir = path.split("/src/")[0]
+    for m in re.finditer(r"^(?:pub )?use ([\w:]+?)(?:::\{([^}]*)\})?;", text, re.M):
+        names = [n.strip().split(" as ")[0] for n in m.group(2).split(",")] if m.group(2) else [m.group(1).split("::")[-1]]
+        if name not in names:
+            continue
+        root = m.group(1).split("::")[0]
+        where = CRATE_DIRS.get(root, crate_dir if root in ("crate", "super", "self") else None)
+        if where is None:
+            raise ValueError(f"{path}: {name} comes from {root}, whose sources this check does not know")
+        got = find_type(list(rust_files(where)), name)
+        if got:
+            return got
+    raise ValueError(f"{path}: cannot find the definition of {name}")
+
+def accepted_settings(image):
+    path, top = CONFIG_SOURCES[image]
+    kind, fields = find_type([path], top)
+    allowed = set()
+    for field, ty in fields:
+        base = re.match(r"[\w:]+", ty).group(0).split("::")[-1]
+        if base in SCALARS:
+            allowed.add(f"CHAOS__{field.upper()}")
+            continue
+        kind, sub = resolve(path, base)
+        if kind == "enum":
+            allowed.add(f"CHAOS__{field.upper()}")
+        else:
+            allowed |= {f"CHAOS__{field.upper()}__{k.upper()}" for k, _ in sub}
+    return allowed
+
+ACCEPTED = {image: accepted_settings(image) for image in CONFIG_SOURCES}
+# Settings a pod must set, by image and subcommand: their compiled-in defaults point at a
+# developer's machine (127.0.0.1, the development JWT key), or DocumentDB's CA is not in the system
+# roots. A new subcommand or service must be added here.
+REQUIRED_ENV = {
+    ("command-api", None): {"CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET"},
+    ("relay", None): {"CHAOS__DATABASE__URL", "CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL"},
+    ("projector", "redis"): {"CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL",
+                             "CHAOS__REDIS__URL", "CHAOS__DATABASE__URL"},
+    ("projector", "mongo"): {"CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL",
+                             "CHAOS__MONGO__URL", "CHAOS__MONGO__CA_FILE", "CHAOS__DATABASE__URL"},
+    ("projector", "warehouse"): {"CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL",
+                                 "CHAOS__WAREHOUSE__PATH"},
+    ("projector", "process-managers"): {"CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL",
+                                        "CHAOS__DATABASE__URL"},
+    ("query-api", None): {"CHAOS__REDIS__URL", "CHAOS__MONGO__URL", "CHAOS__MONGO__CA_FILE",
+                          "CHAOS__AUTH__JWT_SECRET"},
 }
 SECRET_ONLY = {"CHAOS__DATABASE__URL", "CHAOS__AUTH__JWT_SECRET", "CHAOS__KAFKA__SASL_PASSWORD",
                "CHAOS__REDIS__PASSWORD", "CHAOS__SCHEMA_REGISTRY__PASSWORD", "CHAOS__MONGO__URL"}
@@ -640,6 +716,25 @@ for overlay in overlays:
             scn = vct["spec"].get("storageClassName")
             if scn not in storage_classes:
                 errors.append(f"{w} volume {vct['metadata']['name']} needs a StorageClass defined here (EBS CSI), got {scn!r}")
+        # Secret and ConfigMap volumes name what the overlay makes (Secrets: ExternalSecrets), with the keys.
+        for v in pod.get("volumes", []):
+            if "secret" in v:
+                sn = v["secret"]["secretName"]
+                if sn not in secrets:
+                    errors.append(f"{w} volume {v['name']}: Secret {sn} is made by no ExternalSecret")
+                    continue
+                have = secrets[sn]
+            elif "configMap" in v:
+                sn = v["configMap"]["name"]
+                if sn not in configmaps:
+                    errors.append(f"{w} volume {v['name']}: ConfigMap {sn} does not exist")
+                    continue
+                have = set(configmaps[sn])
+            else:
+                continue
+            for item in (v.get("secret") or v.get("configMap")).get("items", []):
+                if have is not None and item["key"] not in have:
+                    errors.append(f"{w} volume {v['name']}: {sn} has no key {item['key']}")
         for c in pod_containers(pod):
             cw = f"{w} container {c['name']}:"
             image = c.get("image", "")
@@ -696,9 +791,35 @@ for overlay in overlays:
                                           "CHAOS__PROCESS_MANAGERS__HTTP_BIND")), None)
             if bind is None or not bind.startswith("0.0.0.0:") or int(bind.rsplit(":", 1)[1]) not in ports:
                 errors.append(f"{cw} CHAOS__HTTP__BIND must be 0.0.0.0:<one of its container ports>, got {bind!r}")
+            image_name = image.rsplit(":", 1)[0][len(OURS):]
+            sub = (c.get("args") or [None])[0] if image_name == "projector" else None
+            sub = sub or ("redis" if image_name == "projector" else None)  # the image's CMD
             for n in env_names:
-                if n not in KNOWN_ENV:
-                    errors.append(f"{cw} unknown setting {n} (services deny unknown config keys)")
+                if n.startswith("CHAOS__") and n not in ACCEPTED.get(image_name, set()):
+                    errors.append(f"{cw} setting {n} is not one of {image_name}'s "
+                                  f"({CONFIG_SOURCES.get(image_name, ('?',))[0]}: unknown keys stop it at start)")
+            if (image_name, sub) not in REQUIRED_ENV:
+                errors.append(f"{cw} {image_name} {sub or ''}: no REQUIRED_ENV entry in deploy/validate.sh")
+            for n in sorted(REQUIRED_ENV.get((image_name, sub), set()) - set(env_names)):
+                errors.append(f"{cw} must set {n} (its default points at a developer's machine)")
+            # A CA file named by a setting is in a mounted Secret or ConfigMap that has it.
+            for e in c.get("env", []):
+                if not re.search(r"_CA_(FILE|LOCATION)$", e["name"]) or not e.get("value"):
+                    continue
+                mount = next((m for m in c.get("volumeMounts", [])
+                              if e["value"].startswith(m["mountPath"].rstrip("/") + "/")), None)
+                vol = mount and next((v for v in pod.get("volumes", []) if v["name"] == mount["name"]), None)
+                src = vol and (vol.get("secret") or vol.get("configMap"))
+                rel = mount and e["value"][len(mount["mountPath"].rstrip("/")) + 1:]
+                if not src:
+                    errors.append(f"{cw} {e['name']}={e['value']} is in no mounted Secret or ConfigMap")
+                    continue
+                items = {i["path"]: i["key"] for i in src.get("items", [])}
+                key = items.get(rel, None if items else rel)
+                name = src.get("secretName") or src.get("name")
+                keys = secrets.get(name, set()) if "secret" in vol else set(configmaps.get(name, {}))
+                if key is None or (keys is not None and key not in keys):
+                    errors.append(f"{cw} {e['name']}={e['value']}: {name} holds no {key or rel}")
             if "CHAOS__ENVIRONMENT" not in env_names:
                 errors.append(f"{cw} needs CHAOS__ENVIRONMENT (chaos-common)")
     # The stage's configuration.
@@ -764,10 +885,11 @@ PYEOF
 check "manifest house rules (security, probes, secrets, config, edge, CIDRs)" k8s_policy
 
 # The db-users Job's SQL, run for real (twice: it must converge) where a PostgreSQL server can be
-# started: test.sh's machines have one.
+# started: test.sh's machines have one. Also on a new database where the event store's own schema
+# (eventstore/src/pg.rs) is created after the Job, with the projectors' reads as their read-only role.
 if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   check "db-users.sql on a throwaway PostgreSQL (RDS-like master)" \
-    deploy/k8s/base/setup/test-db-users.sh deploy/k8s/base/setup/db-users.sql
+    deploy/k8s/base/setup/test-db-users.sh deploy/k8s/base/setup/db-users.sql eventstore/src/pg.rs
 else
   line skip "db-users.sql on a throwaway PostgreSQL" "needs root and the PostgreSQL server binaries"
 fi

@@ -40,6 +40,7 @@ module "stack" {
   documentdb_instance_count        = 1
   documentdb_backup_retention_days = 1
   documentdb_deletion_protection   = false
+  documentdb_ca_bundle             = file(var.documentdb_ca_bundle_file)
 
   warehouse_force_destroy = true
 

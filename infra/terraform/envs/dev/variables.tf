@@ -26,3 +26,8 @@ variable "api_domain" {
   type        = string
   default     = ""
 }
+
+variable "documentdb_ca_bundle_file" {
+  description = "Path of the PEM bundle of the CAs of DocumentDB's TLS certificates in var.region: download https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem (docs/deploy.md)."
+  type        = string
+}

@@ -35,6 +35,7 @@ module "stack" {
 
   documentdb_instance_class = "db.r6g.xlarge"
   documentdb_instance_count = 3
+  documentdb_ca_bundle      = file(var.documentdb_ca_bundle_file)
 
   # The JWT key and database passwords exist in the DR region too (Secrets Manager replicas).
   secret_replica_regions = [var.dr_region]
@@ -89,6 +90,8 @@ module "dr_stack" {
 
   documentdb_instance_class = "db.r6g.large"
   documentdb_instance_count = 1
+  # This region's bundle: DocumentDB's certificates are signed by per-region CAs.
+  documentdb_ca_bundle = file(var.dr_documentdb_ca_bundle_file)
 
   create_app_secrets        = false
   app_secrets_stack         = "chaos-world-prod"

@@ -50,3 +50,13 @@ variable "dr_promoted" {
   type        = bool
   default     = false
 }
+
+variable "documentdb_ca_bundle_file" {
+  description = "Path of the PEM bundle of the CAs of DocumentDB's TLS certificates in var.region: download https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem (docs/deploy.md)."
+  type        = string
+}
+
+variable "dr_documentdb_ca_bundle_file" {
+  description = "Path of the PEM bundle of the CAs of DocumentDB's TLS certificates in var.dr_region (the DR stack): download https://truststore.pki.rds.amazonaws.com/<dr_region>/<dr_region>-bundle.pem (docs/deploy.md)."
+  type        = string
+}

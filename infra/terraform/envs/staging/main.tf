@@ -33,6 +33,7 @@ module "stack" {
 
   documentdb_instance_class = "db.r6g.large"
   documentdb_instance_count = 2
+  documentdb_ca_bundle      = file(var.documentdb_ca_bundle_file)
 
   dns_zone_id = var.dns_zone_id
   api_domain  = var.api_domain

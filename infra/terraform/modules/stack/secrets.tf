@@ -3,12 +3,14 @@
 #   <name>/app/jwt-secret       the command API's JWT signing key
 #   <name>/app/postgres-users   passwords of the database roles the db-users Job creates
 #   <name>/app/endpoints        where the stores are (host names, no credentials)
+#   <name>/documentdb-ca        the CA bundle (PEM) DocumentDB's TLS certificates chain to
 # The first two are created by the primary stack only and, in prod, replicated by Secrets Manager to
 # the DR region: the DR stack reads them there (its database is a replica of the primary's, with the
 # same roles and passwords; tokens already issued stay valid).
 locals {
   app_secrets_stack = coalesce(var.app_secrets_stack, var.name)
-  postgres_users    = var.create_app_secrets ? toset(["command_api", "relay", "process_managers", "registry", "monitor"]) : toset([])
+  # projectors: the read-only role of projector redis and projector mongo (deploy/k8s db-users.sql).
+  postgres_users = var.create_app_secrets ? toset(["command_api", "relay", "process_managers", "projectors", "registry", "monitor"]) : toset([])
 }
 
 resource "random_password" "jwt" {
@@ -80,4 +82,18 @@ resource "aws_secretsmanager_secret_version" "endpoints" {
     postgres_database = coalesce(module.rds.database_name, "chaos")
     documentdb_host   = module.documentdb.endpoint
   })
+}
+
+# The CA bundle DocumentDB's TLS certificates chain to, for the pods that connect to it
+# (projector-mongo, query-api: CHAOS__MONGO__CA_FILE, from the chaos-documentdb-ca ExternalSecret).
+# Public data, not a secret: it is kept here because the External Secrets Operator already reads
+# this stack's entries. Per stack, since the bundle is the region's (the DR stack stores its own).
+resource "aws_secretsmanager_secret" "documentdb_ca" {
+  name        = "${var.name}/documentdb-ca"
+  description = "CA bundle (PEM) of the chaos-world DocumentDB cluster's TLS certificates (${var.name}); public data"
+}
+
+resource "aws_secretsmanager_secret_version" "documentdb_ca" {
+  secret_id     = aws_secretsmanager_secret.documentdb_ca.id
+  secret_string = var.documentdb_ca_bundle
 }

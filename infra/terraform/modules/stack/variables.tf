@@ -175,6 +175,16 @@ variable "documentdb_deletion_protection" {
   default     = true
 }
 
+variable "documentdb_ca_bundle" {
+  description = "PEM bundle of the CAs that sign DocumentDB's TLS certificates in this stack's region: the region's bundle, https://truststore.pki.rds.amazonaws.com/<region>/<region>-bundle.pem (docs/deploy.md). Stored as the Secrets Manager entry <name>/documentdb-ca, which the pods connecting to DocumentDB mount."
+  type        = string
+
+  validation {
+    condition     = startswith(trimspace(var.documentdb_ca_bundle), "-----BEGIN CERTIFICATE-----") && length(var.documentdb_ca_bundle) <= 65536
+    error_message = "documentdb_ca_bundle is a PEM bundle of certificates within Secrets Manager's 64 KiB: use the region's bundle (a few KiB)."
+  }
+}
+
 # --- S3 warehouse --------------------------------------------------------------------------------
 
 variable "warehouse_force_destroy" {
