@@ -145,6 +145,15 @@ pub async fn pg_pool(ctx: &Ctx) -> anyhow::Result<PgPool> {
         .context(Unreachable("PostgreSQL (database.url)".into()))
 }
 
+/// The embedded backend's views: the Redis set and the MongoDB set in one store. Must be the
+/// set `chaos_standalone::run` projects (standalone/src/lib.rs), or a rebuild would leave views
+/// out.
+pub fn embedded_views() -> Vec<Arc<dyn View>> {
+    let mut views = chaos_readmodel::views::all();
+    views.extend(chaos_readmodel::views::documents());
+    views
+}
+
 /// One read model: its store, its configured layout, its views.
 #[derive(Debug, Clone)]
 pub struct ReadModels {
@@ -170,7 +179,7 @@ impl ReadModels {
                     model,
                     store: Arc::new(store.clone()),
                     keys: Keys::new(&s.embedded.key_prefix, &s.embedded.model_version),
-                    views: chaos_readmodel::views::all(),
+                    views: embedded_views(),
                     sqlite: Some(store),
                 })
             }
