@@ -200,6 +200,9 @@ pub async fn compute(store: &dyn DocumentStore, root: &str) -> anyhow::Result<Ch
 
 /// `chaosctl checksum <read model> [--version V]`.
 pub async fn run(ctx: &Ctx, model: Model, version: Option<String>) -> anyhow::Result<u8> {
+    if model == Model::Warehouse {
+        return crate::warehouse::checksum(ctx).await;
+    }
     let rm = ReadModels::open(ctx, model).await?;
     let mut keys = rm.served().await?;
     if let Some(v) = version {

@@ -21,9 +21,10 @@ commands:
   rebuild <read model> --from kafka|store [--resume | --restart] [--grace SECS]
                                       build the next model version beside the served one, switch
   checksum <read model> [--version V] the checksum rebuild prints, of any model version
+                                      (warehouse: the live file, while no process holds it)
 
 read models: redis (sheets, wallets), mongo (profiles, timelines), embedded (the SQLite read
-models of --embedded), warehouse (the DuckDB warehouse; rebuild only)
+models of --embedded), warehouse (the DuckDB warehouse; rebuild and checksum)
 
 global flags:
   --embedded DATA_DIR  the embedded deployment in DATA_DIR (events.db, readmodels.db,
@@ -125,6 +126,11 @@ Builds the next model version (v1 -> v2) beside the served one, which keeps serv
     gap repair from the event store covers the rest);
  5. drops the old version and prints the figures (events, seconds, events/s).
 Exit 1 if interrupted (resume it) or if it fails.
+
+warehouse: built in <stem>.rebuild.duckdb beside the live DuckDB file (its position kept in that
+file); when caught up its checksum is printed and the live warehouse switched to it: the process
+holding the live file (projector warehouse, the embedded backend) merges in what only the live
+file has, renames the new file over it and goes on; with no process holding it, chaosctl does it.
 ";
 
 const CHECKSUM: &str = "\

@@ -5,7 +5,7 @@
 //! - [`cli`]: arguments, help texts, exit codes.
 //! - [`deploy`]: reaching the deployment's event store and read-model stores.
 //! - one module per subcommand: [`history`], [`lag`], [`dead_letters`], [`relay`], [`verify`],
-//!   [`rebuild`]; [`checksum`] is the read-model checksum `rebuild` prints and tests compare.
+//!   [`rebuild`] ([`warehouse`]: the warehouse's); [`checksum`] is the read-model checksum `rebuild` prints and tests compare.
 //! - [`progress`]: the progress bar or periodic lines of long runs; [`replay`]: a rebuild's
 //!   replay of the event store (read ahead, written in parallel lanes).
 
@@ -21,6 +21,7 @@ pub mod rebuild;
 pub mod relay;
 pub mod replay;
 pub mod verify;
+pub mod warehouse;
 
 use std::process::ExitCode;
 

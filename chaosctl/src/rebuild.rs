@@ -51,11 +51,7 @@ struct Figures {
 
 pub async fn run(ctx: &Ctx, args: RebuildArgs) -> anyhow::Result<u8> {
     if args.model == Model::Warehouse {
-        anyhow::bail!(
-            "rebuild warehouse: the warehouse's rebuild API (a target beside the live DuckDB \
-             file, its checksum, a switch the live process honours) has not landed in \
-             projectors/src/warehouse yet"
-        );
+        return crate::warehouse::rebuild(ctx, &args).await;
     }
     if ctx.embedded.is_some() && args.from == Source::Kafka {
         return Err(Usage("the embedded deployment has no Kafka: --from store".into()).into());

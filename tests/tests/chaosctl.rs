@@ -437,8 +437,37 @@ async fn embedded_rebuild_switches_the_running_backend() {
             .any(|r| r["projection"] == json!("warehouse")),
         "{lag}"
     );
+    // The warehouse, rebuilt while no process holds it: the same checksum as the live file's,
+    // and the live file is the rebuilt one afterwards.
+    let warehouse = ctl
+        .run(&["checksum", "warehouse", "--json"])
+        .await
+        .ok()
+        .json()["checksum"]["digest"]
+        .clone();
+    let rebuilt = ctl
+        .run(&["rebuild", "warehouse", "--from", "store", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(rebuilt["checksum"]["digest"], warehouse, "{rebuilt}");
+    assert_eq!(rebuilt["switched_by"], json!("offline"));
+    assert_eq!(
+        ctl.run(&["checksum", "warehouse", "--json"])
+            .await
+            .ok()
+            .json()["checksum"]["digest"],
+        warehouse
+    );
     let backend = Embedded::start(&dir).await;
     ctl.wait_caught_up(3).await;
+    // And while the backend holds it: the live process switches.
+    let live_switch = ctl
+        .run(&["rebuild", "warehouse", "--from", "store", "--json"])
+        .await
+        .ok()
+        .json();
+    assert_eq!(live_switch["switched_by"], json!("live"), "{live_switch}");
     let verify = ctl
         .run(&["verify", "embedded", "--all", "--json"])
         .await
