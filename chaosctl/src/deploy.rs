@@ -145,13 +145,10 @@ pub async fn pg_pool(ctx: &Ctx) -> anyhow::Result<PgPool> {
         .context(Unreachable("PostgreSQL (database.url)".into()))
 }
 
-/// The embedded backend's views: the Redis set and the MongoDB set in one store. Must be the
-/// set `chaos_standalone::run` projects (standalone/src/lib.rs), or a rebuild would leave views
-/// out.
+/// The embedded backend's views: the Redis set and the MongoDB set in one store, the set
+/// `chaos_standalone::run` projects (`chaos_readmodel::views::embedded`).
 pub fn embedded_views() -> Vec<Arc<dyn View>> {
-    let mut views = chaos_readmodel::views::all();
-    views.extend(chaos_readmodel::views::documents());
-    views
+    chaos_readmodel::views::embedded()
 }
 
 /// One read model: its store, its configured layout, its views.

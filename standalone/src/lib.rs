@@ -16,7 +16,8 @@ use chaos_eventstore::Position;
 use chaos_platform::config::{load_config_from, ContentConfig, Environment, TelemetryConfig};
 use chaos_projectors::process::{self, ProcessMetrics, ProcessSink};
 use chaos_projectors::runner::{
-    FeedCheckpoint, ProjectorMetrics, ReadModelCheckpoint, SqliteCheckpoint, StoreFeed, StoreSource,
+    DeadLetterRecorder, FeedCheckpoint, ProjectorMetrics, ReadModelCheckpoint, ServedCheckpoint,
+    SqliteCheckpoint, SqliteDeadLetters, StoreFeed, StoreSource,
 };
 use chaos_projectors::warehouse::{Warehouse, STORE_FEED};
 use chaos_readmodel::{Keys, Served, SqliteStore, ViewProjection};
@@ -136,15 +137,15 @@ pub fn views_checkpoint(keys: &Keys) -> String {
     format!("{}views@{}", keys.prefix, keys.model_version)
 }
 
-/// Opens `<data_dir>/readmodels.db` and returns it with the layout served (the version a rebuild
-/// switched to, else the configured one), provided the read models describe this event store:
+/// Opens `<data_dir>/readmodels.db`, provided the read models of the version served (the one a
+/// rebuild switched to, else the configured one) describe this event store:
 /// read models ahead of it (the event store replaced or restored from an older copy) are dropped
 /// and rebuilt from the first event.
 async fn open_read_models(
     settings: &Settings,
     configured: &Keys,
     repo: &SqliteEventRepository,
-) -> anyhow::Result<(SqliteStore, Keys)> {
+) -> anyhow::Result<SqliteStore> {
     let path = settings.data_dir.join("readmodels.db");
     let store = SqliteStore::open(&path)
         .await
@@ -168,10 +169,9 @@ async fn open_read_models(
                 "the read models are ahead of the event store; rebuilding them from the first event"
             );
             store.retain("\u{0}").await?;
-            return Ok((store, configured.clone()));
         }
     }
-    Ok((store, keys))
+    Ok(store)
 }
 
 /// Runs the backend until `shutdown`. `ready` is called once both APIs accept requests.
@@ -190,6 +190,10 @@ pub async fn run(
     let repo = SqliteEventRepository::new(pool.clone());
     let registry = prometheus::Registry::new();
     let metrics = ProjectorMetrics::new(&registry);
+    // Every store-fed feed records its dead letters in the event store's file, where
+    // `chaosctl dead-letters` lists them and asks for redrives.
+    let dead_letters: Arc<dyn DeadLetterRecorder> =
+        Arc::new(SqliteDeadLetters::new(pool.clone()).await?);
 
     // The write side, as in production.
     let content = settings.content.load()?;
@@ -205,26 +209,31 @@ pub async fn run(
     // up before the APIs open so a query never sees a read model older than the data directory.
     let query = query_config(&settings)?;
     let configured = Keys::new(&query.redis.key_prefix, &query.redis.model_version);
-    let (read_models, keys) = open_read_models(&settings, &configured, &repo).await?;
+    let read_models = open_read_models(&settings, &configured, &repo).await?;
     // Follows the served version (a `chaosctl rebuild` switches it while this runs) and repairs
     // gaps from the event store (the events between a rebuild's last catch-up and the switch).
     // One store for everything the distributed mode splits between Redis (hot state) and
     // MongoDB (documents and histories).
-    let mut views = chaos_readmodel::views::all();
-    views.extend(chaos_readmodel::views::documents());
-    let projection = ViewProjection::new(Arc::new(read_models.clone()), configured, views)
-        .following_served()
-        .with_source(Arc::new(StoreSource::new(Repository::sqlite(repo.clone()))));
+    let projection = ViewProjection::new(
+        Arc::new(read_models.clone()),
+        configured.clone(),
+        chaos_readmodel::views::embedded(),
+    )
+    .following_served()
+    .with_source(Arc::new(StoreSource::new(Repository::sqlite(repo.clone()))));
     let feed = StoreFeed::new(
         "views",
         Arc::new(repo.log()),
         Arc::new(projection),
         metrics.clone(),
     )
-    .with_checkpoint(Arc::new(ReadModelCheckpoint {
+    // Named after the version served at every save: after a rebuild's switch, the new one's.
+    .with_checkpoint(Arc::new(ServedCheckpoint {
         store: read_models.clone(),
-        name: views_checkpoint(&keys),
-    }));
+        served: Served::new(Arc::new(read_models.clone()), configured, Duration::ZERO),
+        name: views_checkpoint,
+    }))
+    .with_dead_letters(dead_letters.clone());
     let from = feed.resume_position().await?;
     let resumed = Instant::now();
     let caught_up = feed.catch_up_until(from, &shutdown, |_| {}).await?;
@@ -255,7 +264,8 @@ pub async fn run(
         Arc::new(warehouse.clone()),
         metrics.clone(),
     )
-    .with_batch(WAREHOUSE_BATCH);
+    .with_batch(WAREHOUSE_BATCH)
+    .with_dead_letters(dead_letters.clone());
 
     // Process managers: the same code as `projector process-managers`, fed by the store, each
     // from its own checkpoint in the store.
@@ -273,7 +283,8 @@ pub async fn run(
             process_metrics.clone(),
         );
         let feed = StoreFeed::new(&name, Arc::new(repo.log()), Arc::new(sink), metrics.clone())
-            .with_checkpoint(checkpoint);
+            .with_checkpoint(checkpoint)
+            .with_dead_letters(dead_letters.clone());
         let from = feed.resume_position().await?;
         managers.push((feed, from));
     }

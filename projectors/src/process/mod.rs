@@ -24,9 +24,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chaos_domain::{GameAggregate, RuleError};
 use chaos_eventstore::{CommandContext, CommandError, CommandService};
+use chaos_platform::telemetry;
 use chaos_readmodel::{StoreError, Verdict};
 use chaos_schemas::PublishedEvent;
-use chaos_platform::telemetry;
 use prometheus::{IntCounterVec, Opts, Registry};
 use tracing::Instrument;
 

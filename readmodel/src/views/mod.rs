@@ -20,6 +20,13 @@ pub fn all() -> Vec<Arc<dyn View>> {
     vec![Arc::new(SheetView), Arc::new(WalletView)]
 }
 
+/// Every view of the embedded read side: both sets in one store.
+pub fn embedded() -> Vec<Arc<dyn View>> {
+    let mut views = all();
+    views.extend(documents());
+    views
+}
+
 /// Every view the MongoDB projector maintains: documents and their histories.
 pub fn documents() -> Vec<Arc<dyn View>> {
     vec![Arc::new(ProfileView), Arc::new(TimelineView)]
