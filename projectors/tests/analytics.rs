@@ -3,6 +3,9 @@
 //! through the real sink (in uneven batches, streams interleaved, one batch redelivered) into a
 //! real DuckDB file — and on that warehouse's Parquet export. Every answer is checked against
 //! what the history implies, computed here from the events themselves.
+//!
+//! Longer than our files usually are: the history, the expectations computed from it and the
+//! checks belong together (an integration test is one file), and each part is short.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

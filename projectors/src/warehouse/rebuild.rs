@@ -48,6 +48,15 @@ impl Warehouse {
         Self::open_with_content(rebuild_path(live.as_ref()), content).await
     }
 
+    /// The consumer group a Kafka rebuild into this file uses: `<prefix>-rebuild-<id>`, made
+    /// once and kept in the file, so an interrupted Kafka rebuild resumes from the group's
+    /// offsets and a new rebuild (a new file) starts from the beginning of the topics.
+    pub async fn rebuild_group(&self, prefix: &str) -> Result<String> {
+        let fresh = format!("{prefix}-rebuild-{}", uuid::Uuid::new_v4().simple());
+        self.call(move |w| w.meta_or_insert("kafka_group", &fresh))
+            .await
+    }
+
     /// The store feed's checkpoint kept in this file (the position with its `tx_id`, which the
     /// feed's offset alone lacks for PostgreSQL): `StoreFeed::with_checkpoint(...)` resumes from
     /// it. Saved right after each batch's commit, so it is never ahead of the rows: after a

@@ -45,6 +45,13 @@ async fn without_a_live_process_the_switch_merges_and_renames() {
     w.close().await.unwrap();
     let rebuilt = Warehouse::open_rebuild(&live).await.unwrap();
     assert_eq!(rebuilt.path(), rebuild_path(&live));
+    // A Kafka rebuild's consumer group is made once and kept in the file.
+    let group = rebuilt
+        .rebuild_group("chaos-projector-warehouse")
+        .await
+        .unwrap();
+    assert!(group.starts_with("chaos-projector-warehouse-rebuild-"));
+    assert_eq!(rebuilt.rebuild_group("other").await.unwrap(), group);
     assert_eq!(rebuilt.path(), dir.0.join("warehouse.rebuild.duckdb"));
     rebuilt
         .apply_batch(&events[..25], &[FeedOffset::new(STORE_FEED, 0, 25)])
