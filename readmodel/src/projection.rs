@@ -1,7 +1,7 @@
 //! Applying batches of events to a set of views over one [`DocumentStore`]: one read and one
 //! pipelined write per view per batch, exactly once per source stream.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -11,7 +11,7 @@ use chaos_schemas::PublishedEvent;
 use crate::keys::Keys;
 use crate::served::Served;
 use crate::store::{BoardOp, CasWrite, Document, DocumentStore, LogAppend, StoreError};
-use crate::view::{source_key, View};
+use crate::view::{source_key, Draft, View};
 
 /// What became of one event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -206,7 +206,9 @@ impl ViewProjection {
         Ok(verdicts)
     }
 
-    /// One view's part of a batch; `None` when a compare-and-set was lost (re-run it).
+    /// One view's part of a batch; `None` when a compare-and-set was lost (re-run it). Each
+    /// document is read once, decoded once into a draft, changed by its events, encoded once and
+    /// written once.
     async fn try_view(
         &self,
         keys: &Keys,
@@ -224,8 +226,9 @@ impl ViewProjection {
             })
             .collect();
         let mut ids: Vec<&str> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for id in targets.iter().flatten() {
-            if !ids.contains(&id.as_str()) {
+            if seen.insert(id.as_str()) {
                 ids.push(id);
             }
         }
@@ -234,25 +237,10 @@ impl ViewProjection {
         }
         let doc_keys: Vec<String> = ids.iter().map(|id| keys.doc(view.name(), id)).collect();
         let loaded = self.store.get_many(&doc_keys).await?;
-        let mut pending: HashMap<&str, Pending> = ids
-            .iter()
-            .zip(loaded)
-            .map(|(id, doc)| {
-                (
-                    *id,
-                    Pending {
-                        expected: doc.as_ref().map_or(0, |d| d.revision),
-                        boards: doc
-                            .as_ref()
-                            .map(|d| view.boards(id, &d.body))
-                            .unwrap_or_default(),
-                        doc,
-                        log: Vec::new(),
-                        dirty: false,
-                    },
-                )
-            })
-            .collect();
+        let mut pending: HashMap<&str, Pending<'_>> = HashMap::with_capacity(ids.len());
+        for (id, doc) in ids.iter().zip(loaded) {
+            pending.insert(id, Pending::open(view, id, doc));
+        }
         let mut verdicts = Vec::with_capacity(events.len());
         for (event, target) in events.iter().zip(&targets) {
             let Some(id) = target else {
@@ -264,7 +252,7 @@ impl ViewProjection {
                 continue;
             };
             let source = source_key(event);
-            let position = p.doc.as_ref().map_or(0, |d| d.position(&source));
+            let position = p.doc.position(&source);
             let sequence = event.envelope.sequence;
             if sequence <= position {
                 verdicts.push(Verdict::Duplicate);
@@ -307,10 +295,9 @@ impl ViewProjection {
                 self.repairs.fetch_add(1, Ordering::Relaxed);
                 chain = missing;
             }
-            chain.push(event.clone());
             let mut failed = None;
-            for e in &chain {
-                if let Err(reason) = apply_one(view, keys, id, p, e) {
+            for e in chain.iter().chain(std::iter::once(event)) {
+                if let Err(reason) = p.apply(keys, view.name(), id, e) {
                     failed = Some(reason);
                     break;
                 }
@@ -320,53 +307,113 @@ impl ViewProjection {
                 Some(reason) => Verdict::DeadLetter(format!("{}: {reason}", view.name())),
             });
         }
-        let writes: Vec<CasWrite> = ids
-            .iter()
-            .filter_map(|id| {
-                let p = pending.remove(id)?;
-                if !p.dirty {
-                    return None;
-                }
-                let mut doc = p.doc?;
-                doc.revision = p.expected + 1;
-                let boards = board_changes(&p.boards, &view.boards(id, &doc.body))
-                    .into_iter()
-                    .map(|(board, score)| {
-                        let board = keys.board(view.name(), &board);
-                        let member = (*id).to_owned();
-                        match score {
-                            Some(score) => BoardOp::Set {
-                                board,
-                                member,
-                                score,
-                            },
-                            None => BoardOp::Remove { board, member },
-                        }
-                    })
-                    .collect();
-                Some(CasWrite {
-                    key: keys.doc(view.name(), id),
-                    expected: p.expected,
-                    doc,
-                    log: p.log,
-                    boards,
+        let mut writes = Vec::new();
+        for id in &ids {
+            let Some(p) = pending.remove(id) else {
+                continue;
+            };
+            if !p.dirty {
+                continue;
+            }
+            let Ok(draft) = p.draft else {
+                continue;
+            };
+            let mut doc = p.doc;
+            doc.revision = p.expected + 1;
+            doc.body = draft.body().map_err(|e| {
+                StoreError::message(format!("{}: encoding document {id}: {e}", view.name()))
+            })?;
+            let boards = board_changes(&p.boards, &draft.boards(id))
+                .into_iter()
+                .map(|(board, score)| {
+                    let board = keys.board(view.name(), &board);
+                    let member = (*id).to_owned();
+                    match score {
+                        Some(score) => BoardOp::Set {
+                            board,
+                            member,
+                            score,
+                        },
+                        None => BoardOp::Remove { board, member },
+                    }
                 })
-            })
-            .collect();
+                .collect();
+            writes.push(CasWrite {
+                key: keys.doc(view.name(), id),
+                expected: p.expected,
+                doc,
+                log: p.log,
+                boards,
+            });
+        }
         let won = self.store.put_many(&writes).await?;
         Ok(won.iter().all(|w| *w).then_some(verdicts))
     }
 }
 
-/// Per document of a batch: the revision read (the compare-and-set's guard), the document as it
-/// evolves through the batch, and its new log entries.
-struct Pending {
+/// Per document of a batch: the revision read (the compare-and-set's guard), its bookkeeping
+/// (applied, positions), its draft (the body decoded once; `Err` if the stored body does not
+/// decode: its events go to the dead letters), the boards it was on when read, its new log
+/// entries.
+struct Pending<'v> {
     expected: u64,
-    /// The boards the document was on when read.
+    doc: Document,
+    draft: Result<Box<dyn Draft + 'v>, String>,
     boards: Vec<(String, f64)>,
-    doc: Option<Document>,
     log: Vec<LogAppend>,
     dirty: bool,
+}
+
+impl<'v> Pending<'v> {
+    fn open(view: &'v dyn View, id: &str, stored: Option<Document>) -> Self {
+        let (expected, mut doc) = match stored {
+            Some(doc) => (doc.revision, doc),
+            None => (
+                0,
+                Document {
+                    revision: 0,
+                    applied: 0,
+                    positions: Default::default(),
+                    body: serde_json::Value::Null,
+                },
+            ),
+        };
+        let body = std::mem::take(&mut doc.body);
+        let draft = view.draft((expected > 0).then_some(body));
+        let boards = draft.as_ref().map(|d| d.boards(id)).unwrap_or_default();
+        Self {
+            expected,
+            doc,
+            draft,
+            boards,
+            log: Vec::new(),
+            dirty: false,
+        }
+    }
+
+    /// Applies one event (whose sequence directly follows the document's position for its
+    /// stream).
+    fn apply(
+        &mut self,
+        keys: &Keys,
+        view: &str,
+        id: &str,
+        event: &PublishedEvent,
+    ) -> Result<(), String> {
+        let draft = self.draft.as_mut().map_err(|e| e.clone())?;
+        let log = draft.apply(event)?;
+        self.doc.applied += 1;
+        self.doc
+            .positions
+            .insert(source_key(event), event.envelope.sequence);
+        self.log.extend(log.into_iter().map(|l| LogAppend {
+            key: keys.log(view, l.log, id),
+            score: l.score,
+            entry: l.entry,
+        }));
+        self.dirty = true;
+        Ok(())
+    }
 }
 
 /// What to write to move a document from the boards `before` to the boards `after`: a new
@@ -388,35 +435,6 @@ fn board_changes(before: &[(String, f64)], after: &[(String, f64)]) -> Vec<(Stri
             .map(|(board, _)| (board.clone(), None)),
     );
     changes
-}
-
-/// Applies one event (whose sequence directly follows the document's position for its stream).
-fn apply_one(
-    view: &dyn View,
-    keys: &Keys,
-    id: &str,
-    p: &mut Pending,
-    event: &PublishedEvent,
-) -> Result<(), String> {
-    let change = view.apply(p.doc.as_ref().map(|d| &d.body), event)?;
-    let mut doc = p.doc.take().unwrap_or(Document {
-        revision: 0,
-        applied: 0,
-        positions: Default::default(),
-        body: serde_json::Value::Null,
-    });
-    doc.applied += 1;
-    doc.positions
-        .insert(source_key(event), event.envelope.sequence);
-    doc.body = change.body;
-    p.log.extend(change.log.into_iter().map(|l| LogAppend {
-        key: keys.log(view.name(), l.log, id),
-        score: l.score,
-        entry: l.entry,
-    }));
-    p.doc = Some(doc);
-    p.dirty = true;
-    Ok(())
 }
 
 #[cfg(test)]

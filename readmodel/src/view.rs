@@ -6,6 +6,10 @@
 //! fed by several source streams (a character's sheet reads the character and its wallet); the
 //! runner keeps each stream's last applied sequence in the document, so every stream is applied
 //! exactly once and in order.
+//!
+//! A batch applies a run of events to one document through a [`Draft`]: the document decoded
+//! once, changed event by event, encoded once. A view written against its own document type
+//! ([`Typed`]) gets drafts that hold that type; any other view gets drafts over the JSON body.
 
 use chaos_schemas::PublishedEvent;
 use serde::de::DeserializeOwned;
@@ -55,6 +59,150 @@ pub trait View: Send + Sync + std::fmt::Debug + 'static {
     /// names must not end in `}`.
     fn boards(&self, _id: &str, _body: &Value) -> Vec<(String, f64)> {
         Vec::new()
+    }
+
+    /// Opens a document (absent until its first event) for a run of events.
+    fn draft(&self, body: Option<Value>) -> Result<Box<dyn Draft + '_>, String> {
+        Ok(Box::new(JsonDraft { view: self, body }))
+    }
+}
+
+/// A document being changed by a run of events (see the module documentation).
+pub trait Draft: Send {
+    /// Applies one event; `Err` (the event cannot follow the document) changes nothing.
+    fn apply(&mut self, event: &PublishedEvent) -> Result<Vec<LogEntry>, String>;
+
+    /// The document as it stands, to store (`Null` if it never got an event).
+    fn body(&self) -> Result<Value, String>;
+
+    /// The boards the document is on as it stands ([`View::boards`]).
+    fn boards(&self, id: &str) -> Vec<(String, f64)>;
+}
+
+/// A draft over the JSON body, applying through [`View::apply`].
+struct JsonDraft<'a, V: View + ?Sized> {
+    view: &'a V,
+    body: Option<Value>,
+}
+
+impl<V: View + ?Sized> Draft for JsonDraft<'_, V> {
+    fn apply(&mut self, event: &PublishedEvent) -> Result<Vec<LogEntry>, String> {
+        let change = self.view.apply(self.body.as_ref(), event)?;
+        self.body = Some(change.body);
+        Ok(change.log)
+    }
+
+    fn body(&self) -> Result<Value, String> {
+        Ok(self.body.clone().unwrap_or(Value::Null))
+    }
+
+    fn boards(&self, id: &str) -> Vec<(String, f64)> {
+        self.body
+            .as_ref()
+            .map(|b| self.view.boards(id, b))
+            .unwrap_or_default()
+    }
+}
+
+/// A view written against its own document type: the projection decodes a document once per
+/// batch and encodes it once, whatever the number of its events in the batch. Implementing it
+/// implements [`View`].
+pub trait Typed: Send + Sync + std::fmt::Debug + 'static {
+    type Doc: Serialize + DeserializeOwned + Send;
+
+    /// See [`View::name`].
+    fn name(&self) -> &'static str;
+    /// See [`View::sources`].
+    fn sources(&self) -> &'static [&'static str];
+    /// See [`View::doc_id`].
+    fn doc_id(&self, event: &PublishedEvent) -> Option<String>;
+    /// See [`View::logs`].
+    fn logs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Applies an event to the document (`None` until its first event). `Err` must leave the
+    /// document as it was: check before changing anything.
+    fn step(
+        &self,
+        doc: &mut Option<Self::Doc>,
+        event: &PublishedEvent,
+    ) -> Result<Vec<LogEntry>, String>;
+
+    /// See [`View::boards`].
+    fn boards(&self, _id: &str, _doc: &Self::Doc) -> Vec<(String, f64)> {
+        Vec::new()
+    }
+}
+
+/// A draft holding a [`Typed`] view's document.
+struct TypedDraft<'a, T: Typed> {
+    view: &'a T,
+    doc: Option<T::Doc>,
+}
+
+impl<T: Typed> Draft for TypedDraft<'_, T> {
+    fn apply(&mut self, event: &PublishedEvent) -> Result<Vec<LogEntry>, String> {
+        self.view.step(&mut self.doc, event)
+    }
+
+    fn body(&self) -> Result<Value, String> {
+        match &self.doc {
+            Some(doc) => write(doc),
+            None => Ok(Value::Null),
+        }
+    }
+
+    fn boards(&self, id: &str) -> Vec<(String, f64)> {
+        self.doc
+            .as_ref()
+            .map(|d| Typed::boards(self.view, id, d))
+            .unwrap_or_default()
+    }
+}
+
+impl<T: Typed> View for T {
+    fn name(&self) -> &'static str {
+        Typed::name(self)
+    }
+
+    fn sources(&self) -> &'static [&'static str] {
+        Typed::sources(self)
+    }
+
+    fn doc_id(&self, event: &PublishedEvent) -> Option<String> {
+        Typed::doc_id(self, event)
+    }
+
+    fn logs(&self) -> &'static [&'static str] {
+        Typed::logs(self)
+    }
+
+    fn apply(&self, body: Option<&Value>, event: &PublishedEvent) -> Result<Change, String> {
+        let mut doc: Option<T::Doc> = read(body)?;
+        let log = self.step(&mut doc, event)?;
+        Ok(Change {
+            body: match &doc {
+                Some(doc) => write(doc)?,
+                None => Value::Null,
+            },
+            log,
+        })
+    }
+
+    fn boards(&self, id: &str, body: &Value) -> Vec<(String, f64)> {
+        match read::<T::Doc>(Some(body)) {
+            Ok(Some(doc)) => Typed::boards(self, id, &doc),
+            _ => Vec::new(),
+        }
+    }
+
+    fn draft(&self, body: Option<Value>) -> Result<Box<dyn Draft + '_>, String> {
+        let doc = body
+            .filter(|b| !b.is_null())
+            .map(|b| serde_json::from_value(b).map_err(|e| format!("stored document: {e}")))
+            .transpose()?;
+        Ok(Box::new(TypedDraft { view: self, doc }))
     }
 }
 

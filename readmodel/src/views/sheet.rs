@@ -18,9 +18,8 @@ use chaos_domain::{CharacterEvent, WalletEvent};
 use chaos_schemas::{AnyEvent, PublishedEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::view::{read, write, Change, View};
+use crate::view::{LogEntry, Typed};
 
 /// The stored name of the view: part of its keys. Do not change without a rebuild.
 pub const NAME: &str = "sheet";
@@ -146,13 +145,25 @@ impl CharacterSheet {
 #[derive(Debug, Clone, Copy)]
 pub struct SheetView;
 
-fn character(
-    sheet: Option<CharacterSheet>,
-    id: &str,
-    event: &CharacterEvent,
-) -> Result<CharacterSheet, String> {
+/// Whether `event` can follow the character part (`exists`: created already): a creation only
+/// first, anything else only after it.
+fn follows(exists: bool, event: &CharacterEvent) -> Result<(), String> {
+    match (exists, event) {
+        (true, CharacterEvent::CharacterCreated { .. }) => {
+            Err("CharacterCreated for a character that already exists".into())
+        }
+        (false, CharacterEvent::CharacterCreated { .. }) | (true, _) => Ok(()),
+        (false, other) => Err(format!(
+            "{} for a character that was never created",
+            chaos_domain::GameEvent::type_name(other)
+        )),
+    }
+}
+
+/// Applies an event that [`follows`] the character part.
+fn character(slot: &mut Option<CharacterSheet>, id: &str, event: &CharacterEvent) {
     let at = chaos_domain::GameEvent::occurred_at(event);
-    let mut sheet = match (sheet, event) {
+    let sheet = match (slot.as_mut(), event) {
         (
             None,
             CharacterEvent::CharacterCreated {
@@ -167,7 +178,7 @@ fn character(
                 created_at,
             },
         ) => {
-            return Ok(CharacterSheet {
+            *slot = Some(CharacterSheet {
                 id: id.to_owned(),
                 owner: owner.to_string(),
                 name: name.to_string(),
@@ -189,18 +200,12 @@ fn character(
                 equipment: BTreeMap::new(),
                 kills: Kills::default(),
                 deaths: 0,
-            })
-        }
-        (Some(_), CharacterEvent::CharacterCreated { .. }) => {
-            return Err("CharacterCreated for a character that already exists".into())
-        }
-        (None, other) => {
-            return Err(format!(
-                "{} for a character that was never created",
-                chaos_domain::GameEvent::type_name(other)
-            ))
+            });
+            return;
         }
         (Some(sheet), _) => sheet,
+        // Refused by `follows`.
+        (None, _) => return,
     };
     match event {
         CharacterEvent::CharacterCreated { .. } => {}
@@ -340,7 +345,6 @@ fn character(
         }
     }
     sheet.updated_at = at;
-    Ok(sheet)
 }
 
 fn wallet(purse: &mut BTreeMap<String, u64>, event: &WalletEvent) {
@@ -361,7 +365,9 @@ fn wallet(purse: &mut BTreeMap<String, u64>, event: &WalletEvent) {
     }
 }
 
-impl View for SheetView {
+impl Typed for SheetView {
+    type Doc = SheetDoc;
+
     fn name(&self) -> &'static str {
         NAME
     }
@@ -378,35 +384,29 @@ impl View for SheetView {
         Some(event.envelope.aggregate_id.clone())
     }
 
-    fn apply(&self, body: Option<&Value>, event: &PublishedEvent) -> Result<Change, String> {
-        let mut doc: SheetDoc = read(body)?.unwrap_or_default();
+    fn step(
+        &self,
+        doc: &mut Option<SheetDoc>,
+        event: &PublishedEvent,
+    ) -> Result<Vec<LogEntry>, String> {
         match &event.event {
             AnyEvent::Character(e) => {
-                doc.character = Some(character(
-                    doc.character.take(),
-                    &event.envelope.aggregate_id,
-                    e,
-                )?);
+                follows(doc.as_ref().is_some_and(|d| d.character.is_some()), e)?;
+                let d = doc.get_or_insert_with(SheetDoc::default);
+                character(&mut d.character, &event.envelope.aggregate_id, e);
             }
-            AnyEvent::Wallet(e) => wallet(&mut doc.purse, e),
+            AnyEvent::Wallet(e) => wallet(&mut doc.get_or_insert_with(SheetDoc::default).purse, e),
         }
-        Ok(Change {
-            body: write(&doc)?,
-            log: Vec::new(),
-        })
+        Ok(Vec::new())
     }
 
     /// A created character is on the level, wealth and PvP leaderboards and on its zone's presence
     /// list; a purse without its character yet is on none.
-    fn boards(&self, _id: &str, body: &Value) -> Vec<(String, f64)> {
-        let Ok(Some(SheetDoc {
-            character: Some(c),
-            purse,
-        })) = read::<SheetDoc>(Some(body))
-        else {
+    fn boards(&self, _id: &str, doc: &SheetDoc) -> Vec<(String, f64)> {
+        let Some(c) = &doc.character else {
             return Vec::new();
         };
-        let gold = purse.get("gold").copied().unwrap_or(0);
+        let gold = doc.purse.get("gold").copied().unwrap_or(0);
         vec![
             (boards::LEVEL.to_owned(), c.xp as f64),
             (boards::WEALTH.to_owned(), gold as f64),

@@ -7,9 +7,8 @@ use chaos_domain::WalletEvent;
 use chaos_schemas::{AnyEvent, PublishedEvent};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
-use crate::view::{read, write, Change, LogEntry, View};
+use crate::view::{write, LogEntry, Typed};
 
 /// The stored name of the view: part of its keys. Do not change without a rebuild.
 pub const NAME: &str = "wallet";
@@ -49,7 +48,9 @@ pub struct LedgerEntry {
 #[derive(Debug, Clone, Copy)]
 pub struct WalletView;
 
-impl View for WalletView {
+impl Typed for WalletView {
+    type Doc = WalletDoc;
+
     fn name(&self) -> &'static str {
         NAME
     }
@@ -66,12 +67,25 @@ impl View for WalletView {
         Some(event.envelope.aggregate_id.clone())
     }
 
-    fn apply(&self, body: Option<&Value>, event: &PublishedEvent) -> Result<Change, String> {
+    fn step(
+        &self,
+        slot: &mut Option<WalletDoc>,
+        event: &PublishedEvent,
+    ) -> Result<Vec<LogEntry>, String> {
         let AnyEvent::Wallet(e) = &event.event else {
             return Err("not a wallet event".into());
         };
-        let doc: Option<WalletDoc> = read(body)?;
         let sequence = event.envelope.sequence;
+        match (slot.is_some(), e) {
+            (true, WalletEvent::WalletOpened { .. }) => {
+                return Err("WalletOpened for a wallet that is already open".into())
+            }
+            (false, WalletEvent::CurrencyGranted { .. } | WalletEvent::CurrencySpent { .. }) => {
+                return Err("currency event for a wallet that was never opened".into())
+            }
+            _ => {}
+        }
+        let doc = slot.take();
         let (doc, entry) = match (doc, e) {
             (
                 None,
@@ -91,10 +105,9 @@ impl View for WalletView {
                 },
                 None,
             ),
-            (Some(_), WalletEvent::WalletOpened { .. }) => {
-                return Err("WalletOpened for a wallet that is already open".into())
-            }
-            (None, _) => return Err("currency event for a wallet that was never opened".into()),
+            // Refused above.
+            (Some(doc), WalletEvent::WalletOpened { .. }) => (doc, None),
+            (None, _) => return Ok(Vec::new()),
             (
                 Some(mut doc),
                 WalletEvent::CurrencyGranted {
@@ -148,6 +161,7 @@ impl View for WalletView {
                 (doc, Some(entry))
             }
         };
+        *slot = Some(doc);
         let log = match entry {
             Some(entry) => vec![LogEntry {
                 log: LEDGER,
@@ -156,9 +170,6 @@ impl View for WalletView {
             }],
             None => Vec::new(),
         };
-        Ok(Change {
-            body: write(&doc)?,
-            log,
-        })
+        Ok(log)
     }
 }
