@@ -58,7 +58,9 @@ pub fn routes() -> Router<AppState> {
     components(schemas(
         CreateCharacter,
         CastSkill,
-        Target,
+        TargetSchema,
+        NpcTarget,
+        CharacterTarget,
         Travel,
         Respawn,
         UseItem,
@@ -91,17 +93,42 @@ pub struct CastSkill {
     /// A skill the character knows (`strike`, `fireball`, ...).
     pub skill: ContentId,
     /// What the skill is aimed at, if anything.
+    #[schema(value_type = Option<TargetSchema>)]
     pub target: Option<Target>,
 }
 
 /// A cast's target: exactly one of `npc` or `character`.
-#[derive(Debug, ToSchema)]
-#[serde(rename_all = "snake_case")]
+#[derive(Debug)]
 pub enum Target {
-    /// An NPC of the caster's zone, by its content id (`wolf`): fought by this character alone.
     Npc(ContentId),
-    /// Another character, by id: alive, in the caster's zone, and the zone allows PvP.
     Character(uuid::Uuid),
+}
+
+/// The document's shape of [`Target`] (its `Deserialize` below): utoipa does not close an
+/// externally tagged enum's variants, so the two closed objects are spelled out.
+#[derive(ToSchema)]
+#[serde(untagged)]
+#[schema(as = Target)]
+#[allow(dead_code)]
+enum TargetSchema {
+    Npc(NpcTarget),
+    Character(CharacterTarget),
+}
+
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct NpcTarget {
+    /// An NPC of the caster's zone, by its content id (`wolf`): fought by this character alone.
+    npc: ContentId,
+}
+
+#[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
+#[allow(dead_code)]
+struct CharacterTarget {
+    /// Another character, by id: alive, in the caster's zone, and the zone allows PvP.
+    character: uuid::Uuid,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
