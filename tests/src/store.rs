@@ -33,6 +33,25 @@ impl EventStore {
         &self.pool
     }
 
+    /// Every event in the store once writing has stopped and the process managers owe nothing
+    /// more ([`rewards_owed`] is 0): what a check of the read models compares with on a stack
+    /// that runs them (their grants land after the commands that earned them).
+    pub async fn all_events_settled(&self, timeout: Duration) -> anyhow::Result<Vec<StoredEvent>> {
+        crate::wait_until(
+            "the process managers to grant every wallet and level-up",
+            timeout,
+            Duration::from_millis(100),
+            || async {
+                let events = self.all_events().await.map_err(|e| e.to_string())?;
+                match rewards_owed(&events) {
+                    0 => Ok(Some(events)),
+                    owed => Err(format!("{owed} wallets or grants still owed")),
+                }
+            },
+        )
+        .await
+    }
+
     /// Every event in the store once writing has stopped: polls until the global-order reader
     /// returns as many rows as the table holds.
     ///
@@ -116,6 +135,30 @@ pub fn by_aggregate(
         list.sort_by_key(|e| e.sequence);
     }
     map
+}
+
+/// What the rewards process manager still owes in `events`: a wallet for each character without
+/// one, a grant for each `LeveledUp` beyond the character's `CurrencyGranted` count. Work caused
+/// by events lands after them, so a check of the read models against the store must first wait
+/// for this to be 0 (or it compares with a store the process managers are still writing to).
+pub fn rewards_owed(events: &[StoredEvent]) -> usize {
+    let wallets = by_aggregate(events, chaos_domain::wallet::AGGREGATE_TYPE);
+    by_aggregate(events, chaos_domain::character::AGGREGATE_TYPE)
+        .iter()
+        .map(|(id, list)| {
+            let levels = list.iter().filter(|e| e.event_type == "LeveledUp").count();
+            match wallets.get(id) {
+                None => 1 + levels,
+                Some(w) => {
+                    let grants = w
+                        .iter()
+                        .filter(|e| e.event_type == "CurrencyGranted")
+                        .count();
+                    levels.saturating_sub(grants)
+                }
+            }
+        })
+        .sum()
 }
 
 /// Folds one aggregate's stored events with the domain's own `apply`, through the same

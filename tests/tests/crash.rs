@@ -15,7 +15,7 @@ use chaos_tests::check::{every_topic_matches_store, kafka_matches_store, sheets_
 use chaos_tests::kafka::TopicReader;
 use chaos_tests::process::metric_value;
 use chaos_tests::stack::READY_TIMEOUT;
-use chaos_tests::store::{assert_contiguous, by_aggregate};
+use chaos_tests::store::{assert_contiguous, by_aggregate, rewards_owed};
 use chaos_tests::{wait_until, CommandAnswer, CommandApi, Stack, StackOptions};
 
 /// Accepted commands the stream must reach.
@@ -370,20 +370,10 @@ async fn everything_granted(stack: &Stack) -> Vec<chaos_eventstore::StoredEvent>
                 .all_events()
                 .await
                 .map_err(|e| e.to_string())?;
-            let characters = by_aggregate(&events, "character");
-            let wallets = by_aggregate(&events, "wallet");
             let combat = combat_steps(&events);
-            let mut missing = combat.hits.len() - combat.hits_landed.len()
-                + combat.kills.len().saturating_sub(combat.rewards.len());
-            for (id, list) in &characters {
-                let levels = list.iter().filter(|e| e.event_type == "LeveledUp").count();
-                let grants = wallets.get(id).map_or(0, |w| {
-                    w.iter()
-                        .filter(|e| e.event_type == "CurrencyGranted")
-                        .count()
-                });
-                missing += usize::from(!wallets.contains_key(id)) + levels.saturating_sub(grants);
-            }
+            let missing = combat.hits.len() - combat.hits_landed.len()
+                + combat.kills.len().saturating_sub(combat.rewards.len())
+                + rewards_owed(&events);
             if missing == 0 {
                 Ok(Some(events))
             } else {

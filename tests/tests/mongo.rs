@@ -198,7 +198,7 @@ async fn mongo_documents_equal_the_event_store_through_redelivery_and_outages() 
     futures::future::join_all(plays).await;
     phase("played: 6 characters to level 2, travelled, spent");
 
-    let events = stack.store().all_events().await.unwrap();
+    let events = stack.store().all_events_settled(CATCH_UP).await.unwrap();
     let checked = mongo
         .documents_match_store(&events, CATCH_UP)
         .await
@@ -276,7 +276,7 @@ async fn mongo_documents_equal_the_event_store_through_redelivery_and_outages() 
         accepted.load(Ordering::Relaxed)
     ));
 
-    let events = stack.store().all_events().await.unwrap();
+    let events = stack.store().all_events_settled(CATCH_UP).await.unwrap();
     mongo
         .documents_match_store(&events, CATCH_UP)
         .await

@@ -143,7 +143,7 @@ async fn every_server_restarted_under_load_and_every_read_model_heals() {
     ));
 
     // Every read model equals the event store folded, applied once per event.
-    let events = stack.store().all_events().await.unwrap();
+    let events = stack.store().all_events_settled(CATCH_UP).await.unwrap();
     let sheets = sheets_match_store(&stack.queries(), &events, CATCH_UP)
         .await
         .unwrap();

@@ -759,27 +759,9 @@ async fn the_slice_flows_from_commands_to_kafka_and_the_query_api() {
                 .unwrap();
         }
     }
-    // Every character gets its wallet from the process manager.
-    let events = chaos_tests::wait_until(
-        "a wallet for every character",
-        PIPELINE,
-        Duration::from_millis(100),
-        || async {
-            let events = stack
-                .store()
-                .all_events()
-                .await
-                .map_err(|e| e.to_string())?;
-            let wallets = by_aggregate(&events, "wallet").len();
-            if wallets == 4 {
-                Ok(Some(events))
-            } else {
-                Err(format!("{wallets} wallets"))
-            }
-        },
-    )
-    .await
-    .unwrap();
+    // Every character gets its wallet (and every level-up its gold) from the process manager.
+    let events = stack.store().all_events_settled(PIPELINE).await.unwrap();
+    assert_eq!(by_aggregate(&events, "wallet").len(), 4);
 
     // Every sheet and wallet equals its folded history; Kafka holds every event with key and
     // headers, on both topics.

@@ -25,7 +25,7 @@ async fn pvp_crafting_potions_and_equipment_flow_through_the_pipeline() {
         .await
         .unwrap();
 
-    let events = stack.store().all_events().await.unwrap();
+    let events = stack.store().all_events_settled(PIPELINE).await.unwrap();
     let kinds: std::collections::BTreeSet<&str> =
         events.iter().map(|e| e.event_type.as_str()).collect();
     for kind in [
