@@ -50,6 +50,27 @@ pub(crate) const SHEET_SOURCES: &[&str] = &[
     chaos_domain::wallet::AGGREGATE_TYPE,
 ];
 
+/// Character `id`'s sheet document as [`read`] serves it (the Consistency-Token honoured, 404
+/// for an unknown id), with its character part and its purse.
+pub(crate) async fn read_sheet(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<(Document, CharacterSheet, BTreeMap<String, u64>), axum::response::Response> {
+    let doc = read(
+        state,
+        &state.hot,
+        headers,
+        sheet::NAME,
+        SHEET_SOURCES,
+        id,
+        no_character,
+    )
+    .await?;
+    let (sheet, purse) = character(&doc, id)?;
+    Ok((doc, sheet, purse))
+}
+
 /// The character part of a sheet document: absent (404) until the character's creation is
 /// applied, even if its wallet's events came first.
 pub(crate) fn character(
@@ -135,17 +156,7 @@ pub async fn character_profile(
     headers: HeaderMap,
 ) -> Answer {
     let id = parse_id(&id)?;
-    let doc = read(
-        &state,
-        &state.hot,
-        &headers,
-        sheet::NAME,
-        SHEET_SOURCES,
-        &id,
-        no_character,
-    )
-    .await?;
-    let sheet = character(&doc, &id)?.0;
+    let (doc, sheet, _) = read_sheet(&state, &headers, &id).await?;
     let view = ProfileView::new(sheet.public(), doc.revision);
     Ok(tagged(&headers, etag(&id, doc.revision), &view))
 }
@@ -204,17 +215,7 @@ pub async fn character_sheet(
     headers: HeaderMap,
 ) -> Answer {
     let id = parse_id(&id)?;
-    let doc = read(
-        &state,
-        &state.hot,
-        &headers,
-        sheet::NAME,
-        SHEET_SOURCES,
-        &id,
-        no_character,
-    )
-    .await?;
-    let (sheet, purse) = character(&doc, &id)?;
+    let (doc, sheet, purse) = read_sheet(&state, &headers, &id).await?;
     if !allowed(&caller, &sheet.owner) {
         return Err(forbidden());
     }
@@ -316,17 +317,7 @@ pub async fn inventory(
     headers: HeaderMap,
 ) -> Answer {
     let id = parse_id(&id)?;
-    let doc = read(
-        &state,
-        &state.hot,
-        &headers,
-        sheet::NAME,
-        SHEET_SOURCES,
-        &id,
-        no_character,
-    )
-    .await?;
-    let (sheet, _) = character(&doc, &id)?;
+    let (doc, sheet, _) = read_sheet(&state, &headers, &id).await?;
     if !allowed(&caller, &sheet.owner) {
         return Err(forbidden());
     }
