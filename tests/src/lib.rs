@@ -38,4 +38,4 @@ pub use client::{CommandAnswer, CommandApi, Player, QueryApi, Reply};
 pub use process::ServiceProcess;
 pub use services::ServiceUrls;
 pub use stack::{Isolation, Stack, StackOptions};
-pub use wait::wait_until;
+pub use wait::{wait_for_more, wait_until};

@@ -1,6 +1,7 @@
 //! Condition polling with a deadline: the only way these tests wait.
 
 use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Polls `check` every `interval` until it yields `Some`, or fails with the last state seen
@@ -28,4 +29,25 @@ where
         }
         tokio::time::sleep(interval).await;
     }
+}
+
+/// Waits until `accepted` (a load's count of accepted commands) has grown by `more` from now:
+/// how the outage tests let the load run through each phase. Panics after two minutes.
+pub async fn wait_for_more(accepted: &AtomicUsize, more: usize) {
+    let target = accepted.load(Ordering::Relaxed) + more;
+    wait_until(
+        &format!("{more} more accepted commands"),
+        Duration::from_secs(120),
+        Duration::from_millis(20),
+        || async {
+            let now = accepted.load(Ordering::Relaxed);
+            if now >= target {
+                Ok(Some(()))
+            } else {
+                Err(format!("{now} of {target}"))
+            }
+        },
+    )
+    .await
+    .unwrap();
 }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use chaos_tests::mongo::MongoProjection;
 use chaos_tests::services::repo_root;
-use chaos_tests::{wait_until, CommandApi, Stack, StackOptions};
+use chaos_tests::{wait_for_more, wait_until, CommandApi, Stack, StackOptions};
 
 const CATCH_UP: Duration = Duration::from_secs(180);
 
@@ -108,25 +108,6 @@ fn load(
             })
         })
         .collect()
-}
-
-async fn wait_for_more(accepted: &AtomicUsize, more: usize) {
-    let target = accepted.load(Ordering::Relaxed) + more;
-    wait_until(
-        &format!("{more} more accepted commands"),
-        Duration::from_secs(120),
-        Duration::from_millis(20),
-        || async {
-            let now = accepted.load(Ordering::Relaxed);
-            if now >= target {
-                Ok(Some(()))
-            } else {
-                Err(format!("{now} of {target}"))
-            }
-        },
-    )
-    .await
-    .unwrap();
 }
 
 /// Waits until the projector's metric `name` reaches `at_least`.

@@ -16,7 +16,7 @@ use chaos_tests::check::{every_topic_matches_store, sheets_match_store};
 use chaos_tests::kafka::TopicReader;
 use chaos_tests::process::metric_value;
 use chaos_tests::services::repo_root;
-use chaos_tests::{wait_until, CommandApi, Stack, StackOptions};
+use chaos_tests::{wait_for_more, CommandApi, Stack, StackOptions};
 
 const CATCH_UP: Duration = Duration::from_secs(180);
 
@@ -66,25 +66,6 @@ fn load(
             })
         })
         .collect()
-}
-
-async fn wait_for_more(accepted: &AtomicUsize, more: usize) {
-    let target = accepted.load(Ordering::Relaxed) + more;
-    wait_until(
-        &format!("{more} more accepted commands"),
-        Duration::from_secs(120),
-        Duration::from_millis(20),
-        || async {
-            let now = accepted.load(Ordering::Relaxed);
-            if now >= target {
-                Ok(Some(()))
-            } else {
-                Err(format!("{now} of {target}"))
-            }
-        },
-    )
-    .await
-    .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
