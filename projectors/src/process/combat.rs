@@ -23,6 +23,10 @@ impl ProcessManager for Combat {
         &[chaos_domain::character::AGGREGATE_TYPE]
     }
 
+    fn event_types(&self) -> &'static [&'static str] {
+        &["SkillCast", "CharacterDied"]
+    }
+
     fn react(&self, event: &PublishedEvent) -> Vec<Step> {
         let AnyEvent::Character(e) = &event.event else {
             return Vec::new();

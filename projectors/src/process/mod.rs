@@ -110,6 +110,10 @@ pub trait ProcessManager: Send + Sync + std::fmt::Debug + 'static {
     /// The aggregate types it reacts to.
     fn sources(&self) -> &'static [&'static str];
 
+    /// The event types (of those aggregates) it may react to: the feeds skip the others
+    /// without decoding them. [`Self::react`] still decides for these.
+    fn event_types(&self) -> &'static [&'static str];
+
     /// The commands `event` calls for, in order. Pure: decisions belong to the aggregates.
     fn react(&self, event: &PublishedEvent) -> Vec<Step>;
 }
@@ -206,6 +210,11 @@ impl ProjectionSink for ProcessSink {
         self.manager.name()
     }
 
+    fn wants(&self, aggregate_type: &str, event_type: &str) -> bool {
+        self.manager.sources().contains(&aggregate_type)
+            && self.manager.event_types().contains(&event_type)
+    }
+
     async fn apply_batch(
         &self,
         events: &[PublishedEvent],
@@ -213,11 +222,7 @@ impl ProjectionSink for ProcessSink {
     ) -> Result<Vec<Verdict>, StoreError> {
         let mut verdicts = Vec::with_capacity(events.len());
         for event in events {
-            if !self
-                .manager
-                .sources()
-                .contains(&event.envelope.aggregate_type.as_str())
-            {
+            if !self.wants(&event.envelope.aggregate_type, &event.envelope.event_type) {
                 verdicts.push(Verdict::Ignored);
                 continue;
             }
@@ -273,5 +278,32 @@ impl ProjectionSink for ProcessSink {
             verdicts.push(verdict);
         }
         Ok(verdicts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A misspelt event type would silently turn a process manager off: the feeds skip what it
+    /// does not list.
+    #[test]
+    fn every_manager_names_registered_event_types() {
+        for manager in all() {
+            for source in manager.sources() {
+                let aggregate = chaos_schemas::AGGREGATES
+                    .iter()
+                    .find(|a| a.name == *source)
+                    .unwrap_or_else(|| panic!("{}: unknown aggregate {source}", manager.name()));
+                for event_type in manager.event_types() {
+                    assert!(
+                        aggregate.events.iter().any(|e| e.name == *event_type),
+                        "{}: {source} has no event type {event_type}",
+                        manager.name()
+                    );
+                }
+            }
+            assert!(!manager.event_types().is_empty(), "{}", manager.name());
+        }
     }
 }

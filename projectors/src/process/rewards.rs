@@ -19,6 +19,10 @@ impl ProcessManager for Rewards {
         &[chaos_domain::character::AGGREGATE_TYPE]
     }
 
+    fn event_types(&self) -> &'static [&'static str] {
+        &["CharacterCreated", "LeveledUp"]
+    }
+
     fn react(&self, event: &PublishedEvent) -> Vec<Step> {
         let id = &event.envelope.aggregate_id;
         match &event.event {

@@ -7,7 +7,7 @@ const LAG_REFRESH: Duration = Duration::from_secs(2);
 
 use anyhow::Context;
 use chaos_platform::kafka::KafkaConfig;
-use chaos_schemas::{AvroCodec, PublishedEvent};
+use chaos_schemas::{headers, AvroCodec, PublishedEvent};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -45,9 +45,23 @@ impl std::fmt::Debug for KafkaRunner {
     }
 }
 
+/// A message of a batch, once looked at. The decoded events themselves are kept apart, in
+/// order (one per `Event`), so they move to the sink without a copy.
 enum Decoded<'a> {
-    Event(BorrowedMessage<'a>, Box<PublishedEvent>),
+    Event(BorrowedMessage<'a>),
     Poison(BorrowedMessage<'a>, String),
+    /// Of a type the sink does not want ([`ProjectionSink::wants`]): never decoded.
+    Skipped(BorrowedMessage<'a>),
+}
+
+/// The value of header `key`, if the message has it as UTF-8.
+fn header<'m>(message: &'m BorrowedMessage<'_>, key: &str) -> Option<&'m str> {
+    use rdkafka::message::Headers;
+    message
+        .headers()?
+        .iter()
+        .find(|h| h.key == key)
+        .and_then(|h| std::str::from_utf8(h.value?).ok())
 }
 
 impl KafkaRunner {
@@ -189,20 +203,24 @@ impl KafkaRunner {
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
         let mut decoded = Vec::with_capacity(messages.len());
+        let mut events: Vec<PublishedEvent> = Vec::with_capacity(messages.len());
         for m in messages {
-            decoded.push(self.decode(m, shutdown).await?);
+            if self.skip(&m) {
+                decoded.push(Decoded::Skipped(m));
+                continue;
+            }
+            match self.decode(&m, shutdown).await? {
+                Ok(event) => {
+                    events.push(event);
+                    decoded.push(Decoded::Event(m));
+                }
+                Err(reason) => decoded.push(Decoded::Poison(m, reason)),
+            }
         }
-        let events: Vec<PublishedEvent> = decoded
-            .iter()
-            .filter_map(|d| match d {
-                Decoded::Event(_, e) => Some((**e).clone()),
-                Decoded::Poison(..) => None,
-            })
-            .collect();
-        // Where each partition stands once this batch (poison included) is handled.
+        // Where each partition stands once this batch (poison and skipped included) is handled.
         let mut next: HashMap<(String, i32), i64> = HashMap::new();
         for d in &decoded {
-            let (Decoded::Event(m, _) | Decoded::Poison(m, _)) = d;
+            let (Decoded::Event(m) | Decoded::Poison(m, _) | Decoded::Skipped(m)) = d;
             let offset = next
                 .entry((m.topic().to_owned(), m.partition()))
                 .or_insert(0);
@@ -236,7 +254,8 @@ impl KafkaRunner {
         let mut last_per_partition: HashMap<(String, i32), (i64, Option<i64>)> = HashMap::new();
         for d in &decoded {
             let (message, reason) = match d {
-                Decoded::Event(m, _) => match verdicts.next() {
+                Decoded::Skipped(m) => (m, None),
+                Decoded::Event(m) => match verdicts.next() {
                     Some(Verdict::Applied) => {
                         self.metrics.applied.with_label_values(&[&self.name]).inc();
                         (m, None)
@@ -269,20 +288,35 @@ impl KafkaRunner {
         Ok(())
     }
 
-    /// Decodes a message. Poison (undecodable, unknown schema) is returned for the dead-letter
-    /// topic; a transient failure (registry down) is retried here until it passes or shutdown.
-    async fn decode<'a>(
+    /// Whether the sink does not want this message, by the relay's `aggregate_type` and
+    /// `event_type` headers. A message without them is decoded (and the sink decides).
+    fn skip(&self, message: &BorrowedMessage<'_>) -> bool {
+        match (
+            header(message, headers::AGGREGATE_TYPE),
+            header(message, headers::EVENT_TYPE),
+        ) {
+            (Some(aggregate_type), Some(event_type)) => {
+                !self.projection.wants(aggregate_type, event_type)
+            }
+            _ => false,
+        }
+    }
+
+    /// Decodes a message: `Ok(Err(reason))` is poison (no value, undecodable, unknown schema)
+    /// for the dead-letter topic; a transient failure (registry down) is retried here until it
+    /// passes or shutdown.
+    async fn decode(
         &self,
-        message: BorrowedMessage<'a>,
+        message: &BorrowedMessage<'_>,
         shutdown: &CancellationToken,
-    ) -> anyhow::Result<Decoded<'a>> {
+    ) -> anyhow::Result<Result<PublishedEvent, String>> {
         let Some(payload) = message.payload() else {
-            return Ok(Decoded::Poison(message, "message has no value".into()));
+            return Ok(Err("message has no value".into()));
         };
         let mut backoff = Duration::from_millis(50);
         loop {
             match self.codec.decode(payload).await {
-                Ok(event) => return Ok(Decoded::Event(message, Box::new(event))),
+                Ok(event) => return Ok(Ok(event)),
                 Err(e) if e.is_transient() => {
                     tracing::warn!(error = %e, "schema registry unavailable; retrying");
                     tokio::select! {
@@ -291,7 +325,7 @@ impl KafkaRunner {
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
-                Err(e) => return Ok(Decoded::Poison(message, format!("cannot decode: {e}"))),
+                Err(e) => return Ok(Err(format!("cannot decode: {e}"))),
             }
         }
     }

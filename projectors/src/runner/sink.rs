@@ -32,6 +32,14 @@ pub trait ProjectionSink: Send + Sync + std::fmt::Debug {
     /// A short name for logs (`sheets`, `warehouse`).
     fn name(&self) -> &str;
 
+    /// Whether the sink does anything with events of this aggregate and event type. A feed
+    /// acknowledges the others without decoding them (their verdict is `Ignored`). Only a sink
+    /// that keeps no per-stream positions may say no: a view that tracks sequences must see
+    /// every event of its streams, or it would take the skipped ones for gaps.
+    fn wants(&self, _aggregate_type: &str, _event_type: &str) -> bool {
+        true
+    }
+
     /// Applies `events` (in feed order) and returns one verdict per event, in the same order.
     ///
     /// `checkpoint` is where the feed stands once this batch is handled (it also covers messages

@@ -218,6 +218,9 @@ impl StoreFeed {
             };
             let mut events: Vec<PublishedEvent> = Vec::with_capacity(stored.len());
             for s in &stored {
+                if !self.projection.wants(&s.aggregate_type, &s.event_type) {
+                    continue;
+                }
                 match to_published(s) {
                     Ok(e) => events.push(e),
                     Err(e) => {
