@@ -38,11 +38,11 @@ pub async fn run(ctx: &Ctx, aggregate: &str, id: &str, at: Option<u64>) -> anyho
     let mut events = Vec::with_capacity(shown.len());
     for s in shown {
         events.push(
-            AnyEvent::from_stored(
+            AnyEvent::from_stored_json(
                 &s.aggregate_type,
                 &s.event_type,
                 &s.event_version,
-                &s.payload,
+                s.payload.get(),
             )
             .map_err(|e| anyhow::anyhow!("event {} does not decode: {e}", s.sequence))?,
         );
@@ -58,7 +58,7 @@ pub async fn run(ctx: &Ctx, aggregate: &str, id: &str, at: Option<u64>) -> anyho
                 "version": s.event_version,
                 "time": s.occurred_at().unwrap_or_else(|| e.occurred_at()).to_rfc3339(),
                 "global_position": s.position.global_position,
-                "payload": s.payload,
+                "payload": s.payload_value(),
             })
         })
         .collect();

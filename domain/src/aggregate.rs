@@ -192,19 +192,61 @@ pub enum StoredEventError {
 
 /// Rebuilds an event of `A` from its stored form (event type, version, JSON payload): older
 /// versions pass through the event's upcasters first. The one way every reader — the command
-/// side's loads, the relay, the store-fed replays — turns a row into a domain event.
+/// side's loads, the relay, the store-fed replays — turns a row into a domain event (from the
+/// payload's text, [`decode_stored_json`]).
 pub fn decode_stored<A: GameAggregate>(
     event_type: &str,
     event_version: &str,
     payload: serde_json::Value,
 ) -> Result<A::Event, StoredEventError> {
-    use cqrs_es::persist::SerializedEvent;
-    let current = <A::Event as GameEvent>::current_version(event_type).ok_or_else(|| {
+    let stored = stored_version::<A>(event_type, event_version)?;
+    let (payload, version) = upcast::<A>(event_type, event_version, stored, payload);
+    let event: A::Event =
+        serde_json::from_value(payload).map_err(|source| StoredEventError::Payload {
+            event_type: event_type.to_owned(),
+            version,
+            source,
+        })?;
+    declared_type(event_type, event)
+}
+
+/// [`decode_stored`] from the payload's JSON text, as the stores read it: an event at its
+/// current version is deserialized straight from the text (no JSON tree in between, the hot
+/// path of every feed and load); an older one goes through the upcasters as a tree.
+pub fn decode_stored_json<A: GameAggregate>(
+    event_type: &str,
+    event_version: &str,
+    payload: &str,
+) -> Result<A::Event, StoredEventError> {
+    let stored = stored_version::<A>(event_type, event_version)?;
+    let payload_error = |source| StoredEventError::Payload {
+        event_type: event_type.to_owned(),
+        version: event_version.to_owned(),
+        source,
+    };
+    if stored < current_version::<A>(event_type)? {
+        let tree = serde_json::from_str(payload).map_err(payload_error)?;
+        return decode_stored::<A>(event_type, event_version, tree);
+    }
+    let event: A::Event = serde_json::from_str(payload).map_err(payload_error)?;
+    declared_type(event_type, event)
+}
+
+fn current_version<A: GameAggregate>(event_type: &str) -> Result<u32, StoredEventError> {
+    <A::Event as GameEvent>::current_version(event_type).ok_or_else(|| {
         StoredEventError::UnknownEventType {
             aggregate_type: A::TYPE,
             event_type: event_type.to_owned(),
         }
-    })?;
+    })
+}
+
+/// The stored version, checked: a known event type, not newer than this build knows.
+fn stored_version<A: GameAggregate>(
+    event_type: &str,
+    event_version: &str,
+) -> Result<u32, StoredEventError> {
+    let current = current_version::<A>(event_type)?;
     let stored: u32 = event_version.parse().unwrap_or(0);
     if stored > current {
         return Err(StoredEventError::NewerVersion {
@@ -213,32 +255,40 @@ pub fn decode_stored<A: GameAggregate>(
             current,
         });
     }
-    let mut payload = payload;
-    let mut version = event_version.to_owned();
-    if stored < current {
-        let mut serialized = SerializedEvent::new(
-            String::new(),
-            0,
-            A::TYPE.to_owned(),
-            event_type.to_owned(),
-            version.clone(),
-            payload,
-            serde_json::Value::Null,
-        );
-        for upcaster in <A::Event as GameEvent>::upcasters() {
-            if upcaster.can_upcast(&serialized.event_type, &serialized.event_version) {
-                serialized = upcaster.upcast(serialized);
-            }
-        }
-        payload = serialized.payload;
-        version = serialized.event_version;
+    Ok(stored)
+}
+
+/// The payload and version after the event's upcasters (unchanged when already current).
+fn upcast<A: GameAggregate>(
+    event_type: &str,
+    event_version: &str,
+    stored: u32,
+    payload: serde_json::Value,
+) -> (serde_json::Value, String) {
+    use cqrs_es::persist::SerializedEvent;
+    let current = <A::Event as GameEvent>::current_version(event_type).unwrap_or(stored);
+    if stored >= current {
+        return (payload, event_version.to_owned());
     }
-    let event: A::Event =
-        serde_json::from_value(payload).map_err(|source| StoredEventError::Payload {
-            event_type: event_type.to_owned(),
-            version,
-            source,
-        })?;
+    let mut serialized = SerializedEvent::new(
+        String::new(),
+        0,
+        A::TYPE.to_owned(),
+        event_type.to_owned(),
+        event_version.to_owned(),
+        payload,
+        serde_json::Value::Null,
+    );
+    for upcaster in <A::Event as GameEvent>::upcasters() {
+        if upcaster.can_upcast(&serialized.event_type, &serialized.event_version) {
+            serialized = upcaster.upcast(serialized);
+        }
+    }
+    (serialized.payload, serialized.event_version)
+}
+
+/// `event` if it is of the type its row declares.
+fn declared_type<E: GameEvent>(event_type: &str, event: E) -> Result<E, StoredEventError> {
     if event.type_name() != event_type {
         return Err(StoredEventError::TypeMismatch {
             declared: event_type.to_owned(),

@@ -9,7 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chaos_domain::{decode_stored, AccountId, GameAggregate, GameEvent, GameServices};
+use chaos_domain::{
+    decode_stored, decode_stored_json, AccountId, GameAggregate, GameEvent, GameServices,
+};
 use chaos_schemas::ConsistencyToken;
 use chrono::SecondsFormat;
 use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
@@ -608,9 +610,12 @@ impl CommandService {
                 return Ok((state, at));
             };
             for stored in page {
-                let event =
-                    decode_stored::<A>(&stored.event_type, &stored.event_version, stored.payload)
-                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let event = decode_stored_json::<A>(
+                    &stored.event_type,
+                    &stored.event_version,
+                    stored.payload.get(),
+                )
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 state.apply(event);
             }
             at = last as u64;
@@ -653,7 +658,7 @@ impl CommandService {
         let Some(first) = prior.first() else {
             return Ok(None);
         };
-        if first.meta_str(META_REQUEST_HASH) != context.request_hash.as_deref() {
+        if first.meta().request_hash.as_deref() != context.request_hash.as_deref() {
             return Err(CommandError::IdempotencyKeyReused);
         }
         // Only the events of the first aggregate the key touched form the answer.

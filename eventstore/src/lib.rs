@@ -25,4 +25,4 @@ pub use command::{
     CommandContext, CommandError, CommandOutcome, CommandService, CommandSettings, StoreError,
 };
 pub use error::{Error, Result};
-pub use log::{Backlog, EventLog, Position, StoredEvent};
+pub use log::{Backlog, EventLog, Metadata, Position, StoredEvent};

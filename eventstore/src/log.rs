@@ -1,3 +1,4 @@
+use std::borrow::Cow;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -25,7 +26,7 @@ impl Position {
 }
 
 /// One row of the event store, as every reader sees it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct StoredEvent {
     pub position: Position,
     pub aggregate_type: String,
@@ -33,21 +34,84 @@ pub struct StoredEvent {
     pub sequence: i64,
     pub event_type: String,
     pub event_version: String,
-    pub payload: serde_json::Value,
-    pub metadata: serde_json::Value,
+    /// The payload's JSON text as stored (the externally tagged serde form of the event):
+    /// feeds and loads deserialize the typed event straight from it
+    /// ([`chaos_domain::decode_stored_json`]), never through a JSON tree.
+    pub payload: Box<serde_json::value::RawValue>,
+    /// The metadata's JSON text as stored: a flat object of strings ([`Self::meta`]).
+    pub metadata: Box<serde_json::value::RawValue>,
+}
+
+/// The metadata keys readers use, borrowed from the stored text where a value has no escapes
+/// (so reading them allocates nothing). Unknown keys are ignored; an unreadable object reads as
+/// empty.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct Metadata<'a> {
+    #[serde(borrow)]
+    pub occurred_at: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub account_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub correlation_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub causation_id: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub traceparent: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub idempotency_key: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pub request_hash: Option<Cow<'a, str>>,
+}
+
+impl PartialEq for StoredEvent {
+    fn eq(&self, other: &Self) -> bool {
+        self.position == other.position
+            && self.aggregate_type == other.aggregate_type
+            && self.aggregate_id == other.aggregate_id
+            && self.sequence == other.sequence
+            && self.event_type == other.event_type
+            && self.event_version == other.event_version
+            && self.payload.get() == other.payload.get()
+            && self.metadata.get() == other.metadata.get()
+    }
 }
 
 impl StoredEvent {
-    pub fn meta_str(&self, key: &str) -> Option<&str> {
-        self.metadata.get(key).and_then(serde_json::Value::as_str)
+    /// The payload as a JSON tree, for inspection (operators' history, tests).
+    pub fn payload_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.payload.get()).unwrap_or(serde_json::Value::Null)
+    }
+
+    /// The metadata's known keys ([`Metadata`]), read from its text.
+    pub fn meta(&self) -> Metadata<'_> {
+        serde_json::from_str(self.metadata.get()).unwrap_or_default()
+    }
+
+    /// The metadata value of any `key`, if it is a string.
+    pub fn meta_str(&self, key: &str) -> Option<String> {
+        let map: std::collections::HashMap<String, serde_json::Value> =
+            serde_json::from_str(self.metadata.get()).ok()?;
+        map.get(key)?.as_str().map(str::to_owned)
+    }
+
+    /// The metadata as a JSON tree, for inspection.
+    pub fn metadata_value(&self) -> serde_json::Value {
+        serde_json::from_str(self.metadata.get()).unwrap_or(serde_json::Value::Null)
     }
 
     /// When the command that produced it was accepted (metadata `occurred_at`, RFC 3339).
     pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
-        self.meta_str(crate::pg::META_OCCURRED_AT)
-            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-            .map(|t| t.with_timezone(&Utc))
+        occurred_at(&self.meta())
     }
+}
+
+/// A metadata's `occurred_at` as a time.
+pub(crate) fn occurred_at(meta: &Metadata<'_>) -> Option<DateTime<Utc>> {
+    meta.occurred_at
+        .as_deref()
+        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The store read in global order: the port behind the relay and the store-fed event feed.
@@ -84,4 +148,61 @@ pub struct Backlog {
     pub held_back: u64,
     /// Age of the oldest event append still in flight, if any.
     pub oldest_inflight_append: Option<Duration>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pg::{
+        META_ACCOUNT_ID, META_CAUSATION_ID, META_CORRELATION_ID, META_IDEMPOTENCY_KEY,
+        META_OCCURRED_AT, META_REQUEST_HASH, META_TRACEPARENT,
+    };
+
+    fn stored(metadata: serde_json::Value) -> StoredEvent {
+        StoredEvent {
+            position: Position::START,
+            aggregate_type: "wallet".into(),
+            aggregate_id: "w-1".into(),
+            sequence: 1,
+            event_type: "WalletOpened".into(),
+            event_version: "1".into(),
+            payload: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
+            metadata: serde_json::value::to_raw_value(&metadata).unwrap(),
+        }
+    }
+
+    /// The typed view reads every key the writers put, under the writers' names.
+    #[test]
+    fn metadata_reads_the_keys_the_writers_use() {
+        let e = stored(serde_json::json!({
+            META_OCCURRED_AT: "2026-11-30T12:00:00.000Z",
+            META_ACCOUNT_ID: "acc",
+            META_CORRELATION_ID: "corr",
+            META_CAUSATION_ID: "cause",
+            META_TRACEPARENT: "00-trace",
+            META_IDEMPOTENCY_KEY: "key \"quoted\"",
+            META_REQUEST_HASH: "hash",
+            "something_else": 7,
+        }));
+        let meta = e.meta();
+        assert_eq!(meta.account_id.as_deref(), Some("acc"));
+        assert_eq!(meta.correlation_id.as_deref(), Some("corr"));
+        assert_eq!(meta.causation_id.as_deref(), Some("cause"));
+        assert_eq!(meta.traceparent.as_deref(), Some("00-trace"));
+        assert_eq!(meta.idempotency_key.as_deref(), Some("key \"quoted\""));
+        assert_eq!(meta.request_hash.as_deref(), Some("hash"));
+        assert_eq!(
+            e.occurred_at().map(|t| t.to_rfc3339()),
+            Some("2026-11-30T12:00:00+00:00".to_owned())
+        );
+        assert_eq!(e.meta_str(META_CORRELATION_ID).as_deref(), Some("corr"));
+        assert_eq!(e.meta_str("something_else"), None, "not a string");
+    }
+
+    #[test]
+    fn unreadable_metadata_reads_as_empty() {
+        let e = stored(serde_json::json!({ META_CORRELATION_ID: 5 }));
+        assert_eq!(e.meta(), Metadata::default());
+        assert_eq!(e.occurred_at(), None);
+    }
 }

@@ -202,8 +202,12 @@ fn row_to_event(row: &PgRow) -> Result<StoredEvent> {
         sequence: row.try_get("sequence")?,
         event_type: row.try_get("event_type")?,
         event_version: row.try_get("event_version")?,
-        payload: row.try_get("payload")?,
-        metadata: row.try_get("metadata")?,
+        payload: row
+            .try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>("payload")?
+            .0,
+        metadata: row
+            .try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>("metadata")?
+            .0,
     })
 }
 

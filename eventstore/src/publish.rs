@@ -2,10 +2,11 @@
 //! (replays from PostgreSQL, the embedded mode) share this mapping, so both paths deliver
 //! byte-identical events to the projections.
 
+use std::borrow::Cow;
+
 use chaos_schemas::{AnyEvent, EventEnvelope, PublishedEvent};
 use uuid::Uuid;
 
-use crate::pg::{META_CAUSATION_ID, META_CORRELATION_ID, META_TRACEPARENT};
 use crate::StoredEvent;
 
 /// Namespace of event ids. Ids are derived from (aggregate type, id, sequence), so a re-sent
@@ -23,13 +24,14 @@ pub fn event_id(aggregate_type: &str, aggregate_id: &str, sequence: i64) -> Uuid
 /// unknown event type or a payload that does not match it), which is a bug to fix, not data to
 /// skip.
 pub fn to_published(stored: &StoredEvent) -> chaos_schemas::Result<PublishedEvent> {
-    let event = AnyEvent::from_stored(
+    let event = AnyEvent::from_stored_json(
         &stored.aggregate_type,
         &stored.event_type,
         &stored.event_version,
-        &stored.payload,
+        stored.payload.get(),
     )?;
-    let occurred_at = stored.occurred_at().unwrap_or_else(|| event.occurred_at());
+    let meta = stored.meta();
+    let occurred_at = crate::log::occurred_at(&meta).unwrap_or_else(|| event.occurred_at());
     Ok(PublishedEvent {
         envelope: EventEnvelope {
             event_id: event_id(
@@ -43,9 +45,9 @@ pub fn to_published(stored: &StoredEvent) -> chaos_schemas::Result<PublishedEven
             sequence: u64::try_from(stored.sequence).unwrap_or(0),
             global_position: stored.position.global_position,
             occurred_at,
-            correlation_id: stored.meta_str(META_CORRELATION_ID).map(str::to_owned),
-            causation_id: stored.meta_str(META_CAUSATION_ID).map(str::to_owned),
-            traceparent: stored.meta_str(META_TRACEPARENT).map(str::to_owned),
+            correlation_id: meta.correlation_id.map(Cow::into_owned),
+            causation_id: meta.causation_id.map(Cow::into_owned),
+            traceparent: meta.traceparent.map(Cow::into_owned),
         },
         event,
     })

@@ -114,9 +114,10 @@ const COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, 
     event_version, payload, metadata";
 
 fn row_to_event(row: &SqliteRow) -> Result<StoredEvent> {
-    let text = |name: &str| -> Result<Value> {
+    let text = |name: &str| -> Result<Box<serde_json::value::RawValue>> {
         let raw: String = row.try_get(name)?;
-        serde_json::from_str(&raw).map_err(|e| Error::Corrupt(format!("{name}: {e}")))
+        serde_json::value::RawValue::from_string(raw)
+            .map_err(|e| Error::Corrupt(format!("{name}: {e}")))
     };
     Ok(StoredEvent {
         position: Position {
@@ -134,14 +135,16 @@ fn row_to_event(row: &SqliteRow) -> Result<StoredEvent> {
 }
 
 fn to_serialized(e: StoredEvent) -> SerializedEvent {
+    let payload = e.payload_value();
+    let metadata = e.metadata_value();
     SerializedEvent::new(
         e.aggregate_id,
         usize::try_from(e.sequence).unwrap_or(0),
         e.aggregate_type,
         e.event_type,
         e.event_version,
-        e.payload,
-        e.metadata,
+        payload,
+        metadata,
     )
 }
 

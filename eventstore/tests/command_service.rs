@@ -151,7 +151,7 @@ async fn snapshots_load_exactly_the_fold(repository: Repository) {
     let history = writer.history("wallet", &id, 0, 1000, None).await.unwrap();
     assert_eq!(history.len(), 61);
     let folded = Wallet::fold(history.iter().map(|e| {
-        chaos_domain::decode_stored::<Wallet>(&e.event_type, &e.event_version, e.payload.clone())
+        chaos_domain::decode_stored_json::<Wallet>(&e.event_type, &e.event_version, e.payload.get())
             .unwrap()
     }));
 
@@ -440,12 +440,12 @@ async fn appended_events_carry_their_type_version_and_metadata() {
         ),
         ("CurrencyGranted", "1", 2)
     );
-    assert_eq!(event.meta_str("causation_id"), Some("event-123"));
-    assert_eq!(event.meta_str("correlation_id"), Some("corr-9"));
-    let decoded = chaos_domain::decode_stored::<Wallet>(
+    assert_eq!(event.meta().causation_id.as_deref(), Some("event-123"));
+    assert_eq!(event.meta().correlation_id.as_deref(), Some("corr-9"));
+    let decoded = chaos_domain::decode_stored_json::<Wallet>(
         &event.event_type,
         &event.event_version,
-        event.payload.clone(),
+        event.payload.get(),
     )
     .unwrap();
     assert!(matches!(

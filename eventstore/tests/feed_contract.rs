@@ -69,7 +69,7 @@ async fn contract<R: PersistedEventRepository + 'static>(
         all.windows(2).all(|w| w[0].position < w[1].position),
         "positions increase"
     );
-    assert_eq!(all[4].payload, serde_json::json!({ "n": 2 }));
+    assert_eq!(all[4].payload_value(), serde_json::json!({ "n": 2 }));
 
     let page = log.read_after(Position::START, 2).await.unwrap();
     assert_eq!(page.len(), 2, "limit is honoured");

@@ -123,6 +123,23 @@ macro_rules! aggregates {
                 Err(Error::UnknownAggregate(aggregate_type.to_owned()))
             }
 
+            /// [`Self::from_stored`] from the payload's JSON text, as the stores read it (no
+            /// JSON tree in between for an event at its current version).
+            pub fn from_stored_json(
+                aggregate_type: &str,
+                event_type: &str,
+                event_version: &str,
+                payload: &str,
+            ) -> Result<AnyEvent> {
+                $(
+                    if aggregate_type == <$aggregate as cqrs_es::Aggregate>::TYPE {
+                        return stored_json::<$aggregate>(event_type, event_version, payload)
+                            .map(Self::$variant);
+                    }
+                )*
+                Err(Error::UnknownAggregate(aggregate_type.to_owned()))
+            }
+
             /// Folds `events` (one aggregate's, in sequence order) into the aggregate's state as
             /// JSON, the way the command side sees it: what operators inspect at any version.
             /// `Err` if an event is of another aggregate type.
@@ -185,21 +202,33 @@ fn stored<A: GameAggregate>(
     event_version: &str,
     payload: &serde_json::Value,
 ) -> Result<A::Event> {
-    chaos_domain::decode_stored::<A>(event_type, event_version, payload.clone()).map_err(
-        |e| match e {
-            chaos_domain::StoredEventError::UnknownEventType { .. } => Error::UnknownEventType {
-                aggregate_type: A::TYPE.to_owned(),
-                event_type: event_type.to_owned(),
-            },
-            chaos_domain::StoredEventError::TypeMismatch { declared, actual } => {
-                Error::EventTypeMismatch { declared, actual }
-            }
-            other => Error::StoredPayload {
-                event_type: event_type.to_owned(),
-                detail: other.to_string(),
-            },
+    chaos_domain::decode_stored::<A>(event_type, event_version, payload.clone())
+        .map_err(|e| stored_error::<A>(event_type, e))
+}
+
+fn stored_json<A: GameAggregate>(
+    event_type: &str,
+    event_version: &str,
+    payload: &str,
+) -> Result<A::Event> {
+    chaos_domain::decode_stored_json::<A>(event_type, event_version, payload)
+        .map_err(|e| stored_error::<A>(event_type, e))
+}
+
+fn stored_error<A: GameAggregate>(event_type: &str, e: chaos_domain::StoredEventError) -> Error {
+    match e {
+        chaos_domain::StoredEventError::UnknownEventType { .. } => Error::UnknownEventType {
+            aggregate_type: A::TYPE.to_owned(),
+            event_type: event_type.to_owned(),
         },
-    )
+        chaos_domain::StoredEventError::TypeMismatch { declared, actual } => {
+            Error::EventTypeMismatch { declared, actual }
+        }
+        other => Error::StoredPayload {
+            event_type: event_type.to_owned(),
+            detail: other.to_string(),
+        },
+    }
 }
 
 // The registry. One line per aggregate; the order is the order of topics in listings.

@@ -274,27 +274,25 @@ fn spawn(
     ServiceProcess::spawn(spec, &stack.log_dir).context("starting projector mongo")
 }
 
-fn payload<'a>(e: &'a StoredEvent, field: &str) -> Option<&'a Value> {
-    e.payload.get(&e.event_type).and_then(|p| p.get(field))
+fn payload(e: &StoredEvent, field: &str) -> Option<Value> {
+    e.payload_value().get(&e.event_type)?.get(field).cloned()
 }
 
 fn text(e: &StoredEvent, field: &str) -> String {
     payload(e, field)
-        .and_then(Value::as_str)
+        .and_then(|v| v.as_str().map(str::to_owned))
         .unwrap_or_default()
-        .to_owned()
 }
 
 fn number(e: &StoredEvent, field: &str) -> u64 {
     payload(e, field)
-        .and_then(Value::as_u64)
+        .and_then(|v| v.as_u64())
         .unwrap_or_default()
 }
 
 fn time(e: &StoredEvent, field: &str) -> Option<DateTime<Utc>> {
     payload(e, field)
-        .and_then(Value::as_str)
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+        .and_then(|v| DateTime::parse_from_rfc3339(v.as_str()?).ok())
         .map(|t| t.with_timezone(&Utc))
 }
 

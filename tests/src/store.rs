@@ -167,7 +167,7 @@ pub fn fold<A: GameAggregate>(events: &[StoredEvent]) -> anyhow::Result<A> {
     let decoded = events
         .iter()
         .map(|e| {
-            chaos_domain::decode_stored::<A>(&e.event_type, &e.event_version, e.payload.clone())
+            chaos_domain::decode_stored_json::<A>(&e.event_type, &e.event_version, e.payload.get())
                 .with_context(|| {
                     format!(
                         "{} {}#{} does not decode",

@@ -358,8 +358,9 @@ async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_a
 /// level-up its grant), then checks exactly once: one `WalletOpened` per character and one
 /// `CurrencyGranted` per `LeveledUp`, for that level's gold. Returns the store's events.
 async fn everything_granted(stack: &Stack) -> Vec<chaos_eventstore::StoredEvent> {
-    let payload =
-        |e: &chaos_eventstore::StoredEvent, field: &str| e.payload[&e.event_type][field].clone();
+    let payload = |e: &chaos_eventstore::StoredEvent, field: &str| {
+        e.payload_value()[&e.event_type][field].clone()
+    };
     let events = wait_until(
         "every character's wallet and level-up grants",
         CATCH_UP,
@@ -463,7 +464,8 @@ struct CombatSteps {
 fn combat_steps(events: &[chaos_eventstore::StoredEvent]) -> CombatSteps {
     let mut steps = CombatSteps::default();
     for e in events.iter().filter(|e| e.aggregate_type == "character") {
-        let fields = e.payload.get(&e.event_type).unwrap_or(&e.payload);
+        let payload = e.payload_value();
+        let fields = payload.get(&e.event_type).unwrap_or(&payload);
         match e.event_type.as_str() {
             "SkillCast" if fields["hit"].get("Character").is_some() => {
                 let id =

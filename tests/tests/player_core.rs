@@ -48,7 +48,8 @@ async fn pvp_crafting_potions_and_equipment_flow_through_the_pipeline() {
         .filter(|e| matches!(e.event_type.as_str(), "DamageTaken" | "AttackMissed"))
     {
         // The stored payload, tagged with its type or not.
-        let fields = e.payload.get(&e.event_type).unwrap_or(&e.payload);
+        let payload = e.payload_value();
+        let fields = payload.get(&e.event_type).unwrap_or(&payload);
         let cause = fields["cause"].as_str().unwrap().to_owned();
         *causes.entry(cause).or_insert(0) += 1;
     }

@@ -189,9 +189,9 @@ pub struct HistoryEntry {
     pub event_version: String,
     /// When the command that produced it was accepted (RFC 3339).
     pub occurred_at: Option<String>,
-    /// The stored payload: `{"<EventType>": {fields}}`.
+    /// The stored payload: `{"<EventType>": {fields}}` (its stored text, passed through).
     #[schema(value_type = Object)]
-    pub payload: serde_json::Value,
+    pub payload: Box<serde_json::value::RawValue>,
 }
 
 /// A page of an aggregate's history.

@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use super::*;
-use crate::aggregate::{decode_stored, encode_stored, GameEvent};
+use crate::aggregate::{decode_stored, decode_stored_json, encode_stored, GameEvent};
 use crate::content::Slot;
 
 fn golden() -> Vec<(CharacterEvent, serde_json::Value)> {
@@ -206,6 +206,11 @@ fn stored_payloads_keep_their_documented_shape() {
             decode_stored::<Character>(name, &cqrs_es::DomainEvent::event_version(&event), payload)
                 .unwrap();
         assert_eq!(back, event, "{name}");
+        // The stores' path, straight from the text, agrees.
+        let version = cqrs_es::DomainEvent::event_version(&event);
+        let text = serde_json::to_string(&encode_stored(&event)).unwrap();
+        let back = decode_stored_json::<Character>(name, &version, &text).unwrap();
+        assert_eq!(back, event, "{name} from text");
     }
     // A PvP hit's target, too.
     let hit = CastHit::Character { id: char_id(2) };
@@ -244,6 +249,39 @@ fn level_ups_stored_in_the_old_shape_load_through_the_upcaster() {
     assert!(unknown.is_err());
     let mismatch = decode_stored::<Character>("SkillCast", "2", encode_stored(&created("mage")));
     assert!(mismatch.is_err());
+}
+
+/// From the payload's text (the stores' path) an old shape still goes through the upcaster,
+/// and the same rows are refused.
+#[test]
+fn the_text_path_upcasts_and_refuses_like_the_tree_path() {
+    let v1 = r#"{"LeveledUp": {"level": 3, "max_hp": 120, "max_mana": 144,
+        "skills_unlocked": ["frost_nova"], "leveled_at": "2026-11-21T12:00:00Z"}}"#;
+    let event = decode_stored_json::<Character>("LeveledUp", "1", v1).unwrap();
+    assert!(
+        matches!(
+            event,
+            CharacterEvent::LeveledUp {
+                level: 3,
+                gold_reward: 0,
+                ..
+            }
+        ),
+        "{event:?}"
+    );
+    for (event_type, version, payload) in [
+        ("LeveledUp", "3", "{}".to_owned()),
+        ("Teleported", "1", "{}".to_owned()),
+        (
+            "SkillCast",
+            "2",
+            serde_json::to_string(&encode_stored(&created("mage"))).unwrap(),
+        ),
+        ("SkillCast", "2", "{not json".to_owned()),
+    ] {
+        let refused = decode_stored_json::<Character>(event_type, version, &payload);
+        assert!(refused.is_err(), "{event_type} v{version} {payload}");
+    }
 }
 
 /// `SkillCast` v1 (a free-text target, no typed hit) still loads: the upcaster says it hit
