@@ -159,7 +159,8 @@ async fn a_command_is_one_trace_from_the_command_api_to_the_query_api() {
                     ("command-api", "POST /v1/characters/"),
                     ("relay", "relay.publish"),
                     ("projector", "project redis"),
-                    ("projector", "project pm-rewards"),
+                    // Combat reads casts; rewards skips them undecoded (no span of its own).
+                    ("projector", "project pm-combat"),
                     ("query-api", "GET /v1/characters/"),
                     ("query-api", "consistency.wait"),
                 ];
@@ -200,7 +201,7 @@ async fn a_command_is_one_trace_from_the_command_api_to_the_query_api() {
     for span in published
         .iter()
         .chain(&one("projector", "project redis"))
-        .chain(&one("projector", "project pm-rewards"))
+        .chain(&one("projector", "project pm-combat"))
     {
         assert_eq!(
             span.parent_span_id, handler.span_id,
