@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chaos_eventstore::publish::to_published;
-use chaos_eventstore::{EventLog, Position};
+use chaos_eventstore::{EventLog, Position, StoredEvent};
 use chaos_schemas::PublishedEvent;
 use tokio_util::sync::CancellationToken;
 
@@ -208,14 +208,23 @@ impl StoreFeed {
             applied: 0,
             dead_letters: 0,
         };
+        // The next batch is read while the one in hand is applied (the sink's work is on
+        // another thread, a store or the DuckDB writer): a catch-up runs at the pace of the
+        // slower of the two, not of their sum. A batch read ahead is dropped unapplied if
+        // `stop` comes first; the position only moves past applied batches.
+        let mut ahead: Option<Vec<StoredEvent>> = None;
         loop {
             if stop.is_cancelled() {
                 return Ok(done);
             }
-            let stored = self.log.read_after(done.position, self.batch).await?;
+            let stored = match ahead.take() {
+                Some(stored) => stored,
+                None => self.log.read_after(done.position, self.batch).await?,
+            };
             let Some(last) = stored.last().map(|e| e.position) else {
                 return Ok(done);
             };
+            let full = stored.len() as u64 >= u64::from(self.batch);
             let mut events: Vec<PublishedEvent> = Vec::with_capacity(stored.len());
             for s in &stored {
                 if !self.projection.wants(&s.aggregate_type, &s.event_type) {
@@ -241,7 +250,15 @@ impl StoreFeed {
             // The store feed's offset is the next global position (embedded store: `tx_id` 0).
             let checkpoint = [FeedOffset::new(FEED, 0, last.global_position + 1)];
             let spans = super::trace::event_spans(&self.name, &events);
-            let verdicts = self.projection.apply_batch(&events, &checkpoint).await?;
+            let applying = self.projection.apply_batch(&events, &checkpoint);
+            let (verdicts, next) = if full {
+                // Only behind a full batch is there likely more to read.
+                let (verdicts, next) =
+                    tokio::join!(applying, self.log.read_after(last, self.batch));
+                (verdicts?, Some(next))
+            } else {
+                (applying.await?, None)
+            };
             super::trace::record_verdicts(&spans, &verdicts);
             drop(spans);
             for (event, verdict) in events.iter().zip(verdicts) {
@@ -283,6 +300,10 @@ impl StoreFeed {
                 checkpoint.save(last).await?;
             }
             progress(&done);
+            // A failed read ahead fails after the applied batch is accounted for.
+            if let Some(next) = next {
+                ahead = Some(next?);
+            }
         }
     }
 

@@ -37,7 +37,10 @@ impl Warehouse {
     /// file, or the one an interrupted rebuild left (it resumes: its positions are in it). The
     /// target is a [`crate::runner::ProjectionSink`] like any warehouse.
     pub async fn open_rebuild(live: impl AsRef<Path>) -> Result<Self> {
-        Self::open(rebuild_path(live.as_ref())).await
+        Self::open(rebuild_path(live.as_ref()))
+            .await?
+            .for_rebuild()
+            .await
     }
 
     /// [`Self::open_rebuild`] with the content catalogue the process runs with.
@@ -45,7 +48,19 @@ impl Warehouse {
         live: impl AsRef<Path>,
         content: Arc<Content>,
     ) -> Result<Self> {
-        Self::open_with_content(rebuild_path(live.as_ref()), content).await
+        Self::open_with_content(rebuild_path(live.as_ref()), content)
+            .await?
+            .for_rebuild()
+            .await
+    }
+
+    /// Tuned for a rebuild: checkpoints only after much more WAL
+    /// ([`super::writer::REBUILD_CHECKPOINT_THRESHOLD`]); once switched in, the file is opened
+    /// again with the live setting.
+    pub async fn for_rebuild(self) -> Result<Self> {
+        self.call(|w| w.set_checkpoint_threshold(super::writer::REBUILD_CHECKPOINT_THRESHOLD))
+            .await?;
+        Ok(self)
     }
 
     /// The consumer group a Kafka rebuild into this file uses: `<prefix>-rebuild-<id>`, made

@@ -7,7 +7,7 @@
 //!    `COPY` into a fresh PostgreSQL database, as the event store holds them (the stored payload,
 //!    the metadata, one transaction per 50,000 rows so the global order spans many `tx_id`s).
 //! 2. Rebuilds a fresh warehouse file from that database with a `StoreFeed` (the embedded mode's
-//!    and the operators' rebuild path) and prints events/s.
+//!    and the operators' rebuild path, the file tuned as a rebuild target) and prints events/s.
 //! 3. With `--kafka`: publishes the same events as the relay does (read in global order, Avro in
 //!    the Confluent wire format through the schema registry, key = aggregate id, the relay's
 //!    headers) to fresh topics, rebuilds another warehouse with a `KafkaRunner` (the
@@ -129,7 +129,8 @@ async fn run(o: &Options, dir: &std::path::Path) -> anyhow::Result<()> {
 
     // The rebuild from PostgreSQL through the store feed.
     let path = dir.join("from-store.duckdb");
-    let warehouse = Warehouse::open(&path).await?;
+    // Tuned as `chaosctl rebuild warehouse` tunes its target.
+    let warehouse = Warehouse::open(&path).await?.for_rebuild().await?;
     let log: Arc<dyn EventLog> = Arc::new(PgEventLog::new(pool.clone()));
     // prometheus is not a dependency of this crate: the registry's type is inferred.
     let registry = Default::default();
@@ -211,7 +212,10 @@ async fn phases(
         (read - decoding).as_secs_f64(),
         decoding.as_secs_f64()
     );
-    let warehouse = Warehouse::open(dir.join("sink-only.duckdb")).await?;
+    let warehouse = Warehouse::open(dir.join("sink-only.duckdb"))
+        .await?
+        .for_rebuild()
+        .await?;
     let t = Instant::now();
     for events in &batches {
         warehouse.apply_batch(events, &[]).await?;
