@@ -142,6 +142,29 @@ impl KafkaRunner {
         None
     }
 
+    /// After a consumer error (Kafka away; the client reconnects by itself): the first message
+    /// behind the errors already queued if Kafka is back ([`Self::skip_queued_errors`]), else
+    /// `None` once `backoff` has passed (doubled for the next time, up to 5 s) or `shutdown`
+    /// came.
+    async fn recover(
+        &self,
+        error: &rdkafka::error::KafkaError,
+        backoff: &mut Duration,
+        shutdown: &CancellationToken,
+    ) -> Option<BorrowedMessage<'_>> {
+        tracing::warn!(projection = %self.name, error = %error, "Kafka unavailable; waiting");
+        if let Some(m) = self.skip_queued_errors() {
+            *backoff = Duration::from_millis(100);
+            return Some(m);
+        }
+        tokio::select! {
+            () = tokio::time::sleep(*backoff) => {}
+            () = shutdown.cancelled() => {}
+        }
+        *backoff = (*backoff * 2).min(Duration::from_secs(5));
+        None
+    }
+
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(projection = %self.name, topics = ?self.topics, "projector consuming");
         let mut backoff = Duration::from_millis(100);
@@ -165,18 +188,13 @@ impl KafkaRunner {
                     // itself; report unready and wait, never exit.
                     self.metrics.ready.with_label_values(&[&self.name]).set(0);
                     self.metrics.retries.with_label_values(&[&self.name]).inc();
-                    tracing::warn!(projection = %self.name, error = %e, "Kafka unavailable; waiting");
-                    if let Some(m) = self.skip_queued_errors() {
-                        backoff = Duration::from_millis(100);
-                        self.metrics.ready.with_label_values(&[&self.name]).set(1);
-                        m
-                    } else {
-                        tokio::select! {
-                            () = tokio::time::sleep(backoff) => {}
-                            () = shutdown.cancelled() => break,
+                    match self.recover(&e, &mut backoff, &shutdown).await {
+                        Some(m) => {
+                            self.metrics.ready.with_label_values(&[&self.name]).set(1);
+                            m
                         }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        continue;
+                        None if shutdown.is_cancelled() => break,
+                        None => continue,
                     }
                 }
             };
@@ -533,20 +551,11 @@ impl KafkaRunner {
                     backoff = Duration::from_millis(100);
                     m
                 }
-                Err(e) => {
-                    tracing::warn!(projection = %self.name, error = %e, "Kafka unavailable; waiting");
-                    if let Some(m) = self.skip_queued_errors() {
-                        backoff = Duration::from_millis(100);
-                        m
-                    } else {
-                        tokio::select! {
-                            () = tokio::time::sleep(backoff) => {}
-                            () = shutdown.cancelled() => break,
-                        }
-                        backoff = (backoff * 2).min(Duration::from_secs(5));
-                        continue;
-                    }
-                }
+                Err(e) => match self.recover(&e, &mut backoff, shutdown).await {
+                    Some(m) => m,
+                    None if shutdown.is_cancelled() => break,
+                    None => continue,
+                },
             };
             let mut messages = vec![first];
             while messages.len() < self.max_batch {
