@@ -199,8 +199,8 @@ pub fn decode_stored<A: GameAggregate>(
     event_version: &str,
     payload: serde_json::Value,
 ) -> Result<A::Event, StoredEventError> {
-    let stored = stored_version::<A>(event_type, event_version)?;
-    let (payload, version) = upcast::<A>(event_type, event_version, stored, payload);
+    let (stored, current) = versions::<A>(event_type, event_version)?;
+    let (payload, version) = upcast::<A>(event_type, event_version, stored < current, payload);
     let event: A::Event =
         serde_json::from_value(payload).map_err(|source| StoredEventError::Payload {
             event_type: event_type.to_owned(),
@@ -218,13 +218,13 @@ pub fn decode_stored_json<A: GameAggregate>(
     event_version: &str,
     payload: &str,
 ) -> Result<A::Event, StoredEventError> {
-    let stored = stored_version::<A>(event_type, event_version)?;
+    let (stored, current) = versions::<A>(event_type, event_version)?;
     let payload_error = |source| StoredEventError::Payload {
         event_type: event_type.to_owned(),
         version: event_version.to_owned(),
         source,
     };
-    if stored < current_version::<A>(event_type)? {
+    if stored < current {
         let tree = serde_json::from_str(payload).map_err(payload_error)?;
         return decode_stored::<A>(event_type, event_version, tree);
     }
@@ -232,21 +232,18 @@ pub fn decode_stored_json<A: GameAggregate>(
     declared_type(event_type, event)
 }
 
-fn current_version<A: GameAggregate>(event_type: &str) -> Result<u32, StoredEventError> {
-    <A::Event as GameEvent>::current_version(event_type).ok_or_else(|| {
+/// The row's stored version and this build's current one, checked: a known event type, not
+/// newer than this build knows.
+fn versions<A: GameAggregate>(
+    event_type: &str,
+    event_version: &str,
+) -> Result<(u32, u32), StoredEventError> {
+    let current = <A::Event as GameEvent>::current_version(event_type).ok_or_else(|| {
         StoredEventError::UnknownEventType {
             aggregate_type: A::TYPE,
             event_type: event_type.to_owned(),
         }
-    })
-}
-
-/// The stored version, checked: a known event type, not newer than this build knows.
-fn stored_version<A: GameAggregate>(
-    event_type: &str,
-    event_version: &str,
-) -> Result<u32, StoredEventError> {
-    let current = current_version::<A>(event_type)?;
+    })?;
     let stored: u32 = event_version.parse().unwrap_or(0);
     if stored > current {
         return Err(StoredEventError::NewerVersion {
@@ -255,19 +252,19 @@ fn stored_version<A: GameAggregate>(
             current,
         });
     }
-    Ok(stored)
+    Ok((stored, current))
 }
 
-/// The payload and version after the event's upcasters (unchanged when already current).
+/// The payload and version after the event's upcasters when the row is `outdated`
+/// (unchanged otherwise).
 fn upcast<A: GameAggregate>(
     event_type: &str,
     event_version: &str,
-    stored: u32,
+    outdated: bool,
     payload: serde_json::Value,
 ) -> (serde_json::Value, String) {
     use cqrs_es::persist::SerializedEvent;
-    let current = <A::Event as GameEvent>::current_version(event_type).unwrap_or(stored);
-    if stored >= current {
+    if !outdated {
         return (payload, event_version.to_owned());
     }
     let mut serialized = SerializedEvent::new(

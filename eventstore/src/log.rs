@@ -102,16 +102,18 @@ impl StoredEvent {
 
     /// When the command that produced it was accepted (metadata `occurred_at`, RFC 3339).
     pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
-        occurred_at(&self.meta())
+        self.meta().occurred_at()
     }
 }
 
-/// A metadata's `occurred_at` as a time.
-pub(crate) fn occurred_at(meta: &Metadata<'_>) -> Option<DateTime<Utc>> {
-    meta.occurred_at
-        .as_deref()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
+impl Metadata<'_> {
+    /// `occurred_at` as a time.
+    pub fn occurred_at(&self) -> Option<DateTime<Utc>> {
+        self.occurred_at
+            .as_deref()
+            .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&Utc))
+    }
 }
 
 /// The store read in global order: the port behind the relay and the store-fed event feed.

@@ -31,7 +31,7 @@ pub fn to_published(stored: &StoredEvent) -> chaos_schemas::Result<PublishedEven
         stored.payload.get(),
     )?;
     let meta = stored.meta();
-    let occurred_at = crate::log::occurred_at(&meta).unwrap_or_else(|| event.occurred_at());
+    let occurred_at = meta.occurred_at().unwrap_or_else(|| event.occurred_at());
     Ok(PublishedEvent {
         envelope: EventEnvelope {
             event_id: event_id(

@@ -291,9 +291,7 @@ mod tests {
     fn every_manager_names_registered_event_types() {
         for manager in all() {
             for source in manager.sources() {
-                let aggregate = chaos_schemas::AGGREGATES
-                    .iter()
-                    .find(|a| a.name == *source)
+                let aggregate = chaos_schemas::registry::aggregate(source)
                     .unwrap_or_else(|| panic!("{}: unknown aggregate {source}", manager.name()));
                 for event_type in manager.event_types() {
                     assert!(
