@@ -57,25 +57,31 @@ pub fn versions(record_name: &str) -> impl Iterator<Item = &'static SchemaVersio
 
 /// The newest version of a record: what producers write and consumers read into.
 pub fn current_version(record_name: &str) -> Option<&'static SchemaVersion> {
-    versions(record_name).max_by_key(|v| v.version)
+    CURRENT.get(record_name).map(|(version, _)| *version)
 }
 
 /// The parsed newest schema of a record.
 pub fn current_schema(record_name: &str) -> Option<&'static Schema> {
-    CURRENT.get(record_name)
+    CURRENT.get(record_name).map(|(_, schema)| schema)
+}
+
+/// Every record's newest version with its parsed schema (one entry per record, in no order).
+pub fn current_schemas() -> impl Iterator<Item = (&'static SchemaVersion, &'static Schema)> {
+    CURRENT.values().map(|(version, schema)| (*version, schema))
 }
 
 /// Parsed once on first use. A schema file that does not parse is a build defect that the
 /// crate's tests catch, so panicking here cannot reach production unnoticed.
-static CURRENT: LazyLock<HashMap<&'static str, Schema>> = LazyLock::new(|| {
-    let mut current = HashMap::new();
-    for v in CATALOGUE {
-        if current_version(v.record_name) == Some(v) {
-            let schema = v
-                .parse()
-                .unwrap_or_else(|e| panic!("{} is not a valid Avro schema: {e}", v.path));
-            current.insert(v.record_name, schema);
+static CURRENT: LazyLock<HashMap<&'static str, (&'static SchemaVersion, Schema)>> =
+    LazyLock::new(|| {
+        let mut current = HashMap::new();
+        for v in CATALOGUE {
+            if versions(v.record_name).all(|other| other.version <= v.version) {
+                let schema = v
+                    .parse()
+                    .unwrap_or_else(|e| panic!("{} is not a valid Avro schema: {e}", v.path));
+                current.insert(v.record_name, (v, schema));
+            }
         }
-    }
-    current
-});
+        current
+    });

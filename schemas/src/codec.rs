@@ -6,6 +6,8 @@
 //! writer schema by the id in the message and resolve it to our current reader schema, so
 //! messages written with any earlier compatible version still decode.
 
+use std::collections::HashMap;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
@@ -15,7 +17,7 @@ use schema_registry_converter::schema_registry_common::{
     SchemaType, SubjectNameStrategy, SuppliedSchema,
 };
 
-use crate::avro::{decode_body, encode_body};
+use crate::avro::{current_record_of, decode_body, decode_current_body, encode_body};
 use crate::catalogue;
 use crate::envelope::PublishedEvent;
 use crate::error::{Error, Result};
@@ -58,6 +60,12 @@ pub fn subject(topic: &str, record_name: &str) -> String {
 pub struct AvroCodec {
     encoder: AvroEncoder,
     decoder: AvroDecoder,
+    /// The id registered for each subject this codec has encoded: a registry id never changes
+    /// meaning, so a hit skips the encoder's lookup (which needs the whole schema text).
+    registered: RwLock<HashMap<String, u32>>,
+    /// For each writer schema id seen, the record whose current schema it is (no schema
+    /// resolution needed), or `None` for an older version (resolved per message).
+    writers: RwLock<HashMap<u32, Option<&'static str>>>,
 }
 
 impl AvroCodec {
@@ -78,6 +86,8 @@ impl AvroCodec {
         Self {
             encoder: AvroEncoder::new(settings.clone()),
             decoder: AvroDecoder::new(settings),
+            registered: RwLock::default(),
+            writers: RwLock::default(),
         }
     }
 
@@ -102,6 +112,10 @@ impl AvroCodec {
                 ),
             ));
         }
+        let subject = subject(topic, &record_name);
+        if let Some(id) = read(&self.registered).get(&subject) {
+            return Ok(frame(*id, &encode_body(event)));
+        }
         let current = catalogue::current_version(&record_name)
             .ok_or_else(|| Error::UnknownRecord(record_name.clone()))?;
         let supplied = SuppliedSchema::new(
@@ -113,13 +127,14 @@ impl AvroCodec {
             SubjectNameStrategy::TopicRecordNameStrategyWithSchema(topic.to_owned(), supplied);
         let registered = self
             .encoder
-            .get_schema_and_id(&subject(topic, &record_name), strategy)
+            .get_schema_and_id(&subject, strategy)
             .await
             .map_err(|e| {
                 // Failures are cached by the encoder; drop them so the caller's retry re-asks.
                 self.encoder.remove_errors_from_cache();
                 registration_error(e)
             })?;
+        write(&self.registered).insert(subject, registered.id);
         Ok(frame(registered.id, &encode_body(event)))
     }
 
@@ -131,12 +146,27 @@ impl AvroCodec {
     /// fields), which will never decode and belongs in the dead-letter topic.
     pub async fn decode(&self, bytes: &[u8]) -> Result<PublishedEvent> {
         let (id, body) = unframe(bytes)?;
+        let known = read(&self.writers).get(&id).copied();
+        if let Some(Some(record_name)) = known {
+            return decode_current_body(record_name, body);
+        }
         let writer = self
             .decoder
             .get_schema(id)
             .await
             .map_err(|e| self.lookup_error(id, e))?;
-        decode_body(&writer.parsed, body)
+        let current = match known {
+            Some(current) => current,
+            None => {
+                let current = current_record_of(&writer.parsed);
+                write(&self.writers).insert(id, current);
+                current
+            }
+        };
+        match current {
+            Some(record_name) => decode_current_body(record_name, body),
+            None => decode_body(&writer.parsed, body),
+        }
     }
 
     fn lookup_error(&self, id: u32, e: SRCError) -> Error {
@@ -159,6 +189,18 @@ impl AvroCodec {
             }
         }
     }
+}
+
+/// The caches hold plain maps that no panic can leave half-written: a poisoned lock is still
+/// good to use.
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Messages schema_registry_converter 6 gives when the schema it fetched is not usable Avro.

@@ -6,7 +6,9 @@
 //!   of them; [`AnyEvent::from_stored`] builds one from an event store row.
 //! - [`EventEnvelope`], [`PublishedEvent`]: what one message carries.
 //! - [`to_avro`] / [`from_avro`]: the explicit mapping between domain events and Avro records;
-//!   [`encode_body`] / [`decode_body`]: the registry-free Avro binary path (tests, embedded mode).
+//!   [`encode_body`] / [`decode_body`]: the registry-free Avro binary path (tests, embedded mode);
+//!   [`decode_current_body`] when the writer is known to be the current schema
+//!   ([`current_record_of`]), which skips schema resolution.
 //! - [`AvroCodec`]: the Confluent wire format with a schema registry, for the relay and projectors.
 //! - [`headers`]: the Kafka header names; [`topic_for`] and [`dead_letter_topic`]: topic names.
 //!
@@ -24,7 +26,9 @@ pub mod registry;
 mod value;
 mod wallet;
 
-pub use avro::{decode_body, encode_body, from_avro, to_avro};
+pub use avro::{
+    current_record_of, decode_body, decode_current_body, encode_body, from_avro, to_avro,
+};
 pub use catalogue::{current_schema, SchemaVersion};
 pub use codec::{frame, subject, unframe, AvroCodec, MAGIC_BYTE};
 pub use consistency::{ConsistencyToken, MalformedToken};

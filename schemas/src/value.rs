@@ -5,6 +5,8 @@
 //! the signed maximum (mana, damage and levels are small; experience grants are capped), so
 //! writing saturates at the maximum instead of failing, and reading rejects negatives.
 
+use std::collections::VecDeque;
+
 use apache_avro::schema::SchemaKind;
 use apache_avro::types::Value;
 use chrono::{DateTime, Utc};
@@ -86,7 +88,8 @@ fn kind(value: &Value) -> String {
 #[derive(Debug)]
 pub(crate) struct Fields {
     record: String,
-    fields: Vec<(String, Value)>,
+    /// Fields are taken in schema order, mostly from the front: a deque makes that O(1).
+    fields: VecDeque<(String, Value)>,
 }
 
 impl Fields {
@@ -95,7 +98,7 @@ impl Fields {
         match value {
             Value::Record(fields) => Ok(Self {
                 record: record.to_owned(),
-                fields,
+                fields: fields.into(),
             }),
             other => Err(Error::field(
                 record,
@@ -110,8 +113,9 @@ impl Fields {
     }
 
     fn take(&mut self, name: &str) -> Result<Value> {
-        match self.fields.iter().position(|(n, _)| n == name) {
-            Some(i) => Ok(self.fields.remove(i).1),
+        let at = self.fields.iter().position(|(n, _)| n == name);
+        match at.and_then(|i| self.fields.remove(i)) {
+            Some((_, value)) => Ok(value),
             None => Err(Error::field(&self.record, name, "missing")),
         }
     }
@@ -249,7 +253,7 @@ impl Fields {
 
     /// Fails if any field was not taken: the value has a field the schema does not.
     pub(crate) fn finish(self) -> Result<()> {
-        match self.fields.first() {
+        match self.fields.front() {
             None => Ok(()),
             Some((name, _)) => Err(Error::field(&self.record, name, "not in the schema")),
         }

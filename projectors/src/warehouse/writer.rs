@@ -39,6 +39,8 @@ pub(crate) struct Writer {
     conn: Connection,
     path: PathBuf,
     content: Arc<Content>,
+    /// A rebuild target's: see [`Writer::set_bulk`].
+    bulk: bool,
 }
 
 impl Writer {
@@ -60,6 +62,7 @@ impl Writer {
             conn,
             path: path.to_path_buf(),
             content,
+            bulk: false,
         };
         writer.prepare()?;
         Ok(writer)
@@ -106,6 +109,16 @@ impl Writer {
         self.conn
             .execute_batch(&format!("SET checkpoint_threshold = '{threshold}'"))?;
         Ok(())
+    }
+
+    /// Writes batches as a rebuild target: `events` rows are appended straight to the table,
+    /// not staged and inserted with a conflict check, because its one feed (each batch committed
+    /// with its offsets) brings each event once. Replays still happen (the batch after the last
+    /// saved position after a crash, a redelivery): the table's keys refuse them, and that batch
+    /// is written again the careful way. Not kept in the file: a reopened file (after a switch)
+    /// is live again.
+    pub(crate) fn set_bulk(&mut self, bulk: bool) {
+        self.bulk = bulk;
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -176,28 +189,44 @@ impl Writer {
             }
         }
 
-        // The fast path names its conflict target: DuckDB 1.5's `ON CONFLICT DO NOTHING` without
-        // one, on a table with two unique indexes, checks each row the slow way (seconds per
-        // thousand rows once the table holds a few hundred thousand). The stream key's index
-        // then refuses an impostor (another event at a stored event's stream position) with a
-        // constraint error; only then is the batch written again with both keys checked.
-        let outcome = match write(
-            &mut self.conn,
-            &candidates,
-            checkpoint,
-            now,
-            Conflict::EventId,
-        ) {
-            Err(Error::DuckDb(e)) if is_constraint_violation(&e) => {
-                tracing::warn!(
-                    error = %e,
-                    "a batch holds an event at another event's stream position; writing it \
-                     again checking both keys"
-                );
-                write(&mut self.conn, &candidates, checkpoint, now, Conflict::Any)?
-            }
-            other => other?,
+        // Each way of writing the batch is tried in turn while the previous one hits a key
+        // conflict (the transaction rolls back, nothing of it stays):
+        // - a rebuild target appends `events` rows with no conflict check (see `set_bulk`);
+        // - the live path names its conflict target: DuckDB 1.5's `ON CONFLICT DO NOTHING`
+        //   without one, on a table with two unique indexes, checks each row the slow way
+        //   (seconds per thousand rows once the table holds a few hundred thousand). The stream
+        //   key's index then refuses an impostor (another event at a stored event's stream
+        //   position) with a constraint error;
+        // - only then is the batch written checking both keys.
+        let ways: &[Conflict] = if self.bulk {
+            &[Conflict::None, Conflict::EventId, Conflict::Any]
+        } else {
+            &[Conflict::EventId, Conflict::Any]
         };
+        let mut outcome = Vec::new();
+        for (n, &on) in ways.iter().enumerate() {
+            match write(&mut self.conn, &candidates, checkpoint, now, on) {
+                Err(Error::DuckDb(e)) if is_constraint_violation(&e) && n + 1 < ways.len() => {
+                    if on == Conflict::None {
+                        tracing::info!(
+                            error = %e,
+                            "a rebuild batch holds events already stored (a replay); writing \
+                             it again skipping them"
+                        );
+                    } else {
+                        tracing::warn!(
+                            error = %e,
+                            "a batch holds an event at another event's stream position; \
+                             writing it again checking both keys"
+                        );
+                    }
+                }
+                other => {
+                    outcome = other?;
+                    break;
+                }
+            }
+        }
         for (i, verdict) in outcome {
             verdicts[i] = Some(verdict);
         }
@@ -326,14 +355,19 @@ impl Writer {
 /// Which keys an `events` insert skips conflicting rows on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conflict {
+    /// None: rows are appended, and any key conflict fails the statement.
+    None,
     /// `event_id` only: fast; another unique key's conflict fails the statement.
     EventId,
     /// Every unique key: correct for any batch, slow on a big table.
     Any,
 }
 
+/// A key conflict: "Constraint Error: ..." from a statement, "Failed to append: Duplicate key
+/// ... violates ... constraint" from the appender.
 fn is_constraint_violation(e: &duckdb::Error) -> bool {
-    e.to_string().contains("Constraint Error")
+    let message = e.to_string();
+    message.contains("Constraint Error") || message.contains("Duplicate key")
 }
 
 /// One transaction: the candidates' `events` rows, the modelled rows of those that went in, the
@@ -398,15 +432,19 @@ fn insert_events(
     candidates: &[(usize, EventRows)],
     on: Conflict,
 ) -> Result<HashSet<Uuid>> {
+    let rows: Vec<&Row> = candidates.iter().map(|(_, r)| &r.event).collect();
+    if on == Conflict::None {
+        append(tx, "events", None, &rows)?;
+        return Ok(candidates.iter().map(|(_, r)| r.event_id).collect());
+    }
     tx.execute_batch(&format!("DELETE FROM {}", schema::STAGED_EVENTS))?;
     if candidates.is_empty() {
         return Ok(HashSet::new());
     }
-    let rows: Vec<&Row> = candidates.iter().map(|(_, r)| &r.event).collect();
     append(tx, schema::STAGED_EVENTS, Some("temp"), &rows)?;
     let target = match on {
         Conflict::EventId => "(event_id)",
-        Conflict::Any => "",
+        Conflict::None | Conflict::Any => "",
     };
     let mut stmt = tx.prepare(&format!(
         "INSERT INTO events SELECT * FROM {} ON CONFLICT {target} DO NOTHING \

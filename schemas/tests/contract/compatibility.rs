@@ -13,7 +13,8 @@ use apache_avro::types::Value;
 use apache_avro::writer::datum::GenericDatumWriter;
 use chaos_domain::CharacterEvent;
 use chaos_schemas::{
-    catalogue, current_schema, decode_body, to_avro, AnyEvent, Error, PublishedEvent,
+    catalogue, current_record_of, current_schema, decode_body, decode_current_body, encode_body,
+    to_avro, AnyEvent, Error, PublishedEvent,
 };
 
 use crate::common::sample_of;
@@ -241,4 +242,44 @@ fn an_incompatible_writer_is_undecodable_not_a_panic() {
     let err = decode_body(&writer, &bytes).unwrap_err();
     assert!(matches!(err, Error::Undecodable { .. }), "{err}");
     assert!(!err.is_transient());
+}
+
+/// The codec decodes data from a writer that is a record's current schema without schema
+/// resolution: a writer counts as current only if it is (in canonical form) exactly the
+/// record's newest version, parsed from the text the registry would hand back.
+#[test]
+fn only_the_newest_version_counts_as_the_current_writer() {
+    for version in catalogue::catalogue() {
+        let parsed = version.parse().unwrap();
+        let newest = catalogue::current_version(version.record_name).unwrap();
+        let expected = (version == newest).then_some(version.record_name);
+        assert_eq!(current_record_of(&parsed), expected, "{}", version.path);
+    }
+    assert_eq!(
+        current_record_of(&fixture("SkillCast.old-writer-without-target.avsc")),
+        None
+    );
+}
+
+/// Both decoding paths give the same event for data written with the current schema.
+#[test]
+fn the_current_writer_path_decodes_like_the_resolving_one() {
+    for event in crate::common::published_samples() {
+        let record_name = event.record_name();
+        let bytes = encode_body(&event);
+        let fresh = catalogue::current_version(&record_name)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert_eq!(decode_body(&fresh, &bytes).unwrap(), event, "{record_name}");
+        assert_eq!(
+            decode_current_body(&record_name, &bytes).unwrap(),
+            event,
+            "{record_name}"
+        );
+    }
+    assert!(matches!(
+        decode_current_body("chaos.character.NoSuchEvent", &[]),
+        Err(Error::UnknownRecord(_))
+    ));
 }

@@ -11,16 +11,33 @@ use super::{count, counts, life, purse, query_strings, TempDir};
 use crate::runner::{FeedOffset, Verdict};
 use chaos_schemas::PublishedEvent;
 
+/// A live warehouse, or a rebuild target (which appends `events` rows unchecked while nothing
+/// conflicts): both must refuse replays and impostors alike.
+async fn open(dir: &TempDir, rebuild: bool) -> Warehouse {
+    let w = Warehouse::open(dir.db()).await.unwrap();
+    if rebuild {
+        w.for_rebuild().await.unwrap()
+    } else {
+        w
+    }
+}
+
 #[tokio::test]
 async fn replaying_a_batch_changes_nothing() {
-    let dir = TempDir::new();
-    let w = Warehouse::open(dir.db()).await.unwrap();
+    for rebuild in [false, true] {
+        let dir = TempDir::new();
+        let w = open(&dir, rebuild).await;
+        replaying_a_batch_changes_nothing_in(&w).await;
+    }
+}
+
+async fn replaying_a_batch_changes_nothing_in(w: &Warehouse) {
     let events = life("c-1");
     let feed = "chaos.character.events";
     w.apply_batch(&events[..3], &[FeedOffset::new(feed, 0, 3)])
         .await
         .unwrap();
-    let before = counts(&w).await;
+    let before = counts(w).await;
     let checksum = w.checksum().await.unwrap();
 
     let again = w
@@ -28,7 +45,7 @@ async fn replaying_a_batch_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(again, vec![Verdict::Duplicate; 3]);
-    assert_eq!(counts(&w).await, before);
+    assert_eq!(counts(w).await, before);
     assert_eq!(w.checksum().await.unwrap(), checksum);
 
     // An overlapping batch (a re-send after a crash) applies only what is new.
@@ -45,7 +62,7 @@ async fn replaying_a_batch_changes_nothing() {
             Verdict::Applied
         ]
     );
-    assert_eq!(count(&w, "events").await, 5);
+    assert_eq!(count(w, "events").await, 5);
     // A replay from an older offset never moves the checkpoint back.
     w.apply_batch(&events[..1], &[FeedOffset::new(feed, 0, 1)])
         .await
@@ -58,12 +75,18 @@ async fn replaying_a_batch_changes_nothing() {
 
 #[tokio::test]
 async fn every_table_is_idempotent_under_redelivery_in_any_batching() {
-    let dir = TempDir::new();
-    let w = Warehouse::open(dir.db()).await.unwrap();
+    for rebuild in [false, true] {
+        let dir = TempDir::new();
+        let w = open(&dir, rebuild).await;
+        every_table_is_idempotent_under_redelivery_in_any_batching_in(&w).await;
+    }
+}
+
+async fn every_table_is_idempotent_under_redelivery_in_any_batching_in(w: &Warehouse) {
     let mut events = life("c-1");
     events.extend(purse("c-1"));
     w.apply_batch(&events, &[]).await.unwrap();
-    let once = counts(&w).await;
+    let once = counts(w).await;
     let checksum = w.checksum().await.unwrap();
     // Redelivered one by one, in reverse, and as one batch holding each twice.
     for e in events.iter().rev() {
@@ -73,14 +96,20 @@ async fn every_table_is_idempotent_under_redelivery_in_any_batching() {
     let twice: Vec<PublishedEvent> = events.iter().chain(events.iter()).cloned().collect();
     let v = w.apply_batch(&twice, &[]).await.unwrap();
     assert!(v.iter().all(|v| *v == Verdict::Duplicate), "{v:?}");
-    assert_eq!(counts(&w).await, once);
+    assert_eq!(counts(w).await, once);
     assert_eq!(w.checksum().await.unwrap(), checksum);
 }
 
 #[tokio::test]
 async fn duplicates_and_conflicts_within_and_across_batches() {
-    let dir = TempDir::new();
-    let w = Warehouse::open(dir.db()).await.unwrap();
+    for rebuild in [false, true] {
+        let dir = TempDir::new();
+        let w = open(&dir, rebuild).await;
+        duplicates_and_conflicts_within_and_across_batches_in(&w).await;
+    }
+}
+
+async fn duplicates_and_conflicts_within_and_across_batches_in(w: &Warehouse) {
     let events = life("c-1");
     let mut impostor = events[1].clone();
     impostor.envelope.event_id = Uuid::new_v4();
@@ -100,9 +129,9 @@ async fn duplicates_and_conflicts_within_and_across_batches() {
     // Across batches the database's keys decide.
     let verdicts = w.apply_batch(&[impostor], &[]).await.unwrap();
     assert!(matches!(&verdicts[0], Verdict::DeadLetter(r) if r.contains("conflicts")));
-    assert_eq!(count(&w, "events").await, 2);
-    assert_eq!(count(&w, "characters").await, 1);
-    assert_eq!(count(&w, "skill_casts").await, 1);
+    assert_eq!(count(w, "events").await, 2);
+    assert_eq!(count(w, "characters").await, 1);
+    assert_eq!(count(w, "skill_casts").await, 1);
 }
 
 #[tokio::test]
