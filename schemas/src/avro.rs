@@ -31,6 +31,33 @@ pub fn to_avro(event: &PublishedEvent) -> Value {
     Value::Record(fields)
 }
 
+/// The event's own fields (no envelope) as compact JSON text, named and ordered as in its
+/// current Avro record, each value as apache_avro converts it to JSON (times in epoch millis,
+/// uuids as strings, unions as their branch's value): the warehouse's `events.payload`.
+/// The same text as converting the whole record and dropping its envelope, without converting
+/// the envelope or building the record's map.
+pub fn fields_json(event: &AnyEvent) -> Result<String> {
+    let mut out = String::with_capacity(256);
+    out.push('{');
+    for (i, (name, value)) in event.to_fields().into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let json = serde_json::Value::try_from(value).map_err(|e| {
+            Error::field(
+                &catalogue::record_name(event.aggregate_type(), event.event_type()),
+                name,
+                format!("not representable as JSON: {e}"),
+            )
+        })?;
+        out.push_str(&serde_json::Value::from(name).to_string());
+        out.push(':');
+        out.push_str(&json.to_string());
+    }
+    out.push('}');
+    Ok(out)
+}
+
 /// Maps an Avro record value, shaped exactly like the current schema of `record_name` (which
 /// is what decoding with that reader schema yields), back to a published event. Strict: a
 /// missing, extra or mistyped field is an error that names it, and the envelope's event and

@@ -27,7 +27,8 @@ mod value;
 mod wallet;
 
 pub use avro::{
-    current_record_of, decode_body, decode_current_body, encode_body, from_avro, to_avro,
+    current_record_of, decode_body, decode_current_body, encode_body, fields_json, from_avro,
+    to_avro,
 };
 pub use catalogue::{current_schema, SchemaVersion};
 pub use codec::{frame, subject, unframe, AvroCodec, MAGIC_BYTE};

@@ -189,7 +189,7 @@ impl Warehouse {
         events: &[PublishedEvent],
         checkpoint: &[FeedOffset],
     ) -> Result<Vec<Verdict>> {
-        let batch: Vec<_> = events.iter().map(rows::event_rows).collect();
+        let batch = rows::batch_rows(events);
         let newest = events.iter().map(|e| e.envelope.occurred_at).max();
         let checkpoint = checkpoint.to_vec();
         let now = Utc::now();

@@ -3,8 +3,8 @@
 use apache_avro::schema::Schema;
 use apache_avro::types::Value;
 use chaos_schemas::{
-    catalogue, current_schema, dead_letter_topic, decode_body, encode_body, from_avro, headers,
-    to_avro, topic_for, AnyEvent, Error, PublishedEvent, AGGREGATES,
+    catalogue, current_schema, dead_letter_topic, decode_body, encode_body, fields_json, from_avro,
+    headers, to_avro, topic_for, AnyEvent, Error, PublishedEvent, AGGREGATES,
 };
 use proptest::prelude::*;
 
@@ -388,4 +388,24 @@ fn nested_records_are_strict_too() {
     );
     let err = from_avro(&event.record_name(), value).unwrap_err();
     assert!(err.to_string().contains("critical"), "{err}");
+}
+
+/// The warehouse's payload text: the Avro record's own fields as JSON, in schema order, the
+/// same values as converting the whole record and dropping its envelope.
+#[test]
+fn fields_json_is_the_record_without_its_envelope() {
+    for event in published_samples() {
+        let text = fields_json(&event.event).unwrap();
+        let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let mut record = serde_json::Value::try_from(to_avro(&event)).unwrap();
+        let fields = record.as_object_mut().unwrap();
+        fields.remove("envelope");
+        assert_eq!(&parsed, &record, "{}", event.record_name());
+        // Schema order: the first own field of the record comes first.
+        let Schema::Record(schema) = schema_of(&event) else {
+            panic!("not a record schema")
+        };
+        let first = &schema.fields[1].name;
+        assert!(text.starts_with(&format!("{{\"{first}\":")), "{text}");
+    }
 }

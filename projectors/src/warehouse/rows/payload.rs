@@ -4,11 +4,6 @@
 use chaos_schemas::PublishedEvent;
 
 pub(super) fn json(published: &PublishedEvent) -> Result<String, String> {
-    let mut record = serde_json::Value::try_from(chaos_schemas::to_avro(published))
-        .map_err(|err| format!("event payload is not representable as JSON: {err}"))?;
-    // The envelope has its own columns; the payload is the event's own fields.
-    if let Some(fields) = record.as_object_mut() {
-        fields.remove("envelope");
-    }
-    Ok(record.to_string())
+    chaos_schemas::fields_json(&published.event)
+        .map_err(|err| format!("event payload is not representable as JSON: {err}"))
 }
