@@ -297,7 +297,7 @@ impl ViewProjection {
             }
             let mut failed = None;
             for e in chain.iter().chain(std::iter::once(event)) {
-                if let Err(reason) = p.apply(keys, view.name(), id, e) {
+                if let Err(reason) = p.apply(keys, view.name(), id, &source, e) {
                     failed = Some(reason);
                     break;
                 }
@@ -392,20 +392,25 @@ impl<'v> Pending<'v> {
     }
 
     /// Applies one event (whose sequence directly follows the document's position for its
-    /// stream).
+    /// stream; `source` is that stream's [`source_key`], made once per event by the caller).
     fn apply(
         &mut self,
         keys: &Keys,
         view: &str,
         id: &str,
+        source: &str,
         event: &PublishedEvent,
     ) -> Result<(), String> {
         let draft = self.draft.as_mut().map_err(|e| e.clone())?;
         let log = draft.apply(event)?;
         self.doc.applied += 1;
-        self.doc
-            .positions
-            .insert(source_key(event), event.envelope.sequence);
+        let sequence = event.envelope.sequence;
+        match self.doc.positions.get_mut(source) {
+            Some(position) => *position = sequence,
+            None => {
+                self.doc.positions.insert(source.to_owned(), sequence);
+            }
+        }
         self.log.extend(log.into_iter().map(|l| LogAppend {
             key: keys.log(view, l.log, id),
             score: l.score,
