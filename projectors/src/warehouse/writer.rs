@@ -511,6 +511,23 @@ pub(crate) fn append<R: AsRef<[Value]>>(
     Ok(())
 }
 
+/// Column `column` of every row through `pick`, which takes the values of the column's kind:
+/// a null stays a null, a value of another kind is an error.
+fn cells<'a, R: AsRef<[Value]>, T>(
+    rows: &'a [R],
+    column: usize,
+    pick: impl Fn(&'a Value) -> Option<T>,
+) -> Result<Vec<Option<T>>> {
+    rows.iter()
+        .map(|row| match cell(row, column) {
+            Value::Null => Ok(None),
+            value => pick(value)
+                .map(Some)
+                .ok_or_else(|| Error::Corrupt(format!("column {column} mixes kinds: {value:?}"))),
+        })
+        .collect()
+}
+
 /// A row's value in `column` (every row has every column: [`columns`] checks).
 fn cell<R: AsRef<[Value]>>(row: &R, column: usize) -> &Value {
     row.as_ref().get(column).unwrap_or(&Value::Null)
@@ -529,61 +546,41 @@ fn columns<R: AsRef<[Value]>>(rows: &[R]) -> Result<RecordBatch> {
     let mut fields = Vec::with_capacity(width);
     let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
     for column in 0..width {
-        let value = |row| cell(row, column);
         let kind = rows
             .iter()
-            .map(value)
+            .map(|row| cell(row, column))
             .find(|v| !matches!(v, Value::Null))
             .unwrap_or(&Value::Null);
-        let unexpected =
-            |v: &Value| Error::Corrupt(format!("column {column} mixes {kind:?} with {v:?}"));
         let array: ArrayRef = match kind {
-            Value::Null | Value::Text(_) => Arc::new(
-                rows.iter()
-                    .map(|r| match value(r) {
-                        Value::Text(s) => Ok(Some(s.as_str())),
-                        Value::Null => Ok(None),
-                        other => Err(unexpected(other)),
-                    })
-                    .collect::<Result<StringArray>>()?,
-            ),
-            Value::BigInt(_) => Arc::new(
-                rows.iter()
-                    .map(|r| match value(r) {
-                        Value::BigInt(n) => Ok(Some(*n)),
-                        Value::Null => Ok(None),
-                        other => Err(unexpected(other)),
-                    })
-                    .collect::<Result<Int64Array>>()?,
-            ),
-            Value::Int(_) => Arc::new(
-                rows.iter()
-                    .map(|r| match value(r) {
-                        Value::Int(n) => Ok(Some(*n)),
-                        Value::Null => Ok(None),
-                        other => Err(unexpected(other)),
-                    })
-                    .collect::<Result<Int32Array>>()?,
-            ),
-            Value::SmallInt(_) => Arc::new(
-                rows.iter()
-                    .map(|r| match value(r) {
-                        Value::SmallInt(n) => Ok(Some(*n)),
-                        Value::Null => Ok(None),
-                        other => Err(unexpected(other)),
-                    })
-                    .collect::<Result<Int16Array>>()?,
-            ),
+            Value::Null | Value::Text(_) => {
+                Arc::new(StringArray::from(cells(rows, column, |v| match v {
+                    Value::Text(s) => Some(s.as_str()),
+                    _ => None,
+                })?))
+            }
+            Value::BigInt(_) => Arc::new(Int64Array::from(cells(rows, column, |v| match v {
+                Value::BigInt(n) => Some(*n),
+                _ => None,
+            })?)),
+            Value::Int(_) => Arc::new(Int32Array::from(cells(rows, column, |v| match v {
+                Value::Int(n) => Some(*n),
+                _ => None,
+            })?)),
+            Value::SmallInt(_) => Arc::new(Int16Array::from(cells(rows, column, |v| match v {
+                Value::SmallInt(n) => Some(*n),
+                _ => None,
+            })?)),
             Value::Timestamp(TimeUnit::Millisecond, _) => Arc::new(
-                rows.iter()
-                    .map(|r| match value(r) {
-                        Value::Timestamp(TimeUnit::Millisecond, t) => Ok(Some(*t)),
-                        Value::Null => Ok(None),
-                        other => Err(unexpected(other)),
-                    })
-                    .collect::<Result<TimestampMillisecondArray>>()?,
+                TimestampMillisecondArray::from(cells(rows, column, |v| match v {
+                    Value::Timestamp(TimeUnit::Millisecond, t) => Some(*t),
+                    _ => None,
+                })?),
             ),
-            other => return Err(unexpected(other)),
+            other => {
+                return Err(Error::Corrupt(format!(
+                    "column {column}: no Arrow mapping for {other:?}"
+                )))
+            }
         };
         fields.push(Field::new(
             format!("c{column}"),
@@ -621,4 +618,31 @@ fn store_offsets(
         ])?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use duckdb::arrow::array::Array;
+    use duckdb::arrow::datatypes::DataType;
+
+    use super::*;
+
+    #[test]
+    fn columns_are_typed_by_their_values_and_refuse_mixed_or_short_rows() {
+        let rows = vec![
+            vec![Value::Text("a".into()), Value::Null, Value::BigInt(1)],
+            vec![Value::Null, Value::Null, Value::BigInt(2)],
+        ];
+        let batch = columns(&rows).unwrap();
+        assert_eq!(batch.num_rows(), 2);
+        assert_eq!(batch.column(0).data_type(), &DataType::Utf8);
+        assert_eq!(batch.column(0).null_count(), 1);
+        assert_eq!(batch.column(1).null_count(), 2);
+        assert_eq!(batch.column(2).data_type(), &DataType::Int64);
+
+        let mixed = vec![vec![Value::Int(1)], vec![Value::Text("x".into())]];
+        assert!(matches!(columns(&mixed), Err(Error::Corrupt(m)) if m.contains("mixes kinds")));
+        let short = vec![vec![Value::Int(1), Value::Int(2)], vec![Value::Int(3)]];
+        assert!(matches!(columns(&short), Err(Error::Corrupt(m)) if m.contains("rows of 2")));
+    }
 }
