@@ -147,8 +147,9 @@ pub fn current_record_of(writer: &Schema) -> Option<&'static str> {
     let Schema::Record(r) = writer else {
         return None;
     };
-    let (version, current) = catalogue::current_schemas()
-        .find(|(version, _)| version.record_name == r.name.fullname(None))?;
+    let record_name = r.name.fullname(None);
+    let version = catalogue::current_version(&record_name)?;
+    let current = catalogue::current_schema(&record_name)?;
     (current == writer).then_some(version.record_name)
 }
 
