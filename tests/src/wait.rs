@@ -35,10 +35,16 @@ where
 /// how the outage tests let the load run through each phase. Panics after two minutes.
 pub async fn wait_for_more(accepted: &AtomicUsize, more: usize) {
     let target = accepted.load(Ordering::Relaxed) + more;
+    wait_for_count(accepted, target, Duration::from_secs(120)).await;
+}
+
+/// Waits until `accepted` (a load's count of accepted commands) has reached `target`. Panics
+/// after `timeout`.
+pub async fn wait_for_count(accepted: &AtomicUsize, target: usize, timeout: Duration) {
     wait_until(
-        &format!("{more} more accepted commands"),
-        Duration::from_secs(120),
-        Duration::from_millis(20),
+        &format!("{target} accepted commands"),
+        timeout,
+        Duration::from_millis(5),
         || async {
             let now = accepted.load(Ordering::Relaxed);
             if now >= target {

@@ -16,6 +16,7 @@ use chaos_tests::kafka::TopicReader;
 use chaos_tests::process::metric_value;
 use chaos_tests::stack::READY_TIMEOUT;
 use chaos_tests::store::{assert_contiguous, by_aggregate, rewards_owed};
+use chaos_tests::wait::wait_for_count;
 use chaos_tests::{wait_until, CommandAnswer, CommandApi, Stack, StackOptions};
 
 /// Accepted commands the stream must reach.
@@ -139,21 +140,7 @@ async fn client(
 }
 
 async fn wait_for_accepted(accepted: &AtomicUsize, n: usize) {
-    wait_until(
-        &format!("{n} accepted commands"),
-        Duration::from_secs(300),
-        Duration::from_millis(5),
-        || async {
-            let now = accepted.load(Ordering::Relaxed);
-            if now >= n {
-                Ok(Some(()))
-            } else {
-                Err(format!("{now}"))
-            }
-        },
-    )
-    .await
-    .unwrap();
+    wait_for_count(accepted, n, Duration::from_secs(300)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
