@@ -172,12 +172,21 @@ async fn killing_relay_projector_and_process_managers_mid_stream_loses_nothing_a
         heroes.push(mine);
     }
     let shared = heroes[0][0].clone();
-    // The pipeline is alive before the chaos starts.
+    // The pipeline is alive before the chaos starts, and the rewards process manager has opened
+    // every character's wallet: it does so asynchronously, and a spend that beat it would be a
+    // fair 404 `wallet-not-found`, not something the chaos caused.
     stack
         .queries()
         .wait_for_version(&shared.id, 1, Duration::from_secs(90))
         .await
         .unwrap();
+    for hero in heroes.iter().flatten() {
+        stack
+            .queries()
+            .wait_for_wallet(&hero.id, 1, Duration::from_secs(90))
+            .await
+            .unwrap();
+    }
 
     let accepted = Arc::new(AtomicUsize::new(0));
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));

@@ -45,8 +45,7 @@ async fn play(api: &CommandApi, stack: &Stack, token: &str, id: &str) {
         assert!(r.status.is_success(), "{r:?}");
     }
     // The level-up's gold arrives through the process manager, in another process: spend once
-    // the event store has it. (Spending before would load the wallet into the command API's
-    // cache without it, and a refusal decided on a stale cached state is never retried.)
+    // the event store has it (a spend before would fairly be refused for an empty purse).
     wait_until(
         "the level-up gold in the event store",
         Duration::from_secs(60),
