@@ -53,6 +53,12 @@ pub trait ProjectionSink: Send + Sync + std::fmt::Debug {
         events: &[PublishedEvent],
         checkpoint: &[FeedOffset],
     ) -> Result<Vec<Verdict>, StoreError>;
+
+    /// The batch a feed will apply next, handed over while the batch before it is still being
+    /// applied: a sink whose writes run on a thread of their own may do the next batch's CPU
+    /// work now, beside the write in flight (the warehouse maps events to rows). A hint only:
+    /// `apply_batch` must do the same with or without it, whatever batch comes. Default: nothing.
+    fn prepare(&self, _events: &[PublishedEvent]) {}
 }
 
 #[async_trait]

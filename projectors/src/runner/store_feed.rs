@@ -14,6 +14,14 @@ use crate::warehouse::STORE_FEED as FEED;
 
 use super::{FeedOffset, ProjectionSink, ProjectorMetrics, Verdict};
 
+/// A batch read from the store and decoded.
+struct Decoded {
+    stored: Vec<StoredEvent>,
+    events: Vec<PublishedEvent>,
+    /// Index in `stored`, and why.
+    undecodable: Vec<(usize, String)>,
+}
+
 #[derive(Debug, Clone)]
 pub struct StoreFeed {
     name: String,
@@ -208,44 +216,41 @@ impl StoreFeed {
             applied: 0,
             dead_letters: 0,
         };
-        // The next batch is read while the one in hand is applied (the sink's work is on
-        // another thread, a store or the DuckDB writer): a catch-up runs at the pace of the
-        // slower of the two, not of their sum. A batch read ahead is dropped unapplied if
-        // `stop` comes first; the position only moves past applied batches.
-        let mut ahead: Option<Vec<StoredEvent>> = None;
+        // The next batch is read, decoded and handed to the sink to prepare while the one in
+        // hand is applied (the sink's writes run elsewhere: a store, the DuckDB writer's
+        // thread): a catch-up runs at the pace of the slower of the two, not of their sum. A
+        // batch read ahead is dropped unapplied if `stop` comes first; the position only moves
+        // past applied batches.
+        let mut ahead: Option<Decoded> = None;
         loop {
             if stop.is_cancelled() {
                 return Ok(done);
             }
-            let stored = match ahead.take() {
-                Some(stored) => stored,
-                None => self.log.read_after(done.position, self.batch).await?,
+            let Decoded {
+                stored,
+                events,
+                undecodable,
+            } = match ahead.take() {
+                Some(decoded) => decoded,
+                None => self.decode(self.log.read_after(done.position, self.batch).await?),
             };
             let Some(last) = stored.last().map(|e| e.position) else {
                 return Ok(done);
             };
             let full = stored.len() as u64 >= u64::from(self.batch);
-            let mut events: Vec<PublishedEvent> = Vec::with_capacity(stored.len());
-            for s in &stored {
-                if !self.projection.wants(&s.aggregate_type, &s.event_type) {
-                    continue;
-                }
-                match to_published(s) {
-                    Ok(e) => events.push(e),
-                    Err(e) => {
-                        // Not decodable from the store: record it and carry on, as with Kafka.
-                        self.dead_letter(&s.aggregate_id, s.sequence, &e.to_string());
-                        self.record(
-                            s.position,
-                            &s.aggregate_type,
-                            &s.aggregate_id,
-                            s.sequence,
-                            &e.to_string(),
-                        )
-                        .await?;
-                        done.dead_letters += 1;
-                    }
-                }
+            for (i, error) in &undecodable {
+                // Not decodable from the store: record it and carry on, as with Kafka.
+                let s = &stored[*i];
+                self.dead_letter(&s.aggregate_id, s.sequence, error);
+                self.record(
+                    s.position,
+                    &s.aggregate_type,
+                    &s.aggregate_id,
+                    s.sequence,
+                    error,
+                )
+                .await?;
+                done.dead_letters += 1;
             }
             // The store feed's offset is the next global position (embedded store: `tx_id` 0).
             let checkpoint = [FeedOffset::new(FEED, 0, last.global_position + 1)];
@@ -253,8 +258,14 @@ impl StoreFeed {
             let applying = self.projection.apply_batch(&events, &checkpoint);
             let (verdicts, next) = if full {
                 // Only behind a full batch is there likely more to read.
-                let (verdicts, next) =
-                    tokio::join!(applying, self.log.read_after(last, self.batch));
+                let reading = async {
+                    let next = self.decode(self.log.read_after(last, self.batch).await?);
+                    if !next.events.is_empty() {
+                        self.projection.prepare(&next.events);
+                    }
+                    anyhow::Ok(next)
+                };
+                let (verdicts, next) = tokio::join!(applying, reading);
                 (verdicts?, Some(next))
             } else {
                 (applying.await?, None)
@@ -304,6 +315,27 @@ impl StoreFeed {
             if let Some(next) = next {
                 ahead = Some(next?);
             }
+        }
+    }
+
+    /// Decodes the events the sink wants; the others are left out (their verdict is
+    /// `Ignored`), the undecodable ones named by their index in `stored`.
+    fn decode(&self, stored: Vec<StoredEvent>) -> Decoded {
+        let mut events: Vec<PublishedEvent> = Vec::with_capacity(stored.len());
+        let mut undecodable = Vec::new();
+        for (i, s) in stored.iter().enumerate() {
+            if !self.projection.wants(&s.aggregate_type, &s.event_type) {
+                continue;
+            }
+            match to_published(s) {
+                Ok(e) => events.push(e),
+                Err(e) => undecodable.push((i, e.to_string())),
+            }
+        }
+        Decoded {
+            stored,
+            events,
+            undecodable,
         }
     }
 

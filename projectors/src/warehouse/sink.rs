@@ -105,6 +105,14 @@ pub struct Warehouse {
     path: Arc<PathBuf>,
     closing: Arc<AtomicBool>,
     pub(crate) progress: Arc<Mutex<Progress>>,
+    /// The rows of the batch a feed said comes next ([`ProjectionSink::prepare`]).
+    prepared: Arc<Mutex<Option<Prepared>>>,
+}
+
+/// A batch mapped ahead of its write: its event ids, in order, and its rows.
+struct Prepared {
+    ids: Vec<uuid::Uuid>,
+    rows: Vec<std::result::Result<rows::EventRows, String>>,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -165,6 +173,7 @@ impl Warehouse {
             path: Arc::new(path),
             closing: Arc::default(),
             progress: Arc::default(),
+            prepared: Arc::default(),
         };
         let position = warehouse.store_position(STORE_FEED).await?;
         if let Ok(mut p) = warehouse.progress.lock() {
@@ -189,7 +198,9 @@ impl Warehouse {
         events: &[PublishedEvent],
         checkpoint: &[FeedOffset],
     ) -> Result<Vec<Verdict>> {
-        let batch = rows::batch_rows(events);
+        let batch = self
+            .take_prepared(events)
+            .unwrap_or_else(|| rows::batch_rows(events));
         let newest = events.iter().map(|e| e.envelope.occurred_at).max();
         let checkpoint = checkpoint.to_vec();
         let now = Utc::now();
@@ -212,6 +223,34 @@ impl Warehouse {
             }
         }
         Ok(verdicts)
+    }
+
+    /// Maps `events` to rows now, for the [`Self::apply_batch`] that comes with the very same
+    /// events (see [`ProjectionSink::prepare`]).
+    pub fn prepare_batch(&self, events: &[PublishedEvent]) {
+        let prepared = Prepared {
+            ids: events.iter().map(|e| e.envelope.event_id).collect(),
+            rows: rows::batch_rows(events),
+        };
+        if let Ok(mut slot) = self.prepared.lock() {
+            *slot = Some(prepared);
+        }
+    }
+
+    /// The rows prepared for exactly these events (same ids in the same order), if any; the
+    /// slot is emptied either way.
+    fn take_prepared(
+        &self,
+        events: &[PublishedEvent],
+    ) -> Option<Vec<std::result::Result<rows::EventRows, String>>> {
+        let prepared = self.prepared.lock().ok()?.take()?;
+        (prepared.ids.len() == events.len()
+            && prepared
+                .ids
+                .iter()
+                .zip(events)
+                .all(|(id, e)| *id == e.envelope.event_id))
+        .then_some(prepared.rows)
     }
 
     /// Where `feed` stands, per partition, as of the last committed batch.
@@ -363,5 +402,9 @@ impl ProjectionSink for Warehouse {
         Warehouse::apply_batch(self, events, checkpoint)
             .await
             .map_err(StoreError::unavailable)
+    }
+
+    fn prepare(&self, events: &[PublishedEvent]) {
+        self.prepare_batch(events);
     }
 }

@@ -335,3 +335,42 @@ async fn the_checksum_ignores_batching_and_order_but_not_content() {
     .unwrap();
     assert_ne!(two.checksum().await.unwrap().digest, a.digest);
 }
+
+#[tokio::test]
+async fn a_batch_prepared_ahead_is_written_as_if_it_had_not_been() {
+    let dir = TempDir::new();
+    let mut events = life("c-1");
+    events.extend(purse("c-1"));
+    events.extend(life("c-2"));
+    let (first, second) = events.split_at(events.len() / 2);
+    let checkpoint = [FeedOffset::new(STORE_FEED, 0, 99)];
+    let plain = Warehouse::open(dir.0.join("plain.duckdb")).await.unwrap();
+    let mut plain_verdicts = plain.apply_batch(first, &checkpoint).await.unwrap();
+    plain_verdicts.extend(plain.apply_batch(second, &checkpoint).await.unwrap());
+
+    let ahead = Warehouse::open(dir.0.join("ahead.duckdb")).await.unwrap();
+    // As a feed does: the next batch is prepared while the one in hand is written.
+    ahead.prepare_batch(first);
+    let (mut verdicts, ()) = tokio::join!(
+        async { ahead.apply_batch(first, &checkpoint).await.unwrap() },
+        async { ahead.prepare_batch(second) }
+    );
+    verdicts.extend(ahead.apply_batch(second, &checkpoint).await.unwrap());
+    assert_eq!(verdicts, plain_verdicts);
+    assert!(verdicts.iter().all(|v| *v == Verdict::Applied));
+    assert_eq!(
+        ahead.checksum().await.unwrap(),
+        plain.checksum().await.unwrap()
+    );
+
+    // A hint for other events than those that come is not used: these are mapped as they are.
+    let other = Warehouse::open(dir.0.join("other.duckdb")).await.unwrap();
+    other.prepare_batch(second);
+    other.apply_batch(first, &checkpoint).await.unwrap();
+    other.prepare_batch(&second[1..]);
+    other.apply_batch(second, &checkpoint).await.unwrap();
+    assert_eq!(
+        other.checksum().await.unwrap(),
+        plain.checksum().await.unwrap()
+    );
+}
