@@ -187,3 +187,53 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
         .await
         .unwrap();
 }
+
+/// The store feed reads, decodes and has the sink prepare the next batch while the one in hand
+/// is written: fed in small batches with an undecodable row among them, the warehouse holds
+/// exactly what applying the decodable events in one go gives, and the row is one dead letter.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_store_feed_reading_ahead_loses_nothing_and_dead_letters_the_undecodable() {
+    use chaos_projectors::warehouse::Warehouse;
+
+    let (pool, dir) = fresh_sqlite().await;
+    let repo = SqliteEventRepository::new(pool.clone());
+    history(&repo).await;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata) VALUES ('character', ?, 1, 'NoSuchEvent', '1.0', '{}', '{}')",
+    )
+    .bind(uuid::Uuid::new_v4().to_string())
+    .execute(&pool)
+    .await
+    .unwrap();
+    history(&repo).await;
+    let log = repo.log();
+    let stored = log.read_after(Position::START, 10_000).await.unwrap();
+    let decodable: Vec<_> = stored.iter().filter_map(|s| to_published(s).ok()).collect();
+    assert_eq!(decodable.len() + 1, stored.len());
+
+    let whole = Warehouse::open(dir.0.join("whole.duckdb")).await.unwrap();
+    whole.apply_batch(&decodable, &[]).await.unwrap();
+    let fed = Warehouse::open(dir.0.join("fed.duckdb")).await.unwrap();
+    let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
+    let feed = StoreFeed::new(
+        "warehouse",
+        Arc::new(log),
+        Arc::new(fed.clone()),
+        metrics.clone(),
+    )
+    .with_batch(4);
+    let done = feed.catch_up(Position::START, |_| {}).await.unwrap();
+    assert_eq!(done.events, stored.len() as u64);
+    assert_eq!(done.applied, decodable.len() as u64);
+    assert_eq!(done.dead_letters, 1);
+    assert_eq!(
+        metrics.dead_letters.with_label_values(&["warehouse"]).get(),
+        1
+    );
+    assert_eq!(done.position, stored.last().map(|s| s.position).unwrap());
+    assert_eq!(
+        fed.checksum().await.unwrap(),
+        whole.checksum().await.unwrap()
+    );
+}
