@@ -238,7 +238,8 @@ impl Warehouse {
     }
 
     /// The rows prepared for exactly these events (same ids in the same order), if any; the
-    /// slot is emptied either way.
+    /// slot is emptied either way. The ids name the batch: a feed prepares the very batch it
+    /// applies next, and any other caller's batch with other ids is mapped as it comes.
     fn take_prepared(
         &self,
         events: &[PublishedEvent],
