@@ -116,7 +116,7 @@ pub async fn rebuild(ctx: &Ctx, args: &RebuildArgs) -> anyhow::Result<u8> {
                 Arc::new(target.clone()),
                 metrics,
             )
-            .with_batch(s.rebuild.batch)
+            .with_batch(s.rebuild.warehouse_batch)
             .with_checkpoint(target.store_checkpoint());
             let from = feed.resume_position().await?;
             let mut progress = Progress::new("rebuild", events.log().count_after(from).await?);

@@ -7,6 +7,7 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    chaos_platform::disable_transparent_huge_pages();
     let config: Config = load_config(DEFAULTS)?;
     let _telemetry = telemetry::init("command-api", &config.telemetry);
     let app = Application::build(&config).await?;

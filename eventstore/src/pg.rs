@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::TryStreamExt;
 use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::Row;
 use tokio::sync::Mutex;
@@ -183,6 +184,9 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
 
 /// `tx_text`, not `tx_id`: an `ORDER BY tx_id` would bind to a select-list alias of that name and
 /// sort the text (so "1000000" before "999999", skipping rows when xids gain a digit).
+/// Most rows a read reserves room for up front (a read's limit can be far above what it finds).
+const READ_CAPACITY_HINT: u32 = 65_536;
+
 const SELECT_COLUMNS: &str =
     "tx_id::text AS tx_text, global_position, aggregate_type, aggregate_id, \
      sequence, event_type, event_version, payload, metadata";
@@ -264,14 +268,18 @@ impl EventLog for PgEventLog {
              ORDER BY events.tx_id, events.global_position
              LIMIT $4"
         );
-        let rows = sqlx::query(&sql)
+        let query = sqlx::query(&sql)
             .bind(after.tx_id.to_string())
             .bind(after.global_position)
             .bind(horizon.to_string())
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(row_to_event).collect()
+            .bind(i64::from(limit));
+        // Rows are mapped as they arrive, while PostgreSQL is still sending the rest.
+        let mut rows = query.fetch(&self.pool);
+        let mut events = Vec::with_capacity(limit.min(READ_CAPACITY_HINT) as usize);
+        while let Some(row) = rows.try_next().await? {
+            events.push(row_to_event(&row)?);
+        }
+        Ok(events)
     }
 
     async fn wait_for_append(&self, timeout: Duration) {

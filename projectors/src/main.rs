@@ -36,6 +36,7 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    chaos_platform::disable_transparent_huge_pages();
     let args = positional_args();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let settings: Settings = load_config(DEFAULTS)?;

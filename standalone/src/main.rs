@@ -8,6 +8,7 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    chaos_platform::disable_transparent_huge_pages();
     let mut settings: Settings = load_config(DEFAULTS)?;
     if let Some(dir) = data_dir_flag() {
         settings.data_dir = dir.into();

@@ -11,6 +11,7 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    chaos_platform::disable_transparent_huge_pages();
     let settings: Settings = load_config(DEFAULTS)?;
     let _telemetry = telemetry::init("relay", &settings.telemetry);
     let pool = sqlx::postgres::PgPoolOptions::new()

@@ -93,6 +93,7 @@ static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    chaos_platform::disable_transparent_huge_pages();
     let o = options()?;
     let dir = std::env::temp_dir().join(format!("chaos-warehouse-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
