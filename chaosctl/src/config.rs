@@ -76,6 +76,9 @@ pub struct RebuildConfig {
     /// Events per batch read from the event store into the warehouse (DuckDB appends; 20,000
     /// ran at 63,500 events/s, 200,000 at 54,000).
     pub warehouse_batch: u32,
+    /// Events per transaction of a warehouse rebuild from the event store (the feed's position
+    /// commits with them; a kill loses at most one transaction's worth of progress).
+    pub warehouse_commit: u64,
     /// Parallel lanes a batch from the event store is written in (by document).
     pub lanes: usize,
     /// Most messages per batch read from Kafka.
@@ -130,6 +133,7 @@ groups = []
 [rebuild]
 batch = 200000
 warehouse_batch = 20000
+warehouse_commit = 1000000
 lanes = 64
 kafka_batch = 5000
 grace_ms = 3000

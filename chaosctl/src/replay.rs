@@ -133,7 +133,7 @@ impl StoreReplay {
     }
 }
 
-/// Rows decoded per blocking task: a batch is decoded by as many threads as the box has.
+/// Rows decoded per blocking task: the chunks of a batch run side by side on the blocking pool.
 const DECODE_CHUNK: usize = 8_192;
 
 /// Decodes a batch read from the store, in order, in chunks on the blocking pool (decoding is CPU

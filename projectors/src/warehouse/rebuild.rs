@@ -1,13 +1,14 @@
 //! Rebuilding the warehouse beside the live one, for the operators' tool.
 //!
 //! ```text
-//! let target = Warehouse::open_rebuild(&live).await?;          // <stem>.rebuild.duckdb
+//! let target = Warehouse::open_rebuild(&live).await?            // <stem>.rebuild.duckdb
+//!     .for_store_rebuild(1_000_000).await?;                    // big transactions, keys last
 //! let feed = StoreFeed::new("warehouse-rebuild", log, Arc::new(target.clone()), metrics)
 //!     .with_batch(20_000)
 //!     .with_checkpoint(target.store_checkpoint());             // resumable: offsets in the file
 //! feed.catch_up(feed.resume_position().await?, |p| ...).await?;
 //! println!("{}", target.checksum().await?.digest);
-//! target.switch_into(&live, Duration::from_secs(60)).await?;   // see super::switch
+//! target.switch_into(&live, Duration::from_secs(60)).await?;   // keys built, then super::switch
 //! ```
 //!
 //! A Kafka rebuild feeds the target with a `KafkaRunner` in a consumer group of its own (its
@@ -67,6 +68,26 @@ impl Warehouse {
         Ok(self)
     }
 
+    /// Tuned further for a rebuild fed by the event store (`StoreFeed` with
+    /// [`Self::store_checkpoint`], which brings each event once): `events` is written without
+    /// its keys, built once by [`Self::switch_into`], and a transaction carries `commit_every`
+    /// events with the feed's position (see `Writer::set_store_rebuild`). A kill loses at most
+    /// the open transaction; the rebuild resumes from the position committed with the rows.
+    /// Not for a Kafka feed, which can bring an event twice.
+    pub async fn for_store_rebuild(self, commit_every: u64) -> Result<Self> {
+        let this = self.for_rebuild().await?;
+        this.call(move |w| w.set_store_rebuild(commit_every))
+            .await?;
+        Ok(this)
+    }
+
+    /// Ends the writing of a rebuild: commits, and builds the keys of `events` if a store
+    /// rebuild left them out (checking them: an event stored twice fails it). The target takes
+    /// no more store-rebuild transactions. [`Self::switch_into`] calls it; idempotent.
+    pub async fn finish_rebuild(&self) -> Result<()> {
+        self.call(|w| w.seal()).await
+    }
+
     /// The consumer group a Kafka rebuild into this file uses: `<prefix>-rebuild-<id>`, made
     /// once and kept in the file, so an interrupted Kafka rebuild resumes from the group's
     /// offsets and a new rebuild (a new file) starts from the beginning of the topics.
@@ -79,7 +100,9 @@ impl Warehouse {
     /// The store feed's checkpoint kept in this file (the position with its `tx_id`, which the
     /// feed's offset alone lacks for PostgreSQL): `StoreFeed::with_checkpoint(...)` resumes from
     /// it. Saved right after each batch's commit, so it is never ahead of the rows: after a
-    /// crash at most the last batch is read again, and refused as duplicates.
+    /// crash at most the last batch is read again, and refused as duplicates. In a store
+    /// rebuild's target ([`Self::for_store_rebuild`]) it is saved inside the open transaction,
+    /// so it commits with the rows it covers and no batch is read again.
     pub fn store_checkpoint(&self) -> Arc<dyn FeedCheckpoint> {
         Arc::new(WarehouseCheckpoint {
             warehouse: self.clone(),

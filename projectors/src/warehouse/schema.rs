@@ -7,9 +7,9 @@
 //! `INTEGER`) because Parquet readers handle those everywhere.
 //!
 //! Idempotence: `events` is the gate. Its natural keys (`event_id`, and the stream position
-//! `(aggregate_type, aggregate_id, sequence)`) refuse a redelivered event (`ON CONFLICT DO
-//! NOTHING`), and an event's modelled rows are appended only in the transaction that inserted
-//! its `events` row. So every fact table is keyed by its event (`event_id`, plus `line` where one
+//! `(aggregate_type, aggregate_id, sequence)`: the unique indexes of [`EVENTS_KEYS`]) refuse a
+//! redelivered event (`ON CONFLICT DO NOTHING`), and an event's modelled rows are appended only
+//! in the transaction that inserted its `events` row. So every fact table is keyed by its event (`event_id`, plus `line` where one
 //! event makes several rows) without paying for a second index per table: a redelivery inserts
 //! no `events` row, hence no fact row. The content dimensions are keyed by id and upserted.
 
@@ -176,7 +176,7 @@ pub const MODEL_VERSION: i64 = 2;
 /// The tables; idempotent (every start runs it).
 pub(crate) const DDL: &str = r#"
 CREATE TABLE IF NOT EXISTS events (
-    event_id        UUID PRIMARY KEY,
+    event_id        UUID NOT NULL,
     event_type      VARCHAR NOT NULL,
     aggregate_type  VARCHAR NOT NULL,
     aggregate_id    VARCHAR NOT NULL,
@@ -187,8 +187,7 @@ CREATE TABLE IF NOT EXISTS events (
     causation_id    VARCHAR,
     schema_version  INTEGER NOT NULL,
     -- The event's own fields as JSON text, named as in its Avro schema; times in epoch millis.
-    payload         VARCHAR NOT NULL,
-    UNIQUE (aggregate_type, aggregate_id, sequence)
+    payload         VARCHAR NOT NULL
 );
 
 CREATE TABLE IF NOT EXISTS characters (
@@ -529,6 +528,23 @@ CREATE TABLE IF NOT EXISTS warehouse_meta (
     key   VARCHAR PRIMARY KEY,
     value VARCHAR NOT NULL
 );
+"#;
+
+/// The natural keys of `events`, as unique indexes rather than constraints in the table's
+/// definition: a store rebuild writes its target without them and builds them once at the end
+/// (one sorted pass over the column, instead of an insert into each index per row), and DuckDB
+/// cannot add a constraint to an existing table. `ON CONFLICT (event_id)` names the first.
+/// Older files carry the same keys as constraints in the definition (`PRIMARY KEY`, `UNIQUE`),
+/// which behave the same: [`super::writer::Writer`] adds no second set to those.
+pub(crate) const EVENTS_KEYS: &str = r#"
+CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (event_id);
+CREATE UNIQUE INDEX IF NOT EXISTS events_stream ON events (aggregate_type, aggregate_id, sequence);
+"#;
+
+/// Drops [`EVENTS_KEYS`] (a store rebuild's target, while it is written).
+pub(crate) const DROP_EVENTS_KEYS: &str = r#"
+DROP INDEX IF EXISTS events_event_id;
+DROP INDEX IF EXISTS events_stream;
 "#;
 
 /// Columns added to tables after their first release, for files made before (DuckDB has

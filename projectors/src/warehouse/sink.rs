@@ -309,8 +309,14 @@ impl Warehouse {
     /// A new connection to the same database, for reads on the caller's own (blocking) thread:
     /// analysts' queries in the embedded mode, tests. Do not write through it. A connection
     /// taken before a switch keeps reading the replaced file: take a new one after.
+    /// A store rebuild's open transaction is committed first, so the connection sees every
+    /// batch applied so far.
     pub async fn connect(&self) -> Result<duckdb::Connection> {
-        self.call(|w| Ok(w.connection().try_clone()?)).await
+        self.call(|w| {
+            w.commit_pending()?;
+            Ok(w.connection().try_clone()?)
+        })
+        .await
     }
 
     pub async fn ping(&self) -> Result<()> {
@@ -333,8 +339,10 @@ impl Warehouse {
 
     /// Closes this warehouse (a rebuild target) and switches the live warehouse at `live` to
     /// its file: see [`switch::switch`].
+    /// A store rebuild's target gets its keys first ([`Self::finish_rebuild`]).
     pub async fn switch_into(self, live: &Path, timeout: std::time::Duration) -> Result<SwitchAck> {
         let rebuilt = self.path().to_path_buf();
+        self.finish_rebuild().await?;
         self.close().await?;
         switch::switch(live, &rebuilt, timeout).await
     }

@@ -13,7 +13,7 @@ use duckdb::arrow::array::{
 use duckdb::arrow::datatypes::{Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::types::{TimeUnit, Value};
-use duckdb::{params, Connection, Transaction};
+use duckdb::{params, Connection};
 use uuid::Uuid;
 
 use super::rows::{self, EventRows, Row};
@@ -46,6 +46,11 @@ pub(crate) struct Writer {
     content: Arc<Content>,
     /// A rebuild target's: see [`Writer::set_bulk`].
     bulk: bool,
+    /// A store rebuild's: how many events a transaction carries (see
+    /// [`Writer::set_store_rebuild`]).
+    commit_every: Option<u64>,
+    /// The events written in the transaction a store rebuild holds open, if one is open.
+    open_tx: Option<u64>,
 }
 
 impl Writer {
@@ -68,6 +73,8 @@ impl Writer {
             path: path.to_path_buf(),
             content,
             bulk: false,
+            commit_every: None,
+            open_tx: None,
         };
         writer.prepare()?;
         Ok(writer)
@@ -78,6 +85,7 @@ impl Writer {
     fn prepare(&mut self) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute_batch(schema::DDL)?;
+        ensure_keys(&tx)?;
         tx.execute_batch(schema::MIGRATIONS)?;
         tx.execute_batch(&views::ddl())?;
         let events: i64 = tx.query_row("SELECT count(*) FROM events", [], |r| r.get(0))?;
@@ -124,6 +132,46 @@ impl Writer {
     /// is live again.
     pub(crate) fn set_bulk(&mut self, bulk: bool) {
         self.bulk = bulk;
+    }
+
+    /// Writes batches as the target of a rebuild from the event store, whose feed brings each
+    /// event once, in order, and saves its position through this connection after each batch
+    /// (`Warehouse::store_checkpoint`):
+    /// - `events` has no keys while it is written ([`schema::DROP_EVENTS_KEYS`]): a key is
+    ///   built once over the whole column by [`Self::seal`] instead of being updated row by row
+    ///   (a third of the writing);
+    /// - one transaction carries `commit_every` events (a batch is never split), the feed's
+    ///   saved position among them. DuckDB writes a table's rows straight to the file's blocks
+    ///   when a transaction brings a row group's worth (122,880 rows) rather than through the
+    ///   write-ahead log and again at the checkpoint; with 20,000-event transactions most of
+    ///   the modelled tables never got there. A kill loses the open transaction whole, rows and
+    ///   position alike: the rebuild resumes from the last committed position, and no event is
+    ///   written twice, which is what makes the missing keys safe.
+    pub(crate) fn set_store_rebuild(&mut self, commit_every: u64) -> Result<()> {
+        self.commit_pending()?;
+        self.conn.execute_batch(schema::DROP_EVENTS_KEYS)?;
+        self.bulk = true;
+        self.commit_every = Some(commit_every.max(1));
+        Ok(())
+    }
+
+    /// Commits the transaction a store rebuild holds open, if any.
+    pub(crate) fn commit_pending(&mut self) -> Result<()> {
+        if self.open_tx.take().is_some() {
+            self.conn.execute_batch("COMMIT")?;
+        }
+        Ok(())
+    }
+
+    /// Ends the writing of a rebuild: commits, builds the keys of `events` if they are missing
+    /// (checking them: an event stored twice fails it) and checkpoints, so the file is whole
+    /// without its write-ahead log.
+    pub(crate) fn seal(&mut self) -> Result<()> {
+        self.commit_pending()?;
+        self.commit_every = None;
+        ensure_keys(&self.conn)?;
+        self.conn.execute_batch("CHECKPOINT")?;
+        Ok(())
     }
 
     pub(crate) fn path(&self) -> &Path {
@@ -194,6 +242,16 @@ impl Writer {
             }
         }
 
+        if let Some(every) = self.commit_every {
+            let outcome = self.write_in_open_transaction(&candidates, checkpoint, now, every)?;
+            for (i, verdict) in outcome {
+                verdicts[i] = Some(verdict);
+            }
+            return Ok(verdicts
+                .into_iter()
+                .map(|v| v.unwrap_or_else(|| Verdict::DeadLetter("no verdict".into())))
+                .collect());
+        }
         // Each way of writing the batch is tried in turn while the previous one hits a key
         // conflict (the transaction rolls back, nothing of it stays):
         // - a rebuild target appends `events` rows with no conflict check (see `set_bulk`);
@@ -210,7 +268,10 @@ impl Writer {
         };
         let mut outcome = Vec::new();
         for (n, &on) in ways.iter().enumerate() {
-            match write(&mut self.conn, &candidates, checkpoint, now, on) {
+            let tx = self.conn.transaction()?;
+            let written = write(&tx, &candidates, checkpoint, now, on)
+                .and_then(|outcome| Ok(tx.commit().map(|()| outcome)?));
+            match written {
                 Err(Error::DuckDb(e)) if is_constraint_violation(&e) && n + 1 < ways.len() => {
                     if on == Conflict::None {
                         tracing::info!(
@@ -239,6 +300,45 @@ impl Writer {
             .into_iter()
             .map(|v| v.unwrap_or_else(|| Verdict::DeadLetter("no verdict".into())))
             .collect())
+    }
+
+    /// A store rebuild's batch (see [`Self::set_store_rebuild`]): into the open transaction,
+    /// committed first if it carries `every` events already. A failure rolls the transaction
+    /// back whole, the feed's saved position with it.
+    fn write_in_open_transaction(
+        &mut self,
+        candidates: &[(usize, EventRows)],
+        checkpoint: &[FeedOffset],
+        now: DateTime<Utc>,
+        every: u64,
+    ) -> Result<Vec<(usize, Verdict)>> {
+        if self.open_tx.is_some_and(|written| written >= every) {
+            self.commit_pending()?;
+        }
+        if self.open_tx.is_none() {
+            self.conn.execute_batch("BEGIN TRANSACTION")?;
+            self.open_tx = Some(0);
+        }
+        match write(&self.conn, candidates, checkpoint, now, Conflict::None) {
+            Ok(outcome) => {
+                if let Some(written) = &mut self.open_tx {
+                    *written += candidates.len() as u64;
+                }
+                Ok(outcome)
+            }
+            Err(e) => {
+                self.open_tx = None;
+                if let Err(rollback) = self.conn.execute_batch("ROLLBACK") {
+                    tracing::warn!(error = %rollback, "rolling back a store rebuild's transaction");
+                }
+                tracing::error!(
+                    error = %e,
+                    "a store rebuild's transaction failed and was rolled back: the rebuild \
+                     resumes from the position committed before it"
+                );
+                Err(e)
+            }
+        }
     }
 
     /// The stored positions of `feed`, by partition.
@@ -328,6 +428,7 @@ impl Writer {
     /// path), and opens the path again, whichever file it then is. The reopen is retried until
     /// it succeeds: batches wait rather than go to a database that is not the file's.
     pub(crate) fn replace_file(&mut self, swap: impl FnOnce() -> Result<()>) -> Result<()> {
+        self.commit_pending()?;
         // Nothing left in the WAL: a connection cloned earlier ([`Connection::try_clone`])
         // keeps the old database open, and must find nothing to write back by path.
         self.conn.execute_batch("FORCE CHECKPOINT")?;
@@ -357,6 +458,32 @@ impl Writer {
     }
 }
 
+impl Drop for Writer {
+    /// A store rebuild's open transaction is committed: closing the warehouse (an interrupted
+    /// rebuild) keeps what was written, its position with it.
+    fn drop(&mut self) {
+        if let Err(e) = self.commit_pending() {
+            tracing::error!(error = %e, path = %self.path.display(), "committing on close");
+        }
+    }
+}
+
+/// Creates the keys of `events` ([`schema::EVENTS_KEYS`]) unless the file has them, as those
+/// indexes or, in an older file, as constraints of the table.
+fn ensure_keys(conn: &Connection) -> Result<()> {
+    let constraints: i64 = conn.query_row(
+        "SELECT count(*) FROM duckdb_constraints()
+         WHERE database_name = current_database() AND schema_name = 'main'
+           AND table_name = 'events' AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+        [],
+        |r| r.get(0),
+    )?;
+    if constraints == 0 {
+        conn.execute_batch(schema::EVENTS_KEYS)?;
+    }
+    Ok(())
+}
+
 /// Which keys an `events` insert skips conflicting rows on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conflict {
@@ -378,14 +505,13 @@ fn is_constraint_violation(e: &duckdb::Error) -> bool {
 /// One transaction: the candidates' `events` rows, the modelled rows of those that went in, the
 /// feed's offsets. Returns each candidate's verdict by its index in the batch.
 fn write(
-    conn: &mut Connection,
+    tx: &Connection,
     candidates: &[(usize, EventRows)],
     checkpoint: &[FeedOffset],
     now: DateTime<Utc>,
     on: Conflict,
 ) -> Result<Vec<(usize, Verdict)>> {
-    let tx = conn.transaction()?;
-    let inserted = insert_events(&tx, candidates, on)?;
+    let inserted = insert_events(tx, candidates, on)?;
     let mut refused = Vec::new();
     let mut verdicts = Vec::with_capacity(candidates.len());
     let mut modelled: HashMap<&'static str, Vec<&Row>> = HashMap::new();
@@ -402,7 +528,7 @@ fn write(
     if !refused.is_empty() {
         // Not inserted: either this very event is already stored (a replay), or another event
         // holds its (aggregate, sequence), which only a corrupt feed produces.
-        let stored = stored_ids(&tx, &refused)?;
+        let stored = stored_ids(tx, &refused)?;
         for (i, rows) in refused {
             verdicts.push((
                 i,
@@ -415,10 +541,9 @@ fn write(
         }
     }
     for (table, rows) in modelled {
-        append(&tx, table, None, &rows)?;
+        append(tx, table, None, &rows)?;
     }
-    store_offsets(&tx, checkpoint, now)?;
-    tx.commit()?;
+    store_offsets(tx, checkpoint, now)?;
     Ok(verdicts)
 }
 
@@ -433,7 +558,7 @@ fn conflict(rows: &EventRows) -> String {
 /// Appends the candidates' `events` rows to the staging table and moves those not yet stored
 /// into `events`; returns the ids actually inserted.
 fn insert_events(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     candidates: &[(usize, EventRows)],
     on: Conflict,
 ) -> Result<HashSet<Uuid>> {
@@ -464,7 +589,7 @@ fn insert_events(
 
 /// Which of the refused candidates are stored under their own id (the staging table still
 /// holds every candidate).
-fn stored_ids(tx: &Transaction<'_>, refused: &[(usize, &EventRows)]) -> Result<HashSet<Uuid>> {
+fn stored_ids(tx: &Connection, refused: &[(usize, &EventRows)]) -> Result<HashSet<Uuid>> {
     let wanted: HashSet<Uuid> = refused.iter().map(|(_, r)| r.event_id).collect();
     let mut stmt = tx.prepare(&format!(
         "SELECT e.event_id::VARCHAR FROM events e SEMI JOIN {} s ON e.event_id = s.event_id",
@@ -493,7 +618,7 @@ fn parse_id(id: &str) -> Result<Uuid> {
 /// a lock and a conversion per value) were most of a batch's time. DuckDB casts each column to
 /// the table's type (text to `UUID` and to `VARCHAR[]` list literals).
 pub(crate) fn append<R: AsRef<[Value]>>(
-    tx: &Transaction<'_>,
+    tx: &Connection,
     table: &str,
     catalog: Option<&str>,
     rows: &[R],
@@ -593,11 +718,7 @@ fn columns<R: AsRef<[Value]>>(rows: &[R]) -> Result<RecordBatch> {
         .map_err(|e| Error::Corrupt(format!("rows as Arrow: {e}")))
 }
 
-fn store_offsets(
-    tx: &Transaction<'_>,
-    checkpoint: &[FeedOffset],
-    now: DateTime<Utc>,
-) -> Result<()> {
+fn store_offsets(tx: &Connection, checkpoint: &[FeedOffset], now: DateTime<Utc>) -> Result<()> {
     if checkpoint.is_empty() {
         return Ok(());
     }

@@ -396,6 +396,20 @@ fn nested_records_are_strict_too() {
 fn fields_json_is_the_record_without_its_envelope() {
     for event in published_samples() {
         let text = fields_json(&event.event).unwrap();
+        // Exactly the text of apache_avro's JSON conversion, field by field.
+        let Value::Record(own_fields) = to_avro(&event) else {
+            panic!("not a record")
+        };
+        let converted = own_fields
+            .into_iter()
+            .skip(1) // the envelope
+            .map(|(name, value)| {
+                let json = serde_json::Value::try_from(value).unwrap();
+                format!("{}:{json}", serde_json::Value::from(name))
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        assert_eq!(text, format!("{{{converted}}}"), "{}", event.record_name());
         let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
         let mut record = serde_json::Value::try_from(to_avro(&event)).unwrap();
         let fields = record.as_object_mut().unwrap();

@@ -3,6 +3,7 @@
 mod core;
 mod export;
 mod model;
+mod store_rebuild;
 mod switch;
 
 use std::path::PathBuf;
