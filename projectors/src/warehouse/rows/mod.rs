@@ -30,8 +30,9 @@ pub(crate) struct EventRows {
 /// letter), which with a passing schema test suite does not happen.
 pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String> {
     let e = &published.envelope;
+    let event_id = Value::Text(e.event_id.to_string());
     let event = vec![
-        Value::Text(e.event_id.to_string()),
+        event_id.clone(),
         Value::Text(e.event_type.clone()),
         Value::Text(e.aggregate_type.clone()),
         Value::Text(e.aggregate_id.clone()),
@@ -45,7 +46,7 @@ pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String
     ];
     let mut modelled = Vec::new();
     let at = Envelope {
-        event_id: Value::Text(e.event_id.to_string()),
+        event_id,
         aggregate_id: &e.aggregate_id,
         sequence: bigint(e.sequence),
     };
