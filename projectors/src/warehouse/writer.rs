@@ -242,16 +242,26 @@ impl Writer {
             }
         }
 
-        if let Some(every) = self.commit_every {
-            let outcome = self.write_in_open_transaction(&candidates, checkpoint, now, every)?;
-            for (i, verdict) in outcome {
-                verdicts[i] = Some(verdict);
-            }
-            return Ok(verdicts
-                .into_iter()
-                .map(|v| v.unwrap_or_else(|| Verdict::DeadLetter("no verdict".into())))
-                .collect());
+        let outcome = match self.commit_every {
+            Some(every) => self.write_in_open_transaction(&candidates, checkpoint, now, every)?,
+            None => self.write_in_own_transaction(&candidates, checkpoint, now)?,
+        };
+        for (i, verdict) in outcome {
+            verdicts[i] = Some(verdict);
         }
+        Ok(verdicts
+            .into_iter()
+            .map(|v| v.unwrap_or_else(|| Verdict::DeadLetter("no verdict".into())))
+            .collect())
+    }
+
+    /// A batch in a transaction of its own, committed before this returns.
+    fn write_in_own_transaction(
+        &mut self,
+        candidates: &[(usize, EventRows)],
+        checkpoint: &[FeedOffset],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(usize, Verdict)>> {
         // Each way of writing the batch is tried in turn while the previous one hits a key
         // conflict (the transaction rolls back, nothing of it stays):
         // - a rebuild target appends `events` rows with no conflict check (see `set_bulk`);
@@ -266,13 +276,12 @@ impl Writer {
         } else {
             &[Conflict::EventId, Conflict::Any]
         };
-        let mut outcome = Vec::new();
-        for (n, &on) in ways.iter().enumerate() {
+        for &on in ways {
             let tx = self.conn.transaction()?;
-            let written = write(&tx, &candidates, checkpoint, now, on)
+            let written = write(&tx, candidates, checkpoint, now, on)
                 .and_then(|outcome| Ok(tx.commit().map(|()| outcome)?));
             match written {
-                Err(Error::DuckDb(e)) if is_constraint_violation(&e) && n + 1 < ways.len() => {
+                Err(Error::DuckDb(e)) if is_constraint_violation(&e) && on != Conflict::Any => {
                     if on == Conflict::None {
                         tracing::info!(
                             error = %e,
@@ -287,19 +296,11 @@ impl Writer {
                         );
                     }
                 }
-                other => {
-                    outcome = other?;
-                    break;
-                }
+                other => return other,
             }
         }
-        for (i, verdict) in outcome {
-            verdicts[i] = Some(verdict);
-        }
-        Ok(verdicts
-            .into_iter()
-            .map(|v| v.unwrap_or_else(|| Verdict::DeadLetter("no verdict".into())))
-            .collect())
+        // Not reached: `Conflict::Any` ends both lists, and its outcome is returned.
+        Err(Error::Corrupt("no way left to write the batch".into()))
     }
 
     /// A store rebuild's batch (see [`Self::set_store_rebuild`]): into the open transaction,
@@ -502,8 +503,8 @@ fn is_constraint_violation(e: &duckdb::Error) -> bool {
     message.contains("Constraint Error") || message.contains("Duplicate key")
 }
 
-/// One transaction: the candidates' `events` rows, the modelled rows of those that went in, the
-/// feed's offsets. Returns each candidate's verdict by its index in the batch.
+/// In the caller's transaction: the candidates' `events` rows, the modelled rows of those that
+/// went in, the feed's offsets. Returns each candidate's verdict by its index in the batch.
 fn write(
     tx: &Connection,
     candidates: &[(usize, EventRows)],
