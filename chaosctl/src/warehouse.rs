@@ -175,12 +175,6 @@ pub async fn rebuild(ctx: &Ctx, args: &RebuildArgs) -> anyhow::Result<u8> {
         }
     };
     signals.abort();
-    if !stop.is_cancelled() {
-        // Part of the rebuild's time: the last commit, the keys a store rebuild left out and
-        // the checkpoint (the switch would do them otherwise).
-        target.finish_rebuild().await?;
-    }
-    let seconds = started.elapsed().as_secs_f64();
     if stop.is_cancelled() {
         target.close().await?;
         eprintln!(
@@ -191,6 +185,10 @@ pub async fn rebuild(ctx: &Ctx, args: &RebuildArgs) -> anyhow::Result<u8> {
         );
         return Ok(exit::FAILED);
     }
+    // Part of the rebuild's time: the last commit, the keys a store rebuild left out and the
+    // checkpoint (the switch would do them otherwise).
+    target.finish_rebuild().await?;
+    let seconds = started.elapsed().as_secs_f64();
     let sum = target.checksum().await?;
     eprintln!("checksum of the rebuilt warehouse: {}", sum.digest);
     let ack = target

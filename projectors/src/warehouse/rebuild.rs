@@ -70,7 +70,7 @@ impl Warehouse {
 
     /// Tuned further for a rebuild fed by the event store (`StoreFeed` with
     /// [`Self::store_checkpoint`], which brings each event once): `events` is written without
-    /// its keys, built once by [`Self::switch_into`], and a transaction carries `commit_every`
+    /// its keys, built once by [`Self::finish_rebuild`], and a transaction carries `commit_every`
     /// events with the feed's position (see `Writer::set_store_rebuild`). A kill loses at most
     /// the open transaction; the rebuild resumes from the position committed with the rows.
     /// Not for a Kafka feed, which can bring an event twice.
@@ -81,9 +81,9 @@ impl Warehouse {
         Ok(this)
     }
 
-    /// Ends the writing of a rebuild: commits, and builds the keys of `events` if a store
-    /// rebuild left them out (checking them: an event stored twice fails it). The target takes
-    /// no more store-rebuild transactions. [`Self::switch_into`] calls it; idempotent.
+    /// Ends the writing of a rebuild: commits, builds the keys of `events` if a store rebuild
+    /// left them out (checking them: an event stored twice fails it) and checkpoints. The
+    /// target takes no more store-rebuild transactions. [`Self::switch_into`] calls it; idempotent.
     pub async fn finish_rebuild(&self) -> Result<()> {
         self.call(|w| w.seal()).await
     }

@@ -9,9 +9,10 @@
 //! Idempotence: `events` is the gate. Its natural keys (`event_id`, and the stream position
 //! `(aggregate_type, aggregate_id, sequence)`: the unique indexes of [`EVENTS_KEYS`]) refuse a
 //! redelivered event (`ON CONFLICT DO NOTHING`), and an event's modelled rows are appended only
-//! in the transaction that inserted its `events` row. So every fact table is keyed by its event (`event_id`, plus `line` where one
-//! event makes several rows) without paying for a second index per table: a redelivery inserts
-//! no `events` row, hence no fact row. The content dimensions are keyed by id and upserted.
+//! in the transaction that inserted its `events` row. So every fact table is keyed by its event
+//! (`event_id`, plus `line` where one event makes several rows) without paying for a second
+//! index per table: a redelivery inserts no `events` row, hence no fact row. The content
+//! dimensions are keyed by id and upserted.
 
 /// How a table is exported and checksummed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
