@@ -1,245 +1,274 @@
 //! Read models in a SQLite file: the embedded mode's store. They persist across restarts, so the
 //! embedded backend resumes its views from their checkpoint (kept in the same file) instead of
 //! rebuilding them from the whole event store at every start. Same contract as Redis.
+//!
+//! Synchronous SQLite (rusqlite) on tokio's blocking threads, a call per operation: a batch of
+//! writes is one blocking call running cached statements in one transaction. (Through sqlx's
+//! SQLite driver every statement was a round trip to its worker thread: a rebuild spent as much
+//! time in the kernel, switching threads, as in SQLite.)
 
-use std::str::FromStr;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
-use sqlx::Row;
 use tokio::sync::Notify;
 
 use crate::store::{
     BoardOp, CasWrite, Document, DocumentStore, KeyKind, Result, ScanPage, StoreError, Watch,
 };
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS docs (
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS docs (
         key       TEXT PRIMARY KEY,
         revision  INTEGER NOT NULL,
         applied   INTEGER NOT NULL,
         positions TEXT NOT NULL,
         body      TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS logs (
+    );
+    CREATE TABLE IF NOT EXISTS logs (
         key   TEXT NOT NULL,
         score INTEGER NOT NULL,
         entry TEXT NOT NULL,
         PRIMARY KEY (key, score)
-    )",
-    "CREATE TABLE IF NOT EXISTS boards (
+    );
+    CREATE TABLE IF NOT EXISTS boards (
         board  TEXT NOT NULL,
         member TEXT NOT NULL,
         score  REAL NOT NULL,
         PRIMARY KEY (board, member)
-    )",
-    "CREATE INDEX IF NOT EXISTS boards_by_score ON boards (board, score DESC, member DESC)",
-    "CREATE TABLE IF NOT EXISTS kv (
+    );
+    CREATE INDEX IF NOT EXISTS boards_by_score ON boards (board, score DESC, member DESC);
+    CREATE TABLE IF NOT EXISTS kv (
         key   TEXT PRIMARY KEY,
         value TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS checkpoints (
+    );
+    CREATE TABLE IF NOT EXISTS checkpoints (
         name            TEXT PRIMARY KEY,
         global_position INTEGER NOT NULL
-    )",
-];
+    );
+";
 
-fn unavailable(e: sqlx::Error) -> StoreError {
+/// Reader connections kept open between calls (more are opened while all are busy).
+const IDLE_READERS: usize = 4;
+
+fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::unavailable(e)
+}
+
+/// Counts and scores are stored as SQLite integers (`i64`); none comes near `i64::MAX`.
+fn int(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
+fn uint(n: i64) -> u64 {
+    u64::try_from(n).unwrap_or(0)
+}
+
+/// The file's connections: one writer (SQLite has one writer at a time anyway; a batch is one
+/// `BEGIN IMMEDIATE` transaction on it) and idle readers (WAL: they read beside the writer).
+#[derive(Debug)]
+struct Connections {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Connections {
+    /// WAL and synchronous = NORMAL: a committed batch survives a crash of the process; the
+    /// feed's checkpoint commits with the batch it covers.
+    fn connect(path: &Path) -> rusqlite::Result<Connection> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get::<_, String>(0))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        Ok(conn)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut conn).map_err(unavailable)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let idle = self
+            .readers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => Self::connect(&self.path).map_err(unavailable)?,
+        };
+        let out = f(&conn).map_err(unavailable);
+        let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
+        if idle.len() < IDLE_READERS {
+            idle.push(conn);
+        }
+        out
+    }
 }
 
 /// See the module documentation. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    connections: Arc<Connections>,
     changed: Arc<Notify>,
+}
+
+/// A document write as its columns, made before the blocking call.
+struct Row {
+    key: String,
+    expected: i64,
+    revision: i64,
+    applied: i64,
+    positions: String,
+    body: String,
+    log: Vec<(String, i64, String)>,
+    boards: Vec<BoardOp>,
 }
 
 impl SqliteStore {
     /// Opens (creating if needed) the file, WAL and synchronous as the event store: a batch the
     /// feed moved its checkpoint past is on disk.
     pub async fn open(path: &std::path::Path) -> Result<Self> {
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(unavailable)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(unavailable)?;
-        for statement in SCHEMA {
-            sqlx::query(statement)
-                .execute(&pool)
-                .await
-                .map_err(unavailable)?;
-        }
+        let path = path.to_owned();
+        let connections = tokio::task::spawn_blocking(move || {
+            let writer = Connections::connect(&path)?;
+            writer.execute_batch(SCHEMA)?;
+            Ok::<_, rusqlite::Error>(Connections {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            })
+        })
+        .await
+        .map_err(StoreError::unavailable)?
+        .map_err(unavailable)?;
         Ok(Self {
-            pool,
+            connections: Arc::new(connections),
             changed: Arc::new(Notify::new()),
         })
     }
 
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let connections = self.connections.clone();
+        tokio::task::spawn_blocking(move || connections.write(f))
+            .await
+            .map_err(StoreError::unavailable)?
+    }
+
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let connections = self.connections.clone();
+        tokio::task::spawn_blocking(move || connections.read(f))
+            .await
+            .map_err(StoreError::unavailable)?
+    }
+
     /// The global position a feed named `name` has applied up to (`None`: never saved).
     pub async fn load_checkpoint(&self, name: &str) -> Result<Option<i64>> {
-        sqlx::query_scalar("SELECT global_position FROM checkpoints WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)
+        let name = name.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT global_position FROM checkpoints WHERE name = ?1")?
+                .query_row([name], |row| row.get(0))
+                .optional()
+        })
+        .await
     }
 
     pub async fn save_checkpoint(&self, name: &str, global_position: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO checkpoints (name, global_position) VALUES (?, ?)
-             ON CONFLICT (name) DO UPDATE SET global_position = excluded.global_position",
-        )
-        .bind(name)
-        .bind(global_position)
-        .execute(&self.pool)
+        let name = name.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO checkpoints (name, global_position) VALUES (?1, ?2)
+                 ON CONFLICT (name) DO UPDATE SET global_position = excluded.global_position",
+            )?
+            .execute(params![name, global_position])
+            .map(drop)
+        })
         .await
-        .map_err(unavailable)?;
-        Ok(())
     }
 
     /// Removes every document, log, board, value and checkpoint whose key does not start with
-    /// `prefix`: the
-    /// read models of another model version, or of an event store that is gone.
+    /// `prefix`: the read models of another model version, or of an event store that is gone.
     pub async fn retain(&self, prefix: &str) -> Result<u64> {
-        let length = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        let mut removed = 0;
-        for statement in [
-            "DELETE FROM docs WHERE substr(key, 1, ?) <> ?",
-            "DELETE FROM logs WHERE substr(key, 1, ?) <> ?",
-            "DELETE FROM boards WHERE substr(board, 1, ?) <> ?",
-            "DELETE FROM kv WHERE substr(key, 1, ?) <> ?",
-            "DELETE FROM checkpoints WHERE substr(name, 1, ?) <> ?",
-        ] {
-            removed += sqlx::query(statement)
-                .bind(length)
-                .bind(prefix)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?
-                .rows_affected();
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(removed)
+        let prefix = prefix.to_owned();
+        let length = int(prefix.chars().count() as u64);
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            let mut removed = 0;
+            for statement in [
+                "DELETE FROM docs WHERE substr(key, 1, ?1) <> ?2",
+                "DELETE FROM logs WHERE substr(key, 1, ?1) <> ?2",
+                "DELETE FROM boards WHERE substr(board, 1, ?1) <> ?2",
+                "DELETE FROM kv WHERE substr(key, 1, ?1) <> ?2",
+                "DELETE FROM checkpoints WHERE substr(name, 1, ?1) <> ?2",
+            ] {
+                removed += tx.execute(statement, params![length, prefix])? as u64;
+            }
+            tx.commit()?;
+            Ok(removed)
+        })
+        .await
     }
 
     /// Every document key (for checksums and tests).
     pub async fn keys(&self) -> Result<Vec<String>> {
-        sqlx::query_scalar("SELECT key FROM docs ORDER BY key")
-            .fetch_all(&self.pool)
-            .await
-            .map_err(unavailable)
+        self.read(|conn| {
+            conn.prepare_cached("SELECT key FROM docs ORDER BY key")?
+                .query_map([], |row| row.get(0))?
+                .collect()
+        })
+        .await
     }
 }
 
-#[async_trait]
-impl DocumentStore for SqliteStore {
-    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Document>>> {
-        let mut out = Vec::with_capacity(keys.len());
-        let mut conn = self.pool.acquire().await.map_err(unavailable)?;
-        for key in keys {
-            let row =
-                sqlx::query("SELECT revision, applied, positions, body FROM docs WHERE key = ?")
-                    .bind(key)
-                    .fetch_optional(&mut *conn)
-                    .await
-                    .map_err(unavailable)?;
-            out.push(
-                row.map(|r| {
-                    let corrupt = |e: serde_json::Error| StoreError::Corrupt {
-                        key: key.clone(),
-                        reason: e.to_string(),
-                    };
-                    let positions: String = r.try_get("positions").map_err(unavailable)?;
-                    let body: String = r.try_get("body").map_err(unavailable)?;
-                    Ok(Document {
-                        revision: u64::try_from(
-                            r.try_get::<i64, _>("revision").map_err(unavailable)?,
-                        )
-                        .unwrap_or(0),
-                        applied: u64::try_from(
-                            r.try_get::<i64, _>("applied").map_err(unavailable)?,
-                        )
-                        .unwrap_or(0),
-                        positions: serde_json::from_str(&positions).map_err(corrupt)?,
-                        body: serde_json::from_str(&body).map_err(corrupt)?,
-                    })
-                })
-                .transpose()?,
-            );
-        }
-        Ok(out)
-    }
-
-    /// One transaction for all the writes; each wins or loses its compare-and-set on its own.
-    async fn put_many(&self, writes: &[CasWrite]) -> Result<Vec<bool>> {
-        if writes.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(unavailable)?;
-        let mut won = Vec::with_capacity(writes.len());
-        for w in writes {
-            let revision = i64::try_from(w.doc.revision).unwrap_or(i64::MAX);
-            let applied = i64::try_from(w.doc.applied).unwrap_or(i64::MAX);
-            let positions = serde_json::to_string(&w.doc.positions).unwrap_or_default();
-            let body = w.doc.body.to_string();
+/// One transaction for all the writes; each wins or loses its compare-and-set on its own.
+fn put_rows(conn: &mut Connection, rows: &[Row]) -> rusqlite::Result<Vec<bool>> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let mut won = Vec::with_capacity(rows.len());
+    {
+        let mut insert = tx.prepare_cached(
+            "INSERT INTO docs (key, revision, applied, positions, body) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (key) DO NOTHING",
+        )?;
+        let mut update = tx.prepare_cached(
+            "UPDATE docs SET revision = ?2, applied = ?3, positions = ?4, body = ?5
+             WHERE key = ?1 AND revision = ?6",
+        )?;
+        let mut log = tx.prepare_cached(
+            "INSERT INTO logs (key, score, entry) VALUES (?1, ?2, ?3)
+             ON CONFLICT (key, score) DO UPDATE SET entry = excluded.entry",
+        )?;
+        let mut set = tx.prepare_cached(
+            "INSERT INTO boards (board, member, score) VALUES (?1, ?2, ?3)
+             ON CONFLICT (board, member) DO UPDATE SET score = excluded.score",
+        )?;
+        let mut remove = tx.prepare_cached("DELETE FROM boards WHERE board = ?1 AND member = ?2")?;
+        for w in rows {
             let changed = if w.expected == 0 {
-                sqlx::query(
-                    "INSERT INTO docs (key, revision, applied, positions, body) VALUES (?, ?, ?, ?, ?)
-                     ON CONFLICT (key) DO NOTHING",
-                )
-                .bind(&w.key)
-                .bind(revision)
-                .bind(applied)
-                .bind(positions)
-                .bind(body)
-                .execute(&mut *tx)
-                .await
+                insert.execute(params![w.key, w.revision, w.applied, w.positions, w.body])?
             } else {
-                sqlx::query(
-                    "UPDATE docs SET revision = ?, applied = ?, positions = ?, body = ?
-                     WHERE key = ? AND revision = ?",
-                )
-                .bind(revision)
-                .bind(applied)
-                .bind(positions)
-                .bind(body)
-                .bind(&w.key)
-                .bind(i64::try_from(w.expected).unwrap_or(i64::MAX))
-                .execute(&mut *tx)
-                .await
-            }
-            .map_err(unavailable)?
-            .rows_affected()
-                == 1;
+                update.execute(params![
+                    w.key,
+                    w.revision,
+                    w.applied,
+                    w.positions,
+                    w.body,
+                    w.expected
+                ])?
+            } == 1;
             if changed {
-                for entry in &w.log {
-                    sqlx::query(
-                        "INSERT INTO logs (key, score, entry) VALUES (?, ?, ?)
-                         ON CONFLICT (key, score) DO UPDATE SET entry = excluded.entry",
-                    )
-                    .bind(&entry.key)
-                    .bind(i64::try_from(entry.score).unwrap_or(i64::MAX))
-                    .bind(entry.entry.to_string())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
+                for (key, score, entry) in &w.log {
+                    log.execute(params![key, score, entry])?;
                 }
                 for op in &w.boards {
                     match op {
@@ -247,27 +276,91 @@ impl DocumentStore for SqliteStore {
                             board,
                             member,
                             score,
-                        } => sqlx::query(
-                            "INSERT INTO boards (board, member, score) VALUES (?, ?, ?)
-                             ON CONFLICT (board, member) DO UPDATE SET score = excluded.score",
-                        )
-                        .bind(board)
-                        .bind(member)
-                        .bind(score),
+                        } => set.execute(params![board, member, score])?,
                         BoardOp::Remove { board, member } => {
-                            sqlx::query("DELETE FROM boards WHERE board = ? AND member = ?")
-                                .bind(board)
-                                .bind(member)
+                            remove.execute(params![board, member])?
                         }
-                    }
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
+                    };
                 }
             }
             won.push(changed);
         }
-        tx.commit().await.map_err(unavailable)?;
+    }
+    tx.commit()?;
+    Ok(won)
+}
+
+fn corrupt(key: &str) -> impl Fn(serde_json::Error) -> StoreError + '_ {
+    move |e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+#[async_trait]
+impl DocumentStore for SqliteStore {
+    async fn get_many(&self, keys: &[String]) -> Result<Vec<Option<Document>>> {
+        let wanted = keys.to_vec();
+        let rows = self
+            .read(move |conn| {
+                let mut get = conn.prepare_cached(
+                    "SELECT revision, applied, positions, body FROM docs WHERE key = ?1",
+                )?;
+                wanted
+                    .iter()
+                    .map(|key| {
+                        get.query_row([key], |r| {
+                            Ok((
+                                r.get::<_, i64>(0)?,
+                                r.get::<_, i64>(1)?,
+                                r.get::<_, String>(2)?,
+                                r.get::<_, String>(3)?,
+                            ))
+                        })
+                        .optional()
+                    })
+                    .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        keys.iter()
+            .zip(rows)
+            .map(|(key, row)| {
+                row.map(|(revision, applied, positions, body)| {
+                    Ok(Document {
+                        revision: uint(revision),
+                        applied: uint(applied),
+                        positions: serde_json::from_str(&positions).map_err(corrupt(key))?,
+                        body: serde_json::from_str(&body).map_err(corrupt(key))?,
+                    })
+                })
+                .transpose()
+            })
+            .collect()
+    }
+
+    /// One transaction for all the writes; each wins or loses its compare-and-set on its own.
+    async fn put_many(&self, writes: &[CasWrite]) -> Result<Vec<bool>> {
+        if writes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<Row> = writes
+            .iter()
+            .map(|w| Row {
+                key: w.key.clone(),
+                expected: int(w.expected),
+                revision: int(w.doc.revision),
+                applied: int(w.doc.applied),
+                positions: serde_json::to_string(&w.doc.positions).unwrap_or_default(),
+                body: w.doc.body.to_string(),
+                log: w
+                    .log
+                    .iter()
+                    .map(|e| (e.key.clone(), int(e.score), e.entry.to_string()))
+                    .collect(),
+                boards: w.boards.clone(),
+            })
+            .collect();
+        let won = self.write(move |conn| put_rows(conn, &rows)).await?;
         if won.contains(&true) {
             self.changed.notify_waiters();
         }
@@ -275,24 +368,23 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn log_range(&self, key: &str, after: u64, limit: usize) -> Result<Vec<(u64, Value)>> {
-        let rows = sqlx::query(
-            "SELECT score, entry FROM logs WHERE key = ? AND score > ? ORDER BY score LIMIT ?",
-        )
-        .bind(key)
-        .bind(i64::try_from(after).unwrap_or(i64::MAX))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        rows.iter()
-            .map(|r| {
-                let score: i64 = r.try_get("score").map_err(unavailable)?;
-                let entry: String = r.try_get("entry").map_err(unavailable)?;
-                let value = serde_json::from_str(&entry).map_err(|e| StoreError::Corrupt {
-                    key: key.to_owned(),
-                    reason: e.to_string(),
-                })?;
-                Ok((u64::try_from(score).unwrap_or(0), value))
+        let (wanted, after, limit) = (key.to_owned(), int(after), int(limit as u64));
+        let rows = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT score, entry FROM logs WHERE key = ?1 AND score > ?2
+                     ORDER BY score LIMIT ?3",
+                )?
+                .query_map(params![wanted, after, limit], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(score, entry)| {
+                let value = serde_json::from_str(&entry).map_err(corrupt(key))?;
+                Ok((uint(score), value))
             })
             .collect()
     }
@@ -304,94 +396,101 @@ impl DocumentStore for SqliteStore {
         limit: usize,
         min_score: Option<f64>,
     ) -> Result<Vec<(String, f64)>> {
-        sqlx::query_as(
-            "SELECT member, score FROM boards WHERE board = ? AND score >= ?
-             ORDER BY score DESC, member DESC LIMIT ? OFFSET ?",
-        )
-        .bind(board)
-        .bind(min_score.unwrap_or(f64::NEG_INFINITY))
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .bind(i64::try_from(offset).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
+        let board = board.to_owned();
+        let min = min_score.unwrap_or(f64::NEG_INFINITY);
+        let (limit, offset) = (int(limit as u64), int(offset));
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT member, score FROM boards WHERE board = ?1 AND score >= ?2
+                 ORDER BY score DESC, member DESC LIMIT ?3 OFFSET ?4",
+            )?
+            .query_map(params![board, min, limit, offset], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })?
+            .collect()
+        })
         .await
-        .map_err(unavailable)
     }
 
     async fn board_rank(&self, board: &str, member: &str) -> Result<Option<(u64, f64)>> {
-        let Some(score): Option<f64> =
-            sqlx::query_scalar("SELECT score FROM boards WHERE board = ? AND member = ?")
-                .bind(board)
-                .bind(member)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err(unavailable)?
-        else {
-            return Ok(None);
-        };
-        let ahead: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM boards
-             WHERE board = ? AND (score > ? OR (score = ? AND member > ?))",
-        )
-        .bind(board)
-        .bind(score)
-        .bind(score)
-        .bind(member)
-        .fetch_one(&self.pool)
+        let (board, member) = (board.to_owned(), member.to_owned());
+        self.read(move |conn| {
+            let Some(score): Option<f64> = conn
+                .prepare_cached("SELECT score FROM boards WHERE board = ?1 AND member = ?2")?
+                .query_row(params![board, member], |r| r.get(0))
+                .optional()?
+            else {
+                return Ok(None);
+            };
+            let ahead: i64 = conn
+                .prepare_cached(
+                    "SELECT count(*) FROM boards
+                     WHERE board = ?1 AND (score > ?2 OR (score = ?2 AND member > ?3))",
+                )?
+                .query_row(params![board, score, member], |r| r.get(0))?;
+            Ok(Some((uint(ahead), score)))
+        })
         .await
-        .map_err(unavailable)?;
-        Ok(Some((u64::try_from(ahead).unwrap_or(0), score)))
     }
 
     async fn board_len(&self, board: &str, min_score: Option<f64>) -> Result<u64> {
-        let n: i64 =
-            sqlx::query_scalar("SELECT count(*) FROM boards WHERE board = ? AND score >= ?")
-                .bind(board)
-                .bind(min_score.unwrap_or(f64::NEG_INFINITY))
-                .fetch_one(&self.pool)
-                .await
-                .map_err(unavailable)?;
-        Ok(u64::try_from(n).unwrap_or(0))
+        let board = board.to_owned();
+        let min = min_score.unwrap_or(f64::NEG_INFINITY);
+        let n: i64 = self
+            .read(move |conn| {
+                conn.prepare_cached("SELECT count(*) FROM boards WHERE board = ?1 AND score >= ?2")?
+                    .query_row(params![board, min], |r| r.get(0))
+            })
+            .await?;
+        Ok(uint(n))
     }
 
     async fn get_value(&self, key: &str) -> Result<Option<String>> {
-        sqlx::query_scalar("SELECT value FROM kv WHERE key = ?")
-            .bind(key)
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(unavailable)
+        let key = key.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")?
+                .query_row([key], |r| r.get(0))
+                .optional()
+        })
+        .await
     }
 
     async fn set_value(&self, key: &str, value: &str) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO kv (key, value) VALUES (?, ?)
-             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(key)
-        .bind(value)
-        .execute(&self.pool)
+        let (key, value) = (key.to_owned(), value.to_owned());
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO kv (key, value) VALUES (?1, ?2)
+                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            )?
+            .execute(params![key, value])
+            .map(drop)
+        })
         .await
-        .map_err(unavailable)?;
-        Ok(())
     }
 
     /// In key order; the cursor is the last key of the previous page.
     async fn scan(&self, prefix: &str, cursor: Option<String>, limit: usize) -> Result<ScanPage> {
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, kind FROM (
-                 SELECT key, 0 AS kind FROM docs
-                 UNION SELECT key, 1 FROM logs
-                 UNION SELECT board, 2 FROM boards
-                 UNION SELECT key, 3 FROM kv
-             ) WHERE substr(key, 1, ?) = ? AND key > ? ORDER BY key LIMIT ?",
-        )
-        .bind(i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX))
-        .bind(prefix)
-        .bind(cursor.unwrap_or_default())
-        .bind(i64::try_from(limit.max(1)).unwrap_or(i64::MAX))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(unavailable)?;
-        let next = (rows.len() >= limit.max(1))
+        let length = int(prefix.chars().count() as u64);
+        let prefix = prefix.to_owned();
+        let cursor = cursor.unwrap_or_default();
+        let limit = limit.max(1);
+        let rows: Vec<(String, i64)> = self
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT key, kind FROM (
+                         SELECT key, 0 AS kind FROM docs
+                         UNION SELECT key, 1 FROM logs
+                         UNION SELECT board, 2 FROM boards
+                         UNION SELECT key, 3 FROM kv
+                     ) WHERE substr(key, 1, ?1) = ?2 AND key > ?3 ORDER BY key LIMIT ?4",
+                )?
+                .query_map(params![length, prefix, cursor, int(limit as u64)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
+            })
+            .await?;
+        let next = (rows.len() >= limit)
             .then(|| rows.last().map(|(k, _)| k.clone()))
             .flatten();
         let keys = rows
@@ -410,22 +509,22 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn delete(&self, keys: &[String]) -> Result<()> {
-        let mut tx = self.pool.begin().await.map_err(unavailable)?;
-        for key in keys {
-            for statement in [
-                "DELETE FROM docs WHERE key = ?",
-                "DELETE FROM logs WHERE key = ?",
-                "DELETE FROM boards WHERE board = ?",
-                "DELETE FROM kv WHERE key = ?",
-            ] {
-                sqlx::query(statement)
-                    .bind(key)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(unavailable)?;
+        let keys = keys.to_vec();
+        self.write(move |conn| {
+            let tx = conn.transaction()?;
+            for key in &keys {
+                for statement in [
+                    "DELETE FROM docs WHERE key = ?1",
+                    "DELETE FROM logs WHERE key = ?1",
+                    "DELETE FROM boards WHERE board = ?1",
+                    "DELETE FROM kv WHERE key = ?1",
+                ] {
+                    tx.prepare_cached(statement)?.execute([key])?;
+                }
             }
-        }
-        tx.commit().await.map_err(unavailable)
+            tx.commit()
+        })
+        .await
     }
 
     async fn watch(&self, _key: &str) -> Option<Watch> {
@@ -438,11 +537,8 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
+        self.read(|conn| conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop))
             .await
-            .map_err(unavailable)?;
-        Ok(())
     }
 }
 
