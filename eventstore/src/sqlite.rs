@@ -167,21 +167,27 @@ impl BatchWriter for SqliteBatchWriter {
             .begin_with("BEGIN IMMEDIATE")
             .await
             .map_err(|e| classify(&e))?;
-        for row in rows {
-            sqlx::query(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(&row.aggregate_type)
-            .bind(&row.aggregate_id)
-            .bind(row.sequence)
-            .bind(&row.event_type)
-            .bind(&row.event_version)
-            .bind(&row.payload)
-            .bind(&row.metadata)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| classify(&e))?;
+        // A statement per chunk of rows, not per row: each statement is a round trip to sqlx's
+        // SQLite worker thread. 7 parameters a row; SQLite takes up to 32,766 a statement.
+        for chunk in rows.chunks(1_000) {
+            let mut insert = sqlx::QueryBuilder::new(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) ",
+            );
+            insert.push_values(chunk, |mut values, row| {
+                values
+                    .push_bind(&row.aggregate_type)
+                    .push_bind(&row.aggregate_id)
+                    .push_bind(row.sequence)
+                    .push_bind(&row.event_type)
+                    .push_bind(&row.event_version)
+                    .push_bind(&row.payload)
+                    .push_bind(&row.metadata);
+            });
+            insert
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| classify(&e))?;
         }
         tx.commit().await.map_err(|e| classify(&e))
     }
