@@ -267,7 +267,8 @@ fn put_rows(conn: &mut Connection, rows: &[Row]) -> rusqlite::Result<Vec<bool>> 
             "INSERT INTO boards (board, member, score) VALUES (?1, ?2, ?3)
              ON CONFLICT (board, member) DO UPDATE SET score = excluded.score",
         )?;
-        let mut remove = tx.prepare_cached("DELETE FROM boards WHERE board = ?1 AND member = ?2")?;
+        let mut remove =
+            tx.prepare_cached("DELETE FROM boards WHERE board = ?1 AND member = ?2")?;
         for w in rows {
             let changed = if w.expected == 0 {
                 insert.execute(params![w.key, w.revision, w.applied, w.positions, w.body])?
@@ -516,7 +517,9 @@ impl DocumentStore for SqliteStore {
                     let mut statement = conn.prepare_cached(&sql)?;
                     let page = int(limit as u64);
                     let rows = match &high {
-                        Some(high) => statement.query_map(params![low, after, page, high], first)?,
+                        Some(high) => {
+                            statement.query_map(params![low, after, page, high], first)?
+                        }
                         None => statement.query_map(params![low, after, page], first)?,
                     };
                     for key in rows {
@@ -570,8 +573,11 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn ping(&self) -> Result<()> {
-        self.read(|conn| conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(drop))
-            .await
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(drop)
+        })
+        .await
     }
 }
 
@@ -584,7 +590,11 @@ mod tests {
         use super::prefix_end;
         assert_eq!(prefix_end("chaos:v2:").as_deref(), Some("chaos:v2;"));
         assert_eq!(prefix_end("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(prefix_end("\u{D7FF}").as_deref(), Some("\u{E000}"), "past the surrogates");
+        assert_eq!(
+            prefix_end("\u{D7FF}").as_deref(),
+            Some("\u{E000}"),
+            "past the surrogates"
+        );
         assert_eq!(prefix_end(""), None);
         assert_eq!(prefix_end("\u{10FFFF}"), None);
         // Every string under the prefix sorts below the end, as UTF-8 bytes (SQLite's order).
