@@ -190,24 +190,50 @@ impl SqliteStore {
 
     /// The global position a feed named `name` has applied up to (`None`: never saved).
     pub async fn load_checkpoint(&self, name: &str) -> Result<Option<i64>> {
-        let name = name.to_owned();
+        self.lookup(
+            "SELECT global_position FROM checkpoints WHERE name = ?1",
+            name,
+        )
+        .await
+    }
+
+    /// The one column `sql` selects for `key` (its only parameter), if a row has it.
+    async fn lookup<T: rusqlite::types::FromSql + Send + 'static>(
+        &self,
+        sql: &'static str,
+        key: &str,
+    ) -> Result<Option<T>> {
+        let key = key.to_owned();
         self.read(move |conn| {
-            conn.prepare_cached("SELECT global_position FROM checkpoints WHERE name = ?1")?
-                .query_row([name], |row| row.get(0))
+            conn.prepare_cached(sql)?
+                .query_row([key], |row| row.get(0))
                 .optional()
         })
         .await
     }
 
     pub async fn save_checkpoint(&self, name: &str, global_position: i64) -> Result<()> {
-        let name = name.to_owned();
+        self.upsert(
+            "INSERT INTO checkpoints (name, global_position) VALUES (?1, ?2)
+             ON CONFLICT (name) DO UPDATE SET global_position = excluded.global_position",
+            name,
+            global_position,
+        )
+        .await
+    }
+
+    /// Runs `sql` (an insert-or-update of a key and its value) with `key` and `value`.
+    async fn upsert<V: rusqlite::ToSql + Send + 'static>(
+        &self,
+        sql: &'static str,
+        key: &str,
+        value: V,
+    ) -> Result<()> {
+        let key = key.to_owned();
         self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO checkpoints (name, global_position) VALUES (?1, ?2)
-                 ON CONFLICT (name) DO UPDATE SET global_position = excluded.global_position",
-            )?
-            .execute(params![name, global_position])
-            .map(drop)
+            conn.prepare_cached(sql)?
+                .execute(params![key, value])
+                .map(drop)
         })
         .await
     }
@@ -466,25 +492,17 @@ impl DocumentStore for SqliteStore {
     }
 
     async fn get_value(&self, key: &str) -> Result<Option<String>> {
-        let key = key.to_owned();
-        self.read(move |conn| {
-            conn.prepare_cached("SELECT value FROM kv WHERE key = ?1")?
-                .query_row([key], |r| r.get(0))
-                .optional()
-        })
-        .await
+        self.lookup("SELECT value FROM kv WHERE key = ?1", key)
+            .await
     }
 
     async fn set_value(&self, key: &str, value: &str) -> Result<()> {
-        let (key, value) = (key.to_owned(), value.to_owned());
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO kv (key, value) VALUES (?1, ?2)
-                 ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            )?
-            .execute(params![key, value])
-            .map(drop)
-        })
+        self.upsert(
+            "INSERT INTO kv (key, value) VALUES (?1, ?2)
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            value.to_owned(),
+        )
         .await
     }
 
