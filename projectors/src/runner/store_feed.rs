@@ -30,9 +30,13 @@ pub struct StoreFeed {
     metrics: ProjectorMetrics,
     batch: u32,
     poll: Duration,
+    linger: Duration,
     checkpoint: Option<Arc<dyn FeedCheckpoint>>,
     dead_letters: Option<Arc<dyn DeadLetterRecorder>>,
 }
+
+/// How often a feed that never runs out of events under load refreshes its lag gauge.
+const LAG_REFRESH: Duration = Duration::from_secs(1);
 
 /// Where a store-fed sink without checkpoints of its own resumes (a process manager in the
 /// embedded mode): saved after every batch it handled.
@@ -158,6 +162,7 @@ impl StoreFeed {
             metrics,
             batch: 1000,
             poll: Duration::from_millis(500),
+            linger: Duration::ZERO,
             checkpoint: None,
             dead_letters: None,
         }
@@ -174,6 +179,14 @@ impl StoreFeed {
     /// batch (the warehouse's appends).
     pub fn with_batch(mut self, batch: u32) -> Self {
         self.batch = batch.max(1);
+        self
+    }
+
+    /// After catching up with less than a full batch, waits `linger` before reading again
+    /// (default: none), so a sink with a high cost per batch writes a few large batches under a
+    /// steady load instead of many small ones, at the price of up to `linger` more lag.
+    pub fn with_linger(mut self, linger: Duration) -> Self {
+        self.linger = linger;
         self
     }
 
@@ -343,6 +356,7 @@ impl StoreFeed {
     pub async fn run(&self, from: Position, shutdown: CancellationToken) -> anyhow::Result<()> {
         let mut position = from;
         let mut backoff = Duration::from_millis(50);
+        let mut lag_refreshed: Option<Instant> = None;
         while !shutdown.is_cancelled() {
             let started = Instant::now();
             match self.catch_up_until(position, &shutdown, |_| {}).await {
@@ -351,16 +365,25 @@ impl StoreFeed {
                     backoff = Duration::from_millis(50);
                     if done.events > 0 {
                         tracing::debug!(events = done.events, elapsed = ?started.elapsed(), "projected");
+                        // Under a steady load the feed may never find the store drained: the
+                        // gauge is refreshed here too, at most every LAG_REFRESH.
+                        if lag_refreshed.is_none_or(|at| at.elapsed() >= LAG_REFRESH) {
+                            self.refresh_lag(position).await;
+                            lag_refreshed = Some(Instant::now());
+                        }
+                        if done.events < u64::from(self.batch) && !self.linger.is_zero() {
+                            tokio::select! {
+                                () = tokio::time::sleep(self.linger) => {}
+                                () = shutdown.cancelled() => {}
+                            }
+                        }
                         continue;
                     }
                     if let Err(e) = self.redrive().await {
                         tracing::warn!(error = %format!("{e:#}"), "redriving dead letters failed; will retry");
                     }
-                    let lag = self.log.count_after(position).await.unwrap_or(0);
-                    self.metrics
-                        .lag_events
-                        .with_label_values(&[&self.name, "store", "0"])
-                        .set(i64::try_from(lag).unwrap_or(i64::MAX));
+                    self.refresh_lag(position).await;
+                    lag_refreshed = Some(Instant::now());
                     tokio::select! {
                         () = self.log.wait_for_append(self.poll) => {}
                         () = shutdown.cancelled() => {}
@@ -378,6 +401,14 @@ impl StoreFeed {
             }
         }
         Ok(())
+    }
+
+    async fn refresh_lag(&self, position: Position) {
+        let lag = self.log.count_after(position).await.unwrap_or(0);
+        self.metrics
+            .lag_events
+            .with_label_values(&[&self.name, "store", "0"])
+            .set(i64::try_from(lag).unwrap_or(i64::MAX));
     }
 
     async fn record(
