@@ -133,6 +133,17 @@ pid_alive() {
     [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q -- "$2"
 }
 
+# pid_gone PIDFILE: the process this script started (its pid in PIDFILE) has exited. Deliberately
+# not pid_alive: right after `cmd &` the pid file names a child that is still this shell, not yet
+# exec'd into the service, so its command line does not match the service's pattern yet (CI once
+# declared a starting Kafka dead in that window).
+pid_gone() {
+    local pid
+    [ -f "$1" ] || return 1
+    pid=$(cat "$1" 2>/dev/null) || return 1
+    [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null
+}
+
 # stop_pid NAME PIDFILE PATTERN TIMEOUT_S: SIGTERM, wait, then SIGKILL.
 stop_pid() {
     local name=$1 pidfile=$2 pattern=$3 timeout=$4 pid deadline
@@ -570,7 +581,7 @@ EOF
 # Stop polling early when the JVM we started has died.
 kafka_ready_or_dead() {
     kafka_ready && return 0
-    if [ -f "$RUN/kafka.pid" ] && ! pid_alive "$RUN/kafka.pid" kafka.Kafka; then return 0; fi
+    if pid_gone "$RUN/kafka.pid"; then return 0; fi
     return 1
 }
 
@@ -666,7 +677,7 @@ registry_start() {
 
 registry_ready_or_dead() {
     registry_ready && return 0
-    if [ -f "$RUN/registry.pid" ] && ! pid_alive "$RUN/registry.pid" "$REGISTRY_JAR_NAME"; then return 0; fi
+    if pid_gone "$RUN/registry.pid"; then return 0; fi
     return 1
 }
 
@@ -740,7 +751,7 @@ mongo_start() {
 
 mongo_ready_or_dead() {
     mongo_ready && return 0
-    if [ -f "$RUN/mongo.pid" ] && ! pid_alive "$RUN/mongo.pid" secantusd-py; then return 0; fi
+    if pid_gone "$RUN/mongo.pid"; then return 0; fi
     return 1
 }
 

@@ -30,6 +30,21 @@ fn services(verb: &str, service: &str) {
     assert!(status.success(), "services.sh {verb} {service} failed");
 }
 
+/// Brings every service back up when dropped, so a failure half-way through this test (it panics
+/// while a server is down) does not leave the services the next test binaries need stopped.
+struct RestartOnDrop;
+
+impl Drop for RestartOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = std::process::Command::new("bash")
+                .arg(repo_root().join("deploy/local/services.sh"))
+                .arg("up")
+                .status();
+        }
+    }
+}
+
 /// Clients sending commands until `stop`, counting what was accepted; refusals and 503s during
 /// an outage are expected and ignored.
 fn load(
@@ -92,6 +107,7 @@ async fn every_server_restarted_under_load_and_every_read_model_heals() {
     let clients = load(api.clone(), heroes.clone(), stop.clone(), accepted.clone());
     wait_for_more(&accepted, 200).await;
 
+    let _restore = RestartOnDrop;
     phase("Redis restarted empty");
     services("down", "redis");
     services("up", "redis");
