@@ -47,6 +47,14 @@ export LD_LIBRARY_PATH="$duckdb_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 # CI checks out a fresh clone each run: keep the build where the next run finds it.
 if [[ "${CI:-}" == "true" ]]; then
   export CARGO_TARGET_DIR="${CHAOS_CACHE:-$HOME/.cache/chaos-world}/target"
+  # Cargo keeps incremental state per crate version and never collects what later runs no
+  # longer use (it grew to 14 GB over a day's runs): past 6 GB it goes, and the workspace's own
+  # crates build once in full again.
+  incremental="$CARGO_TARGET_DIR/debug/incremental"
+  if [[ -d "$incremental" ]] && (($(du -sk "$incremental" | cut -f1) > 6 * 1024 * 1024)); then
+    echo "ci: removing $incremental (over 6 GB)" >&2
+    rm -rf -- "$incremental"
+  fi
 fi
 
 clean_test_leftovers() {

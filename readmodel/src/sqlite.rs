@@ -8,13 +8,14 @@
 //! time in the kernel, switching threads, as in SQLite.)
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde_json::Value;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::store::{
     BoardOp, CasWrite, Document, DocumentStore, KeyKind, Result, ScanPage, StoreError, Watch,
@@ -51,8 +52,11 @@ const SCHEMA: &str = "
     );
 ";
 
-/// Reader connections kept open between calls (more are opened while all are busy).
-const IDLE_READERS: usize = 4;
+/// Reads that run at once, each on its own connection, kept open between calls. More callers
+/// wait for a slot: a burst of queries neither opens a connection per query nor fills tokio's
+/// blocking pool (a blocked read holds a thread of it), and SQLite reads a file on two cores
+/// no faster with more.
+const READERS: usize = 4;
 
 fn unavailable(e: rusqlite::Error) -> StoreError {
     StoreError::unavailable(e)
@@ -89,6 +93,9 @@ struct Connections {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    /// Reader connections opened so far (at most [`READERS`] while they stay idle between
+    /// calls).
+    readers_opened: AtomicUsize,
 }
 
 impl Connections {
@@ -115,11 +122,14 @@ impl Connections {
             .pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => Self::connect(&self.path).map_err(unavailable)?,
+            None => {
+                self.readers_opened.fetch_add(1, Ordering::Relaxed);
+                Self::connect(&self.path).map_err(unavailable)?
+            }
         };
         let out = f(&conn).map_err(unavailable);
         let mut idle = self.readers.lock().unwrap_or_else(PoisonError::into_inner);
-        if idle.len() < IDLE_READERS {
+        if idle.len() < READERS {
             idle.push(conn);
         }
         out
@@ -130,6 +140,8 @@ impl Connections {
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     connections: Arc<Connections>,
+    /// [`READERS`] permits: one per read running.
+    read_slots: Arc<Semaphore>,
     changed: Arc<Notify>,
 }
 
@@ -157,6 +169,7 @@ impl SqliteStore {
                 path,
                 writer: Mutex::new(writer),
                 readers: Mutex::new(Vec::new()),
+                readers_opened: AtomicUsize::new(0),
             })
         })
         .await
@@ -164,6 +177,7 @@ impl SqliteStore {
         .map_err(unavailable)?;
         Ok(Self {
             connections: Arc::new(connections),
+            read_slots: Arc::new(Semaphore::new(READERS)),
             changed: Arc::new(Notify::new()),
         })
     }
@@ -182,10 +196,19 @@ impl SqliteStore {
         &self,
         f: impl FnOnce(&Connection) -> rusqlite::Result<T> + Send + 'static,
     ) -> Result<T> {
-        let connections = self.connections.clone();
-        tokio::task::spawn_blocking(move || connections.read(f))
+        let slot = self
+            .read_slots
+            .clone()
+            .acquire_owned()
             .await
-            .map_err(StoreError::unavailable)?
+            .map_err(StoreError::unavailable)?;
+        let connections = self.connections.clone();
+        tokio::task::spawn_blocking(move || {
+            let _slot = slot;
+            connections.read(f)
+        })
+        .await
+        .map_err(StoreError::unavailable)?
     }
 
     /// The global position a feed named `name` has applied up to (`None`: never saved).
@@ -620,6 +643,31 @@ mod tests {
         for under in ["é", "é\u{10FFFF}", "éz"] {
             assert!(under.as_bytes() < end.as_bytes(), "{under}");
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_reads_shares_a_few_connections() {
+        use std::sync::atomic::Ordering;
+        let dir = std::env::temp_dir().join(format!("chaos-rm-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let store = super::SqliteStore::open(&dir.join("readmodels.db"))
+            .await
+            .unwrap();
+        let reads: Vec<_> = (0..256)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.load_checkpoint(&format!("feed{i}")).await })
+            })
+            .collect();
+        for read in reads {
+            assert_eq!(read.await.unwrap().unwrap(), None);
+        }
+        let opened = store.connections.readers_opened.load(Ordering::Relaxed);
+        assert!(
+            (1..=super::READERS).contains(&opened),
+            "{opened} reader connections for 256 reads"
+        );
+        let _ = std::fs::remove_dir_all(dir);
     }
 
     #[tokio::test]

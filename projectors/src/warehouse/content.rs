@@ -9,7 +9,6 @@ use chaos_domain::content::{ItemType, Rarity, ZoneKind};
 use chaos_domain::Content;
 use duckdb::{params, Transaction};
 
-use super::rows::texts;
 use super::Result;
 
 /// Writes `content` into the dimensions (idempotent: the same content writes the same rows).
@@ -103,11 +102,14 @@ pub(crate) fn upsert(tx: &Transaction<'_>, content: &Content) -> Result<()> {
     Ok(())
 }
 
+/// A `VARCHAR[]` list literal, cast by the statement (`?::VARCHAR[]`): every element
+/// double-quoted, with `\` and `"` escaped by a backslash.
 fn list(items: &[String]) -> String {
-    match texts(items) {
-        duckdb::types::Value::Text(t) => t,
-        _ => "[]".to_owned(),
-    }
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|s| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("[{}]", quoted.join(", "))
 }
 
 fn zone_kind(kind: ZoneKind) -> &'static str {

@@ -8,15 +8,15 @@ use chaos_domain::Content;
 use chaos_eventstore::Position;
 use chrono::{DateTime, Utc};
 use duckdb::arrow::array::{
-    ArrayRef, Int16Array, Int32Array, Int64Array, StringArray, TimestampMillisecondArray,
+    ArrayRef, FixedSizeBinaryArray, Int16Array, Int32Array, Int64Array, ListBuilder, StringArray,
+    StringBuilder, TimestampMillisecondArray,
 };
 use duckdb::arrow::datatypes::{Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
-use duckdb::types::{TimeUnit, Value};
 use duckdb::{params, Connection};
 use uuid::Uuid;
 
-use super::rows::{self, EventRows, Row};
+use super::rows::{Cell, EventRows, Row};
 use super::{content, schema, views, Error, Result};
 use crate::runner::{FeedOffset, Verdict};
 
@@ -397,7 +397,7 @@ impl Writer {
                 feed,
                 position.tx_id,
                 position.global_position,
-                rows::timestamp(now)
+                sql_timestamp(now)
             ],
         )?;
         Ok(())
@@ -616,9 +616,8 @@ fn parse_id(id: &str) -> Result<Uuid> {
 /// (`temp`), inside the transaction.
 ///
 /// Column-wise, as Arrow arrays ([`columns`]): the appender's value-by-value calls (a C call,
-/// a lock and a conversion per value) were most of a batch's time. DuckDB casts each column to
-/// the table's type (text to `UUID` and to `VARCHAR[]` list literals).
-pub(crate) fn append<R: AsRef<[Value]>>(
+/// a lock and a conversion per value) were most of a batch's time.
+pub(crate) fn append<R: AsRef<[Cell]>>(
     tx: &Connection,
     table: &str,
     catalog: Option<&str>,
@@ -639,14 +638,14 @@ pub(crate) fn append<R: AsRef<[Value]>>(
 
 /// Column `column` of every row through `pick`, which takes the values of the column's kind:
 /// a null stays a null, a value of another kind is an error.
-fn cells<'a, R: AsRef<[Value]>, T>(
+fn cells<'a, R: AsRef<[Cell]>, T>(
     rows: &'a [R],
     column: usize,
-    pick: impl Fn(&'a Value) -> Option<T>,
+    pick: impl Fn(&'a Cell) -> Option<T>,
 ) -> Result<Vec<Option<T>>> {
     rows.iter()
         .map(|row| match cell(row, column) {
-            Value::Null => Ok(None),
+            Cell::Null => Ok(None),
             value => pick(value)
                 .map(Some)
                 .ok_or_else(|| Error::Corrupt(format!("column {column} mixes kinds: {value:?}"))),
@@ -655,13 +654,21 @@ fn cells<'a, R: AsRef<[Value]>, T>(
 }
 
 /// A row's value in `column` (every row has every column: [`columns`] checks).
-fn cell<R: AsRef<[Value]>>(row: &R, column: usize) -> &Value {
-    row.as_ref().get(column).unwrap_or(&Value::Null)
+fn cell<R: AsRef<[Cell]>>(row: &R, column: usize) -> &Cell {
+    row.as_ref().get(column).unwrap_or(&Cell::Null)
 }
+
+/// A statement parameter of type `TIMESTAMP`, at millisecond precision like the rows'.
+fn sql_timestamp(t: DateTime<Utc>) -> duckdb::types::Value {
+    duckdb::types::Value::Timestamp(duckdb::types::TimeUnit::Millisecond, t.timestamp_millis())
+}
+
+/// Arrow's name for the extension type DuckDB reads a 16-byte binary column as a `UUID` by.
+const ARROW_UUID: (&str, &str) = ("ARROW:extension:name", "arrow.uuid");
 
 /// The rows as one Arrow record batch, a column per position, typed by the column's values
 /// (a column of nulls only is text: DuckDB casts a null to any type).
-fn columns<R: AsRef<[Value]>>(rows: &[R]) -> Result<RecordBatch> {
+fn columns<R: AsRef<[Cell]>>(rows: &[R]) -> Result<RecordBatch> {
     let width = rows.first().map_or(0, |r| r.as_ref().len());
     if let Some(short) = rows.iter().find(|r| r.as_ref().len() != width) {
         return Err(Error::Corrupt(format!(
@@ -675,44 +682,71 @@ fn columns<R: AsRef<[Value]>>(rows: &[R]) -> Result<RecordBatch> {
         let kind = rows
             .iter()
             .map(|row| cell(row, column))
-            .find(|v| !matches!(v, Value::Null))
-            .unwrap_or(&Value::Null);
+            .find(|v| !matches!(v, Cell::Null))
+            .unwrap_or(&Cell::Null);
+        let mut metadata = HashMap::new();
         let array: ArrayRef = match kind {
-            Value::Null | Value::Text(_) => {
+            Cell::Null | Cell::Text(_) => {
                 Arc::new(StringArray::from(cells(rows, column, |v| match v {
-                    Value::Text(s) => Some(s.as_str()),
+                    Cell::Text(s) => Some(s.as_str()),
                     _ => None,
                 })?))
             }
-            Value::BigInt(_) => Arc::new(Int64Array::from(cells(rows, column, |v| match v {
-                Value::BigInt(n) => Some(*n),
+            Cell::BigInt(_) => Arc::new(Int64Array::from(cells(rows, column, |v| match v {
+                Cell::BigInt(n) => Some(*n),
                 _ => None,
             })?)),
-            Value::Int(_) => Arc::new(Int32Array::from(cells(rows, column, |v| match v {
-                Value::Int(n) => Some(*n),
+            Cell::Int(_) => Arc::new(Int32Array::from(cells(rows, column, |v| match v {
+                Cell::Int(n) => Some(*n),
                 _ => None,
             })?)),
-            Value::SmallInt(_) => Arc::new(Int16Array::from(cells(rows, column, |v| match v {
-                Value::SmallInt(n) => Some(*n),
+            Cell::SmallInt(_) => Arc::new(Int16Array::from(cells(rows, column, |v| match v {
+                Cell::SmallInt(n) => Some(*n),
                 _ => None,
             })?)),
-            Value::Timestamp(TimeUnit::Millisecond, _) => Arc::new(
-                TimestampMillisecondArray::from(cells(rows, column, |v| match v {
-                    Value::Timestamp(TimeUnit::Millisecond, t) => Some(*t),
+            Cell::Millis(_) => Arc::new(TimestampMillisecondArray::from(cells(
+                rows,
+                column,
+                |v| match v {
+                    Cell::Millis(t) => Some(*t),
                     _ => None,
-                })?),
-            ),
-            other => {
-                return Err(Error::Corrupt(format!(
-                    "column {column}: no Arrow mapping for {other:?}"
-                )))
+                },
+            )?)),
+            Cell::Uuid(_) => {
+                let ids = cells(rows, column, |v| match v {
+                    Cell::Uuid(id) => Some(id.as_bytes()),
+                    _ => None,
+                })?;
+                metadata.insert(ARROW_UUID.0.to_owned(), ARROW_UUID.1.to_owned());
+                Arc::new(
+                    FixedSizeBinaryArray::try_from_sparse_iter_with_size(ids.into_iter(), 16)
+                        .map_err(|e| Error::Corrupt(format!("column {column} as uuids: {e}")))?,
+                )
+            }
+            Cell::Texts(_) => {
+                let lists = cells(rows, column, |v| match v {
+                    Cell::Texts(items) => Some(items),
+                    _ => None,
+                })?;
+                let mut builder = ListBuilder::new(StringBuilder::new());
+                for list in lists {
+                    match list {
+                        Some(items) => {
+                            for item in items {
+                                builder.values().append_value(item);
+                            }
+                            builder.append(true);
+                        }
+                        None => builder.append(false),
+                    }
+                }
+                Arc::new(builder.finish())
             }
         };
-        fields.push(Field::new(
-            format!("c{column}"),
-            array.data_type().clone(),
-            true,
-        ));
+        fields.push(
+            Field::new(format!("c{column}"), array.data_type().clone(), true)
+                .with_metadata(metadata),
+        );
         arrays.push(array);
     }
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
@@ -736,7 +770,7 @@ fn store_offsets(tx: &Connection, checkpoint: &[FeedOffset], now: DateTime<Utc>)
             offset.feed,
             offset.partition,
             offset.next_offset,
-            rows::timestamp(now)
+            sql_timestamp(now)
         ])?;
     }
     Ok(())
@@ -751,9 +785,22 @@ mod tests {
 
     #[test]
     fn columns_are_typed_by_their_values_and_refuse_mixed_or_short_rows() {
+        let id = Uuid::new_v4();
         let rows = vec![
-            vec![Value::Text("a".into()), Value::Null, Value::BigInt(1)],
-            vec![Value::Null, Value::Null, Value::BigInt(2)],
+            vec![
+                Cell::Text("a".into()),
+                Cell::Null,
+                Cell::BigInt(1),
+                Cell::Uuid(id),
+                Cell::Texts(vec!["x".into(), "y".into()]),
+            ],
+            vec![
+                Cell::Null,
+                Cell::Null,
+                Cell::BigInt(2),
+                Cell::Uuid(id),
+                Cell::Texts(vec![]),
+            ],
         ];
         let batch = columns(&rows).unwrap();
         assert_eq!(batch.num_rows(), 2);
@@ -761,10 +808,16 @@ mod tests {
         assert_eq!(batch.column(0).null_count(), 1);
         assert_eq!(batch.column(1).null_count(), 2);
         assert_eq!(batch.column(2).data_type(), &DataType::Int64);
+        assert_eq!(batch.column(3).data_type(), &DataType::FixedSizeBinary(16));
+        assert_eq!(
+            batch.schema().field(3).metadata().get(ARROW_UUID.0).map(String::as_str),
+            Some(ARROW_UUID.1)
+        );
+        assert!(matches!(batch.column(4).data_type(), DataType::List(_)));
 
-        let mixed = vec![vec![Value::Int(1)], vec![Value::Text("x".into())]];
+        let mixed = vec![vec![Cell::Int(1)], vec![Cell::Text("x".into())]];
         assert!(matches!(columns(&mixed), Err(Error::Corrupt(m)) if m.contains("mixes kinds")));
-        let short = vec![vec![Value::Int(1), Value::Int(2)], vec![Value::Int(3)]];
+        let short = vec![vec![Cell::Int(1), Cell::Int(2)], vec![Cell::Int(3)]];
         assert!(matches!(columns(&short), Err(Error::Corrupt(m)) if m.contains("rows of 2")));
     }
 }

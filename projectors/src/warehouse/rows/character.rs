@@ -2,9 +2,8 @@
 //! wildcard: a new event type does not compile until it is modelled here).
 
 use chaos_domain::{CastHit, CharacterEvent, ItemChange};
-use duckdb::types::Value;
 
-use super::{bigint, int, kind_of, signed, text, text_opt, texts, timestamp, Envelope, Row};
+use super::{Cell, bigint, int, kind_of, signed, text, text_opt, texts, timestamp, Envelope, Row};
 use crate::warehouse::schema;
 
 pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'static str, Row)>) {
@@ -30,7 +29,7 @@ pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'s
                 text(&owner.to_string()),
                 text(name.as_str()),
                 text(class),
-                Value::SmallInt(i16::from(*level)),
+                Cell::SmallInt(i16::from(*level)),
                 int(*max_hp),
                 int(*max_mana),
                 text(zone),
@@ -84,9 +83,9 @@ pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'s
                 Some(CastHit::Character { id: victim }) => Some((
                     "character",
                     victim.to_string(),
-                    Value::Null,
-                    Value::Null,
-                    Value::Null,
+                    Cell::Null,
+                    Cell::Null,
+                    Cell::Null,
                 )),
             };
             if let Some((kind, target, dealt, hp_before, hp_after)) = hit {
@@ -99,7 +98,7 @@ pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'s
                         text(skill),
                         text(zone),
                         text(kind),
-                        Value::Text(target),
+                        Cell::Text(target),
                         int(*damage),
                         dealt,
                         hp_before,
@@ -139,7 +138,7 @@ pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'s
                 id(),
                 character(),
                 sequence(),
-                Value::SmallInt(i16::from(*level)),
+                Cell::SmallInt(i16::from(*level)),
                 int(*max_hp),
                 int(*max_mana),
                 texts(skills_unlocked),
@@ -426,7 +425,7 @@ pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'s
                     text("unequipped"),
                     text(item),
                     text(slot.as_str()),
-                    Value::Null,
+                    Cell::Null,
                     int(*max_hp),
                     int(*max_mana),
                     int(*hp),
@@ -452,14 +451,14 @@ fn change(item: &str, quantity: u32, quantity_after: u32) -> ItemChange {
     }
 }
 
-fn line_no(line: usize) -> Value {
-    Value::Int(i32::try_from(line).unwrap_or(i32::MAX))
+fn line_no(line: usize) -> Cell {
+    Cell::Int(i32::try_from(line).unwrap_or(i32::MAX))
 }
 
 /// An event's `item_flows` rows, numbered from 0 in the order they are pushed.
 struct Flows<'a, 'o> {
     at: &'a Envelope<'a>,
-    time: Value,
+    time: Cell,
     out: &'o mut Vec<(&'static str, Row)>,
     line: usize,
 }
@@ -490,7 +489,7 @@ impl<'a, 'o> Flows<'a, 'o> {
                 text(&c.item),
                 text(flow),
                 text_opt(source),
-                source.map_or(Value::Null, kind_of),
+                source.map_or(Cell::Null, kind_of),
                 int(c.quantity),
                 signed(sign * i64::from(c.quantity)),
                 int(c.quantity_after),

@@ -9,11 +9,27 @@ mod wallet;
 
 use chaos_schemas::{AnyEvent, PublishedEvent};
 use chrono::{DateTime, Utc};
-use duckdb::types::{TimeUnit, Value};
 use uuid::Uuid;
 
+/// A value of a row, of one of the kinds the warehouse's columns take. [`super::writer`] turns a
+/// column of them into an Arrow array of the column's own type: no value reaches DuckDB as text
+/// to be parsed back (an event id is its 16 bytes, a list is a list).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cell {
+    Null,
+    Text(String),
+    BigInt(i64),
+    Int(i32),
+    SmallInt(i16),
+    /// `TIMESTAMP`, milliseconds since the epoch.
+    Millis(i64),
+    Uuid(Uuid),
+    /// `VARCHAR[]`.
+    Texts(Vec<String>),
+}
+
 /// A row of a table, in its column order.
-pub(crate) type Row = Vec<Value>;
+pub(crate) type Row = Vec<Cell>;
 
 /// One event's rows: its `events` row and the modelled rows it makes (none, one, or one per
 /// line of a multi-line event such as a craft's ingredients), by table.
@@ -30,19 +46,19 @@ pub(crate) struct EventRows {
 /// letter), which with a passing schema test suite does not happen.
 pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String> {
     let e = &published.envelope;
-    let event_id = Value::Text(e.event_id.to_string());
+    let event_id = Cell::Uuid(e.event_id);
     let event = vec![
         event_id.clone(),
-        Value::Text(e.event_type.clone()),
-        Value::Text(e.aggregate_type.clone()),
-        Value::Text(e.aggregate_id.clone()),
+        Cell::Text(e.event_type.clone()),
+        Cell::Text(e.aggregate_type.clone()),
+        Cell::Text(e.aggregate_id.clone()),
         bigint(e.sequence),
-        Value::BigInt(e.global_position),
+        Cell::BigInt(e.global_position),
         timestamp(e.occurred_at),
         text_opt(e.correlation_id.as_deref()),
         text_opt(e.causation_id.as_deref()),
-        Value::Int(i32::try_from(published.event.schema_version()).unwrap_or(i32::MAX)),
-        Value::Text(payload::json(published)?),
+        Cell::Int(i32::try_from(published.event.schema_version()).unwrap_or(i32::MAX)),
+        Cell::Text(payload::json(published)?),
     ];
     let mut modelled = Vec::new();
     let at = Envelope {
@@ -85,60 +101,50 @@ pub(crate) fn batch_rows(events: &[PublishedEvent]) -> Vec<Result<EventRows, Str
 
 /// What every modelled row starts from.
 pub(crate) struct Envelope<'a> {
-    pub(crate) event_id: Value,
+    pub(crate) event_id: Cell,
     pub(crate) aggregate_id: &'a str,
-    pub(crate) sequence: Value,
+    pub(crate) sequence: Cell,
 }
 
 impl Envelope<'_> {
-    pub(crate) fn aggregate(&self) -> Value {
+    pub(crate) fn aggregate(&self) -> Cell {
         text(self.aggregate_id)
     }
 }
 
 /// A UTC instant as a plain `TIMESTAMP`, at millisecond precision.
-pub(crate) fn timestamp(t: DateTime<Utc>) -> Value {
-    Value::Timestamp(TimeUnit::Millisecond, t.timestamp_millis())
+pub(crate) fn timestamp(t: DateTime<Utc>) -> Cell {
+    Cell::Millis(t.timestamp_millis())
 }
 
 /// Domain numbers never come near `i64::MAX`; saturate rather than wrap if one ever did.
-pub(crate) fn bigint(n: u64) -> Value {
-    Value::BigInt(i64::try_from(n).unwrap_or(i64::MAX))
+pub(crate) fn bigint(n: u64) -> Cell {
+    Cell::BigInt(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-pub(crate) fn int(n: u32) -> Value {
-    Value::Int(i32::try_from(n).unwrap_or(i32::MAX))
+pub(crate) fn int(n: u32) -> Cell {
+    Cell::Int(i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 /// A (signed) quantity as an `INTEGER`.
-pub(crate) fn signed(n: i64) -> Value {
-    Value::Int(i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX }))
+pub(crate) fn signed(n: i64) -> Cell {
+    Cell::Int(i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX }))
 }
 
-pub(crate) fn text(s: &str) -> Value {
-    Value::Text(s.to_owned())
+pub(crate) fn text(s: &str) -> Cell {
+    Cell::Text(s.to_owned())
 }
 
-pub(crate) fn text_opt(s: Option<&str>) -> Value {
-    s.map_or(Value::Null, text)
+pub(crate) fn text_opt(s: Option<&str>) -> Cell {
+    s.map_or(Cell::Null, text)
 }
 
 /// The part of a `kind:detail` label before its first `:` (`loot:wolf` -> `loot`).
-pub(crate) fn kind_of(label: &str) -> Value {
+pub(crate) fn kind_of(label: &str) -> Cell {
     text(label.split(':').next().unwrap_or(label))
 }
 
-/// A `VARCHAR[]` value. The appender cannot take lists, but DuckDB casts a list literal to the
-/// column's type: every element double-quoted, with `\` and `"` escaped by a backslash.
-pub(crate) fn texts<S: AsRef<str>>(items: &[S]) -> Value {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|s| {
-            format!(
-                "\"{}\"",
-                s.as_ref().replace('\\', "\\\\").replace('"', "\\\"")
-            )
-        })
-        .collect();
-    Value::Text(format!("[{}]", quoted.join(", ")))
+/// A `VARCHAR[]` value.
+pub(crate) fn texts<S: AsRef<str>>(items: &[S]) -> Cell {
+    Cell::Texts(items.iter().map(|s| s.as_ref().to_owned()).collect())
 }

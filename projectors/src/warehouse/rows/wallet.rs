@@ -2,9 +2,8 @@
 
 use chaos_domain::{Currency, WalletEvent};
 use chrono::{DateTime, Utc};
-use duckdb::types::Value;
 
-use super::{bigint, text, timestamp, Envelope, Row};
+use super::{Cell, bigint, text, timestamp, Envelope, Row};
 use crate::warehouse::schema;
 
 pub(super) fn rows(at: &Envelope<'_>, event: &WalletEvent, out: &mut Vec<(&'static str, Row)>) {
@@ -90,8 +89,8 @@ fn flow(
             at.sequence.clone(),
             text(currency.as_str()),
             text(direction),
-            Value::BigInt(amount),
-            Value::BigInt(delta),
+            Cell::BigInt(amount),
+            Cell::BigInt(delta),
             bigint(balance_after),
             text(reason),
             text(reference),
