@@ -374,7 +374,19 @@ impl StoreFeed {
                         if done.events < u64::from(self.batch) && !self.linger.is_zero() {
                             tokio::select! {
                                 () = tokio::time::sleep(self.linger) => {}
-                                () = shutdown.cancelled() => {}
+                                () = shutdown.cancelled() => {
+                                    // What came in while lingering is applied before stopping
+                                    // (one batch at most, so the stop stays bounded): a linger
+                                    // must not leave a stopped feed further behind than a
+                                    // feed without one.
+                                    let last = CancellationToken::new();
+                                    if let Err(e) = self
+                                        .catch_up_until(position, &last, |_| last.cancel())
+                                        .await
+                                    {
+                                        tracing::warn!(error = %format!("{e:#}"), "the last batch before stopping failed; the next start applies it");
+                                    }
+                                }
                             }
                         }
                         continue;
