@@ -112,7 +112,7 @@ pub struct Warehouse {
 /// A batch mapped ahead of its write: its event ids, in order, and its rows.
 struct Prepared {
     ids: Vec<uuid::Uuid>,
-    rows: Vec<std::result::Result<rows::EventRows, String>>,
+    rows: rows::MappedBatch,
 }
 
 impl std::fmt::Debug for Warehouse {
@@ -240,10 +240,7 @@ impl Warehouse {
     /// The rows prepared for exactly these events (same ids in the same order), if any; the
     /// slot is emptied either way. The ids name the batch: a feed prepares the very batch it
     /// applies next, and any other caller's batch with other ids is mapped as it comes.
-    fn take_prepared(
-        &self,
-        events: &[PublishedEvent],
-    ) -> Option<Vec<std::result::Result<rows::EventRows, String>>> {
+    fn take_prepared(&self, events: &[PublishedEvent]) -> Option<rows::MappedBatch> {
         let prepared = self.prepared.lock().ok()?.take()?;
         (prepared.ids.len() == events.len()
             && prepared

@@ -1,22 +1,17 @@
 //! The blocking side: one DuckDB connection, used by one thread (see [`super::sink`]).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chaos_domain::Content;
 use chaos_eventstore::Position;
 use chrono::{DateTime, Utc};
-use duckdb::arrow::array::{
-    ArrayRef, FixedSizeBinaryArray, Int16Array, Int32Array, Int64Array, ListBuilder, StringArray,
-    StringBuilder, TimestampMillisecondArray,
-};
-use duckdb::arrow::datatypes::{Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 use uuid::Uuid;
 
-use super::rows::{Cell, EventRows, Row};
+use super::rows::{EventKey, MappedBatch};
 use super::{content, schema, views, Error, Result};
 use crate::runner::{FeedOffset, Verdict};
 
@@ -215,36 +210,41 @@ impl Writer {
     /// [`crate::warehouse::Warehouse::apply_batch`].
     pub(crate) fn apply(
         &mut self,
-        batch: Vec<Result<EventRows, String>>,
+        batch: MappedBatch,
         checkpoint: &[FeedOffset],
         now: DateTime<Utc>,
     ) -> Result<Vec<Verdict>> {
-        let mut verdicts: Vec<Option<Verdict>> = vec![None; batch.len()];
+        if let Some(broken) = &batch.broken {
+            return Err(Error::Corrupt(broken.clone()));
+        }
+        let mut verdicts: Vec<Option<Verdict>> = vec![None; batch.keys.len()];
         // Duplicates and conflicts within the batch are settled here: one INSERT statement
         // must not carry the same key twice.
-        let mut ids: HashSet<Uuid> = HashSet::with_capacity(batch.len());
-        let mut streams: HashSet<(String, String, u64)> = HashSet::with_capacity(batch.len());
-        let mut candidates: Vec<(usize, EventRows)> = Vec::with_capacity(batch.len());
-        for (i, rows) in batch.into_iter().enumerate() {
-            let rows = match rows {
-                Ok(rows) => rows,
+        let mut ids: HashSet<Uuid> = HashSet::with_capacity(batch.keys.len());
+        let mut streams: HashSet<&(String, String, u64)> = HashSet::with_capacity(batch.keys.len());
+        let mut candidates: Vec<usize> = Vec::with_capacity(batch.keys.len());
+        for (i, key) in batch.keys.iter().enumerate() {
+            let key = match key {
+                Ok(key) => key,
                 Err(reason) => {
-                    verdicts[i] = Some(Verdict::DeadLetter(reason));
+                    verdicts[i] = Some(Verdict::DeadLetter(reason.clone()));
                     continue;
                 }
             };
-            if !ids.insert(rows.event_id) {
+            if !ids.insert(key.event_id) {
                 verdicts[i] = Some(Verdict::Duplicate);
-            } else if !streams.insert(rows.stream_key.clone()) {
-                verdicts[i] = Some(Verdict::DeadLetter(conflict(&rows)));
+            } else if !streams.insert(&key.stream_key) {
+                verdicts[i] = Some(Verdict::DeadLetter(conflict(key)));
             } else {
-                candidates.push((i, rows));
+                candidates.push(i);
             }
         }
 
         let outcome = match self.commit_every {
-            Some(every) => self.write_in_open_transaction(&candidates, checkpoint, now, every)?,
-            None => self.write_in_own_transaction(&candidates, checkpoint, now)?,
+            Some(every) => {
+                self.write_in_open_transaction(&batch, &candidates, checkpoint, now, every)?
+            }
+            None => self.write_in_own_transaction(&batch, &candidates, checkpoint, now)?,
         };
         for (i, verdict) in outcome {
             verdicts[i] = Some(verdict);
@@ -258,7 +258,8 @@ impl Writer {
     /// A batch in a transaction of its own, committed before this returns.
     fn write_in_own_transaction(
         &mut self,
-        candidates: &[(usize, EventRows)],
+        batch: &MappedBatch,
+        candidates: &[usize],
         checkpoint: &[FeedOffset],
         now: DateTime<Utc>,
     ) -> Result<Vec<(usize, Verdict)>> {
@@ -278,7 +279,7 @@ impl Writer {
         };
         for &on in ways {
             let tx = self.conn.transaction()?;
-            let written = write(&tx, candidates, checkpoint, now, on)
+            let written = write(&tx, batch, candidates, checkpoint, now, on)
                 .and_then(|outcome| Ok(tx.commit().map(|()| outcome)?));
             match written {
                 Err(Error::DuckDb(e)) if is_constraint_violation(&e) && on != Conflict::Any => {
@@ -308,7 +309,8 @@ impl Writer {
     /// back whole, the feed's saved position with it.
     fn write_in_open_transaction(
         &mut self,
-        candidates: &[(usize, EventRows)],
+        batch: &MappedBatch,
+        candidates: &[usize],
         checkpoint: &[FeedOffset],
         now: DateTime<Utc>,
         every: u64,
@@ -320,7 +322,14 @@ impl Writer {
             self.conn.execute_batch("BEGIN TRANSACTION")?;
             self.open_tx = Some(0);
         }
-        match write(&self.conn, candidates, checkpoint, now, Conflict::None) {
+        match write(
+            &self.conn,
+            batch,
+            candidates,
+            checkpoint,
+            now,
+            Conflict::None,
+        ) {
             Ok(outcome) => {
                 if let Some(written) = &mut self.open_tx {
                     *written += candidates.len() as u64;
@@ -503,56 +512,60 @@ fn is_constraint_violation(e: &duckdb::Error) -> bool {
     message.contains("Constraint Error") || message.contains("Duplicate key")
 }
 
-/// In the caller's transaction: the candidates' `events` rows, the modelled rows of those that
-/// went in, the feed's offsets. Returns each candidate's verdict by its index in the batch.
+/// In the caller's transaction: the candidates' `events` rows (`candidates`: indices in the
+/// batch), the modelled rows of those that went in, the feed's offsets. Returns each
+/// candidate's verdict by its index in the batch.
 fn write(
     tx: &Connection,
-    candidates: &[(usize, EventRows)],
+    batch: &MappedBatch,
+    candidates: &[usize],
     checkpoint: &[FeedOffset],
     now: DateTime<Utc>,
     on: Conflict,
 ) -> Result<Vec<(usize, Verdict)>> {
-    let inserted = insert_events(tx, candidates, on)?;
+    let key = |i: usize| batch.keys[i].as_ref().ok();
+    let inserted = insert_events(tx, batch, candidates, on)?;
     let mut refused = Vec::new();
     let mut verdicts = Vec::with_capacity(candidates.len());
-    let mut modelled: HashMap<&'static str, Vec<&Row>> = HashMap::new();
-    for (i, rows) in candidates {
-        if inserted.contains(&rows.event_id) {
-            for (table, row) in &rows.modelled {
-                modelled.entry(table).or_default().push(row);
-            }
-            verdicts.push((*i, Verdict::Applied));
+    let mut went_in = vec![false; batch.keys.len()];
+    for &i in candidates {
+        if key(i).is_some_and(|k| inserted.contains(&k.event_id)) {
+            went_in[i] = true;
+            verdicts.push((i, Verdict::Applied));
         } else {
-            refused.push((*i, rows));
+            refused.push(i);
         }
     }
     if !refused.is_empty() {
         // Not inserted: either this very event is already stored (a replay), or another event
         // holds its (aggregate, sequence), which only a corrupt feed produces.
-        let stored = stored_ids(tx, &refused)?;
-        for (i, rows) in refused {
+        let stored = stored_ids(tx, refused.iter().filter_map(|&i| key(i)))?;
+        for i in refused {
+            let Some(k) = key(i) else { continue };
             verdicts.push((
                 i,
-                if stored.contains(&rows.event_id) {
+                if stored.contains(&k.event_id) {
                     Verdict::Duplicate
                 } else {
-                    Verdict::DeadLetter(conflict(rows))
+                    Verdict::DeadLetter(conflict(k))
                 },
             ));
         }
     }
-    for (table, rows) in modelled {
-        append(tx, table, None, &rows)?;
+    for table in &batch.modelled {
+        if let Some(rows) = table.select(|i| went_in[i]).map_err(Error::Corrupt)? {
+            append(tx, table.table, None, rows)?;
+        }
     }
     store_offsets(tx, checkpoint, now)?;
     Ok(verdicts)
 }
 
-fn conflict(rows: &EventRows) -> String {
-    let (aggregate_type, aggregate_id, sequence) = &rows.stream_key;
+fn conflict(key: &EventKey) -> String {
+    let (aggregate_type, aggregate_id, sequence) = &key.stream_key;
     format!(
         "event {} conflicts with another event at {aggregate_type} {aggregate_id} sequence {sequence}",
-        rows.event_id
+        key.event_id
     )
 }
 
@@ -560,19 +573,32 @@ fn conflict(rows: &EventRows) -> String {
 /// into `events`; returns the ids actually inserted.
 fn insert_events(
     tx: &Connection,
-    candidates: &[(usize, EventRows)],
+    batch: &MappedBatch,
+    candidates: &[usize],
     on: Conflict,
 ) -> Result<HashSet<Uuid>> {
-    let rows: Vec<&Row> = candidates.iter().map(|(_, r)| &r.event).collect();
+    let mut chosen = vec![false; batch.keys.len()];
+    for &i in candidates {
+        chosen[i] = true;
+    }
+    let rows = batch.events.select(|i| chosen[i]).map_err(Error::Corrupt)?;
+    let ids = || {
+        candidates
+            .iter()
+            .filter_map(|&i| batch.keys[i].as_ref().ok().map(|k| k.event_id))
+            .collect()
+    };
     if on == Conflict::None {
-        append(tx, "events", None, &rows)?;
-        return Ok(candidates.iter().map(|(_, r)| r.event_id).collect());
+        if let Some(rows) = rows {
+            append(tx, schema::EVENTS, None, rows)?;
+        }
+        return Ok(ids());
     }
     tx.execute_batch(&format!("DELETE FROM {}", schema::STAGED_EVENTS))?;
-    if candidates.is_empty() {
+    let Some(rows) = rows else {
         return Ok(HashSet::new());
-    }
-    append(tx, schema::STAGED_EVENTS, Some("temp"), &rows)?;
+    };
+    append(tx, schema::STAGED_EVENTS, Some("temp"), rows)?;
     let target = match on {
         Conflict::EventId => "(event_id)",
         Conflict::None | Conflict::Any => "",
@@ -588,10 +614,13 @@ fn insert_events(
     ids.iter().map(|id| parse_id(id)).collect()
 }
 
-/// Which of the refused candidates are stored under their own id (the staging table still
-/// holds every candidate).
-fn stored_ids(tx: &Connection, refused: &[(usize, &EventRows)]) -> Result<HashSet<Uuid>> {
-    let wanted: HashSet<Uuid> = refused.iter().map(|(_, r)| r.event_id).collect();
+/// Which of the refused events are stored under their own id (the staging table still holds
+/// every candidate).
+fn stored_ids<'a>(
+    tx: &Connection,
+    refused: impl Iterator<Item = &'a EventKey>,
+) -> Result<HashSet<Uuid>> {
+    let wanted: HashSet<Uuid> = refused.map(|k| k.event_id).collect();
     let mut stmt = tx.prepare(&format!(
         "SELECT e.event_id::VARCHAR FROM events e SEMI JOIN {} s ON e.event_id = s.event_id",
         schema::STAGED_EVENTS
@@ -612,145 +641,28 @@ fn parse_id(id: &str) -> Result<Uuid> {
     Uuid::parse_str(id).map_err(|e| Error::Corrupt(format!("event id {id:?}: {e}")))
 }
 
-/// Bulk-appends rows (in column order) to `table` of the database file, or of `catalog`
-/// (`temp`), inside the transaction.
-///
-/// Column-wise, as Arrow arrays ([`columns`]): the appender's value-by-value calls (a C call,
-/// a lock and a conversion per value) were most of a batch's time.
-pub(crate) fn append<R: AsRef<[Cell]>>(
+/// Bulk-appends rows (Arrow, in column order: [`super::rows::MappedBatch`]) to `table` of the
+/// database file, or of `catalog` (`temp`), inside the transaction. DuckDB casts a column to the
+/// table's type where they differ (a column of nulls only).
+pub(crate) fn append(
     tx: &Connection,
     table: &str,
     catalog: Option<&str>,
-    rows: &[R],
+    rows: RecordBatch,
 ) -> Result<()> {
-    if rows.is_empty() {
-        return Ok(());
-    }
     let mut appender = match catalog {
         Some(catalog) => tx.appender_to_catalog_and_db(table, catalog, "main")?,
         None => tx.appender(table)?,
     };
-    appender.append_record_batch(columns(rows)?)?;
+    appender.append_record_batch(rows)?;
     // Explicitly: a flush on drop would swallow a constraint error.
     appender.flush()?;
     Ok(())
 }
 
-/// Column `column` of every row through `pick`, which takes the values of the column's kind:
-/// a null stays a null, a value of another kind is an error.
-fn cells<'a, R: AsRef<[Cell]>, T>(
-    rows: &'a [R],
-    column: usize,
-    pick: impl Fn(&'a Cell) -> Option<T>,
-) -> Result<Vec<Option<T>>> {
-    rows.iter()
-        .map(|row| match cell(row, column) {
-            Cell::Null => Ok(None),
-            value => pick(value)
-                .map(Some)
-                .ok_or_else(|| Error::Corrupt(format!("column {column} mixes kinds: {value:?}"))),
-        })
-        .collect()
-}
-
-/// A row's value in `column` (every row has every column: [`columns`] checks).
-fn cell<R: AsRef<[Cell]>>(row: &R, column: usize) -> &Cell {
-    row.as_ref().get(column).unwrap_or(&Cell::Null)
-}
-
 /// A statement parameter of type `TIMESTAMP`, at millisecond precision like the rows'.
 fn sql_timestamp(t: DateTime<Utc>) -> duckdb::types::Value {
     duckdb::types::Value::Timestamp(duckdb::types::TimeUnit::Millisecond, t.timestamp_millis())
-}
-
-/// Arrow's name for the extension type DuckDB reads a 16-byte binary column as a `UUID` by.
-const ARROW_UUID: (&str, &str) = ("ARROW:extension:name", "arrow.uuid");
-
-/// The rows as one Arrow record batch, a column per position, typed by the column's values
-/// (a column of nulls only is text: DuckDB casts a null to any type).
-fn columns<R: AsRef<[Cell]>>(rows: &[R]) -> Result<RecordBatch> {
-    let width = rows.first().map_or(0, |r| r.as_ref().len());
-    if let Some(short) = rows.iter().find(|r| r.as_ref().len() != width) {
-        return Err(Error::Corrupt(format!(
-            "rows of {width} and of {} values in one append",
-            short.as_ref().len()
-        )));
-    }
-    let mut fields = Vec::with_capacity(width);
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
-    for column in 0..width {
-        let kind = rows
-            .iter()
-            .map(|row| cell(row, column))
-            .find(|v| !matches!(v, Cell::Null))
-            .unwrap_or(&Cell::Null);
-        let mut metadata = HashMap::new();
-        let array: ArrayRef = match kind {
-            Cell::Null | Cell::Text(_) => {
-                Arc::new(StringArray::from(cells(rows, column, |v| match v {
-                    Cell::Text(s) => Some(s.as_str()),
-                    _ => None,
-                })?))
-            }
-            Cell::BigInt(_) => Arc::new(Int64Array::from(cells(rows, column, |v| match v {
-                Cell::BigInt(n) => Some(*n),
-                _ => None,
-            })?)),
-            Cell::Int(_) => Arc::new(Int32Array::from(cells(rows, column, |v| match v {
-                Cell::Int(n) => Some(*n),
-                _ => None,
-            })?)),
-            Cell::SmallInt(_) => Arc::new(Int16Array::from(cells(rows, column, |v| match v {
-                Cell::SmallInt(n) => Some(*n),
-                _ => None,
-            })?)),
-            Cell::Millis(_) => Arc::new(TimestampMillisecondArray::from(cells(
-                rows,
-                column,
-                |v| match v {
-                    Cell::Millis(t) => Some(*t),
-                    _ => None,
-                },
-            )?)),
-            Cell::Uuid(_) => {
-                let ids = cells(rows, column, |v| match v {
-                    Cell::Uuid(id) => Some(id.as_bytes()),
-                    _ => None,
-                })?;
-                metadata.insert(ARROW_UUID.0.to_owned(), ARROW_UUID.1.to_owned());
-                Arc::new(
-                    FixedSizeBinaryArray::try_from_sparse_iter_with_size(ids.into_iter(), 16)
-                        .map_err(|e| Error::Corrupt(format!("column {column} as uuids: {e}")))?,
-                )
-            }
-            Cell::Texts(_) => {
-                let lists = cells(rows, column, |v| match v {
-                    Cell::Texts(items) => Some(items),
-                    _ => None,
-                })?;
-                let mut builder = ListBuilder::new(StringBuilder::new());
-                for list in lists {
-                    match list {
-                        Some(items) => {
-                            for item in items {
-                                builder.values().append_value(item);
-                            }
-                            builder.append(true);
-                        }
-                        None => builder.append(false),
-                    }
-                }
-                Arc::new(builder.finish())
-            }
-        };
-        fields.push(
-            Field::new(format!("c{column}"), array.data_type().clone(), true)
-                .with_metadata(metadata),
-        );
-        arrays.push(array);
-    }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-        .map_err(|e| Error::Corrupt(format!("rows as Arrow: {e}")))
 }
 
 fn store_offsets(tx: &Connection, checkpoint: &[FeedOffset], now: DateTime<Utc>) -> Result<()> {
@@ -774,50 +686,4 @@ fn store_offsets(tx: &Connection, checkpoint: &[FeedOffset], now: DateTime<Utc>)
         ])?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use duckdb::arrow::array::Array;
-    use duckdb::arrow::datatypes::DataType;
-
-    use super::*;
-
-    #[test]
-    fn columns_are_typed_by_their_values_and_refuse_mixed_or_short_rows() {
-        let id = Uuid::new_v4();
-        let rows = vec![
-            vec![
-                Cell::Text("a".into()),
-                Cell::Null,
-                Cell::BigInt(1),
-                Cell::Uuid(id),
-                Cell::Texts(vec!["x".into(), "y".into()]),
-            ],
-            vec![
-                Cell::Null,
-                Cell::Null,
-                Cell::BigInt(2),
-                Cell::Uuid(id),
-                Cell::Texts(vec![]),
-            ],
-        ];
-        let batch = columns(&rows).unwrap();
-        assert_eq!(batch.num_rows(), 2);
-        assert_eq!(batch.column(0).data_type(), &DataType::Utf8);
-        assert_eq!(batch.column(0).null_count(), 1);
-        assert_eq!(batch.column(1).null_count(), 2);
-        assert_eq!(batch.column(2).data_type(), &DataType::Int64);
-        assert_eq!(batch.column(3).data_type(), &DataType::FixedSizeBinary(16));
-        assert_eq!(
-            batch.schema().field(3).metadata().get(ARROW_UUID.0).map(String::as_str),
-            Some(ARROW_UUID.1)
-        );
-        assert!(matches!(batch.column(4).data_type(), DataType::List(_)));
-
-        let mixed = vec![vec![Cell::Int(1)], vec![Cell::Text("x".into())]];
-        assert!(matches!(columns(&mixed), Err(Error::Corrupt(m)) if m.contains("mixes kinds")));
-        let short = vec![vec![Cell::Int(1), Cell::Int(2)], vec![Cell::Int(3)]];
-        assert!(matches!(columns(&short), Err(Error::Corrupt(m)) if m.contains("rows of 2")));
-    }
 }

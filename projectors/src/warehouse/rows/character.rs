@@ -3,7 +3,7 @@
 
 use chaos_domain::{CastHit, CharacterEvent, ItemChange};
 
-use super::{Cell, bigint, int, kind_of, signed, text, text_opt, texts, timestamp, Envelope, Row};
+use super::{bigint, int, kind_of, signed, text, text_opt, texts, timestamp, Cell, Envelope, Row};
 use crate::warehouse::schema;
 
 pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'static str, Row)>) {

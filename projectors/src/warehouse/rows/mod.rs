@@ -3,9 +3,14 @@
 //! Times are cut to milliseconds, the precision of the Avro contract, so a warehouse fed from
 //! the event store and one fed from Kafka hold the same values.
 
+mod arrow;
 mod character;
 mod payload;
 mod wallet;
+
+#[cfg(test)]
+pub(crate) use arrow::TableRows;
+pub(crate) use arrow::{assemble, EventKey, MappedBatch};
 
 use chaos_schemas::{AnyEvent, PublishedEvent};
 use chrono::{DateTime, Utc};
@@ -78,16 +83,17 @@ pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String
     })
 }
 
-/// [`event_rows`] of every event, in order. A large batch (a rebuild's, a catch-up's) is mapped
-/// by two threads: the mapping is as much work as the DuckDB thread's write of the rows, and
-/// the writer waits for it.
-pub(crate) fn batch_rows(events: &[PublishedEvent]) -> Vec<Result<EventRows, String>> {
+/// Every event of a batch mapped ([`event_rows`], in order) and its tables assembled as Arrow
+/// ([`assemble`]), all off the DuckDB thread, which only appends them. A large batch (a
+/// rebuild's, a catch-up's) is mapped by two threads: mapping and assembling are as much work
+/// as the DuckDB thread's write of the rows, and the writer waits for them.
+pub(crate) fn batch_rows(events: &[PublishedEvent]) -> MappedBatch {
     const PARALLEL_FROM: usize = 4_096;
     if events.len() < PARALLEL_FROM {
-        return events.iter().map(event_rows).collect();
+        return assemble(events.iter().map(event_rows).collect(), false);
     }
     let (first, second) = events.split_at(events.len() / 2);
-    std::thread::scope(|scope| {
+    let rows = std::thread::scope(|scope| {
         let other = scope.spawn(|| second.iter().map(event_rows).collect::<Vec<_>>());
         let mut rows: Vec<_> = first.iter().map(event_rows).collect();
         match other.join() {
@@ -96,7 +102,8 @@ pub(crate) fn batch_rows(events: &[PublishedEvent]) -> Vec<Result<EventRows, Str
             Err(panic) => std::panic::resume_unwind(panic),
         }
         rows
-    })
+    });
+    assemble(rows, true)
 }
 
 /// What every modelled row starts from.

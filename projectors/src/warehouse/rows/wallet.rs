@@ -3,7 +3,7 @@
 use chaos_domain::{Currency, WalletEvent};
 use chrono::{DateTime, Utc};
 
-use super::{Cell, bigint, text, timestamp, Envelope, Row};
+use super::{bigint, text, timestamp, Cell, Envelope, Row};
 use crate::warehouse::schema;
 
 pub(super) fn rows(at: &Envelope<'_>, event: &WalletEvent, out: &mut Vec<(&'static str, Row)>) {

@@ -4,7 +4,7 @@ use chaos_eventstore::Position;
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::super::rows::{self, EventRows};
+use super::super::rows::{self, MappedBatch, TableRows};
 use super::super::writer::Writer;
 use super::super::{schema, Warehouse, STORE_FEED};
 use super::{count, counts, life, purse, query_strings, TempDir};
@@ -141,8 +141,8 @@ async fn offsets_commit_with_rows_or_not_at_all() {
     let feed = "chaos.character.events";
     let content = std::sync::Arc::new(chaos_domain::Content::builtin().unwrap());
     let mut writer = Writer::open(&dir.db(), content).unwrap();
-    let batch = |events: &[PublishedEvent]| -> Vec<Result<EventRows, String>> {
-        events.iter().map(rows::event_rows).collect()
+    let batch = |events: &[PublishedEvent]| -> MappedBatch {
+        rows::assemble(events.iter().map(rows::event_rows).collect(), false)
     };
     writer
         .apply(
@@ -155,9 +155,19 @@ async fn offsets_commit_with_rows_or_not_at_all() {
     // A batch that fails half-way (its last modelled row cannot be appended) leaves neither its
     // rows nor its offsets behind.
     let mut failing = batch(&events[2..]);
-    if let Some(Ok(rows)) = failing.last_mut() {
-        rows.modelled = vec![(schema::ZONE_ENTRIES, vec![])];
-    }
+    let last = u32::try_from(failing.keys.len() - 1).unwrap();
+    failing.modelled.push(TableRows {
+        table: schema::ZONE_ENTRIES,
+        rows: Some(
+            duckdb::arrow::record_batch::RecordBatch::try_new_with_options(
+                std::sync::Arc::new(duckdb::arrow::datatypes::Schema::empty()),
+                vec![],
+                &duckdb::arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(1)),
+            )
+            .unwrap(),
+        ),
+        owners: vec![last],
+    });
     let err = writer.apply(failing, &[FeedOffset::new(feed, 0, 10)], Utc::now());
     assert!(err.is_err());
     let events_rows = writer

@@ -317,8 +317,8 @@ async fn sessions_split_on_a_gap_of_own_actions_in_any_arrival_order() {
     assert_eq!(days, vec!["2026-05-28|2026-05-28|1"]);
 }
 
-/// A large batch is mapped by two threads: the same rows, in the same order, as one event at a
-/// time.
+/// A large batch is mapped and assembled by two threads: the same tables, rows in the same
+/// order, as one event at a time on one thread.
 #[test]
 fn a_large_batch_maps_like_one_event_at_a_time() {
     let events: Vec<_> = (0..)
@@ -332,5 +332,7 @@ fn a_large_batch_maps_like_one_event_at_a_time() {
         .collect();
     let serial: Vec<_> = events.iter().map(super::super::rows::event_rows).collect();
     assert!(serial.iter().all(Result::is_ok));
-    assert_eq!(super::super::rows::batch_rows(&events), serial);
+    let parallel = super::super::rows::batch_rows(&events);
+    assert!(parallel.broken.is_none());
+    assert_eq!(parallel, super::super::rows::assemble(serial, false));
 }
