@@ -645,14 +645,20 @@ mod tests {
         }
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-    async fn a_burst_of_reads_shares_a_few_connections() {
-        use std::sync::atomic::Ordering;
+    /// A store in a new file of a new temporary directory (removed by the test).
+    async fn fresh() -> (std::path::PathBuf, super::SqliteStore) {
         let dir = std::env::temp_dir().join(format!("chaos-rm-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let store = super::SqliteStore::open(&dir.join("readmodels.db"))
             .await
             .unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_burst_of_reads_shares_a_few_connections() {
+        use std::sync::atomic::Ordering;
+        let (dir, store) = fresh().await;
         let reads: Vec<_> = (0..256)
             .map(|i| {
                 let store = store.clone();
@@ -672,11 +678,7 @@ mod tests {
 
     #[tokio::test]
     async fn sqlite_store_meets_the_contract() {
-        let dir = std::env::temp_dir().join(format!("chaos-rm-{}", uuid::Uuid::new_v4()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let store = super::SqliteStore::open(&dir.join("readmodels.db"))
-            .await
-            .unwrap();
+        let (dir, store) = fresh().await;
         crate::store::contract::run(&store, "t:").await;
         // Checkpoints survive a reopen.
         store.save_checkpoint("views", 42).await.unwrap();
