@@ -73,14 +73,7 @@ impl TableRows {
 pub(crate) fn assemble(rows: Vec<Result<EventRows, String>>, parallel: bool) -> MappedBatch {
     let keys = rows
         .iter()
-        .map(|r| {
-            r.as_ref()
-                .map(|r| EventKey {
-                    event_id: r.event_id,
-                    stream_key: r.stream_key.clone(),
-                })
-                .map_err(Clone::clone)
-        })
+        .map(|r| r.as_ref().map(|r| r.key.clone()).map_err(Clone::clone))
         .collect();
     let events_table = || {
         let (owners, rows): (Vec<u32>, Vec<&Row>) = rows

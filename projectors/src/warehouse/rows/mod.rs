@@ -16,8 +16,8 @@ use chaos_schemas::{AnyEvent, PublishedEvent};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// A value of a row, of one of the kinds the warehouse's columns take. [`super::writer`] turns a
-/// column of them into an Arrow array of the column's own type: no value reaches DuckDB as text
+/// A value of a row, of one of the kinds the warehouse's columns take. [`arrow::columns`] turns
+/// a column of them into an Arrow array of the column's own type: no value reaches DuckDB as text
 /// to be parsed back (an event id is its 16 bytes, a list is a list).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Cell {
@@ -40,9 +40,7 @@ pub(crate) type Row = Vec<Cell>;
 /// line of a multi-line event such as a craft's ingredients), by table.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct EventRows {
-    pub(crate) event_id: Uuid,
-    /// `(aggregate_type, aggregate_id, sequence)`: unique per event.
-    pub(crate) stream_key: (String, String, u64),
+    pub(crate) key: EventKey,
     pub(crate) event: Row,
     pub(crate) modelled: Vec<(&'static str, Row)>,
 }
@@ -76,8 +74,10 @@ pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String
         AnyEvent::Wallet(domain) => wallet::rows(&at, domain, &mut modelled),
     }
     Ok(EventRows {
-        event_id: e.event_id,
-        stream_key: (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence),
+        key: EventKey {
+            event_id: e.event_id,
+            stream_key: (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence),
+        },
         event,
         modelled,
     })
