@@ -7,7 +7,11 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("avro");
+    // Read when the script runs, not baked in when it is compiled: cargo reuses a compiled
+    // build script for a checkout at another path that shares the target directory (CI's
+    // clones share a cached one), which then read the schemas of the first checkout.
+    let manifest_dir = std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
+    let root = Path::new(&manifest_dir).join("avro");
     println!("cargo:rerun-if-changed={}", root.display());
     let mut entries = Vec::new();
     let mut aggregates: Vec<_> = std::fs::read_dir(&root)

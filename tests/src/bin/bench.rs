@@ -45,6 +45,8 @@ struct Args {
     command_url: String,
     query_url: String,
     spawn: bool,
+    /// `--spawn` without the process managers (to tell their cost from the rest).
+    without_process_managers: bool,
     embedded: bool,
     accounts: usize,
     characters: usize,
@@ -66,7 +68,7 @@ struct Args {
 const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-url URL] \
 [--accounts N] [--characters N] [--clients N] [--contended] [--workload cast|mixed] \
 [--duration SECS] [--warmup SECS] [--sample-every N] [--visibility-timeout-ms MS] \
-[--setup-concurrency N] [--rate PER_SEC] [--seed N] [--keep]
+[--setup-concurrency N] [--rate PER_SEC] [--seed N] [--keep] [--without-process-managers]
   defaults: --command-url $CHAOS_BENCH_COMMAND_URL or http://127.0.0.1:8080
             --query-url $CHAOS_BENCH_QUERY_URL or http://127.0.0.1:8082
             --accounts 256 --characters = accounts --clients 64 --workload cast --duration 30
@@ -82,6 +84,9 @@ const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-u
   --spawn      start command-api, relay, projector, process managers and query-api from this
                binary's directory against the services of `deploy/local/services.sh env`
                (isolated), then stop them
+  --without-process-managers
+               with --spawn: no process managers (their share of the box, apart; the
+               mixed workload's PvP hits then do not apply)
   --embedded   start `chaos` (the one-process backend) from this binary's directory on a new
                data directory, then stop it";
 
@@ -91,6 +96,7 @@ fn parse_args() -> anyhow::Result<Args> {
         command_url: env("CHAOS_BENCH_COMMAND_URL", "http://127.0.0.1:8080"),
         query_url: env("CHAOS_BENCH_QUERY_URL", "http://127.0.0.1:8082"),
         spawn: false,
+        without_process_managers: false,
         embedded: false,
         accounts: 256,
         characters: 0,
@@ -111,6 +117,7 @@ fn parse_args() -> anyhow::Result<Args> {
         let mut value = || args.next().with_context(|| format!("{flag} needs a value"));
         match flag.as_str() {
             "--spawn" => a.spawn = true,
+            "--without-process-managers" => a.without_process_managers = true,
             "--embedded" => a.embedded = true,
             "--keep" => a.keep = true,
             "--contended" => a.contended = true,
@@ -277,12 +284,13 @@ async fn main() -> anyhow::Result<()> {
         None
     };
     let stack = if args.spawn {
-        let options = StackOptions::default()
+        let mut options = StackOptions::default()
             .with_env("command-api", "CHAOS__DATABASE__MAX_CONNECTIONS", "32")
             .with_env("command-api", "CHAOS__TELEMETRY__LEVEL", "warn")
             .with_env("relay", "CHAOS__TELEMETRY__LEVEL", "info")
             .with_env("projector", "CHAOS__TELEMETRY__LEVEL", "info")
             .with_env("query-api", "CHAOS__TELEMETRY__LEVEL", "warn");
+        options.process_managers = !args.without_process_managers;
         let stack = Stack::start(options).await?;
         args.command_url = stack.command_api.base_url();
         args.query_url = stack.anonymous_queries().base().to_owned();
