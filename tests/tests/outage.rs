@@ -20,13 +20,17 @@ use chaos_tests::{wait_for_more, CommandApi, Stack, StackOptions};
 
 const CATCH_UP: Duration = Duration::from_secs(180);
 
-/// `deploy/local/services.sh <verb> <service>`, on the services of this run (CHAOS_STATE).
-fn services(verb: &str, service: &str) {
-    let status = std::process::Command::new("bash")
+/// `deploy/local/services.sh <args>`, on the services of this run (CHAOS_STATE).
+fn services_sh(args: &[&str]) -> std::io::Result<std::process::ExitStatus> {
+    std::process::Command::new("bash")
         .arg(repo_root().join("deploy/local/services.sh"))
-        .args([verb, service])
+        .args(args)
         .status()
-        .expect("running services.sh");
+}
+
+/// `deploy/local/services.sh <verb> <service>`, which must succeed.
+fn services(verb: &str, service: &str) {
+    let status = services_sh(&[verb, service]).expect("running services.sh");
     assert!(status.success(), "services.sh {verb} {service} failed");
 }
 
@@ -37,10 +41,7 @@ struct RestartOnDrop;
 impl Drop for RestartOnDrop {
     fn drop(&mut self) {
         if std::thread::panicking() {
-            let _ = std::process::Command::new("bash")
-                .arg(repo_root().join("deploy/local/services.sh"))
-                .arg("up")
-                .status();
+            let _ = services_sh(&["up"]);
         }
     }
 }

@@ -258,8 +258,6 @@ pub(crate) fn columns<R: AsRef<[Cell]>>(rows: &[R]) -> Result<RecordBatch, Strin
         );
         arrays.push(array);
     }
-    let rows_len = arrays.first().map_or(0, |a| a.len());
-    debug_assert!(arrays.iter().all(|a| a.len() == rows_len));
     RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
         .map_err(|e| format!("rows as Arrow: {e}"))
 }
