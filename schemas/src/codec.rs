@@ -66,6 +66,9 @@ pub struct AvroCodec {
     /// For each writer schema id seen, the record whose current schema it is (no schema
     /// resolution needed), or `None` for an older version (resolved per message).
     writers: RwLock<HashMap<u32, Option<&'static str>>>,
+    /// Registrations take turns: two tasks encoding the first event of a subject at once would
+    /// both ask the registry to create it, and Apicurio refuses the second (409).
+    registering: tokio::sync::Mutex<()>,
 }
 
 impl AvroCodec {
@@ -88,6 +91,7 @@ impl AvroCodec {
             decoder: AvroDecoder::new(settings),
             registered: RwLock::default(),
             writers: RwLock::default(),
+            registering: tokio::sync::Mutex::default(),
         }
     }
 
@@ -118,6 +122,10 @@ impl AvroCodec {
         }
         let current = catalogue::current_version(&record_name)
             .ok_or_else(|| Error::UnknownRecord(record_name.clone()))?;
+        let _turn = self.registering.lock().await;
+        if let Some(id) = read(&self.registered).get(&subject) {
+            return Ok(frame(*id, &encode_body(event)));
+        }
         let supplied = SuppliedSchema::new(
             Some(record_name.clone()),
             SchemaType::Avro,
@@ -211,10 +219,17 @@ const UNUSABLE_SCHEMA: [&str; 4] = [
     "problem with reference",
 ];
 
+/// How Apicurio answers a registration that raced another one creating the same subject (another
+/// process, another codec): a 409 like an incompatible schema's, but asking again succeeds.
+const CREATED_CONCURRENTLY: &str = "already exists";
+
 fn registration_error(e: SRCError) -> Error {
     match http_status(&e) {
         _ if e.retriable => Error::RegistryUnavailable(e.to_string()),
         Some(408 | 429 | 500..=599) => Error::RegistryUnavailable(e.to_string()),
+        Some(409) if e.to_string().contains(CREATED_CONCURRENTLY) => {
+            Error::RegistryUnavailable(e.to_string())
+        }
         _ => Error::RegistryRejected(e.to_string()),
     }
 }
@@ -263,6 +278,19 @@ mod tests {
         assert!(registration_error(status("503 Service Unavailable")).is_transient());
         assert!(registration_error(status("500 Internal Server Error")).is_transient());
         assert!(!registration_error(status("409 Conflict")).is_transient());
+        let raced = SRCError::new(
+            "HTTP request to schema registry failed with status 409 Conflict",
+            Some(
+                "error_code: 409, message: An artifact with ID 't-chaos.wallet.WalletOpened' \
+                 in group 'null' already exists."
+                    .to_owned(),
+            ),
+            false,
+        );
+        assert!(
+            registration_error(raced).is_transient(),
+            "a registration that raced another is retried"
+        );
         assert!(registration_error(SRCError::new("x", None, true)).is_transient());
     }
 }
