@@ -137,7 +137,7 @@ pub fn existing(dir: &Path, file: &str) -> anyhow::Result<PathBuf> {
 }
 
 pub async fn pg_pool(ctx: &Ctx) -> anyhow::Result<PgPool> {
-    sqlx::postgres::PgPoolOptions::new()
+    chaos_eventstore::pg::pool_options()
         .max_connections(4)
         .acquire_timeout(Duration::from_secs(5))
         .connect(ctx.settings.database.url.expose_secret())

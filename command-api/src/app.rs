@@ -92,7 +92,7 @@ impl Application {
         config
             .environment
             .check_jwt_secret(&config.auth.jwt_secret)?;
-        let pool = sqlx::postgres::PgPoolOptions::new()
+        let pool = chaos_eventstore::pg::pool_options()
             .max_connections(config.database.max_connections)
             .acquire_timeout(Duration::from_millis(config.database.acquire_timeout_ms))
             .connect(config.database.url.expose_secret())

@@ -30,7 +30,10 @@ use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
 use serde_json::Value;
-use sqlx::PgPool;
+use std::time::Instant;
+
+use sqlx::pool::PoolConnection;
+use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::pg::AppendNotifier;
@@ -157,15 +160,59 @@ pub trait BatchWriter: Send + Sync + 'static {
 }
 
 /// PostgreSQL: one `INSERT … SELECT FROM unnest(…)` statement, hence one transaction.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct PgBatchWriter {
-    pub pool: PgPool,
+    pool: PgPool,
+    /// Connections kept between batches, with when each was last used (at most one per writer
+    /// task). Going back to the pool and out again costs two pings (round trips) per batch;
+    /// a connection kept here is pinged only after [`crate::pg::PING_IDLE_AFTER`] unused.
+    held: std::sync::Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+}
+
+impl PgBatchWriter {
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            held: std::sync::Mutex::default(),
+        }
+    }
+
+    async fn connection(&self) -> Result<PoolConnection<Postgres>, Failure> {
+        let kept = self
+            .held
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .pop();
+        if let Some((mut conn, used)) = kept {
+            if used.elapsed() < crate::pg::PING_IDLE_AFTER
+                || sqlx::Connection::ping(&mut *conn).await.is_ok()
+            {
+                return Ok(conn);
+            }
+            conn.close_on_drop();
+        }
+        self.pool.acquire().await.map_err(|e| classify(&e))
+    }
+
+    /// Keeps `conn` for the next batch unless its statement failed for another reason than a
+    /// key violation (it may be broken: back to the pool, which tests it).
+    fn keep<T>(&self, conn: PoolConnection<Postgres>, outcome: &Result<T, Failure>) {
+        if matches!(outcome, Ok(_) | Err(Failure::Conflict)) {
+            self.held
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push((conn, Instant::now()));
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl BatchWriter for PgBatchWriter {
     async fn write(&self, rows: &[&Row]) -> Result<(), Failure> {
-        insert(&self.pool, rows).await
+        let mut conn = self.connection().await?;
+        let outcome = insert(&mut conn, rows).await;
+        self.keep(conn, &outcome);
+        outcome
     }
 
     /// One transaction: insert every row, skipping taken keys; a command whose rows were not all
@@ -264,7 +311,7 @@ impl GroupCommitter {
         metrics: Option<AppendMetrics>,
     ) -> Self {
         let committed = notifier.map(|n| Arc::new(move || n.appended()) as Committed);
-        Self::spawn(Arc::new(PgBatchWriter { pool }), config, committed, metrics)
+        Self::spawn(Arc::new(PgBatchWriter::new(pool)), config, committed, metrics)
     }
 
     /// Starts `config.writers` writer tasks over `sink`; `committed` runs after every commit.
@@ -459,7 +506,7 @@ fn text<'a>(rows: &[&'a Row], f: fn(&'a Row) -> &'a str) -> Vec<&'a str> {
 }
 
 /// One statement, hence one transaction, for every row.
-async fn insert(pool: &PgPool, rows: &[&Row]) -> Result<(), Failure> {
+async fn insert(conn: &mut PgConnection, rows: &[&Row]) -> Result<(), Failure> {
     sqlx::query(INSERT_ROWS)
         .bind(text(rows, |r| &r.aggregate_type))
         .bind(text(rows, |r| &r.aggregate_id))
@@ -470,7 +517,7 @@ async fn insert(pool: &PgPool, rows: &[&Row]) -> Result<(), Failure> {
         .bind(text(rows, |r| &r.metadata))
         .bind(crate::pg::APPEND_LOCK.0)
         .bind(crate::pg::APPEND_LOCK.1)
-        .execute(pool)
+        .execute(conn)
         .await
         .map(|_| ())
         .map_err(|e| classify(&e))

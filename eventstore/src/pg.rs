@@ -21,6 +21,30 @@ pub const META_TRACEPARENT: &str = "traceparent";
 pub const META_IDEMPOTENCY_KEY: &str = "idempotency_key";
 pub const META_REQUEST_HASH: &str = "request_hash";
 
+/// A connection idle longer than this is pinged before it is handed out (see [`pool_options`]).
+pub const PING_IDLE_AFTER: Duration = Duration::from_secs(10);
+
+/// The pool settings every PostgreSQL user of the backend starts from.
+///
+/// sqlx pings a connection (a round trip) every time it is taken from the pool and again every
+/// time it goes back. Under load the first ping is pure cost: the connection was in use a
+/// moment ago. So only a connection idle for [`PING_IDLE_AFTER`] (one PostgreSQL may have
+/// dropped meanwhile: a restart, a failover, an idle timeout) is pinged before use; a connection
+/// that broke since its last use fails its query, which every caller already treats as the
+/// store being unavailable, and sqlx closes it.
+pub fn pool_options() -> sqlx::postgres::PgPoolOptions {
+    sqlx::postgres::PgPoolOptions::new()
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IDLE_AFTER {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+}
+
 /// The NOTIFY channel raised after appends to `events`.
 pub const APPEND_CHANNEL: &str = "chaos_events_appended";
 
@@ -247,11 +271,11 @@ impl PgEventLog {
 }
 
 /// See [`PgEventLog`].
-pub async fn append_horizon(pool: &PgPool) -> Result<u64> {
+pub async fn append_horizon(db: impl sqlx::PgExecutor<'_>) -> Result<u64> {
     let text: String = sqlx::query_scalar("SELECT chaos_append_horizon($1, $2)::text")
         .bind(APPEND_LOCK.0)
         .bind(APPEND_LOCK.1)
-        .fetch_one(pool)
+        .fetch_one(db)
         .await?;
     text.parse()
         .map_err(|_| Error::Corrupt(format!("append horizon {text}")))
@@ -260,7 +284,9 @@ pub async fn append_horizon(pool: &PgPool) -> Result<u64> {
 #[async_trait]
 impl EventLog for PgEventLog {
     async fn read_after(&self, after: Position, limit: u32) -> Result<Vec<StoredEvent>> {
-        let horizon = self.horizon().await?;
+        // Both statements on one connection: one trip through the pool instead of two.
+        let mut conn = self.pool.acquire().await?;
+        let horizon = append_horizon(&mut *conn).await?;
         let sql = format!(
             "SELECT {SELECT_COLUMNS} FROM events
              WHERE (tx_id, global_position) > ($1::text::xid8, $2)
@@ -274,7 +300,7 @@ impl EventLog for PgEventLog {
             .bind(horizon.to_string())
             .bind(i64::from(limit));
         // Rows are mapped as they arrive, while PostgreSQL is still sending the rest.
-        let mut rows = query.fetch(&self.pool);
+        let mut rows = query.fetch(&mut *conn);
         let mut events = Vec::with_capacity(limit.min(READ_CAPACITY_HINT) as usize);
         while let Some(row) = rows.try_next().await? {
             events.push(row_to_event(&row)?);
@@ -543,13 +569,25 @@ impl AppendNotifier {
         let wake = std::sync::Arc::new(tokio::sync::Notify::new());
         let signal = wake.clone();
         tokio::spawn(async move {
+            // One connection kept for the notifications (up to 500 a second under load): taking
+            // it from the pool and giving it back each time costs two pings. Dropped on a
+            // failure (the pool tests it), taken again at the next notification.
+            let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>> = None;
             loop {
                 signal.notified().await;
-                if let Err(e) = sqlx::query("SELECT pg_notify($1, '')")
-                    .bind(APPEND_CHANNEL)
-                    .execute(&pool)
-                    .await
-                {
+                let sent = match conn.as_mut() {
+                    Some(c) => notify(c).await,
+                    None => match pool.acquire().await {
+                        Ok(mut c) => {
+                            let sent = notify(&mut c).await;
+                            conn = Some(c);
+                            sent
+                        }
+                        Err(e) => Err(e),
+                    },
+                };
+                if let Err(e) = sent {
+                    conn = None;
                     tracing::debug!(error = %e, "append notification failed; readers will poll");
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
@@ -562,4 +600,12 @@ impl AppendNotifier {
     pub fn appended(&self) {
         self.wake.notify_one();
     }
+}
+
+async fn notify(conn: &mut sqlx::PgConnection) -> std::result::Result<(), sqlx::Error> {
+    sqlx::query("SELECT pg_notify($1, '')")
+        .bind(APPEND_CHANNEL)
+        .execute(conn)
+        .await
+        .map(|_| ())
 }

@@ -63,7 +63,7 @@ fn topics(settings: &Settings, sources: &[&str]) -> Vec<String> {
 /// The event store, read only: where read models repair gaps and rebuild from.
 async fn event_store(settings: &Settings) -> anyhow::Result<Repository> {
     let db = &settings.database;
-    let pool = sqlx::postgres::PgPoolOptions::new()
+    let pool = chaos_eventstore::pg::pool_options()
         .max_connections(db.max_connections)
         .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms))
         .connect(db.url.expose_secret())
@@ -223,7 +223,7 @@ async fn warehouse(settings: Settings) -> anyhow::Result<()> {
 
 async fn process_managers(settings: Settings) -> anyhow::Result<()> {
     let db = &settings.database;
-    let pool = sqlx::postgres::PgPoolOptions::new()
+    let pool = chaos_eventstore::pg::pool_options()
         .max_connections(db.max_connections)
         .acquire_timeout(Duration::from_millis(db.acquire_timeout_ms))
         .connect(db.url.expose_secret())

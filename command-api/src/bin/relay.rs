@@ -14,7 +14,7 @@ async fn main() -> anyhow::Result<()> {
     chaos_platform::disable_transparent_huge_pages();
     let settings: Settings = load_config(DEFAULTS)?;
     let _telemetry = telemetry::init("relay", &settings.telemetry);
-    let pool = sqlx::postgres::PgPoolOptions::new()
+    let pool = chaos_eventstore::pg::pool_options()
         .max_connections(4)
         .connect(settings.database.url.expose_secret())
         .await
