@@ -311,7 +311,12 @@ impl GroupCommitter {
         metrics: Option<AppendMetrics>,
     ) -> Self {
         let committed = notifier.map(|n| Arc::new(move || n.appended()) as Committed);
-        Self::spawn(Arc::new(PgBatchWriter::new(pool)), config, committed, metrics)
+        Self::spawn(
+            Arc::new(PgBatchWriter::new(pool)),
+            config,
+            committed,
+            metrics,
+        )
     }
 
     /// Starts `config.writers` writer tasks over `sink`; `committed` runs after every commit.
