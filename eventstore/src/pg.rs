@@ -569,26 +569,23 @@ impl AppendNotifier {
         let wake = std::sync::Arc::new(tokio::sync::Notify::new());
         let signal = wake.clone();
         tokio::spawn(async move {
-            // One connection kept for the notifications (up to 500 a second under load): taking
-            // it from the pool and giving it back each time costs two pings. Dropped on a
-            // failure (the pool tests it), taken again at the next notification.
-            let mut conn: Option<sqlx::pool::PoolConnection<sqlx::Postgres>> = None;
+            // One connection of its own for the notifications (up to 500 a second under load):
+            // taking one from the pool and giving it back each time costs two pings. A
+            // notification's transaction gets an id and a commit record, which need not wait
+            // for the disk (a notification lost in a crash only makes a reader poll), so the
+            // connection commits asynchronously; it never goes back to the pool with that
+            // setting (detached), and is dropped on a failure and made again at the next one.
+            let mut conn: Option<sqlx::PgConnection> = None;
             loop {
                 signal.notified().await;
-                let sent = match conn.as_mut() {
-                    Some(c) => notify(c).await,
-                    None => match pool.acquire().await {
-                        Ok(mut c) => {
-                            let sent = notify(&mut c).await;
-                            conn = Some(c);
-                            sent
-                        }
-                        Err(e) => Err(e),
-                    },
-                };
-                if let Err(e) = sent {
-                    conn = None;
-                    tracing::debug!(error = %e, "append notification failed; readers will poll");
+                if conn.is_none() {
+                    conn = notifier_connection(&pool).await;
+                }
+                if let Some(c) = conn.as_mut() {
+                    if let Err(e) = notify(c).await {
+                        conn = None;
+                        tracing::debug!(error = %e, "append notification failed; readers will poll");
+                    }
                 }
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
@@ -599,6 +596,23 @@ impl AppendNotifier {
     /// Called after a commit; never blocks.
     pub fn appended(&self) {
         self.wake.notify_one();
+    }
+}
+
+async fn notifier_connection(pool: &PgPool) -> Option<sqlx::PgConnection> {
+    let made = async {
+        let mut conn = pool.acquire().await?.detach();
+        sqlx::query("SET synchronous_commit = off")
+            .execute(&mut conn)
+            .await?;
+        Ok::<_, sqlx::Error>(conn)
+    };
+    match made.await {
+        Ok(conn) => Some(conn),
+        Err(e) => {
+            tracing::debug!(error = %e, "no connection for append notifications; readers will poll");
+            None
+        }
     }
 }
 
