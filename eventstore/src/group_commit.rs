@@ -22,6 +22,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
+use std::time::Instant;
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
@@ -30,8 +31,6 @@ use cqrs_es::Aggregate;
 use postgres_es::PostgresEventRepository;
 use prometheus::{Histogram, HistogramOpts, IntCounter, Registry};
 use serde_json::Value;
-use std::time::Instant;
-
 use sqlx::pool::PoolConnection;
 use sqlx::{PgConnection, PgPool, Postgres};
 use tokio::sync::{mpsc, oneshot, Mutex};
