@@ -24,8 +24,9 @@
 //!   `tx_id`, kept in the file), else `feed_offsets` ([`STORE_FEED`], partition 0, the next
 //!   global position; enough for the embedded store, whose positions have `tx_id` 0).
 //!
-//! Throughput: a batch is mapped and assembled into one Arrow record batch per table off the
-//! DuckDB thread ([`rows::batch_rows`]; event ids as native UUIDs, lists as lists), then written
+//! Throughput: a batch is mapped straight into Arrow builders, one record batch per table, off
+//! the DuckDB thread ([`rows::batch_rows`]; event ids as native UUIDs, lists as lists, no row
+//! kept on the way), then written
 //! in one transaction: its `events` rows are appended to a staging table and moved with one
 //! `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`, and the modelled rows of the events
 //! that went in are appended per table with DuckDB's appender.

@@ -161,7 +161,7 @@ async fn ask_live(live: &Path, request: &SwitchRequest, timeout: Duration) -> Re
 }
 
 /// Write to a temporary name, then rename: a reader sees the whole file or none.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let partial = suffixed(path, ".partial");
     std::fs::write(&partial, bytes).map_err(io(&partial))?;
     std::fs::rename(&partial, path).map_err(io(path))

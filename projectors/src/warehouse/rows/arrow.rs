@@ -1,21 +1,20 @@
-//! A batch's rows as Arrow record batches, one per table, assembled where the batch is mapped:
-//! the DuckDB thread, the warehouse's critical path, only appends them (the conversion and the
-//! freeing of the rows were about a fifth of its time).
+//! A batch's rows as Arrow record batches, one per table, built where the batch is mapped: each
+//! row's values go straight into its table's column builders (no row is kept), and the DuckDB
+//! thread, the warehouse's critical path, only appends the finished batches.
 
-use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use duckdb::arrow::array::{
-    Array, ArrayRef, BooleanArray, FixedSizeBinaryArray, Int16Array, Int32Array, Int64Array,
-    ListBuilder, StringArray, StringBuilder, TimestampMillisecondArray,
+    new_null_array, Array, ArrayRef, BooleanArray, FixedSizeBinaryBuilder, Int16Builder,
+    Int32Builder, Int64Builder, ListBuilder, StringBuilder, TimestampMillisecondBuilder,
 };
-use duckdb::arrow::compute::filter_record_batch;
-use duckdb::arrow::datatypes::{Field, Schema};
+use duckdb::arrow::compute::{concat_batches, filter_record_batch};
+use duckdb::arrow::datatypes::{DataType, Field, Schema};
 use duckdb::arrow::record_batch::RecordBatch;
 use uuid::Uuid;
 
-use super::{Cell, EventRows, Row};
+use super::{Cell, Row};
 use crate::warehouse::schema;
 
 /// A mapped batch: per event, its id and stream key or why it cannot be stored; the `events`
@@ -25,8 +24,8 @@ pub(crate) struct MappedBatch {
     pub(crate) keys: Vec<Result<EventKey, String>>,
     pub(crate) events: TableRows,
     pub(crate) modelled: Vec<TableRows>,
-    /// Rows that could not be made Arrow arrays (a mapping bug: a column of mixed kinds): the
-    /// batch fails whole when written, as an append of them would.
+    /// Rows that could not be made Arrow arrays (a mapping bug: a column of mixed kinds, rows
+    /// of different widths): the batch fails whole when written, as an append of them would.
     pub(crate) broken: Option<String>,
 }
 
@@ -68,80 +67,189 @@ impl TableRows {
     }
 }
 
-/// Assembles mapped events into their tables (in two threads if `parallel`: `events` in one,
-/// the modelled tables in the other). The rows are freed here too.
-pub(crate) fn assemble(rows: Vec<Result<EventRows, String>>, parallel: bool) -> MappedBatch {
-    let keys = rows
-        .iter()
-        .map(|r| r.as_ref().map(|r| r.key.clone()).map_err(Clone::clone))
-        .collect();
-    let events_table = || {
-        let (owners, rows): (Vec<u32>, Vec<&Row>) = rows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| Some((index(i), &r.as_ref().ok()?.event)))
-            .unzip();
-        table(schema::EVENTS, &rows, owners)
-    };
-    let modelled_tables = || {
-        let mut by_table: BTreeMap<&'static str, (Vec<&Row>, Vec<u32>)> = BTreeMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            if let Ok(r) = r {
-                for (t, row) in &r.modelled {
-                    let entry = by_table.entry(t).or_default();
-                    entry.0.push(row);
-                    entry.1.push(index(i));
-                }
+/// The tables of the events mapped so far (a batch, or a consecutive part of one): what
+/// [`super::event_rows`] writes into, a builder per table.
+#[derive(Debug)]
+pub(crate) struct Tables {
+    /// The batch index of the first event.
+    first: usize,
+    keys: Vec<Result<EventKey, String>>,
+    events: TableBuilder,
+    /// Few tables: a list looked up by name beats a map.
+    modelled: Vec<TableBuilder>,
+}
+
+impl Tables {
+    /// Tables for the events from batch index `first` on.
+    pub(crate) fn new(first: usize) -> Self {
+        Self {
+            first,
+            keys: Vec::new(),
+            events: TableBuilder::new(schema::EVENTS),
+            modelled: Vec::new(),
+        }
+    }
+
+    /// The batch index of the event being mapped: the rows pushed until its key is recorded
+    /// ([`Self::end_event`]) are its own.
+    fn owner(&self) -> u32 {
+        index(self.first + self.keys.len())
+    }
+
+    /// Records the event's key, or why it cannot be stored; the next event starts.
+    pub(crate) fn end_event(&mut self, key: Result<EventKey, String>) {
+        self.keys.push(key);
+    }
+
+    /// The event's `events` row.
+    pub(crate) fn event_row(&mut self, row: Row<'_>) {
+        let owner = self.owner();
+        self.events.push(owner, row);
+    }
+
+    /// One of the event's modelled rows.
+    pub(crate) fn push(&mut self, (table, row): (&'static str, Row<'_>)) {
+        let owner = self.owner();
+        match self.modelled.iter_mut().find(|t| t.table == table) {
+            Some(builder) => builder.push(owner, row),
+            None => {
+                let mut builder = TableBuilder::new(table);
+                builder.push(owner, row);
+                self.modelled.push(builder);
             }
         }
-        by_table
-            .into_iter()
-            .map(|(t, (rows, owners))| table(t, &rows, owners))
-            .collect::<Result<Vec<_>, _>>()
-    };
-    let (events, modelled) = if parallel {
-        std::thread::scope(|scope| {
-            let other = scope.spawn(modelled_tables);
-            let events = events_table();
-            match other.join() {
-                Ok(modelled) => (events, modelled),
-                Err(panic) => std::panic::resume_unwind(panic),
+    }
+
+    /// The mapped batch (the tables of the modelled rows in name order).
+    pub(crate) fn finish(self) -> MappedBatch {
+        Self::merge(vec![self])
+    }
+
+    /// The mapped batch of consecutive parts of one batch, in order (each part's owners are
+    /// batch indices already: see [`Tables::new`]).
+    pub(crate) fn merge(parts: Vec<Tables>) -> MappedBatch {
+        let mut keys = Vec::new();
+        let mut events = Vec::new();
+        let mut modelled: std::collections::BTreeMap<&'static str, Vec<Result<TableRows, String>>> =
+            std::collections::BTreeMap::new();
+        let mut broken = None;
+        for part in parts {
+            keys.extend(part.keys);
+            events.push(part.events.finish());
+            for table in part.modelled {
+                let name = table.table;
+                modelled.entry(name).or_default().push(table.finish());
             }
-        })
-    } else {
-        (events_table(), modelled_tables())
-    };
-    drop(rows);
-    match (events, modelled) {
-        (Ok(events), Ok(modelled)) => MappedBatch {
-            keys,
-            events,
-            modelled,
-            broken: None,
-        },
-        (Err(e), _) | (_, Err(e)) => MappedBatch {
-            keys,
-            events: TableRows {
-                table: schema::EVENTS,
-                rows: None,
-                owners: Vec::new(),
+        }
+        let mut concat = |name: &'static str, parts: Vec<Result<TableRows, String>>| match parts
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+            .and_then(|parts| concat_parts(name, parts))
+        {
+            Ok(rows) => rows,
+            Err(e) => {
+                broken.get_or_insert(e);
+                TableRows {
+                    table: name,
+                    rows: None,
+                    owners: Vec::new(),
+                }
+            }
+        };
+        let events = concat(schema::EVENTS, events);
+        let modelled = modelled
+            .into_iter()
+            .map(|(name, parts)| concat(name, parts))
+            .collect();
+        match broken {
+            None => MappedBatch {
+                keys,
+                events,
+                modelled,
+                broken: None,
             },
-            modelled: Vec::new(),
-            broken: Some(e),
-        },
+            Some(e) => MappedBatch {
+                keys,
+                events: TableRows {
+                    table: schema::EVENTS,
+                    rows: None,
+                    owners: Vec::new(),
+                },
+                modelled: Vec::new(),
+                broken: Some(e),
+            },
+        }
     }
 }
 
-/// A batch index as stored in [`TableRows::owners`] (a batch is far below 4 billion events).
-fn index(i: usize) -> u32 {
-    u32::try_from(i).unwrap_or(u32::MAX)
-}
-
-fn table(name: &'static str, rows: &[&Row], owners: Vec<u32>) -> Result<TableRows, String> {
-    let rows = if rows.is_empty() {
-        None
-    } else {
-        Some(columns(rows).map_err(|e| format!("rows of {name}: {e}"))?)
+/// One table's rows of consecutive parts as one record batch. A column can be typed in one
+/// part and all nulls (text) in another: the nulls take the other part's type.
+fn concat_parts(name: &'static str, parts: Vec<TableRows>) -> Result<TableRows, String> {
+    let mut owners = Vec::new();
+    let mut batches: Vec<RecordBatch> = Vec::new();
+    for part in parts {
+        owners.extend(part.owners);
+        batches.extend(part.rows);
+    }
+    let rows = match batches.len() {
+        0 => None,
+        1 => batches.pop(),
+        _ => {
+            let width = batches[0].num_columns();
+            if let Some(other) = batches.iter().find(|b| b.num_columns() != width) {
+                return Err(format!(
+                    "rows of {name}: rows of {width} and of {} values in one append",
+                    other.num_columns()
+                ));
+            }
+            // Each column's type: the first part's that is not all nulls.
+            let schema = batches
+                .iter()
+                .map(|b| b.schema())
+                .find(|_| true)
+                .map(|first| {
+                    let fields: Vec<Field> = (0..width)
+                        .map(|c| {
+                            batches
+                                .iter()
+                                .find(|b| b.column(c).null_count() < b.num_rows())
+                                .map_or_else(
+                                    || first.field(c).clone(),
+                                    |b| b.schema().field(c).clone(),
+                                )
+                        })
+                        .collect();
+                    Arc::new(Schema::new(fields))
+                })
+                .ok_or_else(|| format!("rows of {name}: no parts"))?;
+            let aligned = batches
+                .iter()
+                .map(|b| {
+                    let columns = (0..width)
+                        .map(|c| {
+                            let column = b.column(c);
+                            let wanted = schema.field(c).data_type();
+                            if column.data_type() == wanted {
+                                Ok(column.clone())
+                            } else if column.null_count() == column.len() {
+                                Ok(new_null_array(wanted, column.len()))
+                            } else {
+                                Err(format!(
+                                    "rows of {name}: column {c} mixes kinds: {} and {wanted}",
+                                    column.data_type()
+                                ))
+                            }
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    RecordBatch::try_new(schema.clone(), columns)
+                        .map_err(|e| format!("rows of {name} as Arrow: {e}"))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            Some(
+                concat_batches(&schema, &aligned)
+                    .map_err(|e| format!("rows of {name} as Arrow: {e}"))?,
+            )
+        }
     };
     Ok(TableRows {
         table: name,
@@ -150,123 +258,218 @@ fn table(name: &'static str, rows: &[&Row], owners: Vec<u32>) -> Result<TableRow
     })
 }
 
-/// Column `column` of every row through `pick`, which takes the values of the column's kind:
-/// a null stays a null, a value of another kind is an error.
-fn cells<'a, R: AsRef<[Cell]>, T>(
-    rows: &'a [R],
-    column: usize,
-    pick: impl Fn(&'a Cell) -> Option<T>,
-) -> Result<Vec<Option<T>>, String> {
-    rows.iter()
-        .map(|row| match cell(row, column) {
-            Cell::Null => Ok(None),
-            value => pick(value)
-                .map(Some)
-                .ok_or_else(|| format!("column {column} mixes kinds: {value:?}")),
-        })
-        .collect()
+/// A batch index as stored in [`TableRows::owners`] (a batch is far below 4 billion events).
+fn index(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
 }
 
-/// A row's value in `column` (every row has every column: [`columns`] checks).
-fn cell<R: AsRef<[Cell]>>(row: &R, column: usize) -> &Cell {
-    row.as_ref().get(column).unwrap_or(&Cell::Null)
+/// One table's rows, built column by column as they are pushed.
+#[derive(Debug)]
+struct TableBuilder {
+    table: &'static str,
+    columns: Vec<Column>,
+    owners: Vec<u32>,
+    /// The first mistake in the rows pushed (a mapping bug): the table cannot be appended.
+    broken: Option<String>,
+}
+
+impl TableBuilder {
+    fn new(table: &'static str) -> Self {
+        Self {
+            table,
+            columns: Vec::new(),
+            owners: Vec::new(),
+            broken: None,
+        }
+    }
+
+    fn push(&mut self, owner: u32, row: Row<'_>) {
+        if self.broken.is_some() {
+            return;
+        }
+        if self.owners.is_empty() {
+            self.columns = (0..row.len()).map(|_| Column::Nulls(0)).collect();
+        } else if row.len() != self.columns.len() {
+            self.broken = Some(format!(
+                "rows of {}: rows of {} and of {} values in one append",
+                self.table,
+                self.columns.len(),
+                row.len()
+            ));
+            return;
+        }
+        for (c, (column, value)) in self.columns.iter_mut().zip(row).enumerate() {
+            if let Err(e) = column.push(value) {
+                self.broken = Some(format!("rows of {}: column {c} {e}", self.table));
+                return;
+            }
+        }
+        self.owners.push(owner);
+    }
+
+    fn finish(self) -> Result<TableRows, String> {
+        if let Some(e) = self.broken {
+            return Err(e);
+        }
+        let rows = if self.owners.is_empty() {
+            None
+        } else {
+            let (fields, arrays): (Vec<Field>, Vec<ArrayRef>) = self
+                .columns
+                .into_iter()
+                .enumerate()
+                .map(|(c, column)| column.finish(c))
+                .unzip();
+            Some(
+                RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
+                    .map_err(|e| format!("rows of {} as Arrow: {e}", self.table))?,
+            )
+        };
+        Ok(TableRows {
+            table: self.table,
+            rows,
+            owners: self.owners,
+        })
+    }
 }
 
 /// Arrow's name for the extension type DuckDB reads a 16-byte binary column as a `UUID` by.
 pub(crate) const ARROW_UUID: (&str, &str) = ("ARROW:extension:name", "arrow.uuid");
 
-/// The rows as one Arrow record batch, a column per position, typed by the column's values
-/// (a column of nulls only is text: DuckDB casts a null to any type).
-pub(crate) fn columns<R: AsRef<[Cell]>>(rows: &[R]) -> Result<RecordBatch, String> {
-    let width = rows.first().map_or(0, |r| r.as_ref().len());
-    if let Some(short) = rows.iter().find(|r| r.as_ref().len() != width) {
-        return Err(format!(
-            "rows of {width} and of {} values in one append",
-            short.as_ref().len()
-        ));
-    }
-    let mut fields = Vec::with_capacity(width);
-    let mut arrays: Vec<ArrayRef> = Vec::with_capacity(width);
-    for column in 0..width {
-        let kind = rows
-            .iter()
-            .map(|row| cell(row, column))
-            .find(|v| !matches!(v, Cell::Null))
-            .unwrap_or(&Cell::Null);
-        let mut metadata = HashMap::new();
-        let array: ArrayRef = match kind {
-            Cell::Null | Cell::Text(_) => {
-                Arc::new(StringArray::from(cells(rows, column, |v| match v {
-                    Cell::Text(s) => Some(s.as_str()),
-                    _ => None,
-                })?))
-            }
-            Cell::BigInt(_) => Arc::new(Int64Array::from(cells(rows, column, |v| match v {
-                Cell::BigInt(n) => Some(*n),
-                _ => None,
-            })?)),
-            Cell::Int(_) => Arc::new(Int32Array::from(cells(rows, column, |v| match v {
-                Cell::Int(n) => Some(*n),
-                _ => None,
-            })?)),
-            Cell::SmallInt(_) => Arc::new(Int16Array::from(cells(rows, column, |v| match v {
-                Cell::SmallInt(n) => Some(*n),
-                _ => None,
-            })?)),
-            Cell::Millis(_) => Arc::new(TimestampMillisecondArray::from(cells(
-                rows,
-                column,
-                |v| match v {
-                    Cell::Millis(t) => Some(*t),
-                    _ => None,
-                },
-            )?)),
-            Cell::Uuid(_) => {
-                let ids = cells(rows, column, |v| match v {
-                    Cell::Uuid(id) => Some(id.as_bytes()),
-                    _ => None,
-                })?;
-                metadata.insert(ARROW_UUID.0.to_owned(), ARROW_UUID.1.to_owned());
-                Arc::new(
-                    FixedSizeBinaryArray::try_from_sparse_iter_with_size(ids.into_iter(), 16)
-                        .map_err(|e| format!("column {column} as uuids: {e}"))?,
-                )
-            }
-            Cell::Texts(_) => {
-                let lists = cells(rows, column, |v| match v {
-                    Cell::Texts(items) => Some(items),
-                    _ => None,
-                })?;
-                let mut builder = ListBuilder::new(StringBuilder::new());
-                for list in lists {
-                    match list {
-                        Some(items) => {
-                            for item in items {
-                                builder.values().append_value(item);
-                            }
-                            builder.append(true);
-                        }
-                        None => builder.append(false),
-                    }
-                }
-                Arc::new(builder.finish())
-            }
+/// A column being built, typed by its first value that is not a null (a column of nulls only
+/// is text: DuckDB casts a null to any type).
+#[derive(Debug)]
+enum Column {
+    /// Nulls only so far, this many.
+    Nulls(usize),
+    Text(StringBuilder),
+    BigInt(Int64Builder),
+    Int(Int32Builder),
+    SmallInt(Int16Builder),
+    Millis(TimestampMillisecondBuilder),
+    Uuid(FixedSizeBinaryBuilder),
+    Texts(ListBuilder<StringBuilder>),
+}
+
+impl Column {
+    /// A builder of `value`'s kind holding `nulls` nulls.
+    fn of(value: &Cell<'_>, nulls: usize) -> Self {
+        let mut column = match value {
+            Cell::Null | Cell::Text(_) => Self::Text(StringBuilder::new()),
+            Cell::BigInt(_) => Self::BigInt(Int64Builder::new()),
+            Cell::Int(_) => Self::Int(Int32Builder::new()),
+            Cell::SmallInt(_) => Self::SmallInt(Int16Builder::new()),
+            Cell::Millis(_) => Self::Millis(TimestampMillisecondBuilder::new()),
+            Cell::Uuid(_) => Self::Uuid(FixedSizeBinaryBuilder::new(16)),
+            Cell::Texts(_) => Self::Texts(ListBuilder::new(StringBuilder::new())),
         };
-        fields.push(
-            Field::new(format!("c{column}"), array.data_type().clone(), true)
-                .with_metadata(metadata),
-        );
-        arrays.push(array);
+        for _ in 0..nulls {
+            // A null is of every kind.
+            let _ = column.push(Cell::Null);
+        }
+        column
     }
-    RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
-        .map_err(|e| format!("rows as Arrow: {e}"))
+
+    fn push(&mut self, value: Cell<'_>) -> Result<(), String> {
+        if let Self::Nulls(nulls) = self {
+            if matches!(value, Cell::Null) {
+                *nulls += 1;
+                return Ok(());
+            }
+            *self = Self::of(&value, *nulls);
+        }
+        match (self, value) {
+            (Self::Text(b), Cell::Text(s)) => b.append_value(s),
+            (Self::Text(b), Cell::Null) => b.append_null(),
+            (Self::BigInt(b), Cell::BigInt(n)) => b.append_value(n),
+            (Self::BigInt(b), Cell::Null) => b.append_null(),
+            (Self::Int(b), Cell::Int(n)) => b.append_value(n),
+            (Self::Int(b), Cell::Null) => b.append_null(),
+            (Self::SmallInt(b), Cell::SmallInt(n)) => b.append_value(n),
+            (Self::SmallInt(b), Cell::Null) => b.append_null(),
+            (Self::Millis(b), Cell::Millis(t)) => b.append_value(t),
+            (Self::Millis(b), Cell::Null) => b.append_null(),
+            (Self::Uuid(b), Cell::Uuid(id)) => b
+                .append_value(id.as_bytes())
+                .map_err(|e| format!("as uuids: {e}"))?,
+            (Self::Uuid(b), Cell::Null) => b.append_null(),
+            (Self::Texts(b), Cell::Texts(items)) => {
+                for item in items {
+                    b.values().append_value(item);
+                }
+                b.append(true);
+            }
+            (Self::Texts(b), Cell::Null) => b.append(false),
+            (column, value) => {
+                return Err(format!(
+                    "mixes kinds: {value:?} after values of {}",
+                    column.kind()
+                ))
+            }
+        }
+        Ok(())
+    }
+
+    fn kind(&self) -> &'static str {
+        match self {
+            Self::Nulls(_) => "no kind",
+            Self::Text(_) => "text",
+            Self::BigInt(_) => "bigint",
+            Self::Int(_) => "int",
+            Self::SmallInt(_) => "smallint",
+            Self::Millis(_) => "timestamp",
+            Self::Uuid(_) => "uuid",
+            Self::Texts(_) => "text list",
+        }
+    }
+
+    /// The column as an Arrow array and its field (named `c<position>`).
+    fn finish(self, position: usize) -> (Field, ArrayRef) {
+        let mut metadata = HashMap::new();
+        let array: ArrayRef = match self {
+            Self::Nulls(n) => new_null_array(&DataType::Utf8, n),
+            Self::Text(mut b) => Arc::new(b.finish()),
+            Self::BigInt(mut b) => Arc::new(b.finish()),
+            Self::Int(mut b) => Arc::new(b.finish()),
+            Self::SmallInt(mut b) => Arc::new(b.finish()),
+            Self::Millis(mut b) => Arc::new(b.finish()),
+            Self::Uuid(mut b) => {
+                metadata.insert(ARROW_UUID.0.to_owned(), ARROW_UUID.1.to_owned());
+                Arc::new(b.finish())
+            }
+            Self::Texts(mut b) => Arc::new(b.finish()),
+        };
+        (
+            Field::new(format!("c{position}"), array.data_type().clone(), true)
+                .with_metadata(metadata),
+            array,
+        )
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use duckdb::arrow::array::Int64Array;
     use duckdb::arrow::datatypes::DataType;
 
     use super::*;
+
+    fn key(n: u128) -> Result<EventKey, String> {
+        Ok(EventKey {
+            event_id: Uuid::from_u128(n),
+            stream_key: ("t".into(), "a".into(), u64::try_from(n).unwrap()),
+        })
+    }
+
+    /// One event per row of `rows`, into table `t`.
+    fn tables(first: usize, rows: Vec<Row<'static>>) -> Tables {
+        let mut tables = Tables::new(first);
+        for (i, row) in rows.into_iter().enumerate() {
+            tables.push(("t", row));
+            tables.end_event(key((first + i) as u128));
+        }
+        tables
+    }
 
     #[test]
     fn columns_are_typed_by_their_values_and_refuse_mixed_or_short_rows() {
@@ -287,39 +490,93 @@ mod tests {
                 Cell::Texts(vec![]),
             ],
         ];
-        let batch = columns(&rows).unwrap();
-        assert_eq!(batch.num_rows(), 2);
-        assert_eq!(batch.column(0).data_type(), &DataType::Utf8);
-        assert_eq!(batch.column(0).null_count(), 1);
-        assert_eq!(batch.column(1).null_count(), 2);
-        assert_eq!(batch.column(2).data_type(), &DataType::Int64);
-        assert_eq!(batch.column(3).data_type(), &DataType::FixedSizeBinary(16));
+        let batch = tables(0, rows).finish();
+        assert_eq!(batch.broken, None);
+        assert_eq!(batch.keys.len(), 2);
+        let t = &batch.modelled[0];
+        assert_eq!(t.owners, vec![0, 1]);
+        let t = t.rows.as_ref().unwrap();
+        assert_eq!(t.num_rows(), 2);
+        assert_eq!(t.column(0).data_type(), &DataType::Utf8);
+        assert_eq!(t.column(0).null_count(), 1);
+        assert_eq!(t.column(1).data_type(), &DataType::Utf8);
+        assert_eq!(t.column(1).null_count(), 2);
+        assert_eq!(t.column(2).data_type(), &DataType::Int64);
+        assert_eq!(t.column(3).data_type(), &DataType::FixedSizeBinary(16));
         assert_eq!(
-            batch
-                .schema()
+            t.schema()
                 .field(3)
                 .metadata()
                 .get(ARROW_UUID.0)
                 .map(String::as_str),
             Some(ARROW_UUID.1)
         );
-        assert!(matches!(batch.column(4).data_type(), DataType::List(_)));
+        assert!(matches!(t.column(4).data_type(), DataType::List(_)));
 
         let mixed = vec![vec![Cell::Int(1)], vec![Cell::Text("x".into())]];
-        assert!(matches!(columns(&mixed), Err(m) if m.contains("mixes kinds")));
+        let batch = tables(0, mixed).finish();
+        assert!(matches!(&batch.broken, Some(m) if m.contains("mixes kinds")));
+        assert!(batch.modelled.is_empty());
         let short = vec![vec![Cell::Int(1), Cell::Int(2)], vec![Cell::Int(3)]];
-        assert!(matches!(columns(&short), Err(m) if m.contains("rows of 2")));
+        let batch = tables(0, short).finish();
+        assert!(matches!(&batch.broken, Some(m) if m.contains("rows of 2")));
+    }
+
+    #[test]
+    fn parts_join_in_order_with_their_null_columns_typed_by_the_other_parts() {
+        let part = |first: usize, n: i64, value: Cell<'static>| {
+            tables(
+                first,
+                vec![
+                    vec![Cell::BigInt(n), value.clone()],
+                    vec![Cell::BigInt(n + 1), value],
+                ],
+            )
+        };
+        let joined = Tables::merge(vec![
+            part(0, 0, Cell::Null),
+            part(2, 2, Cell::Int(7)),
+            part(4, 4, Cell::Null),
+        ]);
+        assert_eq!(joined.broken, None);
+        assert_eq!(joined.keys, (0..6).map(key).collect::<Vec<_>>());
+        let t = &joined.modelled[0];
+        assert_eq!(t.owners, vec![0, 1, 2, 3, 4, 5]);
+        let rows = t.rows.as_ref().unwrap();
+        assert_eq!(rows.column(1).data_type(), &DataType::Int32);
+        assert_eq!(rows.column(1).null_count(), 4);
+        assert_eq!(
+            rows.column(0)
+                .as_any()
+                .downcast_ref::<Int64Array>()
+                .unwrap()
+                .values(),
+            &[0, 1, 2, 3, 4, 5]
+        );
+        // The same rows mapped as one part.
+        let mut whole = Vec::new();
+        for (n, value) in [(0, Cell::Null), (2, Cell::Int(7)), (4, Cell::Null)] {
+            whole.push(vec![Cell::BigInt(n), value.clone()]);
+            whole.push(vec![Cell::BigInt(n + 1), value]);
+        }
+        assert_eq!(joined, tables(0, whole).finish());
+
+        let clash = Tables::merge(vec![part(0, 0, Cell::Int(1)), part(2, 2, Cell::BigInt(1))]);
+        assert!(matches!(&clash.broken, Some(m) if m.contains("mixes kinds")));
     }
 
     #[test]
     fn a_selection_keeps_the_rows_of_the_events_named() {
-        let rows: Vec<Row> = (0..4).map(|n| vec![Cell::BigInt(n)]).collect();
-        let t = TableRows {
-            table: "t",
-            rows: Some(columns(&rows).unwrap()),
-            // Events 0 and 2 made two rows each.
-            owners: vec![0, 0, 2, 2],
-        };
+        let mut t = Tables::new(0);
+        // Events 0 and 2 made two rows each, event 1 none.
+        for (event, rows) in [(0, 2), (1, 0), (2, 2)] {
+            for n in 0..rows {
+                t.push(("t", vec![Cell::BigInt(event * 10 + n)]));
+            }
+            t.end_event(key(event as u128));
+        }
+        let t = t.finish().modelled.remove(0);
+        assert_eq!(t.owners, vec![0, 0, 2, 2]);
         assert_eq!(t.select(|_| true).unwrap(), t.rows);
         assert_eq!(t.select(|i| i == 1).unwrap(), None);
         let kept = t.select(|i| i == 2).unwrap().unwrap();
@@ -329,7 +586,7 @@ mod tests {
                 .downcast_ref::<Int64Array>()
                 .unwrap()
                 .values(),
-            &[2, 3]
+            &[20, 21]
         );
     }
 }

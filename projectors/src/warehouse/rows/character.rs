@@ -3,10 +3,12 @@
 
 use chaos_domain::{CastHit, CharacterEvent, ItemChange};
 
-use super::{bigint, int, kind_of, signed, text, text_opt, texts, timestamp, Cell, Envelope, Row};
+use super::{
+    bigint, int, kind_of, signed, text, text_opt, texts, timestamp, Cell, Envelope, Tables,
+};
 use crate::warehouse::schema;
 
-pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'static str, Row)>) {
+pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Tables) {
     let id = || at.event_id.clone();
     let character = || at.aggregate();
     let sequence = || at.sequence.clone();
@@ -75,14 +77,14 @@ pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'s
                     hp_after,
                 }) => Some((
                     "npc",
-                    npc.clone(),
+                    text(npc),
                     int(*dealt),
                     int(*hp_before),
                     int(*hp_after),
                 )),
                 Some(CastHit::Character { id: victim }) => Some((
                     "character",
-                    victim.to_string(),
+                    Cell::Text(victim.to_string().into()),
                     Cell::Null,
                     Cell::Null,
                     Cell::Null,
@@ -98,7 +100,7 @@ pub(super) fn rows(at: &Envelope<'_>, event: &CharacterEvent, out: &mut Vec<(&'s
                         text(skill),
                         text(zone),
                         text(kind),
-                        Cell::Text(target),
+                        target,
                         int(*damage),
                         dealt,
                         hp_before,
@@ -451,24 +453,20 @@ fn change(item: &str, quantity: u32, quantity_after: u32) -> ItemChange {
     }
 }
 
-fn line_no(line: usize) -> Cell {
+fn line_no(line: usize) -> Cell<'static> {
     Cell::Int(i32::try_from(line).unwrap_or(i32::MAX))
 }
 
 /// An event's `item_flows` rows, numbered from 0 in the order they are pushed.
 struct Flows<'a, 'o> {
     at: &'a Envelope<'a>,
-    time: Cell,
-    out: &'o mut Vec<(&'static str, Row)>,
+    time: Cell<'static>,
+    out: &'o mut Tables,
     line: usize,
 }
 
 impl<'a, 'o> Flows<'a, 'o> {
-    fn new(
-        at: &'a Envelope<'a>,
-        time: chrono::DateTime<chrono::Utc>,
-        out: &'o mut Vec<(&'static str, Row)>,
-    ) -> Self {
+    fn new(at: &'a Envelope<'a>, time: chrono::DateTime<chrono::Utc>, out: &'o mut Tables) -> Self {
         Self {
             at,
             time: timestamp(time),

@@ -10,19 +10,22 @@ mod wallet;
 
 #[cfg(test)]
 pub(crate) use arrow::TableRows;
-pub(crate) use arrow::{assemble, EventKey, MappedBatch};
+pub(crate) use arrow::{EventKey, MappedBatch, Tables};
+
+use std::borrow::Cow;
 
 use chaos_schemas::{AnyEvent, PublishedEvent};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-/// A value of a row, of one of the kinds the warehouse's columns take. [`arrow::columns`] turns
-/// a column of them into an Arrow array of the column's own type: no value reaches DuckDB as text
-/// to be parsed back (an event id is its 16 bytes, a list is a list).
+/// A value of a row, of one of the kinds the warehouse's columns take, borrowed from the event
+/// where it can be. [`arrow`] puts it straight into an Arrow builder of the column's own type:
+/// no value reaches DuckDB as text to be parsed back (an event id is its 16 bytes, a list is a
+/// list).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Cell {
+pub(crate) enum Cell<'a> {
     Null,
-    Text(String),
+    Text(Cow<'a, str>),
     BigInt(i64),
     Int(i32),
     SmallInt(i16),
@@ -30,128 +33,130 @@ pub(crate) enum Cell {
     Millis(i64),
     Uuid(Uuid),
     /// `VARCHAR[]`.
-    Texts(Vec<String>),
+    Texts(Vec<Cow<'a, str>>),
 }
 
 /// A row of a table, in its column order.
-pub(crate) type Row = Vec<Cell>;
+pub(crate) type Row<'a> = Vec<Cell<'a>>;
 
-/// One event's rows: its `events` row and the modelled rows it makes (none, one, or one per
-/// line of a multi-line event such as a craft's ingredients), by table.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct EventRows {
-    pub(crate) key: EventKey,
-    pub(crate) event: Row,
-    pub(crate) modelled: Vec<(&'static str, Row)>,
-}
-
-/// Maps an event to its rows. `Err` carries the reason the event cannot be stored (a dead
-/// letter), which with a passing schema test suite does not happen.
-pub(crate) fn event_rows(published: &PublishedEvent) -> Result<EventRows, String> {
+/// Maps an event into `tables`: its `events` row and the modelled rows it makes (none, one, or
+/// one per line of a multi-line event such as a craft's ingredients). An event that cannot be
+/// stored (a dead letter, which with a passing schema test suite does not happen) writes no
+/// row and its key records why.
+pub(crate) fn event_rows(published: &PublishedEvent, tables: &mut Tables) {
     let e = &published.envelope;
+    let payload = match payload::json(published) {
+        Ok(payload) => payload,
+        Err(reason) => {
+            tables.end_event(Err(reason));
+            return;
+        }
+    };
     let event_id = Cell::Uuid(e.event_id);
-    let event = vec![
+    tables.event_row(vec![
         event_id.clone(),
-        Cell::Text(e.event_type.clone()),
-        Cell::Text(e.aggregate_type.clone()),
-        Cell::Text(e.aggregate_id.clone()),
+        text(&e.event_type),
+        text(&e.aggregate_type),
+        text(&e.aggregate_id),
         bigint(e.sequence),
         Cell::BigInt(e.global_position),
         timestamp(e.occurred_at),
         text_opt(e.correlation_id.as_deref()),
         text_opt(e.causation_id.as_deref()),
         Cell::Int(i32::try_from(published.event.schema_version()).unwrap_or(i32::MAX)),
-        Cell::Text(payload::json(published)?),
-    ];
-    let mut modelled = Vec::new();
+        Cell::Text(Cow::Owned(payload)),
+    ]);
     let at = Envelope {
         event_id,
         aggregate_id: &e.aggregate_id,
         sequence: bigint(e.sequence),
     };
     match &published.event {
-        AnyEvent::Character(domain) => character::rows(&at, domain, &mut modelled),
-        AnyEvent::Wallet(domain) => wallet::rows(&at, domain, &mut modelled),
+        AnyEvent::Character(domain) => character::rows(&at, domain, tables),
+        AnyEvent::Wallet(domain) => wallet::rows(&at, domain, tables),
     }
-    Ok(EventRows {
-        key: EventKey {
-            event_id: e.event_id,
-            stream_key: (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence),
-        },
-        event,
-        modelled,
-    })
+    tables.end_event(Ok(EventKey {
+        event_id: e.event_id,
+        stream_key: (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence),
+    }));
 }
 
-/// Every event of a batch mapped ([`event_rows`], in order) and its tables assembled as Arrow
-/// ([`assemble`]), all off the DuckDB thread, which only appends them. A large batch (a
-/// rebuild's, a catch-up's) is mapped by two threads: mapping and assembling are as much work
-/// as the DuckDB thread's write of the rows, and the writer waits for them.
+/// Every event of a batch mapped ([`event_rows`], in order) into Arrow tables, off the DuckDB
+/// thread, which only appends them. A large batch (a rebuild's, a catch-up's) is mapped by two
+/// threads, each half into tables of its own, joined after: mapping is as much work as the
+/// DuckDB thread's write of the rows, and the writer waits for it.
 pub(crate) fn batch_rows(events: &[PublishedEvent]) -> MappedBatch {
     const PARALLEL_FROM: usize = 4_096;
+    let map = |events: &[PublishedEvent], first: usize| {
+        let mut tables = Tables::new(first);
+        for event in events {
+            event_rows(event, &mut tables);
+        }
+        tables
+    };
     if events.len() < PARALLEL_FROM {
-        return assemble(events.iter().map(event_rows).collect(), false);
+        return map(events, 0).finish();
     }
-    let (first, second) = events.split_at(events.len() / 2);
-    let rows = std::thread::scope(|scope| {
-        let other = scope.spawn(|| second.iter().map(event_rows).collect::<Vec<_>>());
-        let mut rows: Vec<_> = first.iter().map(event_rows).collect();
+    let half = events.len() / 2;
+    let (first, second) = events.split_at(half);
+    let parts = std::thread::scope(|scope| {
+        let other = scope.spawn(|| map(second, half));
+        let first = map(first, 0);
         match other.join() {
-            Ok(more) => rows.extend(more),
+            Ok(second) => vec![first, second],
             // As if the mapping had run on this thread.
             Err(panic) => std::panic::resume_unwind(panic),
         }
-        rows
     });
-    assemble(rows, true)
+    Tables::merge(parts)
 }
 
 /// What every modelled row starts from.
 pub(crate) struct Envelope<'a> {
-    pub(crate) event_id: Cell,
+    pub(crate) event_id: Cell<'static>,
     pub(crate) aggregate_id: &'a str,
-    pub(crate) sequence: Cell,
+    pub(crate) sequence: Cell<'static>,
 }
 
-impl Envelope<'_> {
-    pub(crate) fn aggregate(&self) -> Cell {
+impl<'a> Envelope<'a> {
+    pub(crate) fn aggregate(&self) -> Cell<'a> {
         text(self.aggregate_id)
     }
 }
 
 /// A UTC instant as a plain `TIMESTAMP`, at millisecond precision.
-pub(crate) fn timestamp(t: DateTime<Utc>) -> Cell {
+pub(crate) fn timestamp(t: DateTime<Utc>) -> Cell<'static> {
     Cell::Millis(t.timestamp_millis())
 }
 
 /// Domain numbers never come near `i64::MAX`; saturate rather than wrap if one ever did.
-pub(crate) fn bigint(n: u64) -> Cell {
+pub(crate) fn bigint(n: u64) -> Cell<'static> {
     Cell::BigInt(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-pub(crate) fn int(n: u32) -> Cell {
+pub(crate) fn int(n: u32) -> Cell<'static> {
     Cell::Int(i32::try_from(n).unwrap_or(i32::MAX))
 }
 
 /// A (signed) quantity as an `INTEGER`.
-pub(crate) fn signed(n: i64) -> Cell {
+pub(crate) fn signed(n: i64) -> Cell<'static> {
     Cell::Int(i32::try_from(n).unwrap_or(if n < 0 { i32::MIN } else { i32::MAX }))
 }
 
-pub(crate) fn text(s: &str) -> Cell {
-    Cell::Text(s.to_owned())
+pub(crate) fn text(s: &str) -> Cell<'_> {
+    Cell::Text(Cow::Borrowed(s))
 }
 
-pub(crate) fn text_opt(s: Option<&str>) -> Cell {
+pub(crate) fn text_opt(s: Option<&str>) -> Cell<'_> {
     s.map_or(Cell::Null, text)
 }
 
 /// The part of a `kind:detail` label before its first `:` (`loot:wolf` -> `loot`).
-pub(crate) fn kind_of(label: &str) -> Cell {
+pub(crate) fn kind_of(label: &str) -> Cell<'_> {
     text(label.split(':').next().unwrap_or(label))
 }
 
 /// A `VARCHAR[]` value.
-pub(crate) fn texts<S: AsRef<str>>(items: &[S]) -> Cell {
-    Cell::Texts(items.iter().map(|s| s.as_ref().to_owned()).collect())
+pub(crate) fn texts<S: AsRef<str>>(items: &[S]) -> Cell<'_> {
+    Cell::Texts(items.iter().map(|s| Cow::Borrowed(s.as_ref())).collect())
 }

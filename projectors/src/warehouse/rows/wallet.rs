@@ -3,10 +3,10 @@
 use chaos_domain::{Currency, WalletEvent};
 use chrono::{DateTime, Utc};
 
-use super::{bigint, text, timestamp, Cell, Envelope, Row};
+use super::{bigint, text, timestamp, Cell, Envelope, Row, Tables};
 use crate::warehouse::schema;
 
-pub(super) fn rows(at: &Envelope<'_>, event: &WalletEvent, out: &mut Vec<(&'static str, Row)>) {
+pub(super) fn rows(at: &Envelope<'_>, event: &WalletEvent, out: &mut Tables) {
     match event {
         WalletEvent::WalletOpened {
             owner,
@@ -66,16 +66,16 @@ enum Direction {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn flow(
-    at: &Envelope<'_>,
+fn flow<'a>(
+    at: &Envelope<'a>,
     currency: Currency,
     direction: Direction,
     amount: u64,
     balance_after: u64,
-    reason: &str,
-    reference: &str,
+    reason: &'a str,
+    reference: &'a str,
     time: DateTime<Utc>,
-) -> (&'static str, Row) {
+) -> (&'static str, Row<'a>) {
     let amount = i64::try_from(amount).unwrap_or(i64::MAX);
     let (direction, delta) = match direction {
         Direction::Source => ("source", amount),

@@ -141,9 +141,7 @@ async fn offsets_commit_with_rows_or_not_at_all() {
     let feed = "chaos.character.events";
     let content = std::sync::Arc::new(chaos_domain::Content::builtin().unwrap());
     let mut writer = Writer::open(&dir.db(), content).unwrap();
-    let batch = |events: &[PublishedEvent]| -> MappedBatch {
-        rows::assemble(events.iter().map(rows::event_rows).collect(), false)
-    };
+    let batch = |events: &[PublishedEvent]| -> MappedBatch { rows::batch_rows(events) };
     writer
         .apply(
             batch(&events[..2]),

@@ -317,8 +317,8 @@ async fn sessions_split_on_a_gap_of_own_actions_in_any_arrival_order() {
     assert_eq!(days, vec!["2026-05-28|2026-05-28|1"]);
 }
 
-/// A large batch is mapped and assembled by two threads: the same tables, rows in the same
-/// order, as one event at a time on one thread.
+/// A large batch is mapped by two threads, each half into tables of its own: joined, the same
+/// tables, rows in the same order, as one event at a time on one thread.
 #[test]
 fn a_large_batch_maps_like_one_event_at_a_time() {
     let events: Vec<_> = (0..)
@@ -330,9 +330,14 @@ fn a_large_batch_maps_like_one_event_at_a_time() {
         })
         .take(5_001)
         .collect();
-    let serial: Vec<_> = events.iter().map(super::super::rows::event_rows).collect();
-    assert!(serial.iter().all(Result::is_ok));
+    let mut serial = super::super::rows::Tables::new(0);
+    for event in &events {
+        super::super::rows::event_rows(event, &mut serial);
+    }
+    let serial = serial.finish();
+    assert!(serial.keys.iter().all(Result::is_ok));
+    assert_eq!(serial.keys.len(), events.len());
     let parallel = super::super::rows::batch_rows(&events);
     assert!(parallel.broken.is_none());
-    assert_eq!(parallel, super::super::rows::assemble(serial, false));
+    assert_eq!(parallel, serial);
 }

@@ -136,9 +136,11 @@ async fn a_request_is_answered_after_a_crash_and_a_bad_one_changes_nothing() {
         id: "bad".into(),
         rebuilt: dir.0.join("nothing.duckdb"),
     };
-    std::fs::write(
-        switch::request_path(&live),
-        serde_json::to_vec(&missing).unwrap(),
+    // As chaosctl writes it (the live writer may look at any moment: a file it finds half
+    // written is an unreadable request).
+    switch::write_atomically(
+        &switch::request_path(&live),
+        &serde_json::to_vec(&missing).unwrap(),
     )
     .unwrap();
     w.serve_switch_request().await.unwrap();
@@ -158,18 +160,18 @@ async fn a_request_is_answered_after_a_crash_and_a_bad_one_changes_nothing() {
         rebuilt: rebuild_path(&live),
     };
     rebuilt.close().await.unwrap();
-    std::fs::write(
-        switch::request_path(&live),
-        serde_json::to_vec(&request).unwrap(),
+    switch::write_atomically(
+        &switch::request_path(&live),
+        &serde_json::to_vec(&request).unwrap(),
     )
     .unwrap();
     w.serve_switch_request().await.unwrap();
     let first: switch::SwitchAck =
         serde_json::from_slice(&std::fs::read(switch::ack_path(&live)).unwrap()).unwrap();
     assert!(first.is_ok(), "{first:?}");
-    std::fs::write(
-        switch::request_path(&live),
-        serde_json::to_vec(&request).unwrap(),
+    switch::write_atomically(
+        &switch::request_path(&live),
+        &serde_json::to_vec(&request).unwrap(),
     )
     .unwrap();
     w.serve_switch_request().await.unwrap();
