@@ -206,35 +206,37 @@ pub async fn migrate(pool: &PgPool) -> Result<()> {
     Ok(())
 }
 
-/// `tx_text`, not `tx_id`: an `ORDER BY tx_id` would bind to a select-list alias of that name and
-/// sort the text (so "1000000" before "999999", skipping rows when xids gain a digit).
 /// Most rows a read reserves room for up front (a read's limit can be far above what it finds).
 const READ_CAPACITY_HINT: u32 = 65_536;
 
+/// `tx_text`, not `tx_id`: an `ORDER BY tx_id` would bind to a select-list alias of that name and
+/// sort the text (so "1000000" before "999999", skipping rows when xids gain a digit).
 const SELECT_COLUMNS: &str =
     "tx_id::text AS tx_text, global_position, aggregate_type, aggregate_id, \
      sequence, event_type, event_version, payload, metadata";
 
+/// A row of [`SELECT_COLUMNS`], read by position: by name, each value was a lookup in the
+/// row's column map (nine per event, on every read of the relay and of a rebuild).
 fn row_to_event(row: &PgRow) -> Result<StoredEvent> {
-    let tx_text: String = row.try_get("tx_text")?;
+    let tx_text: String = row.try_get(0)?;
     let tx_id = tx_text
         .parse()
         .map_err(|_| Error::Corrupt(format!("tx_id {tx_text}")))?;
     Ok(StoredEvent {
         position: Position {
             tx_id,
-            global_position: row.try_get("global_position")?,
+            global_position: row.try_get(1)?,
         },
-        aggregate_type: row.try_get("aggregate_type")?,
-        aggregate_id: row.try_get("aggregate_id")?,
-        sequence: row.try_get("sequence")?,
-        event_type: row.try_get("event_type")?,
-        event_version: row.try_get("event_version")?,
+        aggregate_type: row.try_get(2)?,
+        aggregate_id: row.try_get(3)?,
+        sequence: row.try_get(4)?,
+        event_type: row.try_get(5)?,
+        event_version: row.try_get(6)?,
         payload: row
-            .try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>("payload")?
+            .try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>(7)?
             .0,
         metadata: row
-            .try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>("metadata")?
+            .try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>(8)?
             .0,
     })
 }
