@@ -202,26 +202,17 @@ fn concat_parts(name: &'static str, parts: Vec<TableRows>) -> Result<TableRows, 
                     other.num_columns()
                 ));
             }
-            // Each column's type: the first part's that is not all nulls.
-            let schema = batches
-                .iter()
-                .map(|b| b.schema())
-                .find(|_| true)
-                .map(|first| {
-                    let fields: Vec<Field> = (0..width)
-                        .map(|c| {
-                            batches
-                                .iter()
-                                .find(|b| b.column(c).null_count() < b.num_rows())
-                                .map_or_else(
-                                    || first.field(c).clone(),
-                                    |b| b.schema().field(c).clone(),
-                                )
-                        })
-                        .collect();
-                    Arc::new(Schema::new(fields))
+            // Each column's type: that of the first part where it is not all nulls.
+            let fields: Vec<Field> = (0..width)
+                .map(|c| {
+                    let typed = batches
+                        .iter()
+                        .find(|b| b.column(c).null_count() < b.num_rows())
+                        .unwrap_or(&batches[0]);
+                    typed.schema().field(c).clone()
                 })
-                .ok_or_else(|| format!("rows of {name}: no parts"))?;
+                .collect();
+            let schema = Arc::new(Schema::new(fields));
             let aligned = batches
                 .iter()
                 .map(|b| {
