@@ -265,14 +265,10 @@ impl PgEventLog {
             listener: Mutex::new(None),
         }
     }
-
-    /// The append horizon (see the type's documentation).
-    pub async fn horizon(&self) -> Result<u64> {
-        append_horizon(&self.pool).await
-    }
 }
 
-/// See [`PgEventLog`].
+/// The append horizon (see [`PgEventLog`]), read on `db`: the readers take it on the connection
+/// they read the rows on.
 pub async fn append_horizon(db: impl sqlx::PgExecutor<'_>) -> Result<u64> {
     let text: String = sqlx::query_scalar("SELECT chaos_append_horizon($1, $2)::text")
         .bind(APPEND_LOCK.0)
