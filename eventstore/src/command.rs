@@ -313,6 +313,12 @@ impl CommandService {
     }
 
     /// Executes `command` against aggregate `id` of type `A`, exactly once per idempotency key.
+    ///
+    /// A keyed command is not looked up first: a fresh key (nearly every one) would cost a read
+    /// per command. The command's first event carries its key under a unique index instead, so
+    /// a repeated request cannot append twice; the earlier answer is looked up only when this
+    /// attempt appends nothing — refused by a rule (a retried cast is on cooldown), by a taken
+    /// name, or by the store (the key is taken: a conflict), or deciding no change.
     #[tracing::instrument(skip_all, fields(aggregate = A::TYPE, aggregate_id = %id))]
     pub async fn execute<A>(
         &self,
@@ -324,12 +330,36 @@ impl CommandService {
         A: GameAggregate + Send + Sync,
         A::Command: Clone,
     {
-        let inner = &self.inner;
         // Commands for one aggregate take turns: this instance never races itself.
-        let _turn = inner.locks.lock(A::TYPE, id).await;
-        if let Some(prior) = self.prior_answer(context).await? {
-            return Ok(prior);
+        let _turn = self.inner.locks.lock(A::TYPE, id).await;
+        let fresh = self.attempt::<A>(id, command, context).await;
+        let appended_nothing = match &fresh {
+            Ok(outcome) => outcome.events.is_empty(),
+            Err(CommandError::Rule(_) | CommandError::Taken { .. } | CommandError::Conflict) => {
+                true
+            }
+            Err(CommandError::IdempotencyKeyReused | CommandError::Store(_)) => false,
+        };
+        if appended_nothing {
+            if let Some(prior) = self.prior_answer(context).await? {
+                return Ok(prior);
+            }
         }
+        fresh
+    }
+
+    /// One attempt at `command`, deciding again after each lost optimistic-concurrency race.
+    async fn attempt<A>(
+        &self,
+        id: &str,
+        command: A::Command,
+        context: &CommandContext,
+    ) -> Result<CommandOutcome, CommandError<A::Error>>
+    where
+        A: GameAggregate + Send + Sync,
+        A::Command: Clone,
+    {
+        let inner = &self.inner;
         let base_metadata = metadata(context);
         let mut rechecked = false;
         let mut round = 0;
@@ -450,11 +480,12 @@ impl CommandService {
                 }
                 Ok(Err(StoreError::Conflict)) => {
                     inner.cache.evict(A::TYPE, id);
-                    inner.metrics.conflicts.with_label_values(&[A::TYPE]).inc();
-                    // A concurrent retry of this very request (on another instance) may have won.
+                    // This very request may have been appended before (its key is taken): a
+                    // retry, or a concurrent one on another instance that won.
                     if let Some(prior) = self.prior_answer(context).await? {
                         return Ok(prior);
                     }
+                    inner.metrics.conflicts.with_label_values(&[A::TYPE]).inc();
                     tracing::debug!("optimistic concurrency conflict, deciding again");
                 }
                 Ok(Err(e)) | Err(e) => {

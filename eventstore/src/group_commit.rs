@@ -126,6 +126,9 @@ pub struct Row {
     pub payload: String,
     /// JSON text.
     pub metadata: String,
+    /// The command's scoped idempotency key, on the first row of a keyed command only: a
+    /// unique index refuses a second command under the same key (see `crate::command`).
+    pub command_key: Option<String>,
 }
 
 /// Why a batch was not written; cloned to every command of a failed batch.
@@ -231,6 +234,7 @@ impl BatchWriter for PgBatchWriter {
         .bind(text(&all, |r| &r.event_version))
         .bind(text(&all, |r| &r.payload))
         .bind(text(&all, |r| &r.metadata))
+        .bind(all.iter().map(|r| r.command_key.as_deref()).collect::<Vec<Option<&str>>>())
         .bind(crate::pg::APPEND_LOCK.0)
         .bind(crate::pg::APPEND_LOCK.1)
         .fetch_all(&mut *tx)
@@ -350,9 +354,15 @@ impl GroupCommitter {
         if events.is_empty() {
             return Ok(());
         }
+        let command_key = events[0]
+            .metadata
+            .get(crate::pg::META_IDEMPOTENCY_KEY)
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let rows = events
             .iter()
-            .map(|e| {
+            .zip(std::iter::once(command_key).chain(std::iter::repeat(None)))
+            .map(|(e, command_key)| {
                 Ok(Row {
                     aggregate_type: aggregate_type.to_owned(),
                     aggregate_id: e.aggregate_id.clone(),
@@ -362,6 +372,7 @@ impl GroupCommitter {
                     event_version: e.event_version.clone(),
                     payload: serde_json::to_string(&e.payload)?,
                     metadata: serde_json::to_string(&e.metadata)?,
+                    command_key,
                 })
             })
             .collect::<Result<Vec<_>, PersistenceError>>()?;
@@ -499,11 +510,12 @@ fn rounds(batch: Vec<Append>) -> Vec<Vec<Append>> {
 /// is written and so before the transaction has an id) the shared append lock that tells readers
 /// an append is in flight (`crate::pg::APPEND_LOCK`, see `crate::pg::PgEventLog`).
 const INSERT_ROWS: &str = "INSERT INTO events
-         (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-     SELECT t, i, s, et, ev, p::json, m::json
+         (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata,
+          command_key)
+     SELECT t, i, s, et, ev, p::json, m::json, k
      FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[],
-                 $6::text[], $7::text[]) AS r(t, i, s, et, ev, p, m)
-     WHERE (SELECT pg_advisory_xact_lock_shared($8, $9)) IS NOT NULL";
+                 $6::text[], $7::text[], $8::text[]) AS r(t, i, s, et, ev, p, m, k)
+     WHERE (SELECT pg_advisory_xact_lock_shared($9, $10)) IS NOT NULL";
 
 fn text<'a>(rows: &[&'a Row], f: fn(&'a Row) -> &'a str) -> Vec<&'a str> {
     rows.iter().map(|r| f(r)).collect()
@@ -519,6 +531,7 @@ async fn insert(conn: &mut PgConnection, rows: &[&Row]) -> Result<(), Failure> {
         .bind(text(rows, |r| &r.event_version))
         .bind(text(rows, |r| &r.payload))
         .bind(text(rows, |r| &r.metadata))
+        .bind(rows.iter().map(|r| r.command_key.as_deref()).collect::<Vec<Option<&str>>>())
         .bind(crate::pg::APPEND_LOCK.0)
         .bind(crate::pg::APPEND_LOCK.1)
         .execute(conn)
@@ -615,6 +628,7 @@ mod tests {
                 event_version: "1".into(),
                 payload: "{}".into(),
                 metadata: "{}".into(),
+                command_key: None,
             }],
             reply,
         }

@@ -83,8 +83,28 @@ const SCHEMA: &[&str] = &[
     "ALTER TABLE events ADD COLUMN IF NOT EXISTS global_position bigint GENERATED ALWAYS AS IDENTITY",
     "ALTER TABLE events ADD COLUMN IF NOT EXISTS tx_id xid8 NOT NULL DEFAULT pg_current_xact_id()",
     "CREATE UNIQUE INDEX IF NOT EXISTS events_global_order ON events (tx_id, global_position)",
-    "CREATE INDEX IF NOT EXISTS events_idempotency ON events ((metadata->>'idempotency_key'))
-        WHERE (metadata->>'idempotency_key') IS NOT NULL",
+    // A keyed command's scoped idempotency key, on its first event only (the key is in every
+    // event's metadata too, for consumers): the unique index refuses a second command under the
+    // same key at the append, so a fresh key costs no lookup (`crate::command`). Until
+    // 2026-12-01 the key was indexed as `metadata->>'idempotency_key'` on every row: each insert
+    // parsed the metadata twice, and every keyed command read the index before deciding.
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS command_key text",
+    // A store from before: mark each key's first event (its first command's), then drop the
+    // old index. Runs once (the old index is gone after).
+    "DO $$ BEGIN
+        IF to_regclass('events_idempotency') IS NOT NULL THEN
+            UPDATE events e SET command_key = f.k
+            FROM (SELECT DISTINCT ON (metadata->>'idempotency_key')
+                         metadata->>'idempotency_key' AS k, aggregate_type, aggregate_id, sequence
+                  FROM events WHERE (metadata->>'idempotency_key') IS NOT NULL
+                  ORDER BY metadata->>'idempotency_key', tx_id, global_position) f
+            WHERE (e.aggregate_type, e.aggregate_id, e.sequence)
+                = (f.aggregate_type, f.aggregate_id, f.sequence);
+            DROP INDEX events_idempotency;
+        END IF;
+     END $$",
+    "CREATE UNIQUE INDEX IF NOT EXISTS events_command_key ON events (command_key)
+        WHERE command_key IS NOT NULL",
     // Our snapshots (`crate::snapshot`): one per aggregate, the newest, tagged with the version
     // of the state's shape so a changed shape is ignored rather than misread.
     "CREATE TABLE IF NOT EXISTS aggregate_snapshots (
@@ -423,19 +443,43 @@ impl PgCheckpoints {
     }
 }
 
-/// The events a keyed command appended earlier (any aggregate), in order.
+/// The events the command with this scoped idempotency key appended, in order (none if no
+/// command used the key): its first event carries the key as `command_key`, and the rest follow
+/// it in the same stream, each with the key in its metadata.
 pub async fn events_by_idempotency_key(
     pool: &PgPool,
     scoped_key: &str,
 ) -> Result<Vec<StoredEvent>> {
-    let sql = format!(
-        "SELECT {SELECT_COLUMNS} FROM events
-         WHERE (metadata->>'idempotency_key') = $1
-         ORDER BY aggregate_type, aggregate_id, sequence"
-    );
-    let rows = sqlx::query(&sql).bind(scoped_key).fetch_all(pool).await?;
-    rows.iter().map(row_to_event).collect()
+    let first: Option<(String, String, i64)> = sqlx::query_as(
+        "SELECT aggregate_type, aggregate_id, sequence FROM events WHERE command_key = $1",
+    )
+    .bind(scoped_key)
+    .fetch_optional(pool)
+    .await?;
+    let Some((aggregate_type, aggregate_id, first)) = first else {
+        return Ok(Vec::new());
+    };
+    let mut events = Vec::new();
+    let mut after = first - 1;
+    loop {
+        let page = history_page(pool, &aggregate_type, &aggregate_id, after, KEYED_PAGE, None)
+            .await?;
+        let full = page.len() == KEYED_PAGE as usize;
+        for event in page {
+            if event.meta().idempotency_key.as_deref() != Some(scoped_key) {
+                return Ok(events);
+            }
+            after = event.sequence;
+            events.push(event);
+        }
+        if !full {
+            return Ok(events);
+        }
+    }
 }
+
+/// Events read at a time when gathering one command's events (a command appends a handful).
+const KEYED_PAGE: u32 = 64;
 
 /// One page of an aggregate's history, in sequence order: events after sequence `after`, at most
 /// `limit`, none beyond `up_to` when given.

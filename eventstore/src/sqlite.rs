@@ -45,8 +45,6 @@ const SCHEMA: &[&str] = &[
         idempotency_key TEXT GENERATED ALWAYS AS (json_extract(metadata, '$.idempotency_key')) VIRTUAL,
         UNIQUE (aggregate_type, aggregate_id, sequence)
     )",
-    "CREATE INDEX IF NOT EXISTS events_idempotency ON events (idempotency_key)
-        WHERE idempotency_key IS NOT NULL",
     "CREATE TABLE IF NOT EXISTS aggregate_snapshots (
         aggregate_type TEXT NOT NULL,
         aggregate_id   TEXT NOT NULL,
@@ -91,6 +89,35 @@ pub async fn open(path: &std::path::Path) -> Result<SqlitePool> {
             .await
             .map_err(|e| Error::Migration(format!("{e}: {statement}")))?;
     }
+    // A keyed command's scoped idempotency key on its first event only, under a unique index
+    // (as in PostgreSQL: `crate::pg`). A file from before has the key only in the metadata
+    // (`idempotency_key`, a virtual column) and an index on it: mark each key's first event,
+    // then drop that index, in one transaction.
+    let columns: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info('events')")
+        .fetch_all(&pool)
+        .await?;
+    if !columns.iter().any(|c| c == "command_key") {
+        let mut tx = pool.begin().await?;
+        for statement in [
+            "ALTER TABLE events ADD COLUMN command_key TEXT",
+            "UPDATE events SET command_key = idempotency_key WHERE global_position IN (
+                 SELECT min(global_position) FROM events
+                 WHERE idempotency_key IS NOT NULL GROUP BY idempotency_key)",
+            "DROP INDEX IF EXISTS events_idempotency",
+        ] {
+            sqlx::query(statement)
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| Error::Migration(format!("{e}: {statement}")))?;
+        }
+        tx.commit().await?;
+    }
+    sqlx::query(
+        "CREATE UNIQUE INDEX IF NOT EXISTS events_command_key ON events (command_key)
+         WHERE command_key IS NOT NULL",
+    )
+    .execute(&pool)
+    .await?;
     // Character names reserved before the generic reservations existed.
     let old: Option<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'character_names'",
@@ -109,6 +136,9 @@ pub async fn open(path: &std::path::Path) -> Result<SqlitePool> {
     }
     Ok(pool)
 }
+
+/// Events read at a time when gathering one command's events (a command appends a handful).
+const KEYED_PAGE: u32 = 64;
 
 const COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
     event_version, payload, metadata";
@@ -168,10 +198,10 @@ impl BatchWriter for SqliteBatchWriter {
             .await
             .map_err(|e| classify(&e))?;
         // A statement per chunk of rows, not per row: each statement is a round trip to sqlx's
-        // SQLite worker thread. 7 parameters a row; SQLite takes up to 32,766 a statement.
+        // SQLite worker thread. 8 parameters a row; SQLite takes up to 32,766 a statement.
         for chunk in rows.chunks(1_000) {
             let mut insert = sqlx::QueryBuilder::new(
-                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata) ",
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata, command_key) ",
             );
             insert.push_values(chunk, |mut values, row| {
                 values
@@ -181,7 +211,8 @@ impl BatchWriter for SqliteBatchWriter {
                     .push_bind(&row.event_type)
                     .push_bind(&row.event_version)
                     .push_bind(&row.payload)
-                    .push_bind(&row.metadata);
+                    .push_bind(&row.metadata)
+                    .push_bind(&row.command_key);
             });
             insert
                 .build()
@@ -257,17 +288,37 @@ impl SqliteEventRepository {
         rows.iter().map(row_to_event).collect()
     }
 
-    /// Events appended by the command with this scoped idempotency key, in order.
+    /// Events appended by the command with this scoped idempotency key, in order (see
+    /// `crate::pg::events_by_idempotency_key`).
     pub async fn by_idempotency_key(&self, scoped_key: &str) -> Result<Vec<StoredEvent>> {
-        let sql = format!(
-            "SELECT {COLUMNS} FROM events WHERE idempotency_key = ?
-             ORDER BY aggregate_type, aggregate_id, sequence"
-        );
-        let rows = sqlx::query(&sql)
-            .bind(scoped_key)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(row_to_event).collect()
+        let first: Option<(String, String, i64)> = sqlx::query_as(
+            "SELECT aggregate_type, aggregate_id, sequence FROM events WHERE command_key = ?",
+        )
+        .bind(scoped_key)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((aggregate_type, aggregate_id, first)) = first else {
+            return Ok(Vec::new());
+        };
+        // A command's events are contiguous in its stream; they end where the key does.
+        let mut events = Vec::new();
+        let mut after = first - 1;
+        loop {
+            let page = self
+                .history_page(&aggregate_type, &aggregate_id, after, KEYED_PAGE, None)
+                .await?;
+            let full = page.len() == KEYED_PAGE as usize;
+            for event in page {
+                if event.meta().idempotency_key.as_deref() != Some(scoped_key) {
+                    return Ok(events);
+                }
+                after = event.sequence;
+                events.push(event);
+            }
+            if !full {
+                return Ok(events);
+            }
+        }
     }
 
     /// One page of an aggregate's history: events after sequence `after`, at most `limit`, none

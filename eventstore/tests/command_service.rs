@@ -328,14 +328,15 @@ async fn a_refusal_on_stale_cached_state_is_decided_again_from_the_store() {
     }
 }
 
-/// A repeated idempotency key returns the first answer and appends nothing; the same key with
-/// another request is refused.
-#[tokio::test]
-async fn an_idempotency_key_is_applied_once() {
-    let (repository, _dir) = sqlite().await;
-    let (service, _) = service(repository, 1000, 0);
+/// A repeated idempotency key returns the first answer and appends nothing, whether the retry
+/// would now be refused or accepted again (then the store's unique key refuses it); the same key
+/// with another request is refused, on the same aggregate or another.
+async fn an_idempotency_key_is_applied_once(repository: Repository) {
+    let (service, registry) = service(repository, 1000, 0);
     let id = uuid::Uuid::new_v4().to_string();
+    let other = uuid::Uuid::new_v4().to_string();
     open_wallet(&service, &id).await;
+    open_wallet(&service, &other).await;
     let keyed = |hash: &str| CommandContext {
         account: Some(account(9)),
         idempotency_key: Some("grant-once".into()),
@@ -346,7 +347,9 @@ async fn an_idempotency_key_is_applied_once() {
         .execute::<Wallet>(&id, grant(5, "a".into()), &keyed("h1"))
         .await
         .unwrap();
-    // Even a different command body under the same key and hash replays the first answer.
+    assert!(!first.replayed);
+    // A different grant under the same key and hash, which the wallet itself would accept (a
+    // new reference), replays the first answer: the key's unique index refused the append.
     let again = service
         .execute::<Wallet>(&id, grant(5, "b".into()), &keyed("h1"))
         .await
@@ -356,18 +359,126 @@ async fn an_idempotency_key_is_applied_once() {
         (again.sequence, &again.events),
         (first.sequence, &first.events)
     );
-    assert!(matches!(
-        service
-            .execute::<Wallet>(&id, grant(5, "c".into()), &keyed("h2"))
-            .await,
-        Err(CommandError::IdempotencyKeyReused)
-    ));
-    let history = service.history("wallet", &id, 0, 100, None).await.unwrap();
-    let grants = history
-        .iter()
-        .filter(|e| e.event_type == "CurrencyGranted")
-        .count();
-    assert_eq!(grants, 1);
+    // The same request again, which the wallet now refuses (reference "a" is spent): replayed.
+    let refused_then_replayed = service
+        .execute::<Wallet>(&id, grant(5, "a".into()), &keyed("h1"))
+        .await
+        .unwrap();
+    assert!(refused_then_replayed.replayed);
+    assert_eq!(refused_then_replayed.sequence, first.sequence);
+    // Another aggregate under the same key and hash: the first answer, nothing appended there.
+    let elsewhere = service
+        .execute::<Wallet>(&other, grant(5, "a".into()), &keyed("h1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (elsewhere.aggregate_id.as_str(), elsewhere.sequence),
+        (id.as_str(), first.sequence)
+    );
+    for target in [&id, &other] {
+        assert!(matches!(
+            service
+                .execute::<Wallet>(target, grant(5, "c".into()), &keyed("h2"))
+                .await,
+            Err(CommandError::IdempotencyKeyReused)
+        ));
+    }
+    for (wallet, expected) in [(&id, 1), (&other, 0)] {
+        let history = service.history("wallet", wallet, 0, 100, None).await.unwrap();
+        let grants = history
+            .iter()
+            .filter(|e| e.event_type == "CurrencyGranted")
+            .count();
+        assert_eq!(grants, expected, "grants on {wallet}");
+    }
+    // A repeated key is not an optimistic-concurrency conflict.
+    assert_eq!(
+        counter(
+            &registry,
+            "chaos_command_conflicts_total",
+            &[("aggregate", "wallet")]
+        ),
+        0
+    );
+}
+
+#[tokio::test]
+async fn postgres_an_idempotency_key_is_applied_once() {
+    an_idempotency_key_is_applied_once(pg().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_an_idempotency_key_is_applied_once() {
+    let (repository, _dir) = sqlite().await;
+    an_idempotency_key_is_applied_once(repository).await;
+}
+
+/// The answer to a keyed command with several events (experience, then level-ups) is all of
+/// them, and only them: found by the key on its first event, ended where the key does.
+async fn a_keyed_command_answers_with_all_its_events(repository: Repository) {
+    let (service, _) = service(repository.clone(), 1000, 0);
+    let id = uuid::Uuid::new_v4().to_string();
+    let name = format!("K{}", &uuid::Uuid::new_v4().simple().to_string()[..10]);
+    service
+        .execute::<Character>(
+            &id,
+            CharacterCommand::Create {
+                owner: account(3),
+                name: CharacterName::parse(&name).unwrap(),
+                class: "mage".into(),
+            },
+            &system(),
+        )
+        .await
+        .unwrap();
+    let ctx = CommandContext {
+        account: Some(account(3)),
+        idempotency_key: Some("levels".into()),
+        request_hash: Some("h".into()),
+        ..CommandContext::default()
+    };
+    let grant = |amount: u64| CharacterCommand::GrantExperience {
+        amount,
+        source: "test".into(),
+    };
+    let first = service
+        .execute::<Character>(&id, grant(5_000), &ctx)
+        .await
+        .unwrap();
+    assert!(first.events.len() > 2, "{:?}", first.events);
+    // A later command on the same character, without the key, is not part of the answer.
+    service
+        .execute::<Character>(&id, grant(1), &system())
+        .await
+        .unwrap();
+    let stored = repository
+        .by_idempotency_key(&ctx.scoped_key().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(
+        stored.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>(),
+        first.events
+    );
+    let again = service
+        .execute::<Character>(&id, grant(5_000), &ctx)
+        .await
+        .unwrap();
+    assert!(again.replayed);
+    assert_eq!(
+        (again.sequence, again.events),
+        (first.sequence, first.events)
+    );
+}
+
+#[tokio::test]
+async fn postgres_a_keyed_command_answers_with_all_its_events() {
+    a_keyed_command_answers_with_all_its_events(pg().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_keyed_command_answers_with_all_its_events() {
+    let (repository, _dir) = sqlite().await;
+    a_keyed_command_answers_with_all_its_events(repository).await;
 }
 
 /// Character names are reserved across aggregates, ignoring case; the same character may

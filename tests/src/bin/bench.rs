@@ -63,12 +63,15 @@ struct Args {
     /// Leave a spawned stack's database, topics, keys and logs behind.
     keep: bool,
     seed: u64,
+    /// Every command carries its own `Idempotency-Key`, as a client that retries safely sends.
+    idempotency_keys: bool,
 }
 
 const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-url URL] \
 [--accounts N] [--characters N] [--clients N] [--contended] [--workload cast|mixed] \
 [--duration SECS] [--warmup SECS] [--sample-every N] [--visibility-timeout-ms MS] \
-[--setup-concurrency N] [--rate PER_SEC] [--seed N] [--keep] [--without-process-managers]
+[--setup-concurrency N] [--rate PER_SEC] [--seed N] [--keep] [--without-process-managers] \
+[--idempotency-keys]
   defaults: --command-url $CHAOS_BENCH_COMMAND_URL or http://127.0.0.1:8080
             --query-url $CHAOS_BENCH_QUERY_URL or http://127.0.0.1:8082
             --accounts 256 --characters = accounts --clients 64 --workload cast --duration 30
@@ -87,6 +90,9 @@ const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-u
   --without-process-managers
                with --spawn: no process managers (their share of the box, apart; the
                mixed workload's PvP hits then do not apply)
+  --idempotency-keys
+               every command carries a new Idempotency-Key, as a client that retries
+               safely sends (the walkthrough's way); without it none does
   --embedded   start `chaos` (the one-process backend) from this binary's directory on a new
                data directory, then stop it";
 
@@ -111,6 +117,7 @@ fn parse_args() -> anyhow::Result<Args> {
         rate: None,
         keep: false,
         seed: 7,
+        idempotency_keys: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -120,6 +127,7 @@ fn parse_args() -> anyhow::Result<Args> {
             "--without-process-managers" => a.without_process_managers = true,
             "--embedded" => a.embedded = true,
             "--keep" => a.keep = true,
+            "--idempotency-keys" => a.idempotency_keys = true,
             "--contended" => a.contended = true,
             "--command-url" => a.command_url = value()?,
             "--query-url" => a.query_url = value()?,
@@ -644,6 +652,7 @@ async fn load(
         );
         let (sample_every, visibility_timeout) = (args.sample_every, args.visibility_timeout);
         let (contended, workload) = (args.contended, args.workload);
+        let idempotency_keys = args.idempotency_keys;
         let mut rng = rand::rngs::StdRng::seed_from_u64(args.seed ^ (round << 32) ^ c as u64);
         // Paced: client c sends every `clients / rate` seconds, staggered across clients.
         let pace = args.rate.map(|rate| {
@@ -696,7 +705,13 @@ async fn load(
                     _ => Instant::now(),
                 };
                 let (path, body) = kind.request(&hero.id, target);
-                let reply = commands.post(&path, Some(&hero.token), &body, &[]).await;
+                // Unique across clients, rounds and runs of the same stack.
+                let key = idempotency_keys.then(|| format!("bench-{}", uuid::Uuid::new_v4()));
+                let headers: &[(&str, &str)] = match &key {
+                    Some(key) => &[("Idempotency-Key", key.as_str())],
+                    None => &[],
+                };
+                let reply = commands.post(&path, Some(&hero.token), &body, headers).await;
                 let answered = Instant::now();
                 // What the answer says of the character (mixed workload).
                 if let Ok(r) = &reply {

@@ -1,0 +1,188 @@
+//! A keyed command's idempotency key is stored on its first event (`command_key`, unique), and
+//! stores made before, which kept the key only in the metadata under an expression index, are
+//! upgraded in place: each key's first command stays its answer.
+
+use chaos_eventstore::testing::{fresh_pg, TempDir};
+
+const KEY: &str = "00000000-0000-0000-0000-000000000009:retry-me";
+
+fn metadata(key: Option<&str>) -> String {
+    let value = match key {
+        Some(key) => serde_json::json!({ "idempotency_key": key, "request_hash": "h" }),
+        None => serde_json::json!({}),
+    };
+    value.to_string()
+}
+
+/// The legacy rows: two events of one keyed command on `a`, a later unkeyed one, and (as a
+/// store from before could hold after a race) the same key once more on `b`.
+fn legacy_rows() -> Vec<(&'static str, i64, &'static str, Option<&'static str>)> {
+    vec![
+        ("a", 1, "ExperienceGained", Some(KEY)),
+        ("a", 2, "LeveledUp", Some(KEY)),
+        ("a", 3, "ExperienceGained", None),
+        ("b", 1, "ExperienceGained", Some(KEY)),
+    ]
+}
+
+#[tokio::test]
+async fn a_postgres_store_from_before_keeps_its_keys() {
+    let pool = fresh_pg().await;
+    for statement in [
+        "DROP INDEX events_command_key",
+        "ALTER TABLE events DROP COLUMN command_key",
+        "CREATE INDEX events_idempotency ON events ((metadata->>'idempotency_key'))
+            WHERE (metadata->>'idempotency_key') IS NOT NULL",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    for (id, sequence, event_type, key) in legacy_rows() {
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                 event_version, payload, metadata)
+             VALUES ('character', $1, $2, $3, '1', '{}', $4::json)",
+        )
+        .bind(id)
+        .bind(sequence)
+        .bind(event_type)
+        .bind(metadata(key))
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+    chaos_eventstore::pg::migrate(&pool).await.unwrap();
+    // Twice: the upgrade runs once, the second start changes nothing.
+    chaos_eventstore::pg::migrate(&pool).await.unwrap();
+
+    let answer = chaos_eventstore::pg::events_by_idempotency_key(&pool, KEY)
+        .await
+        .unwrap();
+    let found: Vec<(String, i64)> = answer
+        .iter()
+        .map(|e| (e.aggregate_id.clone(), e.sequence))
+        .collect();
+    assert_eq!(found, [("a".to_owned(), 1), ("a".to_owned(), 2)]);
+    let marked: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(marked, [("a".to_owned(), 1)]);
+    let old_index: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('events_idempotency')::text")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(old_index, None);
+    // The key is taken: another command under it cannot be appended.
+    let again = sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+             payload, metadata, command_key)
+         VALUES ('character', 'c', 1, 'ExperienceGained', '1', '{}', '{}', $1)",
+    )
+    .bind(KEY)
+    .execute(&pool)
+    .await;
+    assert!(
+        matches!(&again, Err(sqlx::Error::Database(e)) if e.is_unique_violation()),
+        "{again:?}"
+    );
+    assert_eq!(
+        chaos_eventstore::pg::events_by_idempotency_key(&pool, "nobody:unused")
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn an_sqlite_store_from_before_keeps_its_keys() {
+    let dir = TempDir(std::env::temp_dir().join(format!("chaos-t-{}", uuid::Uuid::new_v4())));
+    std::fs::create_dir_all(&dir.0).unwrap();
+    let path = dir.0.join("events.db");
+    {
+        // The table and index as the embedded store made them before.
+        let old = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(&path)
+                    .create_if_missing(true),
+            )
+            .await
+            .unwrap();
+        for statement in [
+            "CREATE TABLE events (
+                global_position INTEGER PRIMARY KEY AUTOINCREMENT,
+                aggregate_type  TEXT NOT NULL,
+                aggregate_id    TEXT NOT NULL,
+                sequence        INTEGER NOT NULL CHECK (sequence >= 0),
+                event_type      TEXT NOT NULL,
+                event_version   TEXT NOT NULL,
+                payload         TEXT NOT NULL,
+                metadata        TEXT NOT NULL,
+                idempotency_key TEXT GENERATED ALWAYS AS
+                    (json_extract(metadata, '$.idempotency_key')) VIRTUAL,
+                UNIQUE (aggregate_type, aggregate_id, sequence)
+            )",
+            "CREATE INDEX events_idempotency ON events (idempotency_key)
+                WHERE idempotency_key IS NOT NULL",
+        ] {
+            sqlx::query(statement).execute(&old).await.unwrap();
+        }
+        for (id, sequence, event_type, key) in legacy_rows() {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+                     event_version, payload, metadata)
+                 VALUES ('character', ?, ?, ?, '1', '{}', ?)",
+            )
+            .bind(id)
+            .bind(sequence)
+            .bind(event_type)
+            .bind(metadata(key))
+            .execute(&old)
+            .await
+            .unwrap();
+        }
+        old.close().await;
+    }
+    let pool = chaos_eventstore::sqlite::open(&path).await.unwrap();
+    pool.close().await;
+    // A second start changes nothing.
+    let pool = chaos_eventstore::sqlite::open(&path).await.unwrap();
+    let store = chaos_eventstore::sqlite::SqliteEventRepository::new(pool.clone());
+    let answer = store.by_idempotency_key(KEY).await.unwrap();
+    let found: Vec<(String, i64)> = answer
+        .iter()
+        .map(|e| (e.aggregate_id.clone(), e.sequence))
+        .collect();
+    assert_eq!(found, [("a".to_owned(), 1), ("a".to_owned(), 2)]);
+    let marked: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    assert_eq!(marked, [("a".to_owned(), 1)]);
+    let old_index: Option<String> = sqlx::query_scalar(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'events_idempotency'",
+    )
+    .fetch_optional(&pool)
+    .await
+    .unwrap();
+    assert_eq!(old_index, None);
+    let again = sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
+             payload, metadata, command_key)
+         VALUES ('character', 'c', 1, 'ExperienceGained', '1', '{}', '{}', ?)",
+    )
+    .bind(KEY)
+    .execute(&pool)
+    .await;
+    assert!(
+        matches!(&again, Err(sqlx::Error::Database(e)) if e.is_unique_violation()),
+        "{again:?}"
+    );
+}
