@@ -234,7 +234,11 @@ impl BatchWriter for PgBatchWriter {
         .bind(text(&all, |r| &r.event_version))
         .bind(text(&all, |r| &r.payload))
         .bind(text(&all, |r| &r.metadata))
-        .bind(all.iter().map(|r| r.command_key.as_deref()).collect::<Vec<Option<&str>>>())
+        .bind(
+            all.iter()
+                .map(|r| r.command_key.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
         .bind(crate::pg::APPEND_LOCK.0)
         .bind(crate::pg::APPEND_LOCK.1)
         .fetch_all(&mut *tx)
@@ -531,7 +535,11 @@ async fn insert(conn: &mut PgConnection, rows: &[&Row]) -> Result<(), Failure> {
         .bind(text(rows, |r| &r.event_version))
         .bind(text(rows, |r| &r.payload))
         .bind(text(rows, |r| &r.metadata))
-        .bind(rows.iter().map(|r| r.command_key.as_deref()).collect::<Vec<Option<&str>>>())
+        .bind(
+            rows.iter()
+                .map(|r| r.command_key.as_deref())
+                .collect::<Vec<Option<&str>>>(),
+        )
         .bind(crate::pg::APPEND_LOCK.0)
         .bind(crate::pg::APPEND_LOCK.1)
         .execute(conn)

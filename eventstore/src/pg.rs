@@ -462,8 +462,15 @@ pub async fn events_by_idempotency_key(
     let mut events = Vec::new();
     let mut after = first - 1;
     loop {
-        let page = history_page(pool, &aggregate_type, &aggregate_id, after, KEYED_PAGE, None)
-            .await?;
+        let page = history_page(
+            pool,
+            &aggregate_type,
+            &aggregate_id,
+            after,
+            KEYED_PAGE,
+            None,
+        )
+        .await?;
         let full = page.len() == KEYED_PAGE as usize;
         for event in page {
             if event.meta().idempotency_key.as_deref() != Some(scoped_key) {

@@ -62,12 +62,11 @@ async fn a_postgres_store_from_before_keeps_its_keys() {
         .map(|e| (e.aggregate_id.clone(), e.sequence))
         .collect();
     assert_eq!(found, [("a".to_owned(), 1), ("a".to_owned(), 2)]);
-    let marked: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let marked: Vec<(String, i64)> =
+        sqlx::query_as("SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(marked, [("a".to_owned(), 1)]);
     let old_index: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('events_idempotency')::text")
@@ -159,12 +158,11 @@ async fn an_sqlite_store_from_before_keeps_its_keys() {
         .map(|e| (e.aggregate_id.clone(), e.sequence))
         .collect();
     assert_eq!(found, [("a".to_owned(), 1), ("a".to_owned(), 2)]);
-    let marked: Vec<(String, i64)> = sqlx::query_as(
-        "SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL",
-    )
-    .fetch_all(&pool)
-    .await
-    .unwrap();
+    let marked: Vec<(String, i64)> =
+        sqlx::query_as("SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert_eq!(marked, [("a".to_owned(), 1)]);
     let old_index: Option<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'events_idempotency'",

@@ -384,7 +384,10 @@ async fn an_idempotency_key_is_applied_once(repository: Repository) {
         ));
     }
     for (wallet, expected) in [(&id, 1), (&other, 0)] {
-        let history = service.history("wallet", wallet, 0, 100, None).await.unwrap();
+        let history = service
+            .history("wallet", wallet, 0, 100, None)
+            .await
+            .unwrap();
         let grants = history
             .iter()
             .filter(|e| e.event_type == "CurrencyGranted")
@@ -456,7 +459,10 @@ async fn a_keyed_command_answers_with_all_its_events(repository: Repository) {
         .await
         .unwrap();
     assert_eq!(
-        stored.iter().map(|e| e.event_type.clone()).collect::<Vec<_>>(),
+        stored
+            .iter()
+            .map(|e| e.event_type.clone())
+            .collect::<Vec<_>>(),
         first.events
     );
     let again = service

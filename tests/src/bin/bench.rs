@@ -711,7 +711,9 @@ async fn load(
                     Some(key) => &[("Idempotency-Key", key.as_str())],
                     None => &[],
                 };
-                let reply = commands.post(&path, Some(&hero.token), &body, headers).await;
+                let reply = commands
+                    .post(&path, Some(&hero.token), &body, headers)
+                    .await;
                 let answered = Instant::now();
                 // What the answer says of the character (mixed workload).
                 if let Ok(r) = &reply {
