@@ -74,13 +74,20 @@ impl Isolation {
     }
 
     /// Every topic this test's processes may create: each aggregate's, and the dead-letter
-    /// topics of the Redis projection and of every process manager.
+    /// topics of the projections and of every process manager.
     pub fn all_topics(&self) -> Vec<String> {
         let mut topics: Vec<String> = chaos_schemas::registry::topics()
             .iter()
             .map(|t| format!("{}{t}", self.topic_prefix))
             .collect();
         topics.push(self.dead_letter_topic());
+        for projection in ["mongo", "warehouse"] {
+            topics.push(format!(
+                "{}{}",
+                self.topic_prefix,
+                chaos_schemas::dead_letter_topic(projection)
+            ));
+        }
         for manager in chaos_projectors::process::all() {
             topics.push(format!(
                 "{}{}",
@@ -101,6 +108,11 @@ pub struct StackOptions {
     /// `projector process-managers` (rewards: wallets opened, level-up gold).
     pub process_managers: bool,
     pub query_api: bool,
+    /// `projector mongo` (profiles, careers, timelines) into a MongoDB database of the stack's
+    /// own, which the query API then reads.
+    pub mongo: bool,
+    /// `projector warehouse` (a DuckDB file in the stack's log directory).
+    pub warehouse: bool,
     /// `(binary name, CHAOS__KEY, value)` overrides, e.g.
     /// `("query-api", "CHAOS__CONSISTENCY__MAX_WAIT_MS", "500")`.
     pub env: Vec<(String, String, String)>,
@@ -113,6 +125,8 @@ impl Default for StackOptions {
             projector: true,
             process_managers: true,
             query_api: true,
+            mongo: false,
+            warehouse: false,
             env: Vec::new(),
         }
     }
@@ -126,6 +140,8 @@ impl StackOptions {
             projector: false,
             process_managers: false,
             query_api: false,
+            mongo: false,
+            warehouse: false,
             env: Vec::new(),
         }
     }
@@ -148,6 +164,10 @@ pub struct Stack {
     pub projector: Option<ServiceProcess>,
     pub process_managers: Option<ServiceProcess>,
     pub query_api: Option<ServiceProcess>,
+    pub mongo_projector: Option<ServiceProcess>,
+    pub warehouse_projector: Option<ServiceProcess>,
+    /// The MongoDB database of `mongo_projector` (dropped with the stack).
+    pub mongo_database: Option<String>,
     store: EventStore,
 }
 
@@ -309,9 +329,60 @@ impl Stack {
                 .push(kv("CHAOS_CONFIG", config.to_string_lossy()));
             process_managers = Some(ServiceProcess::spawn(pm_spec, &log_dir)?);
         }
+        let mongo_database = options.mongo.then(|| format!("chaos_t_{}", isolation.id));
+        let mongo_env = |database: &str| {
+            vec![
+                kv("CHAOS__MONGO__URL", crate::mongo::mongodb_url()),
+                kv("CHAOS__MONGO__DATABASE", database),
+            ]
+        };
+        let mut mongo_projector = None;
+        if let Some(database) = &mongo_database {
+            let mut env = kafka_env();
+            env.extend(mongo_env(database));
+            env.extend([
+                kv("CHAOS__DATABASE__URL", &isolation.database_url),
+                kv(
+                    "CHAOS__MONGO__GROUP_ID",
+                    format!("t{}-projector-mongo", isolation.id),
+                ),
+            ]);
+            // The ops port is `mongo.http_bind`.
+            let mut spec = spec("projector-mongo", "projector", &["mongo"], env)?;
+            spec.env
+                .push(kv("CHAOS__MONGO__HTTP_BIND", spec.http_bind.clone()));
+            mongo_projector = Some(ServiceProcess::spawn(spec, &log_dir)?);
+        }
+        let mut warehouse_projector = None;
+        if options.warehouse {
+            let mut env = kafka_env();
+            env.extend([
+                kv("CHAOS__DATABASE__URL", &isolation.database_url),
+                kv(
+                    "CHAOS__WAREHOUSE__PATH",
+                    log_dir.join("warehouse.duckdb").to_string_lossy(),
+                ),
+                kv(
+                    "CHAOS__WAREHOUSE__PARQUET_DIR",
+                    log_dir.join("parquet").to_string_lossy(),
+                ),
+                kv(
+                    "CHAOS__WAREHOUSE__GROUP_ID",
+                    format!("t{}-projector-warehouse", isolation.id),
+                ),
+            ]);
+            // The ops port is `warehouse.http_bind`.
+            let mut spec = spec("projector-warehouse", "projector", &["warehouse"], env)?;
+            spec.env
+                .push(kv("CHAOS__WAREHOUSE__HTTP_BIND", spec.http_bind.clone()));
+            warehouse_projector = Some(ServiceProcess::spawn(spec, &log_dir)?);
+        }
         let mut query_api = None;
         if options.query_api {
             let mut env = redis_env();
+            if let Some(database) = &mongo_database {
+                env.extend(mongo_env(database));
+            }
             env.push(kv("CHAOS__AUTH__JWT_SECRET", &isolation.jwt_secret));
             query_api = Some(ServiceProcess::spawn(
                 spec("query-api", "query-api", &[], env)?,
@@ -321,6 +392,8 @@ impl Stack {
         for p in projector
             .iter_mut()
             .chain(process_managers.iter_mut())
+            .chain(mongo_projector.iter_mut())
+            .chain(warehouse_projector.iter_mut())
             .chain(query_api.iter_mut())
         {
             p.wait_ready(READY_TIMEOUT).await?;
@@ -335,6 +408,9 @@ impl Stack {
             projector,
             process_managers,
             query_api,
+            mongo_projector,
+            warehouse_projector,
+            mongo_database,
             store,
         })
     }
@@ -429,6 +505,8 @@ impl Stack {
             .iter_mut()
             .chain(self.projector.iter_mut())
             .chain(self.process_managers.iter_mut())
+            .chain(self.mongo_projector.iter_mut())
+            .chain(self.warehouse_projector.iter_mut())
             .chain(self.query_api.iter_mut())
         {
             p.kill9();
@@ -479,12 +557,13 @@ impl Drop for Stack {
         let services = self.services.clone();
         let isolation = self.isolation.clone();
         let log_dir = self.log_dir.clone();
+        let mongo_database = self.mongo_database.clone();
         // Drop runs inside the test's runtime: clean up on a thread with a runtime of its own.
         let cleanup = std::thread::spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            rt.block_on(cleanup(&services, &isolation))?;
+            rt.block_on(cleanup(&services, &isolation, mongo_database.as_deref()))?;
             let _ = std::fs::remove_dir_all(&log_dir);
             Ok::<_, anyhow::Error>(())
         });
@@ -518,7 +597,22 @@ async fn create_database(admin_url: &str, database: &str) -> anyhow::Result<()> 
     Ok(())
 }
 
-async fn cleanup(services: &ServiceUrls, isolation: &Isolation) -> anyhow::Result<()> {
+async fn cleanup(
+    services: &ServiceUrls,
+    isolation: &Isolation,
+    mongo_database: Option<&str>,
+) -> anyhow::Result<()> {
+    if let Some(database) = mongo_database {
+        let store = chaos_readmodel::MongoStore::open_reader(&chaos_readmodel::MongoConfig {
+            url: crate::mongo::mongodb_url().into(),
+            database: database.to_owned(),
+            key_prefix: "chaos:".into(),
+            model_version: "v1".into(),
+            ca_file: String::new(),
+        })
+        .await?;
+        store.database().drop().await?;
+    }
     let pool = admin_pool(&services.database_url).await?;
     sqlx::query(&format!(
         "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",

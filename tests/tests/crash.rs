@@ -505,7 +505,7 @@ async fn a_standby_relay_takes_over_when_the_active_one_is_killed() {
         projector: false,
         process_managers: false,
         query_api: false,
-        env: Vec::new(),
+        ..StackOptions::default()
     })
     .await
     .unwrap();

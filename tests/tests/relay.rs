@@ -44,7 +44,7 @@ async fn a_poison_event_stops_only_its_own_stream() {
         projector: false,
         process_managers: false,
         query_api: false,
-        env: Vec::new(),
+        ..StackOptions::default()
     })
     .await
     .unwrap();

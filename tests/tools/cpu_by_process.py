@@ -9,7 +9,7 @@ time at the start and end of --seconds and prints, per group, CPU seconds and th
 box (all cores). --per N divides by N (e.g. the commands the bench reported for the window) and
 prints microseconds of CPU per unit as well. Groups: our binaries by name and first argument
 (`projector redis`), PostgreSQL, Kafka and the schema registry (Java by main class), Redis, the
-rest as "other".
+MongoDB-wire test server (SecantusDB, Python), the rest as "other".
 """
 import argparse
 import os
@@ -40,6 +40,8 @@ def group(pid):
         return "java (other)"
     if exe.startswith("redis-server"):
         return "redis"
+    if any("secantus" in a for a in argv[:2]):
+        return "mongo test server (SecantusDB)"
     if exe in ("projector", "relay", "command-api", "query-api", "bench", "chaos", "chaosctl"):
         first = next((a for a in argv[1:] if not a.startswith("-")), "")
         return f"{exe} {first}".strip() if exe == "projector" else exe

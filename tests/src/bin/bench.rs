@@ -12,7 +12,8 @@
 //! space (`--characters`), so clients collide on the same aggregates as players in a busy zone
 //! do. Every `--sample-every`th accepted command is followed by a visibility probe: a query with
 //! the command's `Consistency-Token`, timed from the moment the command's answer arrived until
-//! the query API serves that version.
+//! the query API serves that version. `--read-clients N` adds N clients reading the query API
+//! meanwhile, as players' clients poll their sheets, boards and timelines.
 //!
 //! Against running services:
 //!   target/release/bench --command-url http://127.0.0.1:8080 --query-url http://127.0.0.1:8082
@@ -65,13 +66,17 @@ struct Args {
     seed: u64,
     /// Every command carries its own `Idempotency-Key`, as a client that retries safely sends.
     idempotency_keys: bool,
+    /// Clients reading the query API (a mix of a player's reads) while the commands run.
+    read_clients: usize,
+    /// `--spawn`: the Redis projection only, not MongoDB's and the warehouse's too.
+    redis_only: bool,
 }
 
 const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-url URL] \
 [--accounts N] [--characters N] [--clients N] [--contended] [--workload cast|mixed] \
 [--duration SECS] [--warmup SECS] [--sample-every N] [--visibility-timeout-ms MS] \
 [--setup-concurrency N] [--rate PER_SEC] [--seed N] [--keep] [--without-process-managers] \
-[--idempotency-keys]
+[--idempotency-keys] [--read-clients N] [--projectors all|redis]
   defaults: --command-url $CHAOS_BENCH_COMMAND_URL or http://127.0.0.1:8080
             --query-url $CHAOS_BENCH_QUERY_URL or http://127.0.0.1:8082
             --accounts 256 --characters = accounts --clients 64 --workload cast --duration 30
@@ -84,15 +89,23 @@ const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-u
                --spawn or --embedded, which know the token secret, or $CHAOS_BENCH_GM_TOKEN)
   --rate       pace the clients to this many commands/s in total (open loop: each command is
                timed from when it was due, so a slow answer that delays the next one counts)
-  --spawn      start command-api, relay, projector, process managers and query-api from this
-               binary's directory against the services of `deploy/local/services.sh env`
-               (isolated), then stop them
+  --spawn      start command-api, relay, the projectors (Redis, MongoDB, warehouse), process
+               managers and query-api from this binary's directory against the services of
+               `deploy/local/services.sh env` (isolated), then stop them
+  --projectors with --spawn: all (default, the whole topology, as `./run.sh --distributed`)
+               or redis (the Redis projection only: the bench's topology until stop 20)
   --without-process-managers
                with --spawn: no process managers (their share of the box, apart; the
                mixed workload's PvP hits then do not apply)
   --idempotency-keys
                every command carries a new Idempotency-Key, as a client that retries
                safely sends (the walkthrough's way); without it none does
+  --read-clients N
+               N more clients read the query API while the commands run, as players' clients
+               poll (If-None-Match with the last ETag): public profiles 25%, own sheets 25%,
+               inventories 10%, wallets 10%, the level board's top 20 10%, around me 10%,
+               timelines (50 entries) 10%; reads/s and latency per read are reported
+               (--clients 0 --read-clients N: reads only)
   --embedded   start `chaos` (the one-process backend) from this binary's directory on a new
                data directory, then stop it";
 
@@ -118,6 +131,8 @@ fn parse_args() -> anyhow::Result<Args> {
         keep: false,
         seed: 7,
         idempotency_keys: false,
+        read_clients: 0,
+        redis_only: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -128,6 +143,14 @@ fn parse_args() -> anyhow::Result<Args> {
             "--embedded" => a.embedded = true,
             "--keep" => a.keep = true,
             "--idempotency-keys" => a.idempotency_keys = true,
+            "--read-clients" => a.read_clients = value()?.parse()?,
+            "--projectors" => {
+                a.redis_only = match value()?.as_str() {
+                    "all" => false,
+                    "redis" => true,
+                    other => anyhow::bail!("--projectors all|redis, not {other}"),
+                }
+            }
             "--contended" => a.contended = true,
             "--command-url" => a.command_url = value()?,
             "--query-url" => a.query_url = value()?,
@@ -157,14 +180,17 @@ fn parse_args() -> anyhow::Result<Args> {
             other => anyhow::bail!("unknown argument {other}\n{USAGE}"),
         }
     }
-    anyhow::ensure!(a.clients >= 1, "--clients must be at least 1");
+    anyhow::ensure!(
+        a.clients + a.read_clients >= 1,
+        "--clients or --read-clients must be at least 1"
+    );
     anyhow::ensure!(!(a.spawn && a.embedded), "--spawn or --embedded, not both");
     if a.characters == 0 {
         a.characters = a.accounts.max(a.clients);
     }
     a.accounts = a.accounts.clamp(1, a.characters);
     if !a.contended {
-        a.characters = a.characters.max(a.clients);
+        a.characters = a.characters.max(a.clients).max(1);
     }
     Ok(a)
 }
@@ -299,6 +325,8 @@ async fn main() -> anyhow::Result<()> {
             .with_env("projector", "CHAOS__TELEMETRY__LEVEL", "info")
             .with_env("query-api", "CHAOS__TELEMETRY__LEVEL", "warn");
         options.process_managers = !args.without_process_managers;
+        options.mongo = !args.redis_only;
+        options.warehouse = !args.redis_only;
         let stack = Stack::start(options).await?;
         args.command_url = stack.command_api.base_url();
         args.query_url = stack.anonymous_queries().base().to_owned();
@@ -312,8 +340,13 @@ async fn main() -> anyhow::Result<()> {
             .fetch_one(stack.store().pool())
             .await?;
         println!(
-            "spawned the stack from {} (PostgreSQL synchronous_commit = {sync})",
-            chaos_tests::process::bin_dir().display()
+            "spawned the stack from {} (PostgreSQL synchronous_commit = {sync}; projectors: {})",
+            chaos_tests::process::bin_dir().display(),
+            if args.redis_only {
+                "Redis"
+            } else {
+                "Redis, MongoDB, warehouse"
+            }
         );
         Some(stack)
     } else {
@@ -333,7 +366,7 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
     println!(
         "bench {run_id}: {} workload, {} accounts, {} characters, {} clients, {}, {}, {:?} \
-         (+{:?} warm-up), command API {}, query API {}",
+         (+{:?} warm-up), {} read clients, command API {}, query API {}",
         match args.workload {
             Workload::Cast => "cast-skill",
             Workload::Mixed => "mixed",
@@ -352,6 +385,7 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
             )),
         args.duration,
         args.warmup,
+        args.read_clients,
         args.command_url,
         args.query_url
     );
@@ -409,14 +443,19 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
     );
 
     if !args.warmup.is_zero() {
-        load(args, &commands, &queries, &heroes, args.warmup, 1)
-            .await
-            .finish_probes()
-            .await;
+        let (mut tally, _) = tokio::join!(
+            load(args, &commands, &queries, &heroes, args.warmup, 1),
+            read_load(args, &heroes, args.warmup, 1)
+        );
+        tally.finish_probes().await;
     }
     let conflicts_before = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
     let started = Instant::now();
-    let mut tally = load(args, &commands, &queries, &heroes, args.duration, 2).await;
+    let (mut tally, reads) = tokio::join!(
+        load(args, &commands, &queries, &heroes, args.duration, 2),
+        read_load(args, &heroes, args.duration, 2)
+    );
+    let reads_window = started.elapsed();
     let window = tally.last_answer.map_or(args.duration, |t| t - started);
     // How far behind the projection was when the load stopped: time from the last answer until
     // every character's sheet shows its last commanded version.
@@ -434,6 +473,9 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
     }
     tally.finish_probes().await;
     report(&tally, window);
+    if args.read_clients > 0 {
+        reads.report(reads_window);
+    }
     let conflicts = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
     if let (Some(before), Some(after)) = (conflicts_before, conflicts) {
         println!(
@@ -808,6 +850,165 @@ async fn load(
     Arc::try_unwrap(tally)
         .map(|m| m.into_inner().expect("tally lock"))
         .unwrap_or_default()
+}
+
+/// A player's read of the query API (`--read-clients`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Read {
+    Profile,
+    Sheet,
+    Inventory,
+    Wallet,
+    Top,
+    Around,
+    Timeline,
+}
+
+impl Read {
+    /// The mix, from a roll in 0..100.
+    fn pick(roll: u32) -> Self {
+        match roll {
+            0..25 => Self::Profile,
+            25..50 => Self::Sheet,
+            50..60 => Self::Inventory,
+            60..70 => Self::Wallet,
+            70..80 => Self::Top,
+            80..90 => Self::Around,
+            _ => Self::Timeline,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Self::Profile => "public profile",
+            Self::Sheet => "own sheet",
+            Self::Inventory => "own inventory",
+            Self::Wallet => "own wallet",
+            Self::Top => "level board, top 20",
+            Self::Around => "level board, around me (radius 5)",
+            Self::Timeline => "own timeline (50 entries)",
+        }
+    }
+
+    fn path(self, id: &str) -> String {
+        match self {
+            Self::Profile => format!("/v1/characters/{id}"),
+            Self::Sheet => format!("/v1/characters/{id}/sheet"),
+            Self::Inventory => format!("/v1/characters/{id}/inventory"),
+            Self::Wallet => format!("/v1/wallets/{id}"),
+            Self::Top => "/v1/leaderboards/level?limit=20".to_owned(),
+            Self::Around => format!("/v1/leaderboards/level/around/{id}?radius=5"),
+            Self::Timeline => format!("/v1/characters/{id}/timeline?limit=50"),
+        }
+    }
+}
+
+/// What the reading clients record.
+#[derive(Debug, Default)]
+struct ReadTally {
+    /// Time to each answer (200 or 304), by read.
+    latencies: BTreeMap<Read, Vec<Duration>>,
+    /// Answers `304 Not Modified` (the client's ETag was still current).
+    not_modified: u64,
+    /// Anything else, by status and problem type.
+    errors: BTreeMap<String, u64>,
+}
+
+impl ReadTally {
+    fn report(mut self, elapsed: Duration) {
+        let answered: usize = self.latencies.values().map(Vec::len).sum();
+        let errors: u64 = self.errors.values().sum();
+        println!(
+            "reads: {answered} answered ({} not modified), {errors} failed in {:.1}s => {:.0} \
+             reads/s",
+            self.not_modified,
+            elapsed.as_secs_f64(),
+            answered as f64 / elapsed.as_secs_f64()
+        );
+        let mut all: Vec<Duration> = self.latencies.values().flatten().copied().collect();
+        println!("read latency:       {}", summary(&mut all));
+        for (read, latencies) in &mut self.latencies {
+            println!("  {}: {}", read.name(), summary(latencies));
+        }
+        for (kind, n) in &self.errors {
+            println!("read error {kind}: {n}");
+        }
+    }
+}
+
+/// `--read-clients` clients reading for `duration`, each over the whole key space with the
+/// owner's token, revalidating what it read before with its ETag.
+async fn read_load(args: &Args, heroes: &[Hero], duration: Duration, round: u64) -> ReadTally {
+    let deadline = Instant::now() + duration;
+    let heroes = Arc::new(heroes.to_vec());
+    let readers: Vec<_> = (0..args.read_clients)
+        .map(|c| {
+            let queries = QueryApi::new(&args.query_url);
+            let heroes = heroes.clone();
+            let mut rng =
+                rand::rngs::StdRng::seed_from_u64(args.seed ^ (round << 40) ^ (c as u64 + 1) << 20);
+            tokio::spawn(async move {
+                let mut tally = ReadTally::default();
+                let mut etags: std::collections::HashMap<String, String> = Default::default();
+                while Instant::now() < deadline {
+                    let hero = &heroes[rng.random_range(0..heroes.len())];
+                    let read = Read::pick(rng.random_range(0..100));
+                    let path = read.path(&hero.id);
+                    let etag = etags.get(&path).cloned();
+                    let headers: &[(&str, &str)] = match &etag {
+                        Some(tag) => &[("If-None-Match", tag.as_str())],
+                        None => &[],
+                    };
+                    let sent = Instant::now();
+                    let reply = queries.with_token(&hero.token).get(&path, headers).await;
+                    let took = sent.elapsed();
+                    match reply {
+                        Ok(r) if r.status.as_u16() == 304 => {
+                            tally.not_modified += 1;
+                            tally.latencies.entry(read).or_default().push(took);
+                        }
+                        Ok(r) if r.status.is_success() => {
+                            if let Some(tag) = r.header("etag") {
+                                etags.insert(path, tag.to_owned());
+                            }
+                            tally.latencies.entry(read).or_default().push(took);
+                        }
+                        Ok(r) => {
+                            *tally
+                                .errors
+                                .entry(format!(
+                                    "{} {} {}",
+                                    read.name(),
+                                    r.status.as_u16(),
+                                    r.problem_type().unwrap_or("")
+                                ))
+                                .or_default() += 1;
+                        }
+                        Err(e) => {
+                            *tally
+                                .errors
+                                .entry(format!("{} transport: {e}", read.name()))
+                                .or_default() += 1;
+                        }
+                    }
+                }
+                tally
+            })
+        })
+        .collect();
+    let mut total = ReadTally::default();
+    for reader in readers {
+        if let Ok(tally) = reader.await {
+            for (read, latencies) in tally.latencies {
+                total.latencies.entry(read).or_default().extend(latencies);
+            }
+            total.not_modified += tally.not_modified;
+            for (kind, n) in tally.errors {
+                *total.errors.entry(kind).or_default() += n;
+            }
+        }
+    }
+    total
 }
 
 /// Time from `accepted` until the query API serves the read model at the command's version.
