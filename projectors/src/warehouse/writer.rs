@@ -1,6 +1,6 @@
 //! The blocking side: one DuckDB connection, used by one thread (see [`super::sink`]).
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -594,7 +594,8 @@ fn insert_events(
         }
         return Ok(ids());
     }
-    tx.execute_batch(&format!("DELETE FROM {}", schema::STAGED_EVENTS))?;
+    tx.prepare_cached(&format!("DELETE FROM {}", schema::STAGED_EVENTS))?
+        .execute([])?;
     let Some(rows) = rows else {
         return Ok(HashSet::new());
     };
@@ -603,7 +604,7 @@ fn insert_events(
         Conflict::EventId => "(event_id)",
         Conflict::None | Conflict::Any => "",
     };
-    let mut stmt = tx.prepare(&format!(
+    let mut stmt = tx.prepare_cached(&format!(
         "INSERT INTO events SELECT * FROM {} ON CONFLICT {target} DO NOTHING \
          RETURNING event_id::VARCHAR",
         schema::STAGED_EVENTS
@@ -666,24 +667,39 @@ fn sql_timestamp(t: DateTime<Utc>) -> duckdb::types::Value {
 }
 
 fn store_offsets(tx: &Connection, checkpoint: &[FeedOffset], now: DateTime<Utc>) -> Result<()> {
-    if checkpoint.is_empty() {
+    // One statement for every partition, its plan cached by the number of partitions (it was
+    // an upsert per partition, prepared again at every batch).
+    let mut highest: BTreeMap<(&str, i32), i64> = BTreeMap::new();
+    for offset in checkpoint {
+        let next = highest
+            .entry((offset.feed.as_str(), offset.partition))
+            .or_insert(offset.next_offset);
+        *next = (*next).max(offset.next_offset);
+    }
+    if highest.is_empty() {
         return Ok(());
     }
+    let rows = vec!["(?, ?, ?, ?)"; highest.len()].join(", ");
     // Never moves backwards: a replay of older messages leaves the high-water mark alone.
-    let mut stmt = tx.prepare(
+    let mut stmt = tx.prepare_cached(&format!(
         r#"INSERT INTO feed_offsets (feed, "partition", next_offset, updated_at)
-           VALUES (?, ?, ?, ?)
+           VALUES {rows}
            ON CONFLICT (feed, "partition") DO UPDATE SET
                next_offset = greatest(feed_offsets.next_offset, excluded.next_offset),
-               updated_at = excluded.updated_at"#,
-    )?;
-    for offset in checkpoint {
-        stmt.execute(params![
-            offset.feed,
-            offset.partition,
-            offset.next_offset,
-            sql_timestamp(now)
-        ])?;
-    }
+               updated_at = excluded.updated_at"#
+    ))?;
+    let at = sql_timestamp(now);
+    let values: Vec<duckdb::types::Value> = highest
+        .into_iter()
+        .flat_map(|((feed, partition), next)| {
+            [
+                duckdb::types::Value::Text(feed.to_owned()),
+                duckdb::types::Value::Int(partition),
+                duckdb::types::Value::BigInt(next),
+                at.clone(),
+            ]
+        })
+        .collect();
+    stmt.execute(duckdb::params_from_iter(values))?;
     Ok(())
 }
