@@ -22,7 +22,7 @@ use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 
 use super::characters::SHEET_SOURCES;
 use super::common::{
-    allowed, body, etag, forbidden, no_character, parse_id, read, read_body, tagged, unavailable,
+    allowed, body, etag, forbidden, no_character, parse_id, read, tagged, unavailable,
     unknown_parameter, Answer, Params, QuerySpec, ReadHeaders,
 };
 use crate::AppState;
@@ -40,20 +40,32 @@ pub fn routes() -> Router<AppState> {
 )]
 pub struct Doc;
 
-/// The owner of character `id`, from its sheet (`None`: no such character yet).
-async fn owner(state: &AppState, id: &str) -> Result<Option<String>, Response> {
-    let key = state.hot.keys().await?.doc(sheet::NAME, id);
-    let Some(doc) = state
-        .hot
-        .store
-        .get(&key)
-        .await
-        .map_err(|e| unavailable(e.to_string()))?
-    else {
-        return Ok(None);
-    };
-    let stored: SheetDoc = read_body(doc.body, id)?;
-    Ok(stored.character.map(|c| c.owner))
+/// The owner of character `id`, from its sheet as of the request's `Consistency-Token` (waiting
+/// for it like any read): a player who reads a timeline with the token of the command that
+/// created the character must not get a 404 because the sheet is not projected yet.
+async fn owner_as_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    id: &str,
+) -> Result<Option<String>, Response> {
+    let doc = read(
+        state,
+        &state.hot,
+        headers,
+        sheet::NAME,
+        SHEET_SOURCES,
+        id,
+        no_character,
+    )
+    .await;
+    match doc {
+        Ok(doc) => {
+            let stored: SheetDoc = body(&doc, id)?;
+            Ok(stored.character.map(|c| c.owner))
+        }
+        Err(answer) if answer.status() == axum::http::StatusCode::NOT_FOUND => Ok(None),
+        Err(answer) => Err(answer),
+    }
 }
 
 /// A character's career.
@@ -106,7 +118,7 @@ pub async fn career(
     }
     let mut fields = serde_json::to_value(&stored).map_err(|e| unavailable(e.to_string()))?;
     let private = match caller.0.as_ref() {
-        Some(caller) => owner(&state, &id)
+        Some(caller) => owner_as_of(&state, &headers, &id)
             .await?
             .is_some_and(|owner| allowed(caller, &owner)),
         None => false,
@@ -240,7 +252,8 @@ pub async fn timeline_page(
     headers: HeaderMap,
 ) -> Answer {
     let id = parse_id(&id)?;
-    match owner(&state, &id).await? {
+    // Authorised before the timeline is read.
+    match owner_as_of(&state, &headers, &id).await? {
         Some(owner) if allowed(&caller, &owner) => {}
         Some(_) => return Err(forbidden()),
         None => return Err(no_character()),
