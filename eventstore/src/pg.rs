@@ -443,50 +443,20 @@ impl PgCheckpoints {
     }
 }
 
-/// The events the command with this scoped idempotency key appended, in order (none if no
-/// command used the key): its first event carries the key as `command_key`, and the rest follow
-/// it in the same stream, each with the key in its metadata.
-pub async fn events_by_idempotency_key(
+/// Where the command with this scoped idempotency key starts: the stream and sequence of its
+/// first event, the one that carries the key as `command_key` (see
+/// [`crate::repository::Repository::by_idempotency_key`]).
+pub async fn command_first_event(
     pool: &PgPool,
     scoped_key: &str,
-) -> Result<Vec<StoredEvent>> {
-    let first: Option<(String, String, i64)> = sqlx::query_as(
+) -> Result<Option<(String, String, i64)>> {
+    Ok(sqlx::query_as(
         "SELECT aggregate_type, aggregate_id, sequence FROM events WHERE command_key = $1",
     )
     .bind(scoped_key)
     .fetch_optional(pool)
-    .await?;
-    let Some((aggregate_type, aggregate_id, first)) = first else {
-        return Ok(Vec::new());
-    };
-    let mut events = Vec::new();
-    let mut after = first - 1;
-    loop {
-        let page = history_page(
-            pool,
-            &aggregate_type,
-            &aggregate_id,
-            after,
-            KEYED_PAGE,
-            None,
-        )
-        .await?;
-        let full = page.len() == KEYED_PAGE as usize;
-        for event in page {
-            if event.meta().idempotency_key.as_deref() != Some(scoped_key) {
-                return Ok(events);
-            }
-            after = event.sequence;
-            events.push(event);
-        }
-        if !full {
-            return Ok(events);
-        }
-    }
+    .await?)
 }
-
-/// Events read at a time when gathering one command's events (a command appends a handful).
-const KEYED_PAGE: u32 = 64;
 
 /// One page of an aggregate's history, in sequence order: events after sequence `after`, at most
 /// `limit`, none beyond `up_to` when given.

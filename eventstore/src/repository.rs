@@ -21,6 +21,9 @@ use crate::snapshot::StoredSnapshot;
 use crate::sqlite::SqliteEventRepository;
 use crate::{EventLog, Result, StoredEvent};
 
+/// Events read at a time when gathering one command's events (a command appends a handful).
+const KEYED_PAGE: u32 = 64;
+
 /// See the module documentation. Cheap to clone.
 #[derive(Debug, Clone)]
 pub enum Repository {
@@ -58,11 +61,34 @@ impl Repository {
         }
     }
 
-    /// The events appended by the command with this scoped idempotency key, in order.
+    /// The events appended by the command with this scoped idempotency key, in order (none if
+    /// no command used it): its first event carries the key as `command_key`, and the rest follow
+    /// it in the same stream, each with the key in its metadata.
     pub async fn by_idempotency_key(&self, scoped_key: &str) -> Result<Vec<StoredEvent>> {
-        match self {
-            Self::Postgres { pool, .. } => pg::events_by_idempotency_key(pool, scoped_key).await,
-            Self::Sqlite(repo) => repo.by_idempotency_key(scoped_key).await,
+        let first = match self {
+            Self::Postgres { pool, .. } => pg::command_first_event(pool, scoped_key).await?,
+            Self::Sqlite(repo) => repo.command_first_event(scoped_key).await?,
+        };
+        let Some((aggregate_type, aggregate_id, first)) = first else {
+            return Ok(Vec::new());
+        };
+        let mut events = Vec::new();
+        let mut after = first - 1;
+        loop {
+            let page = self
+                .history_page(&aggregate_type, &aggregate_id, after, KEYED_PAGE, None)
+                .await?;
+            let full = page.len() == KEYED_PAGE as usize;
+            for event in page {
+                if event.meta().idempotency_key.as_deref() != Some(scoped_key) {
+                    return Ok(events);
+                }
+                after = event.sequence;
+                events.push(event);
+            }
+            if !full {
+                return Ok(events);
+            }
         }
     }
 

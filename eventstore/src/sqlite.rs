@@ -137,9 +137,6 @@ pub async fn open(path: &std::path::Path) -> Result<SqlitePool> {
     Ok(pool)
 }
 
-/// Events read at a time when gathering one command's events (a command appends a handful).
-const KEYED_PAGE: u32 = 64;
-
 const COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, event_type, \
     event_version, payload, metadata";
 
@@ -288,37 +285,18 @@ impl SqliteEventRepository {
         rows.iter().map(row_to_event).collect()
     }
 
-    /// Events appended by the command with this scoped idempotency key, in order (see
-    /// `crate::pg::events_by_idempotency_key`).
-    pub async fn by_idempotency_key(&self, scoped_key: &str) -> Result<Vec<StoredEvent>> {
-        let first: Option<(String, String, i64)> = sqlx::query_as(
+    /// Where the command with this scoped idempotency key starts (see
+    /// `crate::pg::command_first_event`).
+    pub async fn command_first_event(
+        &self,
+        scoped_key: &str,
+    ) -> Result<Option<(String, String, i64)>> {
+        Ok(sqlx::query_as(
             "SELECT aggregate_type, aggregate_id, sequence FROM events WHERE command_key = ?",
         )
         .bind(scoped_key)
         .fetch_optional(&self.pool)
-        .await?;
-        let Some((aggregate_type, aggregate_id, first)) = first else {
-            return Ok(Vec::new());
-        };
-        // A command's events are contiguous in its stream; they end where the key does.
-        let mut events = Vec::new();
-        let mut after = first - 1;
-        loop {
-            let page = self
-                .history_page(&aggregate_type, &aggregate_id, after, KEYED_PAGE, None)
-                .await?;
-            let full = page.len() == KEYED_PAGE as usize;
-            for event in page {
-                if event.meta().idempotency_key.as_deref() != Some(scoped_key) {
-                    return Ok(events);
-                }
-                after = event.sequence;
-                events.push(event);
-            }
-            if !full {
-                return Ok(events);
-            }
-        }
+        .await?)
     }
 
     /// One page of an aggregate's history: events after sequence `after`, at most `limit`, none

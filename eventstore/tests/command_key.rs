@@ -2,7 +2,19 @@
 //! stores made before, which kept the key only in the metadata under an expression index, are
 //! upgraded in place: each key's first command stays its answer.
 
+use chaos_eventstore::group_commit::GroupCommitConfig;
+use chaos_eventstore::repository::Repository;
+use chaos_eventstore::sqlite::SqliteEventRepository;
 use chaos_eventstore::testing::{fresh_pg, TempDir};
+use chaos_eventstore::StoredEvent;
+
+/// `(aggregate_id, sequence)` of each event.
+fn positions(events: &[StoredEvent]) -> Vec<(String, i64)> {
+    events
+        .iter()
+        .map(|e| (e.aggregate_id.clone(), e.sequence))
+        .collect()
+}
 
 const KEY: &str = "00000000-0000-0000-0000-000000000009:retry-me";
 
@@ -54,14 +66,12 @@ async fn a_postgres_store_from_before_keeps_its_keys() {
     // Twice: the upgrade runs once, the second start changes nothing.
     chaos_eventstore::pg::migrate(&pool).await.unwrap();
 
-    let answer = chaos_eventstore::pg::events_by_idempotency_key(&pool, KEY)
-        .await
-        .unwrap();
-    let found: Vec<(String, i64)> = answer
-        .iter()
-        .map(|e| (e.aggregate_id.clone(), e.sequence))
-        .collect();
-    assert_eq!(found, [("a".to_owned(), 1), ("a".to_owned(), 2)]);
+    let repository = Repository::postgres(pool.clone(), GroupCommitConfig::default(), None);
+    let answer = repository.by_idempotency_key(KEY).await.unwrap();
+    assert_eq!(
+        positions(&answer),
+        [("a".to_owned(), 1), ("a".to_owned(), 2)]
+    );
     let marked: Vec<(String, i64)> =
         sqlx::query_as("SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL")
             .fetch_all(&pool)
@@ -88,7 +98,8 @@ async fn a_postgres_store_from_before_keeps_its_keys() {
         "{again:?}"
     );
     assert_eq!(
-        chaos_eventstore::pg::events_by_idempotency_key(&pool, "nobody:unused")
+        repository
+            .by_idempotency_key("nobody:unused")
             .await
             .unwrap()
             .len(),
@@ -151,13 +162,12 @@ async fn an_sqlite_store_from_before_keeps_its_keys() {
     pool.close().await;
     // A second start changes nothing.
     let pool = chaos_eventstore::sqlite::open(&path).await.unwrap();
-    let store = chaos_eventstore::sqlite::SqliteEventRepository::new(pool.clone());
-    let answer = store.by_idempotency_key(KEY).await.unwrap();
-    let found: Vec<(String, i64)> = answer
-        .iter()
-        .map(|e| (e.aggregate_id.clone(), e.sequence))
-        .collect();
-    assert_eq!(found, [("a".to_owned(), 1), ("a".to_owned(), 2)]);
+    let repository = Repository::sqlite(SqliteEventRepository::new(pool.clone()));
+    let answer = repository.by_idempotency_key(KEY).await.unwrap();
+    assert_eq!(
+        positions(&answer),
+        [("a".to_owned(), 1), ("a".to_owned(), 2)]
+    );
     let marked: Vec<(String, i64)> =
         sqlx::query_as("SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL")
             .fetch_all(&pool)

@@ -76,6 +76,26 @@ async fn the_whole_topology_serves_timelines_and_careers_from_mongodb() {
         .await
         .unwrap();
     assert_eq!(page.status, 200, "{page:?}");
+    // The wallet (opened by the rewards process manager after the creation) joins the timeline
+    // on its own time; from then on nothing changes it.
+    let page = wait_until(
+        "the timeline holds the wallet's opening too",
+        PIPELINE,
+        Duration::from_millis(100),
+        || async {
+            let page = queries.get(&path, &[]).await.map_err(|e| e.to_string())?;
+            let has_wallet = page.body["entries"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|e| e["aggregate_type"] == "wallet"));
+            if has_wallet {
+                Ok(Some(page))
+            } else {
+                Err(format!("{page:?}"))
+            }
+        },
+    )
+    .await
+    .unwrap();
     let entries = page.body["entries"].as_array().cloned().unwrap();
     let character: Vec<Value> = entries
         .iter()
@@ -161,7 +181,10 @@ async fn the_whole_topology_serves_timelines_and_careers_from_mongodb() {
     // The career is public, without the currency totals for strangers.
     let career = stack
         .anonymous_queries()
-        .get(&format!("/v1/characters/{id}/career"), &[])
+        .get(
+            &format!("/v1/characters/{id}/career"),
+            &[("Consistency-Token", &last.consistency_token)],
+        )
         .await
         .unwrap();
     assert_eq!(career.status, 200, "{career:?}");

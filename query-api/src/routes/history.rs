@@ -13,14 +13,13 @@ use axum::Router;
 use chaos_platform::auth::{Caller, MaybeCaller};
 use chaos_platform::openapi::{optional_parameter, Bounded, IdPath};
 use chaos_readmodel::views::profile::{self, ProfileDoc};
-use chaos_readmodel::views::sheet::{self, SheetDoc};
 use chaos_readmodel::views::timeline::{self, TimelineDoc, TimelineEntry};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 
-use super::characters::SHEET_SOURCES;
+use super::characters::{read_sheet, SHEET_SOURCES};
 use super::common::{
     allowed, body, etag, forbidden, no_character, parse_id, read, tagged, unavailable,
     unknown_parameter, Answer, Params, QuerySpec, ReadHeaders,
@@ -48,21 +47,8 @@ async fn owner_as_of(
     headers: &HeaderMap,
     id: &str,
 ) -> Result<Option<String>, Response> {
-    let doc = read(
-        state,
-        &state.hot,
-        headers,
-        sheet::NAME,
-        SHEET_SOURCES,
-        id,
-        no_character,
-    )
-    .await;
-    match doc {
-        Ok(doc) => {
-            let stored: SheetDoc = body(&doc, id)?;
-            Ok(stored.character.map(|c| c.owner))
-        }
+    match read_sheet(state, headers, id).await {
+        Ok((_, character, _)) => Ok(Some(character.owner)),
         Err(answer) if answer.status() == axum::http::StatusCode::NOT_FOUND => Ok(None),
         Err(answer) => Err(answer),
     }
