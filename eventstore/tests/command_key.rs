@@ -37,6 +37,41 @@ fn legacy_rows() -> Vec<(&'static str, i64, &'static str, Option<&'static str>)>
     ]
 }
 
+/// The events marked with their command's key.
+const MARKED: &str = "SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL";
+
+/// Another command's first event under the upgraded key (`?`: the key).
+const TAKEN: &str = "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type,
+        event_version, payload, metadata, command_key)
+    VALUES ('character', 'c', 1, 'ExperienceGained', '1', '{}', '{}', ?)";
+
+/// What an upgraded store shows, either kind: the key answers with its first command's events
+/// (not its later use on `b`), only that command's first event is marked, the old index is
+/// gone, another command under the key is refused, and an unused key has no answer.
+async fn assert_upgraded(
+    repository: &Repository,
+    marked: Vec<(String, i64)>,
+    old_index: Option<String>,
+    again: Result<(), sqlx::Error>,
+) {
+    let answer = repository.by_idempotency_key(KEY).await.unwrap();
+    assert_eq!(
+        positions(&answer),
+        [("a".to_owned(), 1), ("a".to_owned(), 2)]
+    );
+    assert_eq!(marked, [("a".to_owned(), 1)]);
+    assert_eq!(old_index, None);
+    assert!(
+        matches!(&again, Err(sqlx::Error::Database(e)) if e.is_unique_violation()),
+        "{again:?}"
+    );
+    let unused = repository
+        .by_idempotency_key("nobody:unused")
+        .await
+        .unwrap();
+    assert!(unused.is_empty(), "{unused:?}");
+}
+
 #[tokio::test]
 async fn a_postgres_store_from_before_keeps_its_keys() {
     let pool = fresh_pg().await;
@@ -67,44 +102,18 @@ async fn a_postgres_store_from_before_keeps_its_keys() {
     chaos_eventstore::pg::migrate(&pool).await.unwrap();
 
     let repository = Repository::postgres(pool.clone(), GroupCommitConfig::default(), None);
-    let answer = repository.by_idempotency_key(KEY).await.unwrap();
-    assert_eq!(
-        positions(&answer),
-        [("a".to_owned(), 1), ("a".to_owned(), 2)]
-    );
-    let marked: Vec<(String, i64)> =
-        sqlx::query_as("SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert_eq!(marked, [("a".to_owned(), 1)]);
+    let marked = sqlx::query_as(MARKED).fetch_all(&pool).await.unwrap();
     let old_index: Option<String> =
         sqlx::query_scalar("SELECT to_regclass('events_idempotency')::text")
             .fetch_one(&pool)
             .await
             .unwrap();
-    assert_eq!(old_index, None);
-    // The key is taken: another command under it cannot be appended.
-    let again = sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-             payload, metadata, command_key)
-         VALUES ('character', 'c', 1, 'ExperienceGained', '1', '{}', '{}', $1)",
-    )
-    .bind(KEY)
-    .execute(&pool)
-    .await;
-    assert!(
-        matches!(&again, Err(sqlx::Error::Database(e)) if e.is_unique_violation()),
-        "{again:?}"
-    );
-    assert_eq!(
-        repository
-            .by_idempotency_key("nobody:unused")
-            .await
-            .unwrap()
-            .len(),
-        0
-    );
+    let again = sqlx::query(&TAKEN.replace('?', "$1"))
+        .bind(KEY)
+        .execute(&pool)
+        .await
+        .map(|_| ());
+    assert_upgraded(&repository, marked, old_index, again).await;
 }
 
 #[tokio::test]
@@ -163,34 +172,17 @@ async fn an_sqlite_store_from_before_keeps_its_keys() {
     // A second start changes nothing.
     let pool = chaos_eventstore::sqlite::open(&path).await.unwrap();
     let repository = Repository::sqlite(SqliteEventRepository::new(pool.clone()));
-    let answer = repository.by_idempotency_key(KEY).await.unwrap();
-    assert_eq!(
-        positions(&answer),
-        [("a".to_owned(), 1), ("a".to_owned(), 2)]
-    );
-    let marked: Vec<(String, i64)> =
-        sqlx::query_as("SELECT aggregate_id, sequence FROM events WHERE command_key IS NOT NULL")
-            .fetch_all(&pool)
-            .await
-            .unwrap();
-    assert_eq!(marked, [("a".to_owned(), 1)]);
+    let marked = sqlx::query_as(MARKED).fetch_all(&pool).await.unwrap();
     let old_index: Option<String> = sqlx::query_scalar(
         "SELECT name FROM sqlite_master WHERE type = 'index' AND name = 'events_idempotency'",
     )
     .fetch_optional(&pool)
     .await
     .unwrap();
-    assert_eq!(old_index, None);
-    let again = sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version,
-             payload, metadata, command_key)
-         VALUES ('character', 'c', 1, 'ExperienceGained', '1', '{}', '{}', ?)",
-    )
-    .bind(KEY)
-    .execute(&pool)
-    .await;
-    assert!(
-        matches!(&again, Err(sqlx::Error::Database(e)) if e.is_unique_violation()),
-        "{again:?}"
-    );
+    let again = sqlx::query(TAKEN)
+        .bind(KEY)
+        .execute(&pool)
+        .await
+        .map(|_| ());
+    assert_upgraded(&repository, marked, old_index, again).await;
 }
