@@ -30,6 +30,20 @@ pub fn mongodb_url() -> String {
         .unwrap_or_else(|| "mongodb://127.0.0.1:27017/?directConnection=true".into())
 }
 
+/// A reader of `database` on the MongoDB-wire server, as the query API reads what a test's
+/// `projector mongo` wrote (its default key prefix and model version); it never completes
+/// pending entries itself.
+pub async fn open_reader(database: &str) -> anyhow::Result<MongoStore> {
+    Ok(MongoStore::open_reader(&MongoConfig {
+        url: mongodb_url().into(),
+        database: database.to_owned(),
+        key_prefix: "chaos:".into(),
+        model_version: "v1".into(),
+        ca_file: String::new(),
+    })
+    .await?)
+}
+
 /// `projector mongo` for one stack, and a reader of what it wrote.
 #[derive(Debug)]
 pub struct MongoProjection {
@@ -57,15 +71,7 @@ impl MongoProjection {
     pub async fn start(stack: &Stack) -> anyhow::Result<Self> {
         let id = &stack.isolation.id;
         let database = format!("chaos_t_{id}");
-        let url = mongodb_url();
-        let store = MongoStore::open_reader(&MongoConfig {
-            url: url.clone().into(),
-            database: database.clone(),
-            key_prefix: "chaos:".into(),
-            model_version: "v1".into(),
-            ca_file: String::new(),
-        })
-        .await?;
+        let store = open_reader(&database).await?;
         let group_id = format!("t{id}-projector-mongo");
         let mut projection = Self {
             projector: spawn(stack, &database, &group_id, 1)?,

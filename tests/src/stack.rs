@@ -603,15 +603,11 @@ async fn cleanup(
     mongo_database: Option<&str>,
 ) -> anyhow::Result<()> {
     if let Some(database) = mongo_database {
-        let store = chaos_readmodel::MongoStore::open_reader(&chaos_readmodel::MongoConfig {
-            url: crate::mongo::mongodb_url().into(),
-            database: database.to_owned(),
-            key_prefix: "chaos:".into(),
-            model_version: "v1".into(),
-            ca_file: String::new(),
-        })
-        .await?;
-        store.database().drop().await?;
+        crate::mongo::open_reader(database)
+            .await?
+            .database()
+            .drop()
+            .await?;
     }
     let pool = admin_pool(&services.database_url).await?;
     sqlx::query(&format!(
