@@ -77,17 +77,17 @@ async fn the_whole_topology_serves_timelines_and_careers_from_mongodb() {
         .unwrap();
     assert_eq!(page.status, 200, "{page:?}");
     // The wallet (opened by the rewards process manager after the creation) joins the timeline
-    // on its own time; from then on nothing changes it.
+    // on its own time; from then on nothing changes it. The page's count comes from the
+    // timeline document and its entries from the log, two writes: wait for both.
     let page = wait_until(
-        "the timeline holds the wallet's opening too",
+        "the timeline holds the wallet's opening too, counted",
         PIPELINE,
         Duration::from_millis(100),
         || async {
             let page = queries.get(&path, &[]).await.map_err(|e| e.to_string())?;
-            let has_wallet = page.body["entries"]
-                .as_array()
-                .is_some_and(|a| a.iter().any(|e| e["aggregate_type"] == "wallet"));
-            if has_wallet {
+            let entries = page.body["entries"].as_array().cloned().unwrap_or_default();
+            let has_wallet = entries.iter().any(|e| e["aggregate_type"] == "wallet");
+            if has_wallet && page.body["total"].as_u64() == Some(entries.len() as u64) {
                 Ok(Some(page))
             } else {
                 Err(format!("{page:?}"))
