@@ -1,7 +1,7 @@
 //! The query API's HTTP edge, in process (no servers): `chaos_query_api::router` over an
 //! in-memory read-model store that the real projection (`ViewProjection` with every view) fills
 //! from published events, driven with `tower::ServiceExt::oneshot`. Public profile and private
-//! state, consistency tokens, ETags, 404s and ledger paging.
+//! state, consistency tokens, ETags, 404s, ledger paging and a timeline page seen mid-write.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -15,7 +15,8 @@ use chaos_platform::auth::{JwtKeys, Role};
 use chaos_platform::config::load_config_from;
 use chaos_query_api::config::{Settings, DEFAULTS};
 use chaos_query_api::AppState;
-use chaos_readmodel::{Keys, MemoryStore, ViewProjection};
+use chaos_readmodel::views::timeline;
+use chaos_readmodel::{CasWrite, DocumentStore, Keys, LogAppend, MemoryStore, ViewProjection};
 use chaos_schemas::{AnyEvent, EventEnvelope, PublishedEvent};
 use http_body_util::BodyExt;
 use prometheus::Registry;
@@ -30,6 +31,8 @@ struct Api {
     jwt: JwtKeys,
     projection: ViewProjection,
     position: AtomicI64,
+    store: Arc<MemoryStore>,
+    keys: Keys,
 }
 
 impl Api {
@@ -42,10 +45,11 @@ impl Api {
         let registry = Registry::new();
         let state = AppState::new(store.clone(), &settings, &registry);
         let jwt = state.jwt.clone();
+        let keys = Keys::new(&settings.redis.key_prefix, &settings.redis.model_version);
         let projection = ViewProjection::new(
-            store,
-            Keys::new(&settings.redis.key_prefix, &settings.redis.model_version),
-            chaos_readmodel::views::all(),
+            store.clone(),
+            keys.clone(),
+            chaos_readmodel::views::embedded(),
         );
         let router = chaos_query_api::router(state, registry, &settings.http);
         Self {
@@ -53,6 +57,8 @@ impl Api {
             jwt,
             projection,
             position: AtomicI64::new(0),
+            store,
+            keys,
         }
     }
 
@@ -484,4 +490,59 @@ async fn the_ledger_is_paged_within_its_limits() {
     api.get(&format!("{ledger}?limit=1&limit=2"), Some(&token), &[])
         .await
         .problem(StatusCode::BAD_REQUEST, "invalid-query");
+}
+
+/// The MongoDB store writes a timeline document before its log entries, so a log read just
+/// after the document can find an entry the document does not count yet. The page leaves it
+/// out: its entries, its `total` and its ETag describe the same state.
+#[tokio::test]
+async fn a_timeline_page_shows_only_what_its_document_counts() {
+    let api = Api::new();
+    let owner = account();
+    let id = api.character(owner, "Timeline", 1).await;
+    let token = api.token(owner, &[Role::Player]);
+    let path = format!("/v1/characters/{id}/timeline");
+    let before = api.get(&path, Some(&token), &[]).await.ok().clone();
+    // Character 1, wallet 1 and 2.
+    assert_eq!(before["total"], 3, "{before}");
+    assert_eq!(before["entries"].as_array().unwrap().len(), 3, "{before}");
+
+    // A later write's log entry (character event 2), with its document not yet written.
+    let doc_key = api.keys.doc(timeline::NAME, &id);
+    let doc = api.store.get(&doc_key).await.unwrap().unwrap();
+    let mut unchanged = doc.clone();
+    unchanged.revision += 1;
+    let won = api
+        .store
+        .put_many(&[CasWrite {
+            key: doc_key,
+            expected: doc.revision,
+            doc: unchanged,
+            log: vec![LogAppend {
+                key: api.keys.log(timeline::NAME, timeline::EVENTS, &id),
+                score: 1_000,
+                entry: json!({
+                    "at": 1_764_504_000_000_i64, "aggregate_type": "character", "sequence": 2,
+                    "event_type": "ZoneEntered", "event_id": uuid::Uuid::new_v4().to_string(),
+                    "summary": {},
+                }),
+            }],
+            boards: Vec::new(),
+        }])
+        .await
+        .unwrap();
+    assert_eq!(won, vec![true]);
+    assert_eq!(
+        api.store
+            .log_range(&api.keys.log(timeline::NAME, timeline::EVENTS, &id), 0, 10)
+            .await
+            .unwrap()
+            .len(),
+        4,
+        "the log holds the uncounted entry"
+    );
+
+    let page = api.get(&path, Some(&token), &[]).await.ok().clone();
+    assert_eq!(page["total"], 3, "{page}");
+    assert_eq!(page["entries"], before["entries"], "{page}");
 }

@@ -77,17 +77,21 @@ async fn the_whole_topology_serves_timelines_and_careers_from_mongodb() {
         .unwrap();
     assert_eq!(page.status, 200, "{page:?}");
     // The wallet (opened by the rewards process manager after the creation) joins the timeline
-    // on its own time; from then on nothing changes it. The page's count comes from the
-    // timeline document and its entries from the log, two writes: wait for both.
+    // on its own time; from then on nothing changes it. Every read on the way is one state:
+    // the page's count (the timeline document) equals its entries (the log, written apart).
     let page = wait_until(
-        "the timeline holds the wallet's opening too, counted",
+        "the timeline holds the wallet's opening too",
         PIPELINE,
         Duration::from_millis(100),
         || async {
             let page = queries.get(&path, &[]).await.map_err(|e| e.to_string())?;
             let entries = page.body["entries"].as_array().cloned().unwrap_or_default();
-            let has_wallet = entries.iter().any(|e| e["aggregate_type"] == "wallet");
-            if has_wallet && page.body["total"].as_u64() == Some(entries.len() as u64) {
+            assert_eq!(
+                page.body["total"].as_u64(),
+                Some(entries.len() as u64),
+                "a page's total and its entries describe one state: {page:?}"
+            );
+            if entries.iter().any(|e| e["aggregate_type"] == "wallet") {
                 Ok(Some(page))
             } else {
                 Err(format!("{page:?}"))

@@ -203,10 +203,20 @@ impl IntoParams for TimelineQuery {
     }
 }
 
+/// Whether the timeline document as read counts `entry`. The MongoDB store writes a document
+/// before its log entries, so a log read after the document can find entries of a later
+/// write; those are left for the next read, so that a page's entries, its `total` and its ETag
+/// (the document's revision) describe one state. Within a stream events apply in order, so an
+/// entry is counted exactly when its sequence is at most the document's for its stream.
+fn counted(doc: &chaos_readmodel::Document, id: &str, entry: &TimelineEntry) -> bool {
+    entry.sequence <= doc.position(&format!("{}/{id}", entry.aggregate_type))
+}
+
 /// A page of a timeline, in the order the events were written.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TimelinePage {
-    /// Events on the timeline in all, and its first and last times (epoch milliseconds).
+    /// Events on the timeline in all, and its first and last times (epoch milliseconds), as of
+    /// the state the page shows (its ETag): entries written after it are on the next read.
     pub total: u64,
     pub first_at: i64,
     pub last_at: i64,
@@ -275,8 +285,11 @@ pub async fn timeline_page(
     let entries: Vec<TimelineEntry> = rows
         .into_iter()
         .map(|(_, entry)| serde_json::from_value(entry))
-        .collect::<Result<_, _>>()
-        .map_err(|e| unavailable(format!("timeline {key} does not read: {e}")))?;
+        .collect::<Result<Vec<TimelineEntry>, _>>()
+        .map_err(|e| unavailable(format!("timeline {key} does not read: {e}")))?
+        .into_iter()
+        .filter(|entry| counted(&doc, &id, entry))
+        .collect();
     let page = TimelinePage {
         total: stored.entries,
         first_at: stored.first_at,
