@@ -604,6 +604,7 @@ REQUIRED_ENV = {
                              "CHAOS__REDIS__URL", "CHAOS__DATABASE__URL"},
     ("projector", "mongo"): {"CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL",
                              "CHAOS__MONGO__URL", "CHAOS__MONGO__CA_FILE", "CHAOS__DATABASE__URL"},
+    ("projector", "mongo-users"): {"CHAOS__MONGO__URL", "CHAOS__MONGO__CA_FILE"},
     ("projector", "warehouse"): {"CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL",
                                  "CHAOS__WAREHOUSE__PATH"},
     ("projector", "process-managers"): {"CHAOS__KAFKA__BOOTSTRAP_SERVERS", "CHAOS__SCHEMA_REGISTRY__URL",
@@ -779,18 +780,20 @@ for overlay in overlays:
                     errors.append(f"{cw} {e['name']} must come from a Secret")
             if not image.startswith(OURS):
                 continue
-            # The services' own rules.
-            if c.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
-                errors.append(f"{cw} readinessProbe must GET /readyz")
-            if c.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":
-                errors.append(f"{cw} livenessProbe must GET /healthz")
-            # Services bind 127.0.0.1 unless told otherwise: in a pod nothing could reach them.
-            ports = [p["containerPort"] for p in c.get("ports", [])]
-            bind = next((e.get("value") for e in c.get("env", [])
-                         if e["name"] in ("CHAOS__HTTP__BIND", "CHAOS__WAREHOUSE__HTTP_BIND", "CHAOS__MONGO__HTTP_BIND",
-                                          "CHAOS__PROCESS_MANAGERS__HTTP_BIND")), None)
-            if bind is None or not bind.startswith("0.0.0.0:") or int(bind.rsplit(":", 1)[1]) not in ports:
-                errors.append(f"{cw} CHAOS__HTTP__BIND must be 0.0.0.0:<one of its container ports>, got {bind!r}")
+            # The services' own rules (a Job runs a one-shot command: no server, no probes).
+            if kind != "Job":
+                if c.get("readinessProbe", {}).get("httpGet", {}).get("path") != "/readyz":
+                    errors.append(f"{cw} readinessProbe must GET /readyz")
+                if c.get("livenessProbe", {}).get("httpGet", {}).get("path") != "/healthz":
+                    errors.append(f"{cw} livenessProbe must GET /healthz")
+                # Services bind 127.0.0.1 unless told otherwise: in a pod nothing could reach them.
+                ports = [p["containerPort"] for p in c.get("ports", [])]
+                bind = next((e.get("value") for e in c.get("env", [])
+                             if e["name"] in ("CHAOS__HTTP__BIND", "CHAOS__WAREHOUSE__HTTP_BIND",
+                                              "CHAOS__MONGO__HTTP_BIND", "CHAOS__PROCESS_MANAGERS__HTTP_BIND")),
+                            None)
+                if bind is None or not bind.startswith("0.0.0.0:") or int(bind.rsplit(":", 1)[1]) not in ports:
+                    errors.append(f"{cw} CHAOS__HTTP__BIND must be 0.0.0.0:<one of its container ports>, got {bind!r}")
             image_name = image.rsplit(":", 1)[0][len(OURS):]
             sub = (c.get("args") or [None])[0] if image_name == "projector" else None
             sub = sub or ("redis" if image_name == "projector" else None)  # the image's CMD

@@ -17,16 +17,20 @@ use chaos_projectors::runner::{
     Guardian, KafkaRunner, ProjectionSink, ProjectorMetrics, StoreSource,
 };
 use chaos_projectors::warehouse::Warehouse;
-use chaos_readmodel::{DocumentStore, Keys, MongoStore, RedisStore, View, ViewProjection};
+use chaos_readmodel::{
+    DocumentStore, Keys, MongoRole, MongoStore, MongoUser, RedisStore, View, ViewProjection,
+};
 use secrecy::ExposeSecret;
 use tokio_util::sync::CancellationToken;
 
 const USAGE: &str =
-    "usage: projector [redis | mongo | warehouse | warehouse export [DIR] | process-managers] \
-                     [--config PATH]";
+    "usage: projector [redis | mongo | mongo-users | warehouse | warehouse export [DIR] | \
+                     process-managers] [--config PATH]";
 
 /// `projector redis`: the Redis read models (`chaos_readmodel::views::all`; default).
 /// `projector mongo`: the MongoDB documents and histories (`chaos_readmodel::views::documents`).
+/// `projector mongo-users`: create or update the MongoDB users of the read models and exit
+/// (the deploy's `mongo-users` Job: `mongo.url` names an administrator; see [`mongo_users`]).
 /// `projector warehouse`: the DuckDB analytics warehouse.
 /// `projector warehouse export [DIR]`: write the warehouse's Parquet files and exit (the
 /// projector must be stopped: DuckDB locks its file).
@@ -44,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     match args.as_slice() {
         [] | ["redis"] => redis(settings).await,
         ["mongo"] => mongo(settings).await,
+        ["mongo-users"] => mongo_users(&settings).await,
         ["warehouse"] => warehouse(settings).await,
         ["warehouse", "export"] => export(&settings, &settings.warehouse.parquet_dir).await,
         ["warehouse", "export", dir] => export(&settings, dir).await,
@@ -111,6 +116,45 @@ async fn mongo(settings: Settings) -> anyhow::Result<()> {
         bind: m.http_bind.clone(),
     };
     serve_views(&settings, store, feed).await
+}
+
+/// The password of each read-model user, from the environment (the deploy's Secret).
+const MONGO_USERS: [(&str, &str, MongoRole); 2] = [
+    (
+        chaos_readmodel::mongo::PROJECTOR_USER,
+        "CHAOS_MONGO_PROJECTOR_PASSWORD",
+        MongoRole::ReadWrite,
+    ),
+    (
+        chaos_readmodel::mongo::READER_USER,
+        "CHAOS_MONGO_READER_PASSWORD",
+        MongoRole::Read,
+    ),
+];
+
+/// Least privilege on MongoDB (DocumentDB): the projector writes as `chaos_projector`
+/// (`readWrite` on the read models' database), the query API reads as `chaos_reader`
+/// (`read`); only this one-shot command, run at every deploy, holds the administrator's URL.
+async fn mongo_users(settings: &Settings) -> anyhow::Result<()> {
+    let users = MONGO_USERS
+        .iter()
+        .map(|(name, variable, role)| {
+            let password = std::env::var(variable).unwrap_or_default();
+            anyhow::ensure!(!password.is_empty(), "{variable} is not set");
+            Ok(MongoUser {
+                name: (*name).to_owned(),
+                password: password.into(),
+                role: *role,
+            })
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let done = MongoStore::provision_users(&settings.mongo.store(), &users)
+        .await
+        .context("provisioning the MongoDB users")?;
+    for ((name, what), user) in done.iter().zip(&users) {
+        tracing::info!(user = %name, role = user.role.name(), outcome = what, "MongoDB user");
+    }
+    Ok(())
 }
 
 /// A projector of views into a document store (Redis, MongoDB): what differs between them.

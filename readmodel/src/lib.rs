@@ -17,7 +17,7 @@ pub mod views;
 
 pub use keys::Keys;
 pub use memory::MemoryStore;
-pub use mongo::{MongoConfig, MongoStore};
+pub use mongo::{MongoConfig, MongoRole, MongoStore, MongoUser};
 pub use projection::{StreamSource, Verdict, ViewProjection};
 pub use redis::{RedisConfig, RedisStore};
 pub use served::Served;

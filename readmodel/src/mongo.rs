@@ -109,6 +109,48 @@ pub struct MongoConfig {
     pub ca_file: String,
 }
 
+/// A user of the read models ([`MongoStore::provision_users`]).
+#[derive(Debug, Clone)]
+pub struct MongoUser {
+    pub name: String,
+    pub password: secrecy::SecretString,
+    pub role: MongoRole,
+}
+
+/// What a [`MongoUser`] may do on the read models' database: MongoDB's built-in roles, which
+/// DocumentDB has too.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MongoRole {
+    /// `read`: the query API ([`MongoStore::open_reader`] never writes).
+    Read,
+    /// `readWrite`: the projector (documents, entries, its indexes).
+    ReadWrite,
+}
+
+impl MongoRole {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::ReadWrite => "readWrite",
+        }
+    }
+}
+
+/// The projector's user ([`MongoRole::ReadWrite`]); the deploy's URLs name it.
+pub const PROJECTOR_USER: &str = "chaos_projector";
+/// The query API's user ([`MongoRole::Read`]).
+pub const READER_USER: &str = "chaos_reader";
+
+/// `createUser` of a name taken.
+const USER_EXISTS: i32 = 51003;
+
+fn command_code(e: &mongodb::error::Error) -> Option<i32> {
+    match e.kind.as_ref() {
+        mongodb::error::ErrorKind::Command(c) => Some(c.code),
+        _ => None,
+    }
+}
+
 /// See the module documentation. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct MongoStore {
@@ -201,6 +243,47 @@ impl MongoStore {
     }
 
     /// The database name (tests drop it).
+    /// Creates the read models' users in `admin`, or sets their password and role if they
+    /// exist (idempotent: every deploy runs it), on this store's database. `config.url` names an
+    /// administrator (DocumentDB's master user). Returns what it did to each: `created` or
+    /// `updated`. Clients of the users name `authSource=admin` in their URL.
+    pub async fn provision_users(
+        config: &MongoConfig,
+        users: &[MongoUser],
+    ) -> Result<Vec<(String, &'static str)>> {
+        let store = Self::connect_with(config).await?;
+        let database = store.db.name().to_owned();
+        let admin = store.db.client().database("admin");
+        let mut done = Vec::with_capacity(users.len());
+        for user in users {
+            let roles = vec![doc! { "role": user.role.name(), "db": &database }];
+            let created = admin
+                .run_command(doc! {
+                    "createUser": &user.name,
+                    "pwd": user.password.expose_secret(),
+                    "roles": roles.clone(),
+                })
+                .await;
+            let what = match created {
+                Ok(_) => "created",
+                Err(e) if command_code(&e) == Some(USER_EXISTS) => {
+                    admin
+                        .run_command(doc! {
+                            "updateUser": &user.name,
+                            "pwd": user.password.expose_secret(),
+                            "roles": roles,
+                        })
+                        .await
+                        .map_err(unavailable)?;
+                    "updated"
+                }
+                Err(e) => return Err(unavailable(e)),
+            };
+            done.push((user.name.clone(), what));
+        }
+        Ok(done)
+    }
+
     pub fn database(&self) -> &Database {
         &self.db
     }

@@ -71,9 +71,10 @@ output "postgres_identifier" {
 output "app_secret_names" {
   description = "Secrets Manager names of the application secrets the manifests read."
   value = {
-    jwt            = "${local.app_secrets_stack}/app/jwt-secret"
-    postgres_users = "${local.app_secrets_stack}/app/postgres-users"
-    endpoints      = aws_secretsmanager_secret.endpoints.name
+    jwt              = "${local.app_secrets_stack}/app/jwt-secret"
+    postgres_users   = "${local.app_secrets_stack}/app/postgres-users"
+    documentdb_users = "${local.app_secrets_stack}/app/documentdb-users"
+    endpoints        = aws_secretsmanager_secret.endpoints.name
   }
 }
 
