@@ -546,3 +546,113 @@ async fn a_timeline_page_shows_only_what_its_document_counts() {
     assert_eq!(page["total"], 3, "{page}");
     assert_eq!(page["entries"], before["entries"], "{page}");
 }
+
+/// The level board (experience) a page at a time and around a character: ranks, neighbours
+/// on both sides, the edges of the board, a token waited for, and a character off it.
+#[tokio::test]
+async fn leaderboards_page_the_top_and_show_a_character_among_its_neighbours() {
+    let api = Api::new();
+    // Seven characters; the i-th has gained 100 * i experience (the 0th none).
+    let mut ids = Vec::new();
+    for i in 0..7_u64 {
+        let id = api.character(account(), &format!("Climber{i}"), 0).await;
+        if i > 0 {
+            api.apply(
+                "character",
+                &id,
+                2,
+                json!({"ExperienceGained": {
+                    "amount": 100 * i, "total_xp": 100 * i, "source": "quest", "gained_at": AT,
+                }}),
+            )
+            .await;
+        }
+        ids.push(id);
+    }
+    let by_rank: Vec<&str> = ids.iter().rev().map(String::as_str).collect();
+    let page_ids = |body: &Value| -> Vec<String> {
+        body["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let top = api.get("/v1/leaderboards/level?limit=3", None, &[]).await;
+    let top = top.ok();
+    assert_eq!(top["total"], 7, "{top}");
+    assert_eq!(page_ids(top), by_rank[..3].to_vec());
+    assert_eq!(top["entries"][0]["rank"], 1);
+    assert_eq!(top["entries"][0]["score"], 600);
+    assert_eq!(top["entries"][0]["name"], "Climber6");
+    let next = api
+        .get("/v1/leaderboards/level?limit=3&offset=3", None, &[])
+        .await;
+    assert_eq!(page_ids(next.ok()), by_rank[3..6].to_vec());
+    assert_eq!(next.body["entries"][0]["rank"], 4);
+
+    // Rank 4 of 7 with two on each side; the first and the last with only one side.
+    let middle = api
+        .get(
+            &format!("/v1/leaderboards/level/around/{}?radius=2", ids[3]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(page_ids(middle.ok()), by_rank[1..6].to_vec());
+    assert_eq!(middle.body["entries"][2]["rank"], 4);
+    assert_eq!(middle.body["entries"][2]["score"], 300);
+    let first = api
+        .get(
+            &format!("/v1/leaderboards/level/around/{}?radius=2", ids[6]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(page_ids(first.ok()), by_rank[..3].to_vec());
+    let last = api
+        .get(
+            &format!("/v1/leaderboards/level/around/{}?radius=2", ids[0]),
+            None,
+            &[],
+        )
+        .await;
+    assert_eq!(page_ids(last.ok()), by_rank[4..].to_vec());
+    assert_eq!(last.body["entries"][2]["rank"], 7);
+
+    // A token for the character's last event is waited for; one for a later event is not
+    // reached in time.
+    let reached = format!("v1.character.{}.2", ids[3]);
+    api.get(
+        &format!("/v1/leaderboards/level/around/{}?radius=0", ids[3]),
+        None,
+        &[("Consistency-Token", &reached)],
+    )
+    .await
+    .ok();
+    let ahead = format!("v1.character.{}.3", ids[3]);
+    api.get(
+        &format!("/v1/leaderboards/level/around/{}?radius=0", ids[3]),
+        None,
+        &[("Consistency-Token", &ahead)],
+    )
+    .await
+    .problem(StatusCode::SERVICE_UNAVAILABLE, "read-model-behind");
+
+    let unknown = uuid::Uuid::now_v7();
+    api.get(
+        &format!("/v1/leaderboards/level/around/{unknown}"),
+        None,
+        &[],
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND, "character-not-found");
+    api.get(
+        &format!("/v1/leaderboards/gold/around/{}", ids[3]),
+        None,
+        &[],
+    )
+    .await
+    .problem(StatusCode::NOT_FOUND, "leaderboard-not-found");
+}

@@ -623,6 +623,16 @@ pub mod contract {
             store.board_range(&board, 0, 10, Some(30.0)).await.unwrap(),
             expected[..3].to_vec()
         );
+        // A page that starts above the minimum and runs past it, and one past it.
+        assert_eq!(
+            store.board_range(&board, 2, 10, Some(30.0)).await.unwrap(),
+            expected[2..3].to_vec()
+        );
+        assert!(store
+            .board_range(&board, 3, 10, Some(30.0))
+            .await
+            .unwrap()
+            .is_empty());
         assert_eq!(
             store.board_rank(&board, "bob").await.unwrap(),
             Some((2, 30.0))

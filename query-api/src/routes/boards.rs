@@ -284,17 +284,20 @@ pub async fn around(
 ) -> Answer {
     let board = board(&name)?;
     let id = parse_id(&id)?;
-    // The sheet (and, with it, its boards) at least as of the token.
-    read(
-        &state,
-        &state.hot,
-        &headers,
-        sheet::NAME,
-        SHEET_SOURCES,
-        &id,
-        no_character,
-    )
-    .await?;
+    // With a token: the sheet (and, with it, its boards) at least as of it. Without one the
+    // sheet is not read: a character off the board is a 404 either way.
+    if headers.contains_key("consistency-token") {
+        read(
+            &state,
+            &state.hot,
+            &headers,
+            sheet::NAME,
+            SHEET_SOURCES,
+            &id,
+            no_character,
+        )
+        .await?;
+    }
     let key = state.hot.keys().await?.board(sheet::NAME, board.stored());
     let store = &state.hot.store;
     let Some((rank, _)) = store
