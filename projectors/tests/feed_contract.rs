@@ -6,10 +6,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use chaos_domain::ports::LowestRoll;
-use chaos_domain::{
-    AccountId, Character, CharacterCommand, CharacterName, Content, Ctx, GameAggregate, GameEvent,
-};
 use chaos_eventstore::publish::to_published;
 use chaos_eventstore::sqlite::SqliteEventRepository;
 use chaos_eventstore::testing::fresh_sqlite;
@@ -18,70 +14,14 @@ use chaos_platform::kafka::{delete_topics, ensure_topics, KafkaConfig};
 use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, StoreFeed};
 use chaos_readmodel::{DocumentStore, Keys, MemoryStore, ViewProjection};
 use chaos_schemas::AvroCodec;
-use chrono::{Duration as Span, TimeZone, Utc};
-use cqrs_es::persist::{PersistedEventRepository, SerializedEvent};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use tokio_util::sync::CancellationToken;
 
+mod common;
+use common::history;
+
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
-}
-
-/// Plays a few characters through the real rules and stores their events.
-async fn history(repo: &SqliteEventRepository) -> Vec<String> {
-    let content = Content::builtin().unwrap();
-    let mut ids = Vec::new();
-    for (n, class) in ["mage", "warrior", "cleric"].iter().enumerate() {
-        let id = uuid::Uuid::new_v4().to_string();
-        let owner = AccountId::from_uuid(uuid::Uuid::from_u128(n as u128 + 1));
-        let mut state = Character::default();
-        let mut sequence = 0;
-        let mut now = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
-        let mut commands = vec![CharacterCommand::Create {
-            owner,
-            name: CharacterName::parse(&format!("Hero{n}")).unwrap(),
-            class: (*class).into(),
-        }];
-        commands.extend((0..12).map(|_| CharacterCommand::CastSkill {
-            actor: owner,
-            skill: "strike".into(),
-            target: None,
-        }));
-        commands.push(CharacterCommand::TravelTo {
-            actor: owner,
-            zone: "starter_meadow".into(),
-        });
-        for command in commands {
-            now += Span::seconds(1);
-            let ctx = Ctx {
-                content: &content,
-                now,
-                dice: &LowestRoll,
-            };
-            let events = state.decide(command, &ctx).unwrap();
-            let serialized: Vec<SerializedEvent> = events
-                .iter()
-                .map(|e| {
-                    sequence += 1;
-                    SerializedEvent::new(
-                        id.clone(),
-                        sequence,
-                        "character".into(),
-                        e.type_name().into(),
-                        cqrs_es::DomainEvent::event_version(e),
-                        serde_json::to_value(e).unwrap(),
-                        serde_json::json!({ "occurred_at": now.to_rfc3339() }),
-                    )
-                })
-                .collect();
-            repo.persist::<Character>(&serialized, None).await.unwrap();
-            for e in events {
-                cqrs_es::Aggregate::apply(&mut state, e);
-            }
-        }
-        ids.push(id);
-    }
-    ids
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

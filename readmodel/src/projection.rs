@@ -71,6 +71,18 @@ pub struct ViewProjection {
 
 /// The document that says a read model has been built here (see [`ViewProjection::is_marked`]).
 const MARKER: (&str, &str) = ("_meta", "projection");
+/// The document that says who rebuilds a lost read model (see
+/// [`ViewProjection::take_rebuild_lease`]). Under `_meta`, like the marker: no checksum
+/// counts it.
+const LEASE: (&str, &str) = ("_meta", "rebuild-lease");
+
+/// The body of the [`LEASE`] document.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Lease {
+    owner: String,
+    /// Epoch milliseconds; 0 once released.
+    until_ms: i64,
+}
 
 impl ViewProjection {
     pub fn new(store: Arc<dyn DocumentStore>, keys: Keys, views: Vec<Arc<dyn View>>) -> Self {
@@ -147,6 +159,77 @@ impl ViewProjection {
             }])
             .await?;
         Ok(())
+    }
+
+    /// Takes the lease on rebuilding this read model for `ttl`, or extends it if `owner` holds
+    /// it; `false` while another owner holds an unexpired one. The replicas of a projector that
+    /// all find their store lost rebuild it once: the holder rebuilds, the others wait for the
+    /// marker, and take over if the holder dies (its lease expires). A compare-and-set on a
+    /// document, so it works on every store. Owners' clocks are compared: `ttl` must exceed
+    /// their skew by far.
+    pub async fn take_rebuild_lease(
+        &self,
+        owner: &str,
+        ttl: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let key = self.current_keys().await?.doc(LEASE.0, LEASE.1);
+        let now = chrono::Utc::now().timestamp_millis();
+        let current = self.store.get(&key).await?;
+        if let Some(lease) = current
+            .as_ref()
+            .and_then(|d| serde_json::from_value::<Lease>(d.body.clone()).ok())
+        {
+            if lease.owner != owner && lease.until_ms > now {
+                return Ok(false);
+            }
+        }
+        let until_ms = now.saturating_add(i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX));
+        self.write_lease(key, current.map_or(0, |d| d.revision), owner, until_ms)
+            .await
+    }
+
+    /// Gives the lease up if `owner` holds it (another may take it at once).
+    pub async fn release_rebuild_lease(&self, owner: &str) -> Result<(), StoreError> {
+        let key = self.current_keys().await?.doc(LEASE.0, LEASE.1);
+        let Some(current) = self.store.get(&key).await? else {
+            return Ok(());
+        };
+        let held = serde_json::from_value::<Lease>(current.body.clone())
+            .is_ok_and(|lease| lease.owner == owner);
+        if held {
+            self.write_lease(key, current.revision, owner, 0).await?;
+        }
+        Ok(())
+    }
+
+    async fn write_lease(
+        &self,
+        key: String,
+        revision: u64,
+        owner: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let body = serde_json::to_value(Lease {
+            owner: owner.to_owned(),
+            until_ms,
+        })
+        .map_err(|e| StoreError::message(format!("the rebuild lease: {e}")))?;
+        let won = self
+            .store
+            .put_many(&[CasWrite {
+                key,
+                expected: revision,
+                doc: Document {
+                    revision: revision + 1,
+                    applied: 0,
+                    positions: Default::default(),
+                    body,
+                },
+                log: Vec::new(),
+                boards: Vec::new(),
+            }])
+            .await?;
+        Ok(won.first().copied().unwrap_or(false))
     }
 
     pub fn store(&self) -> &Arc<dyn DocumentStore> {
@@ -630,5 +713,37 @@ mod tests {
             .is_marked()
             .await
             .unwrap());
+    }
+
+    /// One holder at a time; it renews; a release or an expiry lets another take it.
+    #[tokio::test]
+    async fn the_rebuild_lease_has_one_holder() {
+        let projection = ViewProjection::new(
+            Arc::new(MemoryStore::default()),
+            Keys::new("t:", "v1"),
+            crate::views::all(),
+        );
+        let minute = std::time::Duration::from_secs(60);
+        assert!(projection.take_rebuild_lease("a", minute).await.unwrap());
+        assert!(!projection.take_rebuild_lease("b", minute).await.unwrap());
+        assert!(
+            projection.take_rebuild_lease("a", minute).await.unwrap(),
+            "renewed"
+        );
+        // Only the holder releases it.
+        projection.release_rebuild_lease("b").await.unwrap();
+        assert!(!projection.take_rebuild_lease("b", minute).await.unwrap());
+        projection.release_rebuild_lease("a").await.unwrap();
+        assert!(projection.take_rebuild_lease("b", minute).await.unwrap());
+        // A lease that has run out (a holder that died) is anyone's.
+        projection.release_rebuild_lease("b").await.unwrap();
+        assert!(projection
+            .take_rebuild_lease("c", std::time::Duration::ZERO)
+            .await
+            .unwrap());
+        assert!(projection.take_rebuild_lease("d", minute).await.unwrap());
+        // Not a view's document: the marker's namespace, which checksums leave out.
+        let key = projection.keys().doc(LEASE.0, LEASE.1);
+        assert!(key.starts_with("t:v1:_meta:"), "{key}");
     }
 }

@@ -9,10 +9,14 @@
 //!   without persistence, a flush) — is rebuilt from the event store ([`Guardian`]), while the
 //!   feed goes on: every write is a compare-and-set on per-stream positions, so the rebuild and
 //!   the live feed never apply an event twice. Aggregates with no new events come back too.
+//!   When several processes find the same store lost (a projector's replicas), the one holding
+//!   the rebuild lease (`ViewProjection::take_rebuild_lease`) rebuilds it; the others wait for
+//!   its marker and take over if its lease runs out.
 //!
 //! Both say so: a log line and `chaos_projector_gap_repairs_total` /
 //! `chaos_projector_rebuilds_total`.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -89,6 +93,23 @@ pub struct Guardian {
     log: Arc<dyn EventLog>,
     metrics: ProjectorMetrics,
     every: Duration,
+    /// This guardian's name on the rebuild lease.
+    owner: String,
+    /// Whether it said already that another process holds the lease.
+    waiting: Arc<AtomicBool>,
+}
+
+/// How long a rebuild lease lasts unless renewed (every third of it while the rebuild runs):
+/// how long the other replicas wait before taking over from a holder that died.
+const LEASE_TTL: Duration = Duration::from_secs(30);
+
+/// Aborts the task when dropped: the lease's renewal ends with the rebuild, however it ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Guardian {
@@ -104,6 +125,8 @@ impl Guardian {
             log,
             metrics,
             every: Duration::from_secs(2),
+            owner: format!("{name}-{}", uuid::Uuid::new_v4()),
+            waiting: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -133,10 +156,67 @@ impl Guardian {
     }
 
     /// Rebuilds from the whole event store if the marker is missing, then writes the marker.
+    /// One process rebuilds: the one that takes the rebuild lease; the others (a projector's
+    /// other replicas, which find the same store lost) leave it to that one and look again at
+    /// their next check, taking over if its lease expires.
     pub async fn check(&self) -> anyhow::Result<()> {
         if self.projection.is_marked().await? {
+            self.waiting.store(false, Ordering::Relaxed);
             return Ok(());
         }
+        if !self
+            .projection
+            .take_rebuild_lease(&self.owner, LEASE_TTL)
+            .await?
+        {
+            if !self.waiting.swap(true, Ordering::Relaxed) {
+                tracing::info!(
+                    projection = %self.name,
+                    "read model has no marker and another process holds its rebuild lease: \
+                     leaving the rebuild to it"
+                );
+            }
+            return Ok(());
+        }
+        self.waiting.store(false, Ordering::Relaxed);
+        // The holder before may have finished between the two reads.
+        if self.projection.is_marked().await? {
+            self.projection.release_rebuild_lease(&self.owner).await?;
+            return Ok(());
+        }
+        let renewal = AbortOnDrop(tokio::spawn({
+            let (projection, owner, name) = (
+                self.projection.clone(),
+                self.owner.clone(),
+                self.name.clone(),
+            );
+            async move {
+                loop {
+                    tokio::time::sleep(LEASE_TTL / 3).await;
+                    match projection.take_rebuild_lease(&owner, LEASE_TTL).await {
+                        Ok(true) => {}
+                        // Harmless but wasteful: every write is a compare-and-set.
+                        Ok(false) => tracing::warn!(
+                            projection = %name,
+                            "lost the rebuild lease: another process may rebuild too"
+                        ),
+                        Err(e) => tracing::warn!(
+                            projection = %name, error = %e, "renewing the rebuild lease"
+                        ),
+                    }
+                }
+            }
+        }));
+        self.rebuild().await?;
+        drop(renewal);
+        if let Err(e) = self.projection.release_rebuild_lease(&self.owner).await {
+            tracing::warn!(projection = %self.name, error = %e, "releasing the rebuild lease");
+        }
+        Ok(())
+    }
+
+    /// The whole event store into the projection, then the marker.
+    async fn rebuild(&self) -> anyhow::Result<()> {
         let started = Instant::now();
         tracing::warn!(
             projection = %self.name,
