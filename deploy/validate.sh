@@ -493,6 +493,29 @@ check "images: a FROM-scratch stage per image (uid 65532), scripts parse" images
 # ---------------------------------------------------------------------------------------------
 # Kubernetes
 # ---------------------------------------------------------------------------------------------
+# Replacement targets are named one by one. Kustomize 5.5 (kubectl 1.32) reads a name such as
+# "a-egress|b-egress" literally and replaces nothing: the manifests would keep their placeholder
+# CIDRs (every egress to the data tier blocked) and Secrets Manager names, with no error.
+kustomize_targets_by_name() {
+  "$PY" - deploy/k8s <<'PYEOF'
+import glob, re, sys
+import yaml
+bad = []
+for path in sorted(glob.glob(f"{sys.argv[1]}/**/kustomization.yaml", recursive=True)):
+    with open(path) as fh:
+        doc = yaml.safe_load(fh) or {}
+    for r in doc.get("replacements", []):
+        for t in r.get("targets", []):
+            for how in ("select", "reject"):
+                name = (t.get(how) or {}).get("name", "")
+                if re.search(r"[|*?\[\]()^$+\\]", name):
+                    bad.append(f"{path}: {how} name {name!r} is a pattern: name each target")
+print("\n".join(bad))
+sys.exit(1 if bad else 0)
+PYEOF
+}
+check "kustomize replacement targets named one by one (no patterns)" kustomize_targets_by_name
+
 for overlay in "${OVERLAYS[@]}"; do
   check "kubectl kustomize deploy/k8s/overlays/$overlay" \
     sh -c "kubectl kustomize 'deploy/k8s/overlays/$overlay' >'$WORK/k8s-$overlay.yaml'"
