@@ -143,20 +143,7 @@ impl ViewProjection {
     pub async fn mark(&self, note: serde_json::Value) -> Result<(), StoreError> {
         let key = self.current_keys().await?.doc(MARKER.0, MARKER.1);
         let current = self.store.get(&key).await?;
-        let revision = current.as_ref().map_or(0, |d| d.revision);
-        self.store
-            .put_many(&[CasWrite {
-                key,
-                expected: revision,
-                doc: Document {
-                    revision: revision + 1,
-                    applied: 0,
-                    positions: Default::default(),
-                    body: note,
-                },
-                log: Vec::new(),
-                boards: Vec::new(),
-            }])
+        self.put_meta(key, current.map_or(0, |d| d.revision), note)
             .await?;
         Ok(())
     }
@@ -214,6 +201,17 @@ impl ViewProjection {
             until_ms,
         })
         .map_err(|e| StoreError::message(format!("the rebuild lease: {e}")))?;
+        self.put_meta(key, revision, body).await
+    }
+
+    /// A projection's own document (under `_meta`: the marker, the lease) over `revision`;
+    /// whether the compare-and-set won.
+    async fn put_meta(
+        &self,
+        key: String,
+        revision: u64,
+        body: serde_json::Value,
+    ) -> Result<bool, StoreError> {
         let won = self
             .store
             .put_many(&[CasWrite {
