@@ -915,7 +915,8 @@ check "manifest house rules (security, probes, secrets, config, edge, CIDRs)" k8
 # (eventstore/src/pg.rs) is created after the Job, with the projectors' reads as their read-only role.
 if [ "$(id -u)" -eq 0 ] && id postgres >/dev/null 2>&1 && compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null; then
   check "db-users.sql on a throwaway PostgreSQL (RDS-like master)" \
-    deploy/k8s/base/setup/test-db-users.sh deploy/k8s/base/setup/db-users.sql eventstore/src/pg.rs
+    deploy/k8s/base/setup/test-db-users.sh deploy/k8s/base/setup/db-users.sql eventstore/src/pg.rs \
+      command-api/src/auth/accounts.rs
 else
   line skip "db-users.sql on a throwaway PostgreSQL" "needs root and the PostgreSQL server binaries"
 fi

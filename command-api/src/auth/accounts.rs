@@ -57,9 +57,38 @@ impl PgAccountStore {
         .execute(&pool)
         .await
         .map_err(unavailable)?;
+        sqlx::query(PRIVATE_ACCOUNTS)
+            .execute(&pool)
+            .await
+            .map_err(unavailable)?;
         Ok(Self { pool })
     }
 }
+
+/// Password hashes are the command API's alone: every grant on `accounts` to another role is
+/// revoked at each start. A deployment's default privileges give the event store's readers
+/// (`chaos_projectors`) every table their owner creates, and they cannot leave one out by name,
+/// so a new `accounts` table came with a grant until the db-users Job ran again. Run as the
+/// table's owner (the services act as it); a role that cannot revoke gets a warning.
+const PRIVATE_ACCOUNTS: &str = "DO $$
+DECLARE
+    who text;
+BEGIN
+    FOR who IN
+        SELECT DISTINCT g.grantee::text FROM information_schema.role_table_grants g
+        JOIN pg_tables t ON t.schemaname = g.table_schema AND t.tablename = g.table_name
+        WHERE g.table_schema = current_schema() AND g.table_name = 'accounts'
+          AND g.grantee::text <> t.tableowner::text
+    LOOP
+        IF who = 'PUBLIC' THEN
+            REVOKE ALL ON TABLE accounts FROM PUBLIC;
+        ELSE
+            EXECUTE format('REVOKE ALL ON TABLE accounts FROM %I', who);
+        END IF;
+    END LOOP;
+EXCEPTION WHEN insufficient_privilege THEN
+    RAISE WARNING 'accounts: cannot revoke the grants of other roles: %', SQLERRM;
+END $$";
 
 fn unavailable(e: sqlx::Error) -> AccountStoreError {
     AccountStoreError::Unavailable(e)
@@ -167,5 +196,77 @@ impl AccountStore for SqliteAccountStore {
             })
         })
         .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deployment's default privileges hand a reader every new table; `accounts` is taken
+    /// back at start, and the reader keeps the others. Against the real PostgreSQL.
+    #[tokio::test]
+    async fn no_other_role_reads_the_accounts() {
+        let pool = chaos_eventstore::testing::fresh_pg().await;
+        let reader = format!("t_reader_{}", uuid::Uuid::new_v4().simple());
+        sqlx::query(&format!("CREATE ROLE {reader} NOLOGIN"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        sqlx::query(&format!(
+            "ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {reader}"
+        ))
+        .execute(&pool)
+        .await
+        .unwrap();
+        sqlx::query("CREATE TABLE IF NOT EXISTS events_probe (id int)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        let can_read = |table: &'static str| {
+            let (pool, reader) = (pool.clone(), reader.clone());
+            async move {
+                sqlx::query_scalar::<_, bool>("SELECT has_table_privilege($1, $2, 'SELECT')")
+                    .bind(reader)
+                    .bind(table)
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap()
+            }
+        };
+        assert!(
+            can_read("events_probe").await,
+            "the default privileges apply"
+        );
+
+        PgAccountStore::new(pool.clone()).await.unwrap();
+        assert!(
+            !can_read("accounts").await,
+            "a new accounts table is private"
+        );
+        assert!(
+            can_read("events_probe").await,
+            "the other tables are not touched"
+        );
+
+        // Granted again by hand (a db-users run of an older script): taken back at next start.
+        sqlx::query(&format!("GRANT SELECT ON accounts TO {reader}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        assert!(can_read("accounts").await);
+        PgAccountStore::new(pool.clone()).await.unwrap();
+        assert!(!can_read("accounts").await);
+
+        // The role can go once nothing of it is left in the database.
+        for statement in [
+            format!(
+                "ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE SELECT ON TABLES FROM {reader}"
+            ),
+            format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {reader}"),
+            format!("DROP ROLE {reader}"),
+        ] {
+            sqlx::query(&statement).execute(&pool).await.unwrap();
+        }
     }
 }

@@ -63,9 +63,9 @@ WHERE schemaname = 'public' AND tableowner <> 'chaos_owner' \gexec
 -- The readers (chaos_projectors): every table of the event store, now and as the services create
 -- more (default privileges for what chaos_owner creates: the master is a member), except the
 -- tables of the same database that are not the event store's. The default privileges cannot
--- exclude a table by name, so a private table the services create after this script ran (the
--- command API creates `accounts` at its first start) is readable until the next run revokes it:
--- on a new stage, run the Job again once the command API has started (docs/deploy.md).
+-- exclude a table by name: the command API, which creates `accounts` at its first start, revokes
+-- every other role's grant on it as it starts (command-api/src/auth/accounts.rs), and this
+-- script revokes it too.
 -- Tables of the database that are not the event store's (keep in step with the services' schemas):
 \set private_tables '{accounts}'
 ALTER DEFAULT PRIVILEGES FOR ROLE chaos_owner IN SCHEMA public GRANT SELECT ON TABLES TO chaos_projectors;

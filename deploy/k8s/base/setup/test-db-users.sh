@@ -3,14 +3,17 @@
 # master is RDS-like (CREATEROLE, CREATEDB, not a superuser), then checks what the services need:
 # on a database whose tables the master created before the Job existed, and on a new one (a new
 # stage: the Job runs first, then the command API creates the event store's schema, taken from
-# eventstore/src/pg.rs, and its accounts table), where the projectors' read-only role runs the
-# event-store reads the projectors make.
+# eventstore/src/pg.rs, and its accounts table, taken from command-api/src/auth/accounts.rs), where
+# the projectors' read-only role runs the event-store reads the projectors make and cannot read the
+# accounts.
 # Needs root (initdb runs as the postgres user), the PostgreSQL server binaries and python3.
 # deploy/validate.sh runs it when they are there.
-# Usage: deploy/k8s/base/setup/test-db-users.sh deploy/k8s/base/setup/db-users.sql eventstore/src/pg.rs
+# Usage: deploy/k8s/base/setup/test-db-users.sh deploy/k8s/base/setup/db-users.sql eventstore/src/pg.rs \
+#          command-api/src/auth/accounts.rs
 set -euo pipefail
 sql=$(readlink -f "$1")
 schema_rs=$(readlink -f "$2")
+accounts_rs=$(readlink -f "$3")
 bin=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -n 1)
 dir=$(mktemp -d /tmp/chaos-pgtest.XXXXXX)
 chown postgres "$dir"
@@ -85,8 +88,18 @@ for s in statements:
     print(s + ";")
 print("COMMIT;")
 PYEOF
-psql -U chaos_command_api -d store -v ON_ERROR_STOP=1 -f "$dir/schema.sql" \
-  -c "CREATE TABLE IF NOT EXISTS accounts (account_id uuid PRIMARY KEY, password_hash text NOT NULL)" \
+# The command API's accounts table and what it runs after creating it (PRIVATE_ACCOUNTS).
+python3 - "$accounts_rs" >"$dir/accounts.sql" <<'PYEOF'
+import re, sys
+src = open(sys.argv[1]).read()
+table = re.search(r'"(CREATE TABLE IF NOT EXISTS accounts \((?:[^"\\]|\\.)*)"', src)
+private = re.search(r'const PRIVATE_ACCOUNTS: &str = "((?:[^"\\]|\\.)*)";', src)
+if not table or not private:
+    sys.exit(f"{sys.argv[1]}: the accounts statements were not found")
+print(table.group(1) + ";")
+print(private.group(1) + ";")
+PYEOF
+psql -U chaos_command_api -d store -v ON_ERROR_STOP=1 -f "$dir/schema.sql" -f "$dir/accounts.sql" \
   -c "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
       VALUES ('character', 'c1', 1, 'CharacterCreated', '1', '{}', '{}')" \
   -c "INSERT INTO aggregate_snapshots (aggregate_type, aggregate_id, state_version, last_sequence, payload)
@@ -104,8 +117,9 @@ reads=$(psql -U chaos_projectors -d store -v ON_ERROR_STOP=1 -At \
 fails "chaos_projectors DELETE" -U chaos_projectors -d store -c "$rw" -c "DELETE FROM events"
 fails "chaos_projectors UPDATE checkpoints" -U chaos_projectors -d store -c "$rw" -c "UPDATE checkpoints SET global_position = 0"
 fails "chaos_projectors ALTER TABLE" -U chaos_projectors -d store -c "$rw" -c "ALTER TABLE events ADD COLUMN probe int"
-# accounts, created by the command API after the Job, is readable through the default privileges
-# until the Job runs again (docs/deploy.md: run it again on a new stage), then never.
+# accounts, created by the command API after the Job: the default privileges grant it, and the
+# command API takes the grant back as it creates the table. Still private after the Job's next run.
+fails "chaos_projectors SELECT accounts" -U chaos_projectors -d store -c "SELECT count(*) FROM accounts"
 run store
 fails "chaos_projectors SELECT accounts" -U chaos_projectors -d store -c "SELECT count(*) FROM accounts"
 psql -U chaos_projectors -d store -v ON_ERROR_STOP=1 -c "SELECT count(*) FROM events" >/dev/null
