@@ -268,6 +268,7 @@ impl StoreFeed {
             // The store feed's offset is the next global position (embedded store: `tx_id` 0).
             let checkpoint = [FeedOffset::new(FEED, 0, last.global_position + 1)];
             let spans = super::trace::event_spans(&self.name, &events);
+            let batch_started = Instant::now();
             let applying = self.projection.apply_batch(&events, &checkpoint);
             let (verdicts, next) = if full {
                 // Only behind a full batch is there likely more to read.
@@ -318,6 +319,7 @@ impl StoreFeed {
                     }
                 }
             }
+            tracing::debug!(feed = %self.name, events = stored.len(), elapsed = ?batch_started.elapsed(), "batch applied");
             done.position = last;
             done.events += stored.len() as u64;
             if let Some(checkpoint) = &self.checkpoint {
@@ -364,7 +366,7 @@ impl StoreFeed {
                     position = done.position;
                     backoff = Duration::from_millis(50);
                     if done.events > 0 {
-                        tracing::debug!(events = done.events, elapsed = ?started.elapsed(), "projected");
+                        tracing::debug!(feed = %self.name, events = done.events, elapsed = ?started.elapsed(), "projected");
                         // Under a steady load the feed may never find the store drained: the
                         // gauge is refreshed here too, at most every LAG_REFRESH.
                         if lag_refreshed.is_none_or(|at| at.elapsed() >= LAG_REFRESH) {
