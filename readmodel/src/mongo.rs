@@ -242,7 +242,6 @@ impl MongoStore {
         })
     }
 
-    /// The database name (tests drop it).
     /// Creates the read models' users in `admin`, or sets their password and role if they
     /// exist (idempotent: every deploy runs it), on this store's database. `config.url` names an
     /// administrator (DocumentDB's master user). Returns what it did to each: `created` or
@@ -284,6 +283,7 @@ impl MongoStore {
         Ok(done)
     }
 
+    /// The database name (tests drop it).
     pub fn database(&self) -> &Database {
         &self.db
     }

@@ -84,6 +84,13 @@ struct Lease {
     until_ms: i64,
 }
 
+impl Lease {
+    /// The lease a [`LEASE`] document holds (none if it does not read as one).
+    fn of(doc: &Document) -> Option<Self> {
+        serde::Deserialize::deserialize(&doc.body).ok()
+    }
+}
+
 impl ViewProjection {
     pub fn new(store: Arc<dyn DocumentStore>, keys: Keys, views: Vec<Arc<dyn View>>) -> Self {
         Self {
@@ -162,10 +169,7 @@ impl ViewProjection {
         let key = self.current_keys().await?.doc(LEASE.0, LEASE.1);
         let now = chrono::Utc::now().timestamp_millis();
         let current = self.store.get(&key).await?;
-        if let Some(lease) = current
-            .as_ref()
-            .and_then(|d| serde_json::from_value::<Lease>(d.body.clone()).ok())
-        {
+        if let Some(lease) = current.as_ref().and_then(Lease::of) {
             if lease.owner != owner && lease.until_ms > now {
                 return Ok(false);
             }
@@ -181,9 +185,7 @@ impl ViewProjection {
         let Some(current) = self.store.get(&key).await? else {
             return Ok(());
         };
-        let held = serde_json::from_value::<Lease>(current.body.clone())
-            .is_ok_and(|lease| lease.owner == owner);
-        if held {
+        if Lease::of(&current).is_some_and(|lease| lease.owner == owner) {
             self.write_lease(key, current.revision, owner, 0).await?;
         }
         Ok(())

@@ -20,6 +20,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio_util::task::AbortOnDropHandle;
+
 use async_trait::async_trait;
 use chaos_eventstore::publish::to_published;
 use chaos_eventstore::repository::Repository;
@@ -103,15 +105,6 @@ pub struct Guardian {
 /// how long the other replicas wait before taking over from a holder that died.
 const LEASE_TTL: Duration = Duration::from_secs(30);
 
-/// Aborts the task when dropped: the lease's renewal ends with the rebuild, however it ends.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 impl Guardian {
     pub fn new(
         name: &str,
@@ -184,7 +177,8 @@ impl Guardian {
             self.projection.release_rebuild_lease(&self.owner).await?;
             return Ok(());
         }
-        let renewal = AbortOnDrop(tokio::spawn({
+        // Aborted when dropped: the lease's renewal ends with the rebuild, however it ends.
+        let renewal = AbortOnDropHandle::new(tokio::spawn({
             let (projection, owner, name) = (
                 self.projection.clone(),
                 self.owner.clone(),

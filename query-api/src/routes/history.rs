@@ -282,14 +282,12 @@ pub async fn timeline_page(
         .map_err(|e| unavailable(e.to_string()))?;
     let full = rows.len() == limit;
     let next_after = rows.last().filter(|_| full).map(|(score, _)| *score);
-    let entries: Vec<TimelineEntry> = rows
+    let mut entries: Vec<TimelineEntry> = rows
         .into_iter()
         .map(|(_, entry)| serde_json::from_value(entry))
-        .collect::<Result<Vec<TimelineEntry>, _>>()
-        .map_err(|e| unavailable(format!("timeline {key} does not read: {e}")))?
-        .into_iter()
-        .filter(|entry| counted(&doc, &id, entry))
-        .collect();
+        .collect::<Result<_, _>>()
+        .map_err(|e| unavailable(format!("timeline {key} does not read: {e}")))?;
+    entries.retain(|entry| counted(&doc, &id, entry));
     let page = TimelinePage {
         total: stored.entries,
         first_at: stored.first_at,
