@@ -165,25 +165,34 @@ const SCHEMA: &[&str] = &[
      FOR EACH STATEMENT EXECUTE FUNCTION chaos_take_append_lock()",
     // The horizon below which every event append has finished (committed or rolled back): the
     // oldest transaction id among appends still in flight, else the next one to be assigned.
-    // The snapshot is taken before pg_locks is read, so an append that gets its id after the
-    // snapshot is at or above its xmax, and one holding the lock at the time is seen (see
+    // The snapshot is taken first, so an append that gets its id after it is at or above its
+    // xmax, and one that had its id by then is in its `xip` and is seen holding the lock (see
     // PgEventLog for the argument). Appends in other databases of the cluster are ignored.
+    //
+    // An append's id is read from its backend (`backend_xid`, set in the same step that makes
+    // the id visible to snapshots), not from its `transactionid` lock in pg_locks: PostgreSQL
+    // takes that lock a moment after the id is assigned, and a horizon computed in between
+    // missed the append and let the relay pass its events for good (stop 23: 7 events of one
+    // group commit never reached Kafka; decision 39). The backend table is copied once per
+    // transaction, so the copy is discarded first: it is read after the snapshot.
     "CREATE OR REPLACE FUNCTION chaos_append_horizon(cls integer, obj integer) RETURNS xid8
      LANGUAGE plpgsql VOLATILE AS $$
      DECLARE
-        s pg_snapshot := pg_current_snapshot();
+        s pg_snapshot;
         oldest xid8;
      BEGIN
+        PERFORM pg_stat_clear_snapshot();
+        s := pg_current_snapshot();
         SELECT min(x) INTO oldest
         FROM pg_snapshot_xip(s) AS x
         WHERE (x::text::bigint % 4294967296) IN (
-            SELECT t.transactionid::text::bigint
+            SELECT b.backend_xid::text::bigint
             FROM pg_locks a
-            JOIN pg_locks t ON t.pid = a.pid
+            JOIN pg_stat_get_activity(NULL) b ON b.pid = a.pid
             WHERE a.locktype = 'advisory' AND a.granted AND a.objsubid = 2
               AND a.classid = cls::oid AND a.objid = obj::oid
               AND a.database = (SELECT oid FROM pg_database WHERE datname = current_database())
-              AND t.locktype = 'transactionid' AND t.mode = 'ExclusiveLock' AND t.granted);
+              AND b.backend_xid IS NOT NULL);
         RETURN coalesce(oldest, pg_snapshot_xmax(s));
      END $$",
     // Present for postgres-es's snapshot mode; unused: we run event-store mode with snapshots of
@@ -268,7 +277,9 @@ fn row_to_event(row: &PgRow) -> Result<StoredEvent> {
 /// Every append holds [`APPEND_LOCK`] from before its transaction has an id until it commits, so:
 /// an append with an id below the horizon had that id when the horizon was computed, and was
 /// either still holding the lock then (so the horizon would be at or below it) or already
-/// finished. The rows are read by the next statement, with a snapshot taken after that, so every
+/// finished. "Had that id" is read where PostgreSQL publishes it, in the backend's own entry
+/// (`pg_stat_activity.backend_xid`), not from the transaction-id lock it takes a moment later
+/// (decision 39). The rows are read by the next statement, with a snapshot taken after that, so every
 /// row below the horizon that will ever exist is already visible: the cursor never passes a row
 /// that commits later. Unlike the snapshot's `xmin`, the horizon ignores every other transaction
 /// on the cluster — a `pg_dump`, a long analyst query or a migration does not hold the relay back.

@@ -280,3 +280,56 @@ async fn postgres_reader_waits_only_for_event_appends() {
     assert_eq!(ids, vec!["slow", "b"]);
     backup.rollback().await.unwrap();
 }
+
+/// The horizon reads each in-flight append's transaction id from its backend's entry
+/// (`pg_stat_activity.backend_xid`, published with the id itself; the `transactionid` lock it
+/// once read comes a moment later, and an append caught in between was skipped: decision 39).
+/// PostgreSQL copies those entries once per transaction, so a reader that computes the horizon
+/// twice in one transaction must still see an append that got its id in between.
+#[tokio::test]
+async fn postgres_horizon_sees_an_append_that_began_since_its_last_look() {
+    let pool = fresh_pg().await;
+    let repo = PostgresEventRepository::new(pool.clone());
+    // A transaction with an id that is not an append, open throughout: the first look has a
+    // running transaction to check, so it does read (and PostgreSQL copies) the backend table.
+    let mut other = pool.begin().await.unwrap();
+    sqlx::query("CREATE TEMP TABLE busy (n int)")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    // A later transaction completes, so `other` is among the snapshot's running ones (`xip`
+    // lists those below its xmax).
+    append(&repo, "early", 1..=1).await;
+    let mut reader = pool.begin().await.unwrap();
+    let first = chaos_eventstore::pg::append_horizon(&mut *reader)
+        .await
+        .unwrap();
+
+    let mut slow = pool.begin().await.unwrap();
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('character', 'slow', 1, 'ZoneEntered', '1', '{}', '{}')",
+    )
+    .execute(&mut *slow)
+    .await
+    .unwrap();
+    let slow_id: u64 = sqlx::query_scalar::<_, String>("SELECT pg_current_xact_id()::text")
+        .fetch_one(&mut *slow)
+        .await
+        .unwrap()
+        .parse()
+        .unwrap();
+    // A later transaction completes, so the snapshot's xmax alone is past the slow append.
+    append(&repo, "fast", 1..=1).await;
+
+    let second = chaos_eventstore::pg::append_horizon(&mut *reader)
+        .await
+        .unwrap();
+    assert!(
+        second <= slow_id,
+        "the append in flight ({slow_id}) bounds the horizon: {second} (first look: {first})"
+    );
+    slow.rollback().await.unwrap();
+    reader.rollback().await.unwrap();
+    other.rollback().await.unwrap();
+}

@@ -68,7 +68,7 @@ impl Reply {
     /// The parsed command answer of a 2xx.
     pub fn answer(&self) -> anyhow::Result<CommandAnswer> {
         anyhow::ensure!(self.status.is_success(), "command failed: {self:?}");
-        serde_json::from_value(self.body.clone()).with_context(|| format!("{self:?}"))
+        CommandAnswer::deserialize(&self.body).with_context(|| format!("{self:?}"))
     }
 }
 

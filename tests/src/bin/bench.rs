@@ -15,6 +15,11 @@
 //! the query API serves that version. `--read-clients N` adds N clients reading the query API
 //! meanwhile, as players' clients poll their sheets, boards and timelines.
 //!
+//! `--wrk` sends the load with wrk instead (2 threads, `--clients` connections, a random
+//! character per request: the load generator the contended target was first measured with,
+//! and a lighter one than this binary's own clients, which share the box with what they
+//! measure). wrk reports its throughput and latency percentiles; visibility is not probed.
+//!
 //! Against running services:
 //!   target/release/bench --command-url http://127.0.0.1:8080 --query-url http://127.0.0.1:8082
 //! Or start the backend next to this binary, run, and stop it:
@@ -68,15 +73,21 @@ struct Args {
     idempotency_keys: bool,
     /// Clients reading the query API (a mix of a player's reads) while the commands run.
     read_clients: usize,
-    /// `--spawn`: the Redis projection only, not MongoDB's and the warehouse's too.
-    redis_only: bool,
+    /// `--spawn`: the MongoDB projector (on the services' MongoDB-wire test server).
+    mongo: bool,
+    /// `--spawn`: the warehouse projector.
+    warehouse: bool,
+    /// `--wrk`: the load is sent by wrk.
+    wrk: bool,
+    /// `--env BINARY:KEY=VALUE`: settings for a spawned service (to compare configurations).
+    env: Vec<(String, String, String)>,
 }
 
 const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-url URL] \
 [--accounts N] [--characters N] [--clients N] [--contended] [--workload cast|mixed] \
 [--duration SECS] [--warmup SECS] [--sample-every N] [--visibility-timeout-ms MS] \
 [--setup-concurrency N] [--rate PER_SEC] [--seed N] [--keep] [--without-process-managers] \
-[--idempotency-keys] [--read-clients N] [--projectors all|redis]
+[--idempotency-keys] [--read-clients N] [--projectors all|LIST] [--wrk] [--env BINARY:KEY=VALUE]...
   defaults: --command-url $CHAOS_BENCH_COMMAND_URL or http://127.0.0.1:8080
             --query-url $CHAOS_BENCH_QUERY_URL or http://127.0.0.1:8082
             --accounts 256 --characters = accounts --clients 64 --workload cast --duration 30
@@ -93,7 +104,8 @@ const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-u
                managers and query-api from this binary's directory against the services of
                `deploy/local/services.sh env` (isolated), then stop them
   --projectors with --spawn: all (default, the whole topology, as `./run.sh --distributed`)
-               or redis (the Redis projection only: the bench's topology until stop 20)
+               or a list of redis (always: the query API reads it), mongo, warehouse:
+               redis alone was the bench's topology until stop 20
   --without-process-managers
                with --spawn: no process managers (their share of the box, apart; the
                mixed workload's PvP hits then do not apply)
@@ -107,7 +119,13 @@ const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-u
                timelines (50 entries) 10%; reads/s and latency per read are reported
                (--clients 0 --read-clients N: reads only)
   --embedded   start `chaos` (the one-process backend) from this binary's directory on a new
-               data directory, then stop it";
+               data directory, then stop it
+  --wrk        with --contended and the cast workload: after the set-up, wrk (on the PATH;
+               Debian: apt-get install wrk) sends the load: 2 threads, --clients connections,
+               --duration, each request a cast on a random character as its owner; prints
+               wrk's figures (no visibility probes)
+  --env        with --spawn: a setting for one spawned binary (command-api, relay, projector,
+               query-api), e.g. projector:CHAOS__WAREHOUSE__BATCH_WINDOW_MS=500; repeatable";
 
 fn parse_args() -> anyhow::Result<Args> {
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
@@ -132,7 +150,10 @@ fn parse_args() -> anyhow::Result<Args> {
         seed: 7,
         idempotency_keys: false,
         read_clients: 0,
-        redis_only: false,
+        mongo: true,
+        warehouse: true,
+        wrk: false,
+        env: Vec::new(),
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -145,13 +166,40 @@ fn parse_args() -> anyhow::Result<Args> {
             "--idempotency-keys" => a.idempotency_keys = true,
             "--read-clients" => a.read_clients = value()?.parse()?,
             "--projectors" => {
-                a.redis_only = match value()?.as_str() {
-                    "all" => false,
-                    "redis" => true,
-                    other => anyhow::bail!("--projectors all|redis, not {other}"),
+                let list = value()?;
+                let names: Vec<&str> = if list == "all" {
+                    vec!["redis", "mongo", "warehouse"]
+                } else {
+                    list.split(',').map(str::trim).collect()
+                };
+                if let Some(other) = names
+                    .iter()
+                    .find(|n| !["redis", "mongo", "warehouse"].contains(n))
+                {
+                    anyhow::bail!(
+                        "--projectors all or a list of redis, mongo, warehouse, not {other}"
+                    );
                 }
+                anyhow::ensure!(
+                    names.contains(&"redis"),
+                    "--projectors: redis is always on (the query API reads it)"
+                );
+                a.mongo = names.contains(&"mongo");
+                a.warehouse = names.contains(&"warehouse");
             }
             "--contended" => a.contended = true,
+            "--wrk" => a.wrk = true,
+            "--env" => {
+                let spec = value()?;
+                let parsed = spec.split_once(':').and_then(|(binary, setting)| {
+                    let (key, value) = setting.split_once('=')?;
+                    key.starts_with("CHAOS__")
+                        .then(|| (binary.to_owned(), key.to_owned(), value.to_owned()))
+                });
+                a.env.push(parsed.with_context(|| {
+                    format!("--env BINARY:CHAOS__SECTION__KEY=VALUE, not {spec}")
+                })?);
+            }
             "--command-url" => a.command_url = value()?,
             "--query-url" => a.query_url = value()?,
             "--accounts" => a.accounts = value()?.parse()?,
@@ -185,6 +233,16 @@ fn parse_args() -> anyhow::Result<Args> {
         "--clients or --read-clients must be at least 1"
     );
     anyhow::ensure!(!(a.spawn && a.embedded), "--spawn or --embedded, not both");
+    anyhow::ensure!(
+        !a.wrk
+            || (a.contended
+                && a.workload == Workload::Cast
+                && a.rate.is_none()
+                && a.read_clients == 0
+                && !a.idempotency_keys),
+        "--wrk sends contended casts only: with --contended, without --workload mixed, \
+         --rate, --read-clients or --idempotency-keys"
+    );
     if a.characters == 0 {
         a.characters = a.accounts.max(a.clients);
     }
@@ -300,6 +358,11 @@ async fn start_embedded(args: &mut Args) -> anyhow::Result<Embedded> {
     Ok(embedded)
 }
 
+// The services' allocator: the bench shares the box with what it measures, so its own CPU per
+// request is kept low (glibc's malloc was a fifth of the bench's profile).
+#[global_allocator]
+static GLOBAL: chaos_platform::Allocator = chaos_platform::ALLOCATOR;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut args = parse_args()?;
@@ -325,8 +388,11 @@ async fn main() -> anyhow::Result<()> {
             .with_env("projector", "CHAOS__TELEMETRY__LEVEL", "info")
             .with_env("query-api", "CHAOS__TELEMETRY__LEVEL", "warn");
         options.process_managers = !args.without_process_managers;
-        options.mongo = !args.redis_only;
-        options.warehouse = !args.redis_only;
+        for (binary, key, value) in &args.env {
+            options = options.with_env(binary, key, value);
+        }
+        options.mongo = args.mongo;
+        options.warehouse = args.warehouse;
         let stack = Stack::start(options).await?;
         args.command_url = stack.command_api.base_url();
         args.query_url = stack.anonymous_queries().base().to_owned();
@@ -342,10 +408,11 @@ async fn main() -> anyhow::Result<()> {
         println!(
             "spawned the stack from {} (PostgreSQL synchronous_commit = {sync}; projectors: {})",
             chaos_tests::process::bin_dir().display(),
-            if args.redis_only {
-                "Redis"
-            } else {
-                "Redis, MongoDB, warehouse"
+            match (args.mongo, args.warehouse) {
+                (true, true) => "Redis, MongoDB, warehouse",
+                (true, false) => "Redis, MongoDB",
+                (false, true) => "Redis, warehouse",
+                (false, false) => "Redis",
             }
         );
         Some(stack)
@@ -450,6 +517,18 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
         tally.finish_probes().await;
     }
     let conflicts_before = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
+    if args.wrk {
+        wrk(args, &heroes).await?;
+        let conflicts = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
+        if let (Some(before), Some(after)) = (conflicts_before, conflicts) {
+            println!(
+                "decisions redone after a lost optimistic-concurrency race: {:.0}",
+                after - before
+            );
+        }
+        group_commit_report(&args.command_url).await;
+        return Ok(());
+    }
     let started = Instant::now();
     let (mut tally, reads) = tokio::join!(
         load(args, &commands, &queries, &heroes, args.duration, 2),
@@ -494,6 +573,70 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
         );
     }
     group_commit_report(&args.command_url).await;
+    Ok(())
+}
+
+/// `--wrk`: wrk sends contended casts (a random character per request, with its owner's token)
+/// over `--clients` connections for `--duration`; its report is printed as it is, then a
+/// summary line. Fails if wrk is missing or any answer was not a 2xx.
+async fn wrk(args: &Args, heroes: &[Hero]) -> anyhow::Result<()> {
+    use std::fmt::Write as _;
+    let mut script = String::from(
+        "-- Written by bench --wrk: a cast on a random character, as its owner.\nlocal heroes = {\n",
+    );
+    for hero in heroes {
+        let _ = writeln!(script, "  {{\"{}\", \"{}\"}},", hero.id, hero.token);
+    }
+    script.push_str(
+        "}\n\
+         local seed = 0\n\
+         function setup(thread)\n  seed = seed + 1\n  thread:set(\"seed\", seed)\nend\n\
+         function init(args)\n  math.randomseed(seed * 7919)\nend\n\
+         function request()\n\
+         \x20 local h = heroes[math.random(#heroes)]\n\
+         \x20 return wrk.format(\"POST\", \"/v1/characters/\" .. h[1] .. \"/cast-skill\",\n\
+         \x20   {[\"Content-Type\"] = \"application/json\", [\"Authorization\"] = \"Bearer \" .. h[2]},\n\
+         \x20   '{\"skill\":\"strike\"}')\n\
+         end\n",
+    );
+    let path = std::env::temp_dir().join(format!("chaos-bench-{}.lua", uuid::Uuid::new_v4()));
+    std::fs::write(&path, script)?;
+    let duration = format!("{}s", args.duration.as_secs().max(1));
+    let clients = args.clients.max(2).to_string();
+    let output = tokio::process::Command::new("wrk")
+        .args(["-t2", "-c", &clients, "-d", &duration, "--latency", "-s"])
+        .arg(&path)
+        .arg(&args.command_url)
+        .output()
+        .await;
+    let _ = std::fs::remove_file(&path);
+    let output = output.context("running wrk (Debian: apt-get install wrk)")?;
+    let report = String::from_utf8_lossy(&output.stdout);
+    print!("{report}");
+    anyhow::ensure!(
+        output.status.success(),
+        "wrk failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    anyhow::ensure!(
+        !report.contains("Non-2xx"),
+        "wrk saw answers other than 2xx (above)"
+    );
+    let field = |prefix: &str| {
+        report
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix).map(str::trim))
+            .unwrap_or("?")
+            .to_owned()
+    };
+    println!(
+        "wrk: {} commands/s, p50 {}, p99 {} (contended over {} characters, {} connections)",
+        field("Requests/sec:"),
+        field("50%"),
+        field("99%"),
+        heroes.len(),
+        clients
+    );
     Ok(())
 }
 
@@ -720,7 +863,8 @@ async fn load(
             let mut errors: BTreeMap<String, u64> = BTreeMap::new();
             let mut kinds: BTreeMap<&'static str, u64> = BTreeMap::new();
             let mut last_answer = None;
-            let mut last_versions: BTreeMap<String, (String, u64)> = BTreeMap::new();
+            // By the character's index: no id or token copied per command.
+            let mut last_versions: BTreeMap<usize, u64> = BTreeMap::new();
             let mut due = pace.map(|(_, first)| first);
             let mut n = 0usize;
             let mut known: BTreeMap<usize, Known> = BTreeMap::new();
@@ -800,10 +944,8 @@ async fn load(
                         let count = accepted.fetch_add(1, Ordering::Relaxed) + 1;
                         let answer = r.answer();
                         if let (false, Ok(answer)) = (kind == Kind::Spend, &answer) {
-                            let entry = last_versions
-                                .entry(hero.id.clone())
-                                .or_insert((hero.token.clone(), 0));
-                            entry.1 = entry.1.max(answer.sequence);
+                            let version = last_versions.entry(index).or_default();
+                            *version = (*version).max(answer.sequence);
                         }
                         if count.is_multiple_of(sample_every) {
                             if let Ok(answer) = answer {
@@ -842,8 +984,12 @@ async fn load(
             t.latencies.extend(latencies);
             t.probes.extend(probes);
             t.last_answer = t.last_answer.max(last_answer);
-            for (id, (token, version)) in last_versions {
-                let entry = t.last_versions.entry(id).or_insert((token, 0));
+            for (index, version) in last_versions {
+                let hero = &heroes[index];
+                let entry = t
+                    .last_versions
+                    .entry(hero.id.clone())
+                    .or_insert_with(|| (hero.token.clone(), 0));
                 entry.1 = entry.1.max(version);
             }
             for (k, v) in errors {
