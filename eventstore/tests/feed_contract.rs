@@ -32,6 +32,18 @@ async fn append<R: PersistedEventRepository>(
         .expect("append");
 }
 
+/// An event appended in `tx`, left open: an append in flight.
+async fn append_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, aggregate_id: &str) {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
+         VALUES ('character', $1, 1, 'ZoneEntered', '1', '{}', '{}')",
+    )
+    .bind(aggregate_id)
+    .execute(&mut **tx)
+    .await
+    .unwrap();
+}
+
 /// `announce` is what a writer does after committing (PostgreSQL: the append notifier; the
 /// SQLite repository announces its own appends).
 async fn contract<R: PersistedEventRepository + 'static>(
@@ -132,13 +144,7 @@ async fn postgres_reader_never_skips_a_late_committing_transaction() {
     let log = PgEventLog::new(pool.clone());
 
     let mut slow = pool.begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('character', 'slow', 1, 'ZoneEntered', '1', '{}', '{}')",
-    )
-    .execute(&mut *slow)
-    .await
-    .unwrap();
+    append_in(&mut slow, "slow").await;
     append(&repo, "fast", 1..=1).await;
 
     // The fast row is committed, but an older transaction is still open: nothing is visible yet,
@@ -251,13 +257,7 @@ async fn postgres_reader_waits_only_for_event_appends() {
 
     // An append in flight does hold back what commits after it, and says so.
     let mut slow = pool.begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('character', 'slow', 1, 'ZoneEntered', '1', '{}', '{}')",
-    )
-    .execute(&mut *slow)
-    .await
-    .unwrap();
+    append_in(&mut slow, "slow").await;
     append(&repo, "b", 1..=1).await;
     let after = rows.last().unwrap().position;
     assert!(log.read_after(after, 10).await.unwrap().is_empty());
@@ -306,13 +306,7 @@ async fn postgres_horizon_sees_an_append_that_began_since_its_last_look() {
         .unwrap();
 
     let mut slow = pool.begin().await.unwrap();
-    sqlx::query(
-        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, payload, metadata)
-         VALUES ('character', 'slow', 1, 'ZoneEntered', '1', '{}', '{}')",
-    )
-    .execute(&mut *slow)
-    .await
-    .unwrap();
+    append_in(&mut slow, "slow").await;
     let slow_id: u64 = sqlx::query_scalar::<_, String>("SELECT pg_current_xact_id()::text")
         .fetch_one(&mut *slow)
         .await

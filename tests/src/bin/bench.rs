@@ -519,14 +519,7 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
     let conflicts_before = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
     if args.wrk {
         wrk(args, &heroes).await?;
-        let conflicts = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
-        if let (Some(before), Some(after)) = (conflicts_before, conflicts) {
-            println!(
-                "decisions redone after a lost optimistic-concurrency race: {:.0}",
-                after - before
-            );
-        }
-        group_commit_report(&args.command_url).await;
+        command_api_report(&args.command_url, conflicts_before).await;
         return Ok(());
     }
     let started = Instant::now();
@@ -565,15 +558,20 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
     if args.read_clients > 0 {
         reads.report(reads_window);
     }
-    let conflicts = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
+    command_api_report(&args.command_url, conflicts_before).await;
+    Ok(())
+}
+
+/// The command API's side of a run: decisions redone since `conflicts_before`, group commit.
+async fn command_api_report(command_url: &str, conflicts_before: Option<f64>) {
+    let conflicts = metric_total(command_url, "chaos_command_conflicts_total").await;
     if let (Some(before), Some(after)) = (conflicts_before, conflicts) {
         println!(
             "decisions redone after a lost optimistic-concurrency race: {:.0}",
             after - before
         );
     }
-    group_commit_report(&args.command_url).await;
-    Ok(())
+    group_commit_report(command_url).await;
 }
 
 /// `--wrk`: wrk sends contended casts (a random character per request, with its owner's token)
