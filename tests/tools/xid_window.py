@@ -15,6 +15,7 @@ In a scratch database it installs `chaos_append_horizon` as written in --source,
    event and move its cursor past W's, which commits a moment later and is never read.
 Prints the ids and the verdict; exits 1 if the horizon passes W. Needs gdb and the right to
 trace the backend (root, or the server's own user). Drops the scratch database at the end.
+XID_WINDOW_DEBUG=1 echoes gdb's output.
 """
 import argparse
 import os
@@ -90,7 +91,8 @@ def main():
         w.send("INSERT INTO events (n) VALUES (1);")
         deadline = time.time() + 30
         for line in gdb.stdout:
-            if os.environ.get("XID_WINDOW_DEBUG"): print("gdb:", line.rstrip())
+            if os.environ.get("XID_WINDOW_DEBUG"):
+                print("gdb:", line.rstrip())
             if "Breakpoint 1," in line:
                 break
             if time.time() > deadline:
