@@ -279,9 +279,9 @@ fn row_to_event(row: &PgRow) -> Result<StoredEvent> {
 /// either still holding the lock then (so the horizon would be at or below it) or already
 /// finished. "Had that id" is read where PostgreSQL publishes it, in the backend's own entry
 /// (`pg_stat_activity.backend_xid`), not from the transaction-id lock it takes a moment later
-/// (decision 39). The rows are read by the next statement, with a snapshot taken after that, so every
-/// row below the horizon that will ever exist is already visible: the cursor never passes a row
-/// that commits later. Unlike the snapshot's `xmin`, the horizon ignores every other transaction
+/// (decision 39). The rows are read by the next statement, with a snapshot taken after that,
+/// so every row below the horizon that will ever exist is already visible: the cursor never
+/// passes a row that commits later. Unlike the snapshot's `xmin`, the horizon ignores every other transaction
 /// on the cluster — a `pg_dump`, a long analyst query or a migration does not hold the relay back.
 #[derive(Debug)]
 pub struct PgEventLog {

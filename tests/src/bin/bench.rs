@@ -167,15 +167,13 @@ fn parse_args() -> anyhow::Result<Args> {
             "--read-clients" => a.read_clients = value()?.parse()?,
             "--projectors" => {
                 let list = value()?;
+                const PROJECTORS: [&str; 3] = ["redis", "mongo", "warehouse"];
                 let names: Vec<&str> = if list == "all" {
-                    vec!["redis", "mongo", "warehouse"]
+                    PROJECTORS.to_vec()
                 } else {
                     list.split(',').map(str::trim).collect()
                 };
-                if let Some(other) = names
-                    .iter()
-                    .find(|n| !["redis", "mongo", "warehouse"].contains(n))
-                {
+                if let Some(other) = names.iter().find(|n| !PROJECTORS.contains(n)) {
                     anyhow::bail!(
                         "--projectors all or a list of redis, mongo, warehouse, not {other}"
                     );
@@ -579,23 +577,32 @@ async fn command_api_report(command_url: &str, conflicts_before: Option<f64>) {
 /// summary line. Fails if wrk is missing or any answer was not a 2xx.
 async fn wrk(args: &Args, heroes: &[Hero]) -> anyhow::Result<()> {
     use std::fmt::Write as _;
-    let mut script = String::from(
-        "-- Written by bench --wrk: a cast on a random character, as its owner.\nlocal heroes = {\n",
-    );
+    // The request is the bench's own cast (`Kind::Cast`): each character's path and token in a
+    // table, the body in a Lua long string (no escaping).
+    let body = serde_json::to_string(&Kind::Cast.request("", "").1)?;
+    let mut script =
+        String::from("-- Written by bench --wrk: a cast on a random character, as its owner.\n");
+    let _ = writeln!(script, "local body = [[{body}]]\nlocal heroes = {{");
     for hero in heroes {
-        let _ = writeln!(script, "  {{\"{}\", \"{}\"}},", hero.id, hero.token);
+        let (path, _) = Kind::Cast.request(&hero.id, "");
+        let _ = writeln!(script, "  {{\"{path}\", \"Bearer {}\"}},", hero.token);
     }
     script.push_str(
-        "}\n\
-         local seed = 0\n\
-         function setup(thread)\n  seed = seed + 1\n  thread:set(\"seed\", seed)\nend\n\
-         function init(args)\n  math.randomseed(seed * 7919)\nend\n\
-         function request()\n\
-         \x20 local h = heroes[math.random(#heroes)]\n\
-         \x20 return wrk.format(\"POST\", \"/v1/characters/\" .. h[1] .. \"/cast-skill\",\n\
-         \x20   {[\"Content-Type\"] = \"application/json\", [\"Authorization\"] = \"Bearer \" .. h[2]},\n\
-         \x20   '{\"skill\":\"strike\"}')\n\
-         end\n",
+        r#"}
+local seed = 0
+function setup(thread)
+  seed = seed + 1
+  thread:set("seed", seed)
+end
+function init(args)
+  math.randomseed(seed * 7919)
+end
+function request()
+  local h = heroes[math.random(#heroes)]
+  return wrk.format("POST", h[1],
+    {["Content-Type"] = "application/json", ["Authorization"] = h[2]}, body)
+end
+"#,
     );
     let path = std::env::temp_dir().join(format!("chaos-bench-{}.lua", uuid::Uuid::new_v4()));
     std::fs::write(&path, script)?;
