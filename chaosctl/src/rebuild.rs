@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use chaos_eventstore::Position;
 use chaos_projectors::runner::{
-    FeedCheckpoint, KafkaRunner, ProjectorMetrics, ReadModelCheckpoint, StoreSource,
+    Batching, FeedCheckpoint, KafkaRunner, ProjectorMetrics, ReadModelCheckpoint, StoreSource,
 };
 use chaos_readmodel::{DocumentStore, Keys, Served, ViewProjection};
 use serde::{Deserialize, Serialize};
@@ -427,8 +427,7 @@ impl RebuildSource {
                     codec,
                     projection,
                     metrics,
-                    s.rebuild.kafka_batch,
-                    Duration::from_millis(20),
+                    Batching::new(s.rebuild.kafka_batch, Duration::from_millis(20)),
                 )?;
                 Feed::Kafka {
                     runner: Box::new(runner),

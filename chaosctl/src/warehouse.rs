@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, StoreFeed};
+use chaos_projectors::runner::{Batching, KafkaRunner, ProjectorMetrics, StoreFeed};
 use chaos_projectors::warehouse::{rebuild_path, Warehouse};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
@@ -157,8 +157,7 @@ pub async fn rebuild(ctx: &Ctx, args: &RebuildArgs) -> anyhow::Result<u8> {
                 chaos_schemas::AvroCodec::new(&s.schema_registry.url)?,
                 target.clone(),
                 metrics,
-                s.rebuild.kafka_batch,
-                Duration::from_millis(50),
+                Batching::new(s.rebuild.kafka_batch, Duration::from_millis(50)),
             )?;
             let until = runner.high_watermarks().await?;
             let at = runner.group_positions(&until).await?;

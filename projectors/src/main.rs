@@ -14,7 +14,7 @@ use chaos_platform::{load_config, shutdown_signal, telemetry};
 use chaos_projectors::config::{Settings, DEFAULTS};
 use chaos_projectors::process::{self, ProcessMetrics, ProcessSink};
 use chaos_projectors::runner::{
-    Guardian, KafkaRunner, ProjectionSink, ProjectorMetrics, StoreSource,
+    Batching, Guardian, KafkaRunner, ProjectionSink, ProjectorMetrics, StoreSource,
 };
 use chaos_projectors::warehouse::Warehouse;
 use chaos_readmodel::{
@@ -94,7 +94,8 @@ async fn redis(settings: Settings) -> anyhow::Result<()> {
         keys: Keys::new(&settings.redis.key_prefix, &settings.redis.model_version),
         views: chaos_readmodel::views::all(),
         group: p.group_id.clone(),
-        batching: (p.max_batch, Duration::from_millis(p.batch_window_ms)),
+        batching: Batching::new(p.max_batch, Duration::from_millis(p.batch_window_ms))
+            .fetch_wait(Duration::from_millis(p.fetch_wait_ms)),
         bind: settings.http.bind.clone(),
     };
     serve_views(&settings, store, feed).await
@@ -112,7 +113,8 @@ async fn mongo(settings: Settings) -> anyhow::Result<()> {
         keys: Keys::new(&m.key_prefix, &m.model_version),
         views: chaos_readmodel::views::documents(),
         group: m.group_id.clone(),
-        batching: (m.max_batch, Duration::from_millis(m.batch_window_ms)),
+        batching: Batching::new(m.max_batch, Duration::from_millis(m.batch_window_ms))
+            .fetch_wait(Duration::from_millis(m.fetch_wait_ms)),
         bind: m.http_bind.clone(),
     };
     serve_views(&settings, store, feed).await
@@ -165,7 +167,7 @@ struct ViewsFeed {
     keys: Keys,
     views: Vec<Arc<dyn View>>,
     group: String,
-    batching: (usize, Duration),
+    batching: Batching,
     /// The ops server (metrics, health).
     bind: String,
 }
@@ -240,7 +242,8 @@ async fn warehouse(settings: Settings) -> anyhow::Result<()> {
         let probe = probe.clone();
         async move { probe.ping().await.map_err(|e| e.to_string()) }
     });
-    let batching = (w.max_batch, Duration::from_millis(w.batch_window_ms));
+    let batching = Batching::new(w.max_batch, Duration::from_millis(w.batch_window_ms))
+        .fetch_wait(Duration::from_millis(w.fetch_wait_ms));
     let every_topic: Vec<&str> = chaos_schemas::AGGREGATES.iter().map(|a| a.name).collect();
     let topics = topics(&settings, &every_topic);
     let registry = prometheus::Registry::new();
@@ -290,7 +293,8 @@ async fn process_managers(settings: Settings) -> anyhow::Result<()> {
     let metrics = ProcessMetrics::new(&registry);
     let runner_metrics = ProjectorMetrics::new(&registry);
     let pm = &settings.process_managers;
-    let batching = (pm.max_batch, Duration::from_millis(pm.batch_window_ms));
+    let batching = Batching::new(pm.max_batch, Duration::from_millis(pm.batch_window_ms))
+        .fetch_wait(Duration::from_millis(pm.fetch_wait_ms));
     let mut runners = Vec::new();
     for manager in process::all() {
         let name = format!("pm-{}", manager.name());
@@ -340,7 +344,7 @@ async fn runner(
     settings: &Settings,
     group_id: &str,
     topics: Vec<String>,
-    (max_batch, batch_window): (usize, Duration),
+    batching: Batching,
     sink: impl ProjectionSink + 'static,
     metrics: &ProjectorMetrics,
 ) -> anyhow::Result<KafkaRunner> {
@@ -365,8 +369,7 @@ async fn runner(
         chaos_schemas::AvroCodec::new(&settings.schema_registry.url)?,
         sink,
         metrics.clone(),
-        max_batch,
-        batch_window,
+        batching,
     )
 }
 

@@ -11,7 +11,7 @@ use chaos_eventstore::sqlite::SqliteEventRepository;
 use chaos_eventstore::testing::fresh_sqlite;
 use chaos_eventstore::{EventLog, Position};
 use chaos_platform::kafka::{delete_topics, ensure_topics, KafkaConfig};
-use chaos_projectors::runner::{KafkaRunner, ProjectorMetrics, StoreFeed};
+use chaos_projectors::runner::{Batching, KafkaRunner, ProjectorMetrics, StoreFeed};
 use chaos_readmodel::{DocumentStore, Keys, MemoryStore, ViewProjection};
 use chaos_schemas::AvroCodec;
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -90,8 +90,7 @@ async fn kafka_and_store_feeds_build_identical_read_models() {
         codec,
         ViewProjection::new(from_kafka.clone(), Keys::new("p:", "v1"), views()),
         metrics.clone(),
-        100,
-        Duration::from_millis(5),
+        Batching::new(100, Duration::from_millis(5)),
     )
     .unwrap();
     let stop = CancellationToken::new();

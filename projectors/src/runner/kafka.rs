@@ -17,6 +17,44 @@ use tokio_util::sync::CancellationToken;
 
 use super::{FeedOffset, ProjectionSink, ProjectorMetrics, Verdict};
 
+/// How a [`KafkaRunner`] gathers its batches.
+#[derive(Debug, Clone, Copy)]
+pub struct Batching {
+    /// Most messages applied in one batch.
+    pub max_batch: usize,
+    /// How long to keep filling a batch once its first message arrived.
+    pub window: Duration,
+    /// How long the broker may hold a fetch to gather [`FETCH_MIN_BYTES`]; zero answers a
+    /// fetch as soon as one message is there (librdkafka's default). A consumer that can wait
+    /// (the warehouse, the process managers) makes a few large fetches a second instead of
+    /// hundreds of small ones, which costs it and Kafka less CPU per event (decision 40).
+    pub fetch_wait: Duration,
+}
+
+/// What a fetch with a [`Batching::fetch_wait`] waits to gather: more than a few hundred
+/// milliseconds of events at any rate this game reaches, so the wait bounds it in steady state
+/// while a consumer catching up still gets full fetches at once.
+pub const FETCH_MIN_BYTES: u32 = 1 << 20;
+
+impl Batching {
+    /// Batches of up to `max_batch` gathered for `window`; fetches answered at once.
+    pub fn new(max_batch: usize, window: Duration) -> Self {
+        Self {
+            max_batch,
+            window,
+            fetch_wait: Duration::ZERO,
+        }
+    }
+
+    /// Lets the broker hold each fetch for up to `wait` (see [`Batching::fetch_wait`]).
+    pub fn fetch_wait(self, wait: Duration) -> Self {
+        Self {
+            fetch_wait: wait,
+            ..self
+        }
+    }
+}
+
 /// Consumes topics in a consumer group and feeds the projection in batches.
 ///
 /// Offsets are stored (and then auto-committed) only after the sink acknowledged the batch and
@@ -31,8 +69,7 @@ pub struct KafkaRunner {
     codec: AvroCodec,
     projection: Box<dyn ProjectionSink>,
     metrics: ProjectorMetrics,
-    max_batch: usize,
-    batch_window: Duration,
+    batching: Batching,
     lag_checked: Mutex<Instant>,
 }
 
@@ -75,8 +112,7 @@ impl KafkaRunner {
         codec: AvroCodec,
         projection: impl ProjectionSink + 'static,
         metrics: ProjectorMetrics,
-        max_batch: usize,
-        batch_window: Duration,
+        batching: Batching,
     ) -> anyhow::Result<Self> {
         let mut config = kafka.client_config();
         config
@@ -88,6 +124,14 @@ impl KafkaRunner {
             // A member killed without leaving keeps its partitions until this expires
             // (librdkafka's default is 45 s). Overridable through `kafka.options`.
             .set("session.timeout.ms", "10000");
+        if !batching.fetch_wait.is_zero() {
+            config
+                .set(
+                    "fetch.wait.max.ms",
+                    batching.fetch_wait.as_millis().to_string(),
+                )
+                .set("fetch.min.bytes", FETCH_MIN_BYTES.to_string());
+        }
         for (k, v) in &kafka.options {
             config.set(k, v);
         }
@@ -110,8 +154,7 @@ impl KafkaRunner {
             codec,
             projection: Box::new(projection),
             metrics,
-            max_batch,
-            batch_window,
+            batching,
             lag_checked: Mutex::new(
                 Instant::now()
                     .checked_sub(LAG_REFRESH)
@@ -199,8 +242,8 @@ impl KafkaRunner {
                 }
             };
             let mut messages = vec![first];
-            while messages.len() < self.max_batch {
-                match tokio::time::timeout(self.batch_window, self.consumer.recv()).await {
+            while messages.len() < self.batching.max_batch {
+                match tokio::time::timeout(self.batching.window, self.consumer.recv()).await {
                     Ok(Ok(m)) => messages.push(m),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "Kafka consumer error while filling a batch");
@@ -558,8 +601,8 @@ impl KafkaRunner {
                 },
             };
             let mut messages = vec![first];
-            while messages.len() < self.max_batch {
-                match tokio::time::timeout(self.batch_window, self.consumer.recv()).await {
+            while messages.len() < self.batching.max_batch {
+                match tokio::time::timeout(self.batching.window, self.consumer.recv()).await {
                     Ok(Ok(m)) => messages.push(m),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "Kafka consumer error while filling a batch");

@@ -1024,7 +1024,7 @@ fn quoted(out: &mut Vec<u8>, text: &str) {
 mod kafka {
     use super::*;
     use chaos_platform::kafka::KafkaConfig;
-    use chaos_projectors::runner::KafkaRunner;
+    use chaos_projectors::runner::{Batching, KafkaRunner};
     use chaos_projectors::warehouse::Checksum;
     use chaos_schemas::{AvroCodec, PublishedEvent};
     use rdkafka::message::{Header, OwnedHeaders};
@@ -1160,8 +1160,7 @@ mod kafka {
             AvroCodec::new(&registry_url())?,
             warehouse.clone(),
             metrics.clone(),
-            o.kafka_batch,
-            Duration::from_millis(50),
+            Batching::new(o.kafka_batch, Duration::from_millis(50)),
         )?;
         // tokio-util is not a dependency of this crate: the token's type is inferred.
         let stop = Default::default();
