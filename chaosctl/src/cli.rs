@@ -16,6 +16,7 @@ commands:
   dead-letters list|show|redrive      inspect dead-lettered events, send them back once fixed
   relay stopped                       streams the relay stopped (one bad event each)
   relay resume <aggregate> <id>       ask the relay to republish a stopped stream
+  relay audit [--since POSITION]      events the relay passed that are on no topic
   verify <read model> [--sample N | --all]
                                       recompute documents from the event store, report differences
   rebuild <read model> --from kafka|store [--resume | --restart] [--grace SECS]
@@ -88,12 +89,17 @@ redrive  sends dead letters back, each once (redriven ones are recorded and skip
 const RELAY: &str = "\
 usage: chaosctl relay stopped [--json]
        chaosctl relay resume <aggregate> <id>
+       chaosctl relay audit [--since POSITION] [--json]
 
 stopped  the streams the relay stopped because one of their events cannot be published (the
          event, the reason, since when, whether a resume was requested).
 resume   asks the relay to republish the stream from the stopped event, in order, once the cause
          is fixed (sets resume_requested; the active relay picks it up within a second and forgets
          the stop once republished). Exit 1 if the stream is not stopped.
+audit    reads every aggregate topic to its end and the event store up to the relay's
+         checkpoint (events above global position POSITION only, with --since), and lists the
+         events the checkpoint has passed that no topic holds, except those of stopped streams.
+         Exit 1 if any is missing, with the checkpoint to rewind the relay to (stop it first).
 Distributed deployment only (the embedded mode has no relay).
 ";
 
@@ -224,6 +230,9 @@ pub enum Command {
     Lag,
     DeadLetters(DeadLetterCommand),
     RelayStopped,
+    RelayAudit {
+        since: i64,
+    },
     RelayResume {
         aggregate: String,
         id: String,
@@ -347,16 +356,25 @@ pub fn parse(args: &[String]) -> Result<Parsed, Usage> {
             }
         }
         "relay" => {
+            let since = opts
+                .value("--since")?
+                .map(|v| number(&v, "--since"))
+                .transpose()?;
             let words = opts.rest()?;
             match words.as_slice() {
-                [s] if s == "stopped" => Command::RelayStopped,
-                [s, aggregate, id] if s == "resume" => Command::RelayResume {
+                [s] if s == "stopped" && since.is_none() => Command::RelayStopped,
+                [s] if s == "audit" => Command::RelayAudit {
+                    since: i64::try_from(since.unwrap_or(0))
+                        .map_err(|_| Usage("--since is too large".into()))?,
+                },
+                [s, aggregate, id] if s == "resume" && since.is_none() => Command::RelayResume {
                     aggregate: aggregate.clone(),
                     id: id.clone(),
                 },
                 _ => {
                     return Err(Usage(
-                        "relay stopped | relay resume <aggregate> <id>".into(),
+                        "relay stopped | relay resume <aggregate> <id> | relay audit [--since N]"
+                            .into(),
                     ))
                 }
             }
@@ -520,6 +538,8 @@ mod tests {
             "dead-letters redrive",
             "lag extra",
             "lag --bogus",
+            "relay audit --since -1",
+            "relay stopped --since 5",
         ] {
             assert!(parse(&args(bad)).is_err(), "{bad:?} must be refused");
         }
@@ -537,5 +557,9 @@ mod tests {
                 sample: None
             }
         ));
+        let Ok(Parsed::Run(i)) = parse(&args("relay audit --since 181 --json")) else {
+            panic!()
+        };
+        assert!(matches!(i.command, Command::RelayAudit { since: 181 }));
     }
 }

@@ -102,6 +102,7 @@ pub async fn run(args: Vec<String>) -> ExitCode {
         Command::Lag => lag::run(&ctx).await,
         Command::DeadLetters(c) => dead_letters::run(&ctx, c).await,
         Command::RelayStopped => relay::stopped(&ctx).await,
+        Command::RelayAudit { since } => relay::audit(&ctx, since).await,
         Command::RelayResume { aggregate, id } => relay::resume(&ctx, &aggregate, &id).await,
         Command::Verify { model, sample } => verify::run(&ctx, model, sample).await,
         Command::Rebuild(args) => rebuild::run(&ctx, args).await,

@@ -283,6 +283,58 @@ async fn redis_rebuilds_from_store_and_kafka_equal_the_live_version() {
     assert_eq!(stopped["stopped"], json!([]));
     assert_eq!(ctl.run(&["relay", "resume", "character", id]).await.code, 1);
 
+    // relay audit: nothing missing. Then a gap made by hand (the relay killed, its checkpoint
+    // moved past a new character's event, as the append horizon's bug of decision 39 did) is
+    // found, and the rewind it prints repairs it.
+    let audit = ctl.run(&["relay", "audit", "--json"]).await.ok().json();
+    assert_eq!(audit["missing_count"], json!(0), "{audit}");
+    assert!(audit["checked"].as_u64().unwrap() >= 12, "{audit}");
+    stack.relay(0).kill9();
+    let lost = stack
+        .commands()
+        .create_character(&characters[0].1, "Gapfinder", "mage", &[])
+        .await
+        .unwrap();
+    assert_eq!(lost.status, 201, "{lost:?}");
+    let lost = lost.answer().unwrap().aggregate_id;
+    let pool = sqlx::PgPool::connect(&stack.isolation.database_url)
+        .await
+        .unwrap();
+    let name = audit["checkpoint"]["name"].as_str().unwrap();
+    sqlx::query(
+        "UPDATE checkpoints SET (tx_id, global_position) = (SELECT tx_id, global_position
+           FROM events ORDER BY tx_id DESC, global_position DESC LIMIT 1)
+         WHERE name = $1",
+    )
+    .bind(name)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let audit = ctl.run(&["relay", "audit", "--json"]).await;
+    assert_eq!(audit.code, 1, "{audit:?}");
+    let audit = audit.json();
+    assert_eq!(audit["missing_count"], json!(1), "{audit}");
+    assert_eq!(audit["missing"][0]["aggregate_id"], json!(lost), "{audit}");
+    assert_eq!(audit["missing"][0]["event_type"], json!("CharacterCreated"));
+    let rewind = &audit["rewind_to"];
+    sqlx::query(
+        "UPDATE checkpoints SET tx_id = $1::text::xid8, global_position = $2 WHERE name = $3",
+    )
+    .bind(rewind["tx_id"].as_str().unwrap())
+    .bind(rewind["global_position"].as_i64().unwrap())
+    .bind(name)
+    .execute(&pool)
+    .await
+    .unwrap();
+    stack
+        .relay(0)
+        .restart(Duration::from_secs(60))
+        .await
+        .unwrap();
+    ctl.wait_caught_up(&["relay"]).await;
+    let audit = ctl.run(&["relay", "audit", "--json"]).await.ok().json();
+    assert_eq!(audit["missing_count"], json!(0), "{audit}");
+
     let live = ctl.checksum("redis", "v1").await;
     assert!(live["documents"].as_u64().unwrap() >= 6, "{live}");
     assert_eq!(
