@@ -45,8 +45,7 @@ pub struct ProcessManagersConfig {
     pub group_prefix: String,
     pub max_batch: usize,
     pub batch_window_ms: u64,
-    /// How long Kafka may hold a fetch to gather a megabyte (fewer, larger fetches: less CPU
-    /// here and in Kafka, up to this much added latency); 0 answers each fetch at once.
+    /// As [`ProjectorConfig::fetch_wait_ms`].
     pub fetch_wait_ms: u64,
     /// The ops server (metrics, health) of the process managers.
     pub http_bind: String,
@@ -82,8 +81,7 @@ pub struct WarehouseConfig {
     /// as for 5,000.
     pub max_batch: usize,
     pub batch_window_ms: u64,
-    /// How long Kafka may hold a fetch to gather a megabyte (fewer, larger fetches: less CPU
-    /// here and in Kafka, up to this much added latency); 0 answers each fetch at once.
+    /// As [`ProjectorConfig::fetch_wait_ms`].
     pub fetch_wait_ms: u64,
     /// The ops server (metrics, health) of the warehouse projector.
     pub http_bind: String,
@@ -107,8 +105,7 @@ pub struct MongoProjectorConfig {
     /// size.
     pub max_batch: usize,
     pub batch_window_ms: u64,
-    /// How long Kafka may hold a fetch to gather a megabyte (fewer, larger fetches: less CPU
-    /// here and in Kafka, up to this much added latency); 0 answers each fetch at once.
+    /// As [`ProjectorConfig::fetch_wait_ms`].
     pub fetch_wait_ms: u64,
     /// The ops server (metrics, health) of the MongoDB projector.
     pub http_bind: String,

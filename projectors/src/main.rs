@@ -94,8 +94,7 @@ async fn redis(settings: Settings) -> anyhow::Result<()> {
         keys: Keys::new(&settings.redis.key_prefix, &settings.redis.model_version),
         views: chaos_readmodel::views::all(),
         group: p.group_id.clone(),
-        batching: Batching::new(p.max_batch, Duration::from_millis(p.batch_window_ms))
-            .fetch_wait(Duration::from_millis(p.fetch_wait_ms)),
+        batching: Batching::from_millis(p.max_batch, p.batch_window_ms, p.fetch_wait_ms),
         bind: settings.http.bind.clone(),
     };
     serve_views(&settings, store, feed).await
@@ -113,8 +112,7 @@ async fn mongo(settings: Settings) -> anyhow::Result<()> {
         keys: Keys::new(&m.key_prefix, &m.model_version),
         views: chaos_readmodel::views::documents(),
         group: m.group_id.clone(),
-        batching: Batching::new(m.max_batch, Duration::from_millis(m.batch_window_ms))
-            .fetch_wait(Duration::from_millis(m.fetch_wait_ms)),
+        batching: Batching::from_millis(m.max_batch, m.batch_window_ms, m.fetch_wait_ms),
         bind: m.http_bind.clone(),
     };
     serve_views(&settings, store, feed).await
@@ -242,8 +240,7 @@ async fn warehouse(settings: Settings) -> anyhow::Result<()> {
         let probe = probe.clone();
         async move { probe.ping().await.map_err(|e| e.to_string()) }
     });
-    let batching = Batching::new(w.max_batch, Duration::from_millis(w.batch_window_ms))
-        .fetch_wait(Duration::from_millis(w.fetch_wait_ms));
+    let batching = Batching::from_millis(w.max_batch, w.batch_window_ms, w.fetch_wait_ms);
     let every_topic: Vec<&str> = chaos_schemas::AGGREGATES.iter().map(|a| a.name).collect();
     let topics = topics(&settings, &every_topic);
     let registry = prometheus::Registry::new();
@@ -293,8 +290,7 @@ async fn process_managers(settings: Settings) -> anyhow::Result<()> {
     let metrics = ProcessMetrics::new(&registry);
     let runner_metrics = ProjectorMetrics::new(&registry);
     let pm = &settings.process_managers;
-    let batching = Batching::new(pm.max_batch, Duration::from_millis(pm.batch_window_ms))
-        .fetch_wait(Duration::from_millis(pm.fetch_wait_ms));
+    let batching = Batching::from_millis(pm.max_batch, pm.batch_window_ms, pm.fetch_wait_ms);
     let mut runners = Vec::new();
     for manager in process::all() {
         let name = format!("pm-{}", manager.name());

@@ -46,6 +46,12 @@ impl Batching {
         }
     }
 
+    /// From a configuration's `max_batch`, `batch_window_ms` and `fetch_wait_ms`.
+    pub fn from_millis(max_batch: usize, window_ms: u64, fetch_wait_ms: u64) -> Self {
+        Self::new(max_batch, Duration::from_millis(window_ms))
+            .fetch_wait(Duration::from_millis(fetch_wait_ms))
+    }
+
     /// Lets the broker hold each fetch for up to `wait` (see [`Batching::fetch_wait`]).
     pub fn fetch_wait(self, wait: Duration) -> Self {
         Self {
