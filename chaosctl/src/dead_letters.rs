@@ -13,11 +13,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chaos_projectors::runner::{RecordedDeadLetter, SqliteDeadLetters};
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -25,7 +24,6 @@ use crate::cli::DeadLetterCommand;
 use crate::deploy::EventStore;
 use crate::{exit, Ctx, Unreachable, Usage};
 
-const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
 /// The header a redriven copy carries: the dead letter it came from.
 pub const REDRIVEN_FROM: &str = "chaos_redriven_from";
 
@@ -368,70 +366,38 @@ async fn redrive(
 
 /// Every message of every dead-letter topic, read to the high watermarks without a group.
 fn read_topics(s: &crate::config::Settings) -> anyhow::Result<Vec<Entry>> {
-    let consumer: BaseConsumer = s
-        .kafka
-        .client_config()
-        .set("group.id", "chaosctl-dead-letters")
-        .set("enable.auto.commit", "false")
-        .create()?;
     let prefix = s.kafka.topic(&chaos_schemas::dead_letter_topic(""));
-    let metadata = consumer.fetch_metadata(None, KAFKA_TIMEOUT)?;
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = HashMap::new();
-    for t in metadata.topics() {
-        if !t.name().starts_with(&prefix) {
-            continue;
-        }
-        for p in t.partitions() {
-            let (low, high) = consumer.fetch_watermarks(t.name(), p.id(), KAFKA_TIMEOUT)?;
-            if high > low {
-                tpl.add_partition_offset(t.name(), p.id(), Offset::Offset(low))?;
-                ends.insert((t.name().to_owned(), p.id()), high);
-            }
-        }
-    }
     let mut out = Vec::new();
-    if ends.is_empty() {
-        return Ok(out);
-    }
-    consumer.assign(&tpl)?;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !ends.is_empty() {
-        anyhow::ensure!(
-            std::time::Instant::now() < deadline,
-            "timed out reading the dead-letter topics"
-        );
-        let Some(m) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        let m = m?;
-        let tp = (m.topic().to_owned(), m.partition());
-        if ends.get(&tp).is_some_and(|end| m.offset() + 1 >= *end) {
-            ends.remove(&tp);
-        }
-        let header = |name: &str| -> Option<String> {
-            m.headers()?
-                .iter()
-                .find(|h| h.key == name)
-                .and_then(|h| h.value)
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        };
-        let projection = m.topic()[prefix.len()..].to_owned();
-        let source_topic = header("source_topic");
-        let source_partition = header("source_partition").and_then(|p| p.parse::<i32>().ok());
-        out.push(Entry {
-            id: format!("{projection}:{}:{}", m.partition(), m.offset()),
-            reason: header("reason").unwrap_or_default(),
-            source: json!({ "topic": source_topic, "partition": source_partition,
-                            "offset": header("source_offset").and_then(|o| o.parse::<i64>().ok()) }),
-            key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
-            event: None,
-            decode_error: None,
-            redriven: None,
-            payload: m.payload().map(<[u8]>::to_vec),
-            source_topic: source_topic.zip(source_partition),
-            projection,
-        });
-    }
+    crate::topics::read_to_end(
+        s,
+        "chaosctl-dead-letters",
+        |topic| topic.starts_with(&prefix),
+        None,
+        |m| {
+            let header = |name: &str| -> Option<String> {
+                m.headers()?
+                    .iter()
+                    .find(|h| h.key == name)
+                    .and_then(|h| h.value)
+                    .map(|v| String::from_utf8_lossy(v).into_owned())
+            };
+            let projection = m.topic()[prefix.len()..].to_owned();
+            let source_topic = header("source_topic");
+            let source_partition = header("source_partition").and_then(|p| p.parse::<i32>().ok());
+            out.push(Entry {
+                id: format!("{projection}:{}:{}", m.partition(), m.offset()),
+                reason: header("reason").unwrap_or_default(),
+                source: json!({ "topic": source_topic, "partition": source_partition,
+                                "offset": header("source_offset").and_then(|o| o.parse::<i64>().ok()) }),
+                key: m.key().map(|k| String::from_utf8_lossy(k).into_owned()),
+                event: None,
+                decode_error: None,
+                redriven: None,
+                payload: m.payload().map(<[u8]>::to_vec),
+                source_topic: source_topic.zip(source_partition),
+                projection,
+            });
+        },
+    )?;
     Ok(out)
 }

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod rebuild;
 pub mod relay;
 pub mod replay;
+pub mod topics;
 pub mod verify;
 pub mod warehouse;
 

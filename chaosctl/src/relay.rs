@@ -2,16 +2,14 @@
 //! (`relay_stopped_streams`, see command-api/src/relay/streams.rs).
 //! `chaosctl relay audit`: events the relay's checkpoint has passed that no topic holds.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt::Write;
-use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::message::Headers;
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::Message;
 use serde_json::json;
 use sqlx::Row;
 
@@ -19,9 +17,6 @@ use crate::deploy::EventStore;
 use crate::progress::Progress;
 use crate::{exit, Ctx, Unreachable};
 
-const KAFKA_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long reading the topics may go without a message before the audit gives up.
-const KAFKA_STALL: Duration = Duration::from_secs(30);
 /// How many missing events are listed (all are counted).
 const LISTED: usize = 100;
 
@@ -244,72 +239,36 @@ pub async fn audit(ctx: &Ctx, since: i64) -> anyhow::Result<u8> {
 /// The global positions (header `global_position`) of every message on every aggregate topic
 /// above `since`, read to the high watermarks without a consumer group.
 fn published_positions(s: &crate::config::Settings, since: i64) -> anyhow::Result<HashSet<i64>> {
-    let consumer: BaseConsumer = s
-        .kafka
-        .client_config()
-        .set("group.id", "chaosctl-relay-audit")
-        .set("enable.auto.commit", "false")
-        .create()?;
-    let mut tpl = TopicPartitionList::new();
-    let mut ends = HashMap::new();
-    let mut total = 0;
-    for aggregate in chaos_schemas::AGGREGATES {
-        let topic = s.kafka.topic(&chaos_schemas::topic_for(aggregate.name));
-        let metadata = consumer.fetch_metadata(Some(&topic), KAFKA_TIMEOUT)?;
-        for t in metadata.topics() {
-            for p in t.partitions() {
-                let (low, high) = consumer.fetch_watermarks(t.name(), p.id(), KAFKA_TIMEOUT)?;
-                if high > low {
-                    tpl.add_partition_offset(t.name(), p.id(), Offset::Offset(low))?;
-                    ends.insert((t.name().to_owned(), p.id()), high);
-                    total += high - low;
-                }
-            }
-        }
-    }
+    let topics: HashSet<String> = chaos_schemas::AGGREGATES
+        .iter()
+        .map(|a| s.kafka.topic(&chaos_schemas::topic_for(a.name)))
+        .collect();
     let mut positions = HashSet::new();
-    if ends.is_empty() {
-        return Ok(positions);
-    }
-    consumer.assign(&tpl)?;
-    let mut progress = Progress::new("relay audit: topics", u64::try_from(total).unwrap_or(0));
-    let (mut read, mut last) = (0u64, Instant::now());
-    while !ends.is_empty() {
-        anyhow::ensure!(
-            last.elapsed() < KAFKA_STALL,
-            "no message for {KAFKA_STALL:?} with {} partitions still to read",
-            ends.len()
-        );
-        let Some(m) = consumer.poll(Duration::from_millis(500)) else {
-            continue;
-        };
-        let m = m?;
-        last = Instant::now();
-        read += 1;
-        progress.update(read);
-        let tp = (m.topic().to_owned(), m.partition());
-        if ends.get(&tp).is_some_and(|end| m.offset() + 1 >= *end) {
-            ends.remove(&tp);
-        }
-        let position = m.headers().and_then(|h| {
-            h.iter()
-                .find(|h| h.key == chaos_schemas::headers::GLOBAL_POSITION)
-                .and_then(|h| std::str::from_utf8(h.value?).ok())
-                .and_then(|v| v.parse::<i64>().ok())
-        });
-        match position {
-            Some(p) if p > since => {
-                positions.insert(p);
+    crate::topics::read_to_end(
+        s,
+        "chaosctl-relay-audit",
+        |topic| topics.contains(topic),
+        Some("relay audit: topics"),
+        |m| {
+            let position = m.headers().and_then(|h| {
+                h.iter()
+                    .find(|h| h.key == chaos_schemas::headers::GLOBAL_POSITION)
+                    .and_then(|h| std::str::from_utf8(h.value?).ok())
+                    .and_then(|v| v.parse::<i64>().ok())
+            });
+            match position {
+                Some(p) if p > since => {
+                    positions.insert(p);
+                }
+                Some(_) => {}
+                None => tracing::warn!(
+                    topic = m.topic(),
+                    partition = m.partition(),
+                    offset = m.offset(),
+                    "a message without a global_position header"
+                ),
             }
-            Some(_) => {}
-            None => tracing::warn!(
-                topic = m.topic(),
-                partition = m.partition(),
-                offset = m.offset(),
-                "a message without a global_position header"
-            ),
-        }
-    }
-    progress.finish(read);
+        },
+    )?;
     Ok(positions)
 }
