@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chaos_projectors::runner::{RecordedDeadLetter, SqliteDeadLetters};
-use rdkafka::message::{Header, Headers, OwnedHeaders};
+use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::Message;
@@ -375,11 +375,7 @@ fn read_topics(s: &crate::config::Settings) -> anyhow::Result<Vec<Entry>> {
         None,
         |m| {
             let header = |name: &str| -> Option<String> {
-                m.headers()?
-                    .iter()
-                    .find(|h| h.key == name)
-                    .and_then(|h| h.value)
-                    .map(|v| String::from_utf8_lossy(v).into_owned())
+                crate::topics::header(m, name).map(|v| String::from_utf8_lossy(v).into_owned())
             };
             let projection = m.topic()[prefix.len()..].to_owned();
             let source_topic = header("source_topic");

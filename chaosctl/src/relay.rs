@@ -8,7 +8,6 @@ use std::fmt::Write;
 use anyhow::Context;
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
-use rdkafka::message::Headers;
 use rdkafka::Message;
 use serde_json::json;
 use sqlx::Row;
@@ -126,7 +125,7 @@ pub struct Missing {
 /// is missing, with the checkpoint to rewind the relay to.
 pub async fn audit(ctx: &Ctx, since: i64) -> anyhow::Result<u8> {
     let store = EventStore::open(ctx).await?;
-    let pool = store.postgres("relay audit")?.clone();
+    let pool = store.postgres("relay audit")?;
     // The checkpoint first: the relay saves it only after Kafka acknowledged everything before
     // it, so the high watermarks read after it cover every event it has passed.
     let checkpoint = store
@@ -137,7 +136,7 @@ pub async fn audit(ctx: &Ctx, since: i64) -> anyhow::Result<u8> {
     let published = tokio::task::spawn_blocking(move || published_positions(&settings, since))
         .await?
         .context(Unreachable("Kafka (kafka.bootstrap_servers)".into()))?;
-    let stopped = list(&pool).await?;
+    let stopped = list(pool).await?;
     let mut rows = sqlx::query(
         "SELECT tx_id::text AS tx_id, global_position, aggregate_type, aggregate_id, sequence,
                 event_type
@@ -148,7 +147,7 @@ pub async fn audit(ctx: &Ctx, since: i64) -> anyhow::Result<u8> {
     .bind(checkpoint.tx_id.to_string())
     .bind(checkpoint.global_position)
     .bind(since)
-    .fetch(&pool);
+    .fetch(pool);
     let mut progress = Progress::new("relay audit: store", 0);
     let (mut checked, mut held_back, mut count) = (0u64, 0u64, 0u64);
     let mut missing: Vec<Missing> = Vec::new();
@@ -250,12 +249,9 @@ fn published_positions(s: &crate::config::Settings, since: i64) -> anyhow::Resul
         |topic| topics.contains(topic),
         Some("relay audit: topics"),
         |m| {
-            let position = m.headers().and_then(|h| {
-                h.iter()
-                    .find(|h| h.key == chaos_schemas::headers::GLOBAL_POSITION)
-                    .and_then(|h| std::str::from_utf8(h.value?).ok())
-                    .and_then(|v| v.parse::<i64>().ok())
-            });
+            let position = crate::topics::header(m, chaos_schemas::headers::GLOBAL_POSITION)
+                .and_then(|v| std::str::from_utf8(v).ok())
+                .and_then(|v| v.parse::<i64>().ok());
             match position {
                 Some(p) if p > since => {
                     positions.insert(p);

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{BaseConsumer, Consumer};
-use rdkafka::message::BorrowedMessage;
+use rdkafka::message::{BorrowedMessage, Headers};
 use rdkafka::{Message, Offset, TopicPartitionList};
 
 use crate::progress::Progress;
@@ -75,4 +75,9 @@ pub fn read_to_end(
         bar.finish(read);
     }
     Ok(())
+}
+
+/// The value of header `key` of `m`, if it has one.
+pub fn header<'m>(m: &'m BorrowedMessage<'_>, key: &str) -> Option<&'m [u8]> {
+    m.headers()?.iter().find(|h| h.key == key)?.value
 }
