@@ -15,6 +15,7 @@
 //! `schemas/EVENTS.md` is the human-readable catalogue of topics, keys, records and headers.
 
 mod avro;
+mod binary;
 pub mod catalogue;
 mod character;
 mod codec;
@@ -26,6 +27,8 @@ pub mod registry;
 mod value;
 mod wallet;
 
+#[doc(hidden)]
+pub use avro::encode_body_direct;
 pub use avro::{
     current_record_of, decode_body, decode_current_body, encode_body, fields_json, from_avro,
     to_avro,

@@ -17,12 +17,14 @@
 //! - [`sheet`]: compares a query-API character sheet with the folded state.
 //! - [`wait`]: condition polling with a deadline (never fixed sleeps).
 //! - [`stats`]: percentiles for the load generator.
+//! - [`history`]: a long synthetic history for the rebuild and relay benchmarks.
 //!
 //! The binaries are looked up next to the test executable (`target/<profile>/`), or in
 //! `CHAOS_BIN_DIR`; build them first with `cargo build --workspace --bins` (`./test.sh` does).
 
 pub mod check;
 pub mod client;
+pub mod history;
 pub mod kafka;
 pub mod mongo;
 pub mod process;

@@ -65,6 +65,20 @@ struct Outgoing {
     payload: Vec<u8>,
 }
 
+/// A batch read from the store and ready for Kafka.
+struct Batch {
+    outgoing: Vec<Outgoing>,
+    /// The position of the last event read (published or held back): the next checkpoint.
+    last: Position,
+    read: usize,
+}
+
+/// A failure before producing, with the `chaos_relay_failures_total` stage it counts under.
+struct StageError {
+    stage: &'static str,
+    error: anyhow::Error,
+}
+
 /// What became of mapping and encoding one stored event.
 enum Prepared {
     Ready(Box<Outgoing>),
@@ -116,6 +130,9 @@ impl Relay {
             .checked_sub(LAG_REFRESH)
             .unwrap_or_else(Instant::now);
         let mut backoff = Duration::from_millis(100);
+        // The next batch of a backlog, read and prepared while Kafka acknowledged the one
+        // before it.
+        let mut ahead: Option<Batch> = None;
         loop {
             if shutdown.is_cancelled() {
                 return Ok(());
@@ -125,8 +142,14 @@ impl Relay {
                     anyhow::bail!("lost the relay lock");
                 }
                 lock_checked = Instant::now();
-                if let Err(e) = self.resume_streams(&mut stopped, position).await {
-                    tracing::warn!(error = %format!("{e:#}"), "resuming stopped streams failed; will retry");
+                match self.resume_streams(&mut stopped, position).await {
+                    Ok(0) => {}
+                    // The batch read ahead skipped the resumed streams: read it again.
+                    Ok(_) => ahead = None,
+                    Err(e) => {
+                        ahead = None;
+                        tracing::warn!(error = %format!("{e:#}"), "resuming stopped streams failed; will retry");
+                    }
                 }
             }
             if lag_checked.elapsed() >= LAG_REFRESH {
@@ -134,32 +157,38 @@ impl Relay {
                 lag_checked = Instant::now();
             }
             let started = Instant::now();
-            let batch = match self.log.read_after(position, self.config.batch_size).await {
-                Ok(batch) => batch,
-                Err(e) => {
-                    self.metrics.failures.with_label_values(&["read"]).inc();
-                    tracing::warn!(error = %e, "reading the event store failed; retrying");
-                    backoff = self.pause(backoff, shutdown).await;
-                    continue;
-                }
+            let batch = match ahead.take() {
+                Some(batch) => batch,
+                None => match self.next_batch(position, &mut stopped).await {
+                    Ok(Some(batch)) => batch,
+                    Ok(None) => {
+                        tokio::select! {
+                            () = self.log.wait_for_append(Duration::from_millis(self.config.poll_interval_ms)) => {}
+                            () = shutdown.cancelled() => return Ok(()),
+                        }
+                        continue;
+                    }
+                    Err(e) => {
+                        self.metrics.failures.with_label_values(&[e.stage]).inc();
+                        tracing::warn!(error = %format!("{:#}", e.error), from = ?position, stage = e.stage, "reading or preparing a batch failed; retrying it");
+                        backoff = self.pause(backoff, shutdown).await;
+                        continue;
+                    }
+                },
             };
-            let Some(last) = batch.last().map(|e| e.position) else {
-                tokio::select! {
-                    () = self.log.wait_for_append(Duration::from_millis(self.config.poll_interval_ms)) => {}
-                    () = shutdown.cancelled() => return Ok(()),
-                }
-                continue;
+            // A full batch means more is waiting (a backlog): the next one is read and prepared
+            // while Kafka acknowledges this one. Live, batches are what was appended since the
+            // last one, and reading ahead would only split them into more, smaller ones.
+            let (produced, next) = if batch.read >= self.config.batch_size as usize {
+                let (produced, next) = tokio::join!(
+                    self.produce(&batch.outgoing),
+                    self.next_batch(batch.last, &mut stopped)
+                );
+                (produced, Some(next))
+            } else {
+                (self.produce(&batch.outgoing).await, None)
             };
-            let outgoing = match self.prepare(&batch, &mut stopped).await {
-                Ok(outgoing) => outgoing,
-                Err(e) => {
-                    self.metrics.failures.with_label_values(&["produce"]).inc();
-                    tracing::warn!(error = %format!("{e:#}"), from = ?position, "preparing a batch failed; retrying it");
-                    backoff = self.pause(backoff, shutdown).await;
-                    continue;
-                }
-            };
-            if let Err(e) = self.produce(&outgoing).await {
+            if let Err(e) = produced {
                 self.metrics.failures.with_label_values(&["produce"]).inc();
                 tracing::warn!(error = %format!("{e:#}"), from = ?position, "publishing a batch failed; re-sending it");
                 // A failed idempotent producer may be fenced; start a fresh one.
@@ -169,7 +198,11 @@ impl Relay {
             }
             // Only after every ack: a crash before this line re-sends the batch (duplicates,
             // never gaps).
-            if let Err(e) = self.checkpoints.save(&self.config.checkpoint, last).await {
+            if let Err(e) = self
+                .checkpoints
+                .save(&self.config.checkpoint, batch.last)
+                .await
+            {
                 self.metrics
                     .failures
                     .with_label_values(&["checkpoint"])
@@ -178,13 +211,46 @@ impl Relay {
                 backoff = self.pause(backoff, shutdown).await;
                 continue;
             }
-            position = last;
+            position = batch.last;
+            // A read ahead that failed or found nothing is simply done again.
+            ahead = next.and_then(|next| next.ok().flatten());
             backoff = Duration::from_millis(100);
             self.metrics
                 .batch_duration
                 .observe(started.elapsed().as_secs_f64());
-            tracing::debug!(events = batch.len(), ?position, "batch published");
+            tracing::debug!(events = batch.read, ?position, "batch published");
         }
+    }
+
+    /// The events after `after` (up to a batch), mapped and encoded; `None` if there are none.
+    async fn next_batch(
+        &self,
+        after: Position,
+        stopped: &mut StoppedStreams,
+    ) -> Result<Option<Batch>, StageError> {
+        let stored = self
+            .log
+            .read_after(after, self.config.batch_size)
+            .await
+            .map_err(|e| StageError {
+                stage: "read",
+                error: e.into(),
+            })?;
+        let Some(last) = stored.last().map(|e| e.position) else {
+            return Ok(None);
+        };
+        let outgoing = self
+            .prepare(&stored, stopped)
+            .await
+            .map_err(|error| StageError {
+                stage: "produce",
+                error,
+            })?;
+        Ok(Some(Batch {
+            outgoing,
+            last,
+            read: stored.len(),
+        }))
     }
 
     /// Lag counts every committed event after the checkpoint, held back or not: a relay stalled
@@ -243,7 +309,11 @@ impl Relay {
     ) -> anyhow::Result<Vec<Outgoing>> {
         let mut outgoing = Vec::with_capacity(batch.len());
         for stored in batch {
-            if stopped.is_stopped(&stored.aggregate_type, &stored.aggregate_id) {
+            if stopped.is_stopped(
+                &stored.aggregate_type,
+                &stored.aggregate_id,
+                stored.sequence,
+            ) {
                 continue;
             }
             match self.prepare_one(stored).await? {
@@ -277,14 +347,17 @@ impl Relay {
     }
 
     /// Republishes the streams an operator asked to resume: the aggregate's events from the
-    /// stopped one up to the checkpoint, in order; later ones come through the cursor.
+    /// stopped one up to the checkpoint, in order; later ones come through the cursor. Returns
+    /// how many streams it handled.
     async fn resume_streams(
         &self,
         stopped: &mut StoppedStreams,
         position: Position,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<usize> {
         stopped.refresh().await?;
-        for resume in stopped.resume_requested().await? {
+        let requested = stopped.resume_requested().await?;
+        let handled = requested.len();
+        for resume in requested {
             let mut events = Vec::new();
             let mut after = resume.from_sequence - 1;
             loop {
@@ -348,7 +421,7 @@ impl Relay {
             }
         }
         self.metrics.stopped_streams.set(stopped.len() as i64);
-        Ok(())
+        Ok(handled)
     }
 
     /// Produces the events and waits for every acknowledgement.

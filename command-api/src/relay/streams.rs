@@ -10,7 +10,7 @@
 //! to its checkpoint, in order, and forgets the stop. Events after the checkpoint follow through
 //! the normal cursor.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use sqlx::{PgPool, Row};
 
@@ -19,7 +19,7 @@ use sqlx::{PgPool, Row};
 pub struct StoppedStreams {
     pool: PgPool,
     relay: String,
-    stopped: HashSet<(String, String)>,
+    stopped: Stops,
 }
 
 /// A stream an operator asked to resume.
@@ -35,7 +35,7 @@ impl StoppedStreams {
         let mut streams = Self {
             pool,
             relay: relay.to_owned(),
-            stopped: HashSet::new(),
+            stopped: Stops::default(),
         };
         streams.refresh().await?;
         Ok(streams)
@@ -44,21 +44,30 @@ impl StoppedStreams {
     /// Re-reads the table (another relay instance or an operator may have changed it).
     pub async fn refresh(&mut self) -> sqlx::Result<()> {
         let rows = sqlx::query(
-            "SELECT aggregate_type, aggregate_id FROM relay_stopped_streams WHERE relay = $1",
+            "SELECT aggregate_type, aggregate_id, from_sequence FROM relay_stopped_streams
+             WHERE relay = $1",
         )
         .bind(&self.relay)
         .fetch_all(&self.pool)
         .await?;
-        self.stopped = rows
-            .iter()
-            .map(|r| Ok((r.try_get("aggregate_type")?, r.try_get("aggregate_id")?)))
-            .collect::<sqlx::Result<_>>()?;
+        let mut stopped = Stops::default();
+        for r in &rows {
+            stopped.insert(
+                r.try_get("aggregate_type")?,
+                r.try_get("aggregate_id")?,
+                r.try_get("from_sequence")?,
+            );
+        }
+        self.stopped = stopped;
         Ok(())
     }
 
-    pub fn is_stopped(&self, aggregate_type: &str, aggregate_id: &str) -> bool {
+    /// Whether the event at `sequence` of the aggregate is held back by a stop. The events
+    /// before the stopped one are not: a batch read again (its send failed after a later event
+    /// of it stopped the stream) still publishes them.
+    pub fn is_stopped(&self, aggregate_type: &str, aggregate_id: &str, sequence: i64) -> bool {
         self.stopped
-            .contains(&(aggregate_type.to_owned(), aggregate_id.to_owned()))
+            .is_stopped(aggregate_type, aggregate_id, sequence)
     }
 
     pub fn len(&self) -> usize {
@@ -66,7 +75,7 @@ impl StoppedStreams {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stopped.is_empty()
+        self.stopped.len() == 0
     }
 
     /// Stops a stream at `sequence`; stopping a stopped stream keeps its first stop.
@@ -90,7 +99,7 @@ impl StoppedStreams {
         .execute(&self.pool)
         .await?;
         self.stopped
-            .insert((aggregate_type.to_owned(), aggregate_id.to_owned()));
+            .insert(aggregate_type.to_owned(), aggregate_id.to_owned(), sequence);
         Ok(())
     }
 
@@ -126,7 +135,66 @@ impl StoppedStreams {
         .execute(&self.pool)
         .await?;
         self.stopped
-            .remove(&(resume.aggregate_type.clone(), resume.aggregate_id.clone()));
+            .remove(&resume.aggregate_type, &resume.aggregate_id);
         Ok(())
+    }
+}
+
+/// The stops in memory: per aggregate type, then id, the sequence its stream stopped at.
+/// Looked up with borrowed names for every event the relay reads.
+#[derive(Debug, Clone, Default)]
+struct Stops(HashMap<String, HashMap<String, i64>>);
+
+impl Stops {
+    fn is_stopped(&self, aggregate_type: &str, aggregate_id: &str, sequence: i64) -> bool {
+        self.0
+            .get(aggregate_type)
+            .and_then(|ids| ids.get(aggregate_id))
+            .is_some_and(|from| sequence >= *from)
+    }
+
+    /// Keeps the first stop of a stream, as the table does.
+    fn insert(&mut self, aggregate_type: String, aggregate_id: String, from_sequence: i64) {
+        self.0
+            .entry(aggregate_type)
+            .or_default()
+            .entry(aggregate_id)
+            .or_insert(from_sequence);
+    }
+
+    fn remove(&mut self, aggregate_type: &str, aggregate_id: &str) {
+        if let Some(ids) = self.0.get_mut(aggregate_type) {
+            ids.remove(aggregate_id);
+            if ids.is_empty() {
+                self.0.remove(aggregate_type);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.values().map(HashMap::len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Stops;
+
+    #[test]
+    fn a_stop_holds_back_its_event_and_later_ones_only() {
+        let mut stops = Stops::default();
+        stops.insert("character".into(), "a".into(), 5);
+        // A second stop of the same stream keeps the first.
+        stops.insert("character".into(), "a".into(), 9);
+        stops.insert("wallet".into(), "a".into(), 1);
+        assert_eq!(stops.len(), 2);
+        assert!(!stops.is_stopped("character", "a", 4), "before the stop");
+        assert!(stops.is_stopped("character", "a", 5));
+        assert!(stops.is_stopped("character", "a", 6));
+        assert!(!stops.is_stopped("character", "b", 6), "another aggregate");
+        assert!(stops.is_stopped("wallet", "a", 1), "per aggregate type");
+        stops.remove("character", "a");
+        assert!(!stops.is_stopped("character", "a", 6));
+        assert_eq!(stops.len(), 1);
     }
 }

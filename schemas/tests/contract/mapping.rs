@@ -2,9 +2,11 @@
 
 use apache_avro::schema::Schema;
 use apache_avro::types::Value;
+use apache_avro::writer::datum::GenericDatumWriter;
 use chaos_schemas::{
-    catalogue, current_schema, dead_letter_topic, decode_body, encode_body, fields_json, from_avro,
-    headers, to_avro, topic_for, AnyEvent, Error, PublishedEvent, AGGREGATES,
+    catalogue, current_schema, dead_letter_topic, decode_body, encode_body, encode_body_direct,
+    fields_json, from_avro, headers, to_avro, topic_for, AnyEvent, Error, PublishedEvent,
+    AGGREGATES,
 };
 use proptest::prelude::*;
 
@@ -109,6 +111,23 @@ fn every_sample_maps_to_its_record_and_back_unchanged() {
     }
 }
 
+/// What apache_avro's own writer makes of the event's value.
+fn generic_body(event: &PublishedEvent) -> Vec<u8> {
+    GenericDatumWriter::builder(schema_of(event))
+        .build()
+        .and_then(|w| w.write_value_to_vec(to_avro(event)))
+        .expect("the value matches its schema")
+}
+
+#[test]
+fn the_direct_writer_takes_every_event_type_and_writes_apache_avros_bytes() {
+    for event in published_samples() {
+        let direct = encode_body_direct(&event)
+            .unwrap_or_else(|| panic!("{} is left to apache_avro", event.record_name()));
+        assert_eq!(direct, generic_body(&event), "{}", event.record_name());
+    }
+}
+
 #[test]
 fn to_avro_output_resolves_against_the_schema() {
     for event in published_samples() {
@@ -128,6 +147,7 @@ proptest! {
         prop_assert!(value.validate(schema_of(&event)));
         prop_assert_eq!(&from_avro(&record, value).unwrap(), &event);
         let bytes = encode_body(&event);
+        prop_assert_eq!(&bytes, &generic_body(&event));
         prop_assert_eq!(&decode_body(schema_of(&event), &bytes).unwrap(), &event);
     }
 }
