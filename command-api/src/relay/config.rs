@@ -26,8 +26,8 @@ pub struct DatabaseConfig {
 pub struct RelayConfig {
     /// Most events read and produced per batch. Live, a batch is what was appended since the
     /// last one; catching up on a backlog, larger batches cost less per event
-    /// (`relay_bench --batch N`, one run each: 52,000 events/s at 250, 76,000 at 1,000,
-    /// 100,000 at 5,000).
+    /// (`relay_bench --batch N`: about 52,000 events/s at 250, 75,000 at 1,000, 100,000 at
+    /// 5,000).
     pub batch_size: u32,
     /// Longest wait for a NOTIFY before looking anyway (the polling fallback).
     pub poll_interval_ms: u64,

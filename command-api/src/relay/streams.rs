@@ -75,7 +75,7 @@ impl StoppedStreams {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.stopped.len() == 0
+        self.stopped.is_empty()
     }
 
     /// Stops a stream at `sequence`; stopping a stopped stream keeps its first stop.
@@ -174,6 +174,11 @@ impl Stops {
     fn len(&self) -> usize {
         self.0.values().map(HashMap::len).sum()
     }
+
+    /// `remove` drops a type left without ids, so no empty inner map remains.
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -196,5 +201,7 @@ mod tests {
         stops.remove("character", "a");
         assert!(!stops.is_stopped("character", "a", 6));
         assert_eq!(stops.len(), 1);
+        stops.remove("wallet", "a");
+        assert!(stops.is_empty());
     }
 }
