@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::collections::HashSet;
 
+use anyhow::Context as _;
 use chaos_readmodel::{DocumentStore, KeyKind};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -126,12 +127,16 @@ pub async fn compute(store: &dyn DocumentStore, root: &str) -> anyhow::Result<Ch
         for (key, doc) in owned.iter().zip(store.get_many(&owned).await?) {
             let Some(doc) = doc else { continue }; // deleted since the scan
             let positions = serde_json::to_string(&doc.positions)?;
+            let body = doc
+                .body
+                .to_value()
+                .with_context(|| format!("the body of {key} is not JSON"))?;
             sum.add(&[
                 b"doc",
                 &key.as_bytes()[root.len()..],
                 &doc.applied.to_le_bytes(),
                 positions.as_bytes(),
-                canonical(&doc.body).as_bytes(),
+                canonical(&body).as_bytes(),
             ]);
             documents += 1;
         }
@@ -258,7 +263,7 @@ mod tests {
                 revision,
                 applied: 3,
                 positions: [("character/c1".to_owned(), 3)].into(),
-                body,
+                body: body.into(),
             },
             log: vec![LogAppend {
                 key: format!("{root}sheet:log:{{c1}}"),

@@ -157,10 +157,19 @@ async fn check(
             json!(stored.positions),
         ));
     }
-    if canonical(&expected.body) != canonical(&stored.body) {
-        for (path, e, f) in json_differences("", &expected.body, &stored.body) {
-            out.push(diff(&format!("body{path}"), e, f));
+    let expected_body = expected.body.to_value()?;
+    match stored.body.to_value() {
+        Ok(stored_body) if canonical(&expected_body) != canonical(&stored_body) => {
+            for (path, e, f) in json_differences("", &expected_body, &stored_body) {
+                out.push(diff(&format!("body{path}"), e, f));
+            }
         }
+        Ok(_) => {}
+        Err(e) => out.push(diff(
+            "body",
+            expected_body.clone(),
+            json!(format!("not JSON: {e}")),
+        )),
     }
     for log in view.logs() {
         let log_key = keys.log(view.name(), log, id);
@@ -179,7 +188,7 @@ async fn check(
             ));
         }
     }
-    for (board, score) in view.boards(id, &expected.body) {
+    for (board, score) in view.boards(id, &expected_body) {
         let board_key = keys.board(view.name(), &board);
         let found = store.board_rank(&board_key, id).await?.map(|(_, s)| s);
         if found != Some(score) {

@@ -178,7 +178,8 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
     assert_eq!(metrics.duplicates.with_label_values(&["redis"]).get(), 1);
     let sheet = store.get(&key).await.unwrap().unwrap();
     assert_eq!(
-        sheet.body["character"]["zone"], "starter_meadow",
+        sheet.body.to_value().unwrap()["character"]["zone"],
+        "starter_meadow",
         "the gap event was not applied"
     );
     assert_eq!(sheet.applied, 2);

@@ -23,6 +23,6 @@ pub use redis::{RedisConfig, RedisStore};
 pub use served::Served;
 pub use sqlite::SqliteStore;
 pub use store::{
-    BoardOp, CasWrite, Document, DocumentStore, KeyKind, LogAppend, ScanPage, StoreError,
+    BoardOp, Body, CasWrite, Document, DocumentStore, KeyKind, LogAppend, ScanPage, StoreError,
 };
 pub use view::{Change, LogEntry, View};

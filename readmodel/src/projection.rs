@@ -10,7 +10,7 @@ use chaos_schemas::PublishedEvent;
 
 use crate::keys::Keys;
 use crate::served::Served;
-use crate::store::{BoardOp, CasWrite, Document, DocumentStore, LogAppend, StoreError};
+use crate::store::{BoardOp, Body, CasWrite, Document, DocumentStore, LogAppend, StoreError};
 use crate::view::{source_key, Draft, View};
 
 /// What became of one event.
@@ -87,7 +87,7 @@ struct Lease {
 impl Lease {
     /// The lease a [`LEASE`] document holds (none if it does not read as one).
     fn of(doc: &Document) -> Option<Self> {
-        serde::Deserialize::deserialize(&doc.body).ok()
+        doc.body.decode().ok()
     }
 }
 
@@ -150,7 +150,7 @@ impl ViewProjection {
     pub async fn mark(&self, note: serde_json::Value) -> Result<(), StoreError> {
         let key = self.current_keys().await?.doc(MARKER.0, MARKER.1);
         let current = self.store.get(&key).await?;
-        self.put_meta(key, current.map_or(0, |d| d.revision), note)
+        self.put_meta(key, current.map_or(0, |d| d.revision), note.into())
             .await?;
         Ok(())
     }
@@ -198,7 +198,7 @@ impl ViewProjection {
         owner: &str,
         until_ms: i64,
     ) -> Result<bool, StoreError> {
-        let body = serde_json::to_value(Lease {
+        let body = Body::encode(&Lease {
             owner: owner.to_owned(),
             until_ms,
         })
@@ -208,12 +208,7 @@ impl ViewProjection {
 
     /// A projection's own document (under `_meta`: the marker, the lease) over `revision`;
     /// whether the compare-and-set won.
-    async fn put_meta(
-        &self,
-        key: String,
-        revision: u64,
-        body: serde_json::Value,
-    ) -> Result<bool, StoreError> {
+    async fn put_meta(&self, key: String, revision: u64, body: Body) -> Result<bool, StoreError> {
         let won = self
             .store
             .put_many(&[CasWrite {
@@ -457,7 +452,7 @@ impl<'v> Pending<'v> {
                     revision: 0,
                     applied: 0,
                     positions: Default::default(),
-                    body: serde_json::Value::Null,
+                    body: Body::null(),
                 },
             ),
         };
@@ -630,7 +625,7 @@ mod tests {
             .unwrap();
         assert_eq!(doc.position("character/c1"), 5);
         assert_eq!(doc.applied, 5, "each event applied once");
-        assert_eq!(doc.body["character"]["xp"], 4);
+        assert_eq!(doc.body.to_value().unwrap()["character"]["xp"], 4);
 
         // A read model lost entirely: the next event rebuilds the document from its first.
         let fresh = Arc::new(MemoryStore::default());
@@ -645,6 +640,38 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((doc.position("character/c1"), doc.applied), (6, 6));
+    }
+
+    /// A stored body is parsed only by the view that reads it: text that is not JSON (or not
+    /// the view's document) dead-letters the document's events and leaves it as it was.
+    #[tokio::test]
+    async fn a_stored_body_that_does_not_read_dead_letters_its_events() {
+        let store = Arc::new(MemoryStore::default());
+        let key = Keys::new("t:", "v1").doc("sheet", "c1");
+        let broken = Document {
+            revision: 1,
+            applied: 1,
+            positions: [("character/c1".to_owned(), 1)].into(),
+            body: Body::from_text("{\"character\": ".to_owned()),
+        };
+        let write = CasWrite {
+            key: key.clone(),
+            expected: 0,
+            doc: broken.clone(),
+            log: Vec::new(),
+            boards: Vec::new(),
+        };
+        assert_eq!(store.put_many(&[write]).await.unwrap(), vec![true]);
+
+        let verdicts = projection(store.clone())
+            .apply_batch(&[event("c1", 2)])
+            .await
+            .unwrap();
+        assert!(
+            matches!(&verdicts[0], Verdict::DeadLetter(r) if r.contains("stored document")),
+            "{verdicts:?}"
+        );
+        assert_eq!(store.get(&key).await.unwrap(), Some(broken));
     }
 
     /// Boards follow documents: a score moves with the document, a character moving zone leaves

@@ -11,7 +11,7 @@ use tokio::sync::{Mutex, Notify};
 use tokio::time::Instant;
 
 use crate::store::{
-    BoardOp, CasWrite, Document, DocumentStore, KeyKind, Result, ScanPage, StoreError, Watch,
+    BoardOp, Body, CasWrite, Document, DocumentStore, KeyKind, Result, ScanPage, StoreError, Watch,
 };
 
 /// Compare-and-set of one document, its log entries and its board changes, atomically in Redis.
@@ -294,7 +294,7 @@ impl DocumentStore for RedisStore {
                         revision,
                         applied,
                         positions: serde_json::from_str(&positions).map_err(corrupt)?,
-                        body: serde_json::from_str(&body).map_err(corrupt)?,
+                        body: Body::from_text(body),
                     }))
                 }
                 (None, None, None, None) => Ok(None),
@@ -321,7 +321,7 @@ impl DocumentStore for RedisStore {
                 .arg(w.doc.revision)
                 .arg(w.doc.applied)
                 .arg(positions)
-                .arg(w.doc.body.to_string())
+                .arg(w.doc.body.as_str())
                 .arg(w.log.len());
             for entry in &w.log {
                 invocation
@@ -584,7 +584,7 @@ mod tests {
                 revision,
                 applied: revision,
                 positions: Default::default(),
-                body: serde_json::json!({}),
+                body: serde_json::json!({}).into(),
             },
             log: vec![],
             boards: vec![],

@@ -18,7 +18,7 @@ use serde_json::Value;
 use tokio::sync::{Notify, Semaphore};
 
 use crate::store::{
-    BoardOp, CasWrite, Document, DocumentStore, KeyKind, Result, ScanPage, StoreError, Watch,
+    BoardOp, Body, CasWrite, Document, DocumentStore, KeyKind, Result, ScanPage, StoreError, Watch,
 };
 
 const SCHEMA: &str = "
@@ -399,7 +399,7 @@ impl DocumentStore for SqliteStore {
                         revision: uint(revision),
                         applied: uint(applied),
                         positions: serde_json::from_str(&positions).map_err(corrupt(key))?,
-                        body: serde_json::from_str(&body).map_err(corrupt(key))?,
+                        body: Body::from_text(body),
                     })
                 })
                 .transpose()
@@ -420,7 +420,7 @@ impl DocumentStore for SqliteStore {
                 revision: int(w.doc.revision),
                 applied: int(w.doc.applied),
                 positions: serde_json::to_string(&w.doc.positions).unwrap_or_default(),
-                body: w.doc.body.to_string(),
+                body: w.doc.body.as_str().to_owned(),
                 log: w
                     .log
                     .iter()
@@ -695,7 +695,7 @@ mod tests {
                 revision: 1,
                 applied: 1,
                 positions: [("x/1".to_owned(), 1)].into(),
-                body: serde_json::json!({}),
+                body: serde_json::json!({}).into(),
             },
             log: vec![],
             boards: vec![],

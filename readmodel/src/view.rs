@@ -11,6 +11,7 @@
 //! once, changed event by event, encoded once. A view written against its own document type
 //! ([`Typed`]) gets drafts that hold that type; any other view gets drafts over the JSON body.
 
+use crate::store::Body;
 use chaos_schemas::PublishedEvent;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -62,7 +63,10 @@ pub trait View: Send + Sync + std::fmt::Debug + 'static {
     }
 
     /// Opens a document (absent until its first event) for a run of events.
-    fn draft(&self, body: Option<Value>) -> Result<Box<dyn Draft + '_>, String> {
+    fn draft(&self, body: Option<Body>) -> Result<Box<dyn Draft + '_>, String> {
+        let body = body
+            .map(|b| b.to_value().map_err(|e| format!("stored document: {e}")))
+            .transpose()?;
         Ok(Box::new(JsonDraft { view: self, body }))
     }
 }
@@ -72,8 +76,8 @@ pub trait Draft: Send {
     /// Applies one event; `Err` (the event cannot follow the document) changes nothing.
     fn apply(&mut self, event: &PublishedEvent) -> Result<Vec<LogEntry>, String>;
 
-    /// The document as it stands, to store (`Null` if it never got an event).
-    fn body(&self) -> Result<Value, String>;
+    /// The document as it stands, to store (`null` if it never got an event).
+    fn body(&self) -> Result<Body, String>;
 
     /// The boards the document is on as it stands ([`View::boards`]).
     fn boards(&self, id: &str) -> Vec<(String, f64)>;
@@ -92,8 +96,8 @@ impl<V: View + ?Sized> Draft for JsonDraft<'_, V> {
         Ok(change.log)
     }
 
-    fn body(&self) -> Result<Value, String> {
-        Ok(self.body.clone().unwrap_or(Value::Null))
+    fn body(&self) -> Result<Body, String> {
+        Ok(self.body.as_ref().map(Body::from_value).unwrap_or_default())
     }
 
     fn boards(&self, id: &str) -> Vec<(String, f64)> {
@@ -146,10 +150,10 @@ impl<T: Typed> Draft for TypedDraft<'_, T> {
         self.view.step(&mut self.doc, event)
     }
 
-    fn body(&self) -> Result<Value, String> {
+    fn body(&self) -> Result<Body, String> {
         match &self.doc {
-            Some(doc) => write(doc),
-            None => Ok(Value::Null),
+            Some(doc) => Body::encode(doc).map_err(|e| format!("document: {e}")),
+            None => Ok(Body::null()),
         }
     }
 
@@ -197,10 +201,10 @@ impl<T: Typed> View for T {
         }
     }
 
-    fn draft(&self, body: Option<Value>) -> Result<Box<dyn Draft + '_>, String> {
+    fn draft(&self, body: Option<Body>) -> Result<Box<dyn Draft + '_>, String> {
         let doc = body
             .filter(|b| !b.is_null())
-            .map(|b| serde_json::from_value(b).map_err(|e| format!("stored document: {e}")))
+            .map(|b| b.decode().map_err(|e| format!("stored document: {e}")))
             .transpose()?;
         Ok(Box::new(TypedDraft { view: self, doc }))
     }

@@ -338,7 +338,7 @@ pub fn mismatches(
     );
 
     // The profile.
-    let profile: ProfileDoc = serde_json::from_value(profile_doc.body.clone())?;
+    let profile: ProfileDoc = profile_doc.body.decode()?;
     let state = fold::<Character>(character)?;
     let state = state
         .state()
@@ -435,7 +435,7 @@ pub fn mismatches(
     );
 
     // The timeline: the document, then the entries one by one.
-    let doc: TimelineDoc = serde_json::from_value(timeline_doc.body.clone())?;
+    let doc: TimelineDoc = timeline_doc.body.decode()?;
     check(
         "timeline entries",
         doc.entries.to_string(),

@@ -17,8 +17,8 @@ use utoipa::{IntoParams, OpenApi, PartialSchema, ToSchema};
 
 use super::characters::SHEET_SOURCES;
 use super::common::{
-    no_character, parse_id, problem, read, read_body, tagged, unavailable, unknown_parameter,
-    Answer, Params, QuerySpec, ReadHeaders,
+    body, no_character, parse_id, problem, read, tagged, unavailable, unknown_parameter, Answer,
+    Params, QuerySpec, ReadHeaders,
 };
 use crate::AppState;
 
@@ -216,7 +216,7 @@ async fn entries(
     for (i, ((id, score), doc)) in members.into_iter().zip(docs).enumerate() {
         // A member is on a board only with its sheet; one read mid-rebuild is skipped.
         let Some(doc) = doc else { continue };
-        let stored: SheetDoc = read_body(doc.body, &id)?;
+        let stored: SheetDoc = body(&doc, &id)?;
         let Some(c) = stored.character else { continue };
         out.push(BoardEntry {
             rank: first_rank + i as u64,

@@ -224,8 +224,10 @@ pub(crate) fn tagged<T: Serialize>(headers: &HeaderMap, tag: String, body: &T) -
     response
 }
 
+/// A document's stored body as the view's type (`unavailable` if it does not read).
 pub(crate) fn body<T: for<'de> Deserialize<'de>>(doc: &Document, key: &str) -> Result<T, Response> {
-    serde_json::from_value(doc.body.clone())
+    doc.body
+        .decode()
         .map_err(|e| unavailable(format!("document {key} does not read: {e}")))
 }
 
@@ -287,14 +289,6 @@ impl<S: Send + Sync, Q: QuerySpec> FromRequestParts<S> for Params<Q> {
 /// The refusal of a parameter the operation does not take.
 pub(crate) fn unknown_parameter() -> Result<(), String> {
     Err("is not a parameter of this operation".to_owned())
-}
-
-/// A document's stored body as the view's type (`unavailable` if it does not read).
-pub(crate) fn read_body<T: for<'de> Deserialize<'de>>(
-    value: serde_json::Value,
-    key: &str,
-) -> Result<T, Response> {
-    serde_json::from_value(value).map_err(|e| unavailable(format!("{key} does not read: {e}")))
 }
 
 #[cfg(test)]

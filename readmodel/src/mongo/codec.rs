@@ -3,7 +3,7 @@
 use mongodb::bson::{self, doc, Bson, Document as BsonDoc};
 use serde_json::Value;
 
-use crate::store::{BoardOp, Document, LogAppend, StoreError};
+use crate::store::{BoardOp, Body, Document, LogAppend, StoreError};
 
 /// A JSON value as BSON: objects become embedded documents (queryable in MongoDB), integers
 /// `Int64`, other numbers `Double`.
@@ -11,6 +11,14 @@ pub(super) fn to_bson(key: &str, value: &Value) -> Result<Bson, StoreError> {
     bson::to_bson(value).map_err(|e| StoreError::Corrupt {
         key: key.to_owned(),
         reason: format!("not storable as BSON: {e}"),
+    })
+}
+
+/// A body as JSON, to store as BSON (an embedded document, queryable with MongoDB's tools).
+fn body_value(key: &str, body: &Body) -> Result<Value, StoreError> {
+    body.to_value().map_err(|e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: format!("the body is not JSON: {e}"),
     })
 }
 
@@ -63,7 +71,7 @@ pub(super) fn doc_fields(key: &str, doc: &Document) -> Result<BsonDoc, StoreErro
         "rev": i64_of(key, "revision", doc.revision)?,
         "applied": i64_of(key, "applied", doc.applied)?,
         "positions": positions,
-        "body": to_bson(key, &doc.body)?,
+        "body": to_bson(key, &body_value(key, &doc.body)?)?,
     })
 }
 
@@ -87,7 +95,7 @@ pub(super) fn doc_from_bson(key: &str, stored: &BsonDoc) -> Result<Document, Sto
         revision: u64::try_from(revision).map_err(|_| corrupt(key, "negative revision"))?,
         applied: u64::try_from(applied).map_err(|_| corrupt(key, "negative applied count"))?,
         positions,
-        body: to_json(stored.get("body").cloned().unwrap_or(Bson::Null)),
+        body: Body::from_value(&to_json(stored.get("body").cloned().unwrap_or(Bson::Null))),
     })
 }
 

@@ -28,7 +28,7 @@ fn doc(revision: u64) -> Document {
         revision,
         applied: revision,
         positions: [("x/1".to_owned(), revision)].into(),
-        body: json!({ "rev": revision }),
+        body: json!({ "rev": revision }).into(),
     }
 }
 

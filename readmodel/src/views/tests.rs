@@ -166,7 +166,7 @@ async fn profile_and_timeline_of_a_character_and_its_wallet() {
 
     let keys = Keys::new("t:", "v1");
     let profile = store.get(&keys.doc("profile", ID)).await.unwrap().unwrap();
-    let profile: ProfileDoc = serde_json::from_value(profile.body).unwrap();
+    let profile: ProfileDoc = profile.body.decode().unwrap();
     let c = profile.character.as_ref().unwrap();
     assert_eq!(
         (c.name.as_str(), c.class.as_str(), c.level),
@@ -189,7 +189,7 @@ async fn profile_and_timeline_of_a_character_and_its_wallet() {
     assert_eq!(profile.last_event_at, Some(at(7)));
 
     let timeline = store.get(&keys.doc("timeline", ID)).await.unwrap().unwrap();
-    let timeline: TimelineDoc = serde_json::from_value(timeline.body).unwrap();
+    let timeline: TimelineDoc = timeline.body.decode().unwrap();
     assert_eq!(timeline.entries, 9);
     assert_eq!(timeline.by_aggregate["character"], 6);
     assert_eq!(timeline.by_aggregate["wallet"], 3);
