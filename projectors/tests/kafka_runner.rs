@@ -7,18 +7,43 @@ use std::time::{Duration, Instant};
 
 use chaos_domain::{AccountId, CharacterEvent, CharacterName, GameEvent};
 use chaos_platform::kafka::{delete_topics, ensure_topics, KafkaConfig};
-use chaos_projectors::runner::{Batching, KafkaRunner, ProjectorMetrics};
-use chaos_readmodel::{DocumentStore, Keys, MemoryStore, ViewProjection};
+use chaos_projectors::runner::{
+    Batching, FeedOffset, KafkaRunner, ProjectionSink, ProjectorMetrics, Verdict,
+};
+use chaos_readmodel::{DocumentStore, Keys, MemoryStore, StoreError, ViewProjection};
 use chaos_schemas::{AnyEvent, AvroCodec, EventEnvelope, PublishedEvent};
 use chrono::{TimeZone, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::message::Headers;
+use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
 
 fn env(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// The local broker, under a topic prefix of this test's own.
+fn kafka_config() -> KafkaConfig {
+    KafkaConfig {
+        bootstrap_servers: env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
+        topic_prefix: format!("t{}.", uuid::Uuid::new_v4().simple()),
+        partitions: 1,
+        replication_factor: 1,
+        options: Default::default(),
+        security_protocol: "plaintext".into(),
+        sasl_mechanism: String::new(),
+        sasl_username: String::new(),
+        sasl_password: Default::default(),
+        ssl_ca_location: String::new(),
+    }
+}
+
+fn registry_url() -> String {
+    env(
+        "SCHEMA_REGISTRY_URL",
+        "http://127.0.0.1:8081/apis/ccompat/v7",
+    )
 }
 
 fn published(id: &str, sequence: u64, event: CharacterEvent) -> PublishedEvent {
@@ -52,22 +77,8 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
-    let kafka = KafkaConfig {
-        bootstrap_servers: env("KAFKA_BOOTSTRAP_SERVERS", "127.0.0.1:9092"),
-        topic_prefix: format!("t{}.", uuid::Uuid::new_v4().simple()),
-        partitions: 1,
-        replication_factor: 1,
-        options: Default::default(),
-        security_protocol: "plaintext".into(),
-        sasl_mechanism: String::new(),
-        sasl_username: String::new(),
-        sasl_password: Default::default(),
-        ssl_ca_location: String::new(),
-    };
-    let registry = env(
-        "SCHEMA_REGISTRY_URL",
-        "http://127.0.0.1:8081/apis/ccompat/v7",
-    );
+    let kafka = kafka_config();
+    let registry = registry_url();
     let topic = kafka.topic("chaos.character.events");
     let dead = kafka.topic("chaos.deadletter.redis");
     ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
@@ -246,4 +257,185 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
     delete_topics(&kafka.client_config(), &[topic, dead])
         .await
         .unwrap();
+}
+
+/// Wants only `CharacterCreated`; says so to the feed (filters) or not.
+#[derive(Debug)]
+struct Picky {
+    filters: bool,
+    seen: std::sync::Mutex<Vec<String>>,
+}
+
+#[async_trait::async_trait]
+impl ProjectionSink for Picky {
+    fn name(&self) -> &str {
+        "picky"
+    }
+
+    fn wants(&self, _aggregate_type: &str, event_type: &str) -> bool {
+        event_type == "CharacterCreated"
+    }
+
+    fn filters(&self) -> bool {
+        self.filters
+    }
+
+    async fn apply_batch(
+        &self,
+        events: &[PublishedEvent],
+        _checkpoint: &[FeedOffset],
+    ) -> Result<Vec<Verdict>, StoreError> {
+        let mut seen = self.seen.lock().unwrap();
+        Ok(events
+            .iter()
+            .map(|e| {
+                seen.push(e.envelope.event_type.clone());
+                if self.wants(&e.envelope.aggregate_type, &e.envelope.event_type) {
+                    Verdict::Applied
+                } else {
+                    Verdict::Ignored
+                }
+            })
+            .collect())
+    }
+}
+
+/// A sink that filters gets the messages it does not want acknowledged by their headers,
+/// never decoded (an undecodable one is not a dead letter); a sink that does not filter gets
+/// every message decoded, its headers unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_filtering_sink_skips_unwanted_messages_by_their_headers_undecoded() {
+    let kafka = kafka_config();
+    let registry = registry_url();
+    let topic = kafka.topic("chaos.character.events");
+    let dead = kafka.topic("chaos.deadletter.picky");
+    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
+        .await
+        .unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let created = published(
+        &id,
+        1,
+        CharacterEvent::CharacterCreated {
+            owner: AccountId::from_uuid(uuid::Uuid::from_u128(1)),
+            name: CharacterName::parse("Pik").unwrap(),
+            class: "ranger".into(),
+            level: 1,
+            max_hp: 100,
+            max_mana: 80,
+            zone: "whispering_woods".into(),
+            skills: vec!["strike".into()],
+            created_at: Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap(),
+        },
+    );
+    let codec = AvroCodec::new(&registry).unwrap();
+    let headers_of = |pairs: &[(&str, String)]| {
+        pairs.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
+            h.insert(Header {
+                key,
+                value: Some(value.as_str()),
+            })
+        })
+    };
+    // An unwanted event type whose body does not decode, then a wanted event.
+    let unwanted = headers_of(&[
+        ("aggregate_type", "character".to_owned()),
+        ("event_type", "ZoneEntered".to_owned()),
+    ]);
+    let producer: FutureProducer = kafka.client_config().create().unwrap();
+    let sends: [(&[u8], OwnedHeaders); 2] = [
+        (b"not avro at all", unwanted),
+        (
+            &codec.encode(&topic, &created).await.unwrap(),
+            headers_of(&created.headers()),
+        ),
+    ];
+    for (payload, headers) in sends {
+        producer
+            .send(
+                FutureRecord::to(&topic)
+                    .key(&id)
+                    .payload(payload)
+                    .headers(headers),
+                Duration::from_secs(10),
+            )
+            .await
+            .unwrap();
+    }
+
+    for filters in [true, false] {
+        let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
+        let sink = Arc::new(Picky {
+            filters,
+            seen: Default::default(),
+        });
+        let runner = KafkaRunner::new(
+            "picky",
+            &kafka,
+            &format!("picky-{filters}"),
+            vec![topic.clone()],
+            dead.clone(),
+            AvroCodec::new(&registry).unwrap(),
+            SharedSink(sink.clone()),
+            metrics.clone(),
+            Batching::new(100, Duration::from_millis(5)),
+        )
+        .unwrap();
+        let stop = CancellationToken::new();
+        let handle = {
+            let stop = stop.clone();
+            tokio::spawn(async move { runner.run(stop).await })
+        };
+        let expected_dead = u64::from(!filters);
+        wait_until(
+            "the wanted event (and the dead letter of a sink that decodes)",
+            || {
+                let (sink, metrics) = (sink.clone(), metrics.clone());
+                async move {
+                    !sink.seen.lock().unwrap().is_empty()
+                        && metrics.dead_letters.with_label_values(&["picky"]).get() == expected_dead
+                }
+            },
+        )
+        .await;
+        stop.cancel();
+        handle.await.unwrap().unwrap();
+        assert_eq!(*sink.seen.lock().unwrap(), vec!["CharacterCreated"]);
+        assert_eq!(metrics.applied.with_label_values(&["picky"]).get(), 1);
+        assert_eq!(
+            metrics.dead_letters.with_label_values(&["picky"]).get(),
+            expected_dead,
+            "filters: {filters}"
+        );
+    }
+    delete_topics(&kafka.client_config(), &[topic, dead])
+        .await
+        .unwrap();
+}
+
+/// A sink shared with the test, which reads what it saw.
+#[derive(Debug)]
+struct SharedSink(Arc<Picky>);
+
+#[async_trait::async_trait]
+impl ProjectionSink for SharedSink {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn wants(&self, aggregate_type: &str, event_type: &str) -> bool {
+        self.0.wants(aggregate_type, event_type)
+    }
+
+    fn filters(&self) -> bool {
+        self.0.filters()
+    }
+
+    async fn apply_batch(
+        &self,
+        events: &[PublishedEvent],
+        checkpoint: &[FeedOffset],
+    ) -> Result<Vec<Verdict>, StoreError> {
+        self.0.apply_batch(events, checkpoint).await
+    }
 }

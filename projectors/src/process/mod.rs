@@ -215,6 +215,10 @@ impl ProjectionSink for ProcessSink {
             && self.manager.event_types().contains(&event_type)
     }
 
+    fn filters(&self) -> bool {
+        true
+    }
+
     async fn apply_batch(
         &self,
         events: &[PublishedEvent],

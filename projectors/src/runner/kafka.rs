@@ -356,8 +356,12 @@ impl KafkaRunner {
     }
 
     /// Whether the sink does not want this message, by the relay's `aggregate_type` and
-    /// `event_type` headers. A message without them is decoded (and the sink decides).
+    /// `event_type` headers. A message without them is decoded (and the sink decides); so is
+    /// every message of a sink that does not filter ([`ProjectionSink::filters`]).
     fn skip(&self, message: &BorrowedMessage<'_>) -> bool {
+        if !self.projection.filters() {
+            return false;
+        }
         match (
             header(message, headers::AGGREGATE_TYPE),
             header(message, headers::EVENT_TYPE),
