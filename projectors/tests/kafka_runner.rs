@@ -11,7 +11,7 @@ use chaos_projectors::runner::{
     Batching, FeedOffset, KafkaRunner, ProjectionSink, ProjectorMetrics, Verdict,
 };
 use chaos_readmodel::{DocumentStore, Keys, MemoryStore, StoreError, ViewProjection};
-use chaos_schemas::{AnyEvent, AvroCodec, EventEnvelope, PublishedEvent};
+use chaos_schemas::{frame, unframe, AnyEvent, AvroCodec, EventEnvelope, PublishedEvent};
 use chrono::{TimeZone, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
@@ -300,11 +300,12 @@ impl ProjectionSink for Picky {
     }
 }
 
-/// A sink that filters gets the messages it does not want acknowledged by their headers,
-/// never decoded (an undecodable one is not a dead letter); a sink that does not filter gets
-/// every message decoded, its headers unread.
+/// A sink that filters gets the messages it does not want acknowledged by the record their
+/// schema id names (no headers needed), else by their headers, never decoded (an undecodable
+/// one is not a dead letter); a sink that does not filter gets every message decoded, its
+/// headers unread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_filtering_sink_skips_unwanted_messages_by_their_headers_undecoded() {
+async fn a_filtering_sink_skips_unwanted_messages_undecoded_by_schema_id_or_headers() {
     let kafka = kafka_config();
     let registry = registry_url();
     let topic = kafka.topic("chaos.character.events");
@@ -329,6 +330,18 @@ async fn a_filtering_sink_skips_unwanted_messages_by_their_headers_undecoded() {
         },
     );
     let codec = AvroCodec::new(&registry).unwrap();
+    // The registered id of an unwanted record, framing a body that is not that record's.
+    let entered = published(
+        &id,
+        2,
+        CharacterEvent::ZoneEntered {
+            from_zone: "whispering_woods".into(),
+            to_zone: "ashen_steppe".into(),
+            entered_at: Utc.with_ymd_and_hms(2026, 12, 2, 12, 1, 0).unwrap(),
+        },
+    );
+    let (entered_schema, _) = unframe(&codec.encode(&topic, &entered).await.unwrap()).unwrap();
+    let not_its_body = frame(entered_schema, b"\xff\xff not a ZoneEntered");
     let headers_of = |pairs: &[(&str, String)]| {
         pairs.iter().fold(OwnedHeaders::new(), |h, (key, value)| {
             h.insert(Header {
@@ -337,14 +350,16 @@ async fn a_filtering_sink_skips_unwanted_messages_by_their_headers_undecoded() {
             })
         })
     };
-    // An unwanted event type whose body does not decode, then a wanted event.
+    // An unwanted event type whose body does not decode, by its headers; another by its
+    // schema id, without headers; then a wanted event.
     let unwanted = headers_of(&[
         ("aggregate_type", "character".to_owned()),
         ("event_type", "ZoneEntered".to_owned()),
     ]);
     let producer: FutureProducer = kafka.client_config().create().unwrap();
-    let sends: [(&[u8], OwnedHeaders); 2] = [
+    let sends: [(&[u8], OwnedHeaders); 3] = [
         (b"not avro at all", unwanted),
+        (&not_its_body, OwnedHeaders::new()),
         (
             &codec.encode(&topic, &created).await.unwrap(),
             headers_of(&created.headers()),
@@ -386,9 +401,9 @@ async fn a_filtering_sink_skips_unwanted_messages_by_their_headers_undecoded() {
             let stop = stop.clone();
             tokio::spawn(async move { runner.run(stop).await })
         };
-        let expected_dead = u64::from(!filters);
+        let expected_dead = if filters { 0 } else { 2 };
         wait_until(
-            "the wanted event (and the dead letter of a sink that decodes)",
+            "the wanted event (and the dead letters of a sink that decodes)",
             || {
                 let (sink, metrics) = (sink.clone(), metrics.clone());
                 async move {

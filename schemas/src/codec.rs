@@ -10,6 +10,7 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 use std::time::Duration;
 
+use apache_avro::Schema;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
 use schema_registry_converter::async_impl::schema_registry::SrSettings;
 use schema_registry_converter::error::SRCError;
@@ -18,7 +19,7 @@ use schema_registry_converter::schema_registry_common::{
 };
 
 use crate::avro::{current_record_of, decode_body, decode_current_body, encode_body};
-use crate::catalogue;
+use crate::catalogue::{self, SchemaVersion};
 use crate::envelope::PublishedEvent;
 use crate::error::{Error, Result};
 
@@ -63,9 +64,10 @@ pub struct AvroCodec {
     /// The id registered for each subject this codec has encoded: a registry id never changes
     /// meaning, so a hit skips the encoder's lookup (which needs the whole schema text).
     registered: RwLock<HashMap<String, u32>>,
-    /// For each writer schema id seen, the record whose current schema it is (no schema
-    /// resolution needed), or `None` for an older version (resolved per message).
-    writers: RwLock<HashMap<u32, Option<&'static str>>>,
+    /// What each writer schema id seen is: its record, and whether it is that record's
+    /// current schema (decoded without schema resolution) or an older version (resolved per
+    /// message).
+    writers: RwLock<HashMap<u32, Writer>>,
     /// Registrations take turns: two tasks encoding the first event of a subject at once would
     /// both ask the registry to create it, and Apicurio refuses the second (409).
     registering: tokio::sync::Mutex<()>,
@@ -155,26 +157,59 @@ impl AvroCodec {
     pub async fn decode(&self, bytes: &[u8]) -> Result<PublishedEvent> {
         let (id, body) = unframe(bytes)?;
         let known = read(&self.writers).get(&id).copied();
-        if let Some(Some(record_name)) = known {
-            return decode_current_body(record_name, body);
+        if let Some(Writer {
+            record: Some(record),
+            current: true,
+        }) = known
+        {
+            return decode_current_body(record.record_name, body);
         }
         let writer = self
             .decoder
             .get_schema(id)
             .await
             .map_err(|e| self.lookup_error(id, e))?;
-        let current = match known {
-            Some(current) => current,
-            None => {
-                let current = current_record_of(&writer.parsed);
-                write(&self.writers).insert(id, current);
-                current
-            }
+        let known = match known {
+            Some(known) => known,
+            None => self.learn(id, &writer.parsed),
         };
-        match current {
-            Some(record_name) => decode_current_body(record_name, body),
-            None => decode_body(&writer.parsed, body),
+        match known.record {
+            Some(record) if known.current => decode_current_body(record.record_name, body),
+            _ => decode_body(&writer.parsed, body),
         }
+    }
+
+    /// The record (aggregate and event type) a wire-format message holds, from the schema id
+    /// in its header alone: its body is not read. The writer schema is fetched from the
+    /// registry once per id, as for [`Self::decode`]. `Ok(None)`: the schema is no record of
+    /// the catalogue (decoding refuses it). A consumer skips the events it does not want with
+    /// this, without decoding them or reading their headers.
+    pub async fn record_of(&self, bytes: &[u8]) -> Result<Option<&'static SchemaVersion>> {
+        let (id, _) = unframe(bytes)?;
+        if let Some(known) = read(&self.writers).get(&id) {
+            return Ok(known.record);
+        }
+        let writer = self
+            .decoder
+            .get_schema(id)
+            .await
+            .map_err(|e| self.lookup_error(id, e))?;
+        Ok(self.learn(id, &writer.parsed).record)
+    }
+
+    /// Remembers what writer schema `id` is.
+    fn learn(&self, id: u32, writer: &Schema) -> Writer {
+        let current = current_record_of(writer);
+        let record = match writer {
+            Schema::Record(r) => catalogue::current_version(&r.name.fullname(None)),
+            _ => None,
+        };
+        let known = Writer {
+            record,
+            current: current.is_some(),
+        };
+        write(&self.writers).insert(id, known);
+        known
     }
 
     fn lookup_error(&self, id: u32, e: SRCError) -> Error {
@@ -197,6 +232,15 @@ impl AvroCodec {
             }
         }
     }
+}
+
+/// What a writer schema id is (see [`AvroCodec::record_of`]).
+#[derive(Debug, Clone, Copy)]
+struct Writer {
+    /// The catalogue's current version of the writer's record, if the catalogue has it.
+    record: Option<&'static SchemaVersion>,
+    /// The writer is that current version (equal in Parsing Canonical Form).
+    current: bool,
 }
 
 /// The caches hold plain maps that no panic can leave half-written: a poisoned lock is still

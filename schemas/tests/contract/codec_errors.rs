@@ -226,3 +226,57 @@ async fn encode_refuses_an_envelope_that_disagrees_with_its_event() {
     let err = codec.encode("t", &event).await.unwrap_err();
     assert!(matches!(err, Error::EventTypeMismatch { .. }), "{err}");
 }
+
+/// `record_of` names a message's record from its schema id alone, for every version of every
+/// record (an older version names its record's current version), without reading the body;
+/// a schema that is no record of the catalogue is `None`, a failed lookup an error.
+#[tokio::test]
+async fn record_of_names_the_record_by_schema_id_without_the_body() {
+    let url = serve(Arc::new(|_: &str, path: &str| {
+        match path
+            .strip_prefix("/schemas/ids/")
+            .and_then(|id| id.parse::<usize>().ok())
+        {
+            Some(id) if (1..=catalogue::CATALOGUE.len()).contains(&id) => {
+                (200, schema_body(catalogue::CATALOGUE[id - 1].text))
+            }
+            Some(1000) => (
+                200,
+                schema_body(
+                    r#"{"type":"record","name":"Other","namespace":"elsewhere","fields":[]}"#,
+                ),
+            ),
+            _ => (404, NOT_FOUND.to_owned()),
+        }
+    }));
+    let codec = AvroCodec::new(&url).unwrap();
+    for (i, version) in catalogue::CATALOGUE.iter().enumerate() {
+        let id = u32::try_from(i + 1).unwrap();
+        // Twice: the first asks the registry, the second answers from what the first learned.
+        for _ in 0..2 {
+            let record = codec
+                .record_of(&frame(id, b"\xff not read"))
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{} v{}", version.record_name, version.version));
+            assert_eq!(
+                record,
+                catalogue::current_version(version.record_name).unwrap()
+            );
+            assert_eq!(
+                (record.aggregate_type, record.event_type),
+                (version.aggregate_type, version.event_type)
+            );
+        }
+    }
+    assert_eq!(codec.record_of(&frame(1000, &[])).await.unwrap(), None);
+    let unknown = codec.record_of(&frame(1001, &[])).await.unwrap_err();
+    assert!(
+        matches!(unknown, Error::UnknownSchemaId { id: 1001, .. }),
+        "{unknown}"
+    );
+    assert!(matches!(
+        codec.record_of(&[7, 0]).await.unwrap_err(),
+        Error::BadFrame(_)
+    ));
+}
