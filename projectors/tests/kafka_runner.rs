@@ -12,7 +12,7 @@ use chaos_projectors::runner::{
 };
 use chaos_readmodel::{DocumentStore, Keys, MemoryStore, StoreError, ViewProjection};
 use chaos_schemas::{frame, unframe, AnyEvent, AvroCodec, EventEnvelope, PublishedEvent};
-use chrono::{TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Header, Headers, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -64,6 +64,25 @@ fn published(id: &str, sequence: u64, event: CharacterEvent) -> PublishedEvent {
     }
 }
 
+/// Event 1 of character `id`: created as a level-1 ranger named `name` at `at`.
+fn created(id: &str, name: &str, at: DateTime<Utc>) -> PublishedEvent {
+    published(
+        id,
+        1,
+        CharacterEvent::CharacterCreated {
+            owner: AccountId::from_uuid(uuid::Uuid::from_u128(1)),
+            name: CharacterName::parse(name).unwrap(),
+            class: "ranger".into(),
+            level: 1,
+            max_hp: 100,
+            max_mana: 80,
+            zone: "whispering_woods".into(),
+            skills: vec!["strike".into()],
+            created_at: at,
+        },
+    )
+}
+
 async fn wait_until<F: std::future::Future<Output = bool>>(
     what: &str,
     mut check: impl FnMut() -> F,
@@ -87,21 +106,7 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
 
     let t = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
     let id = uuid::Uuid::new_v4().to_string();
-    let created = published(
-        &id,
-        1,
-        CharacterEvent::CharacterCreated {
-            owner: AccountId::from_uuid(uuid::Uuid::from_u128(1)),
-            name: CharacterName::parse("Dex").unwrap(),
-            class: "ranger".into(),
-            level: 1,
-            max_hp: 100,
-            max_mana: 80,
-            zone: "whispering_woods".into(),
-            skills: vec!["strike".into()],
-            created_at: t,
-        },
-    );
+    let created = created(&id, "Dex", t);
     let entered = |sequence, to: &str| {
         published(
             &id,
@@ -314,20 +319,10 @@ async fn a_filtering_sink_skips_unwanted_messages_undecoded_by_schema_id_or_head
         .await
         .unwrap();
     let id = uuid::Uuid::new_v4().to_string();
-    let created = published(
+    let created = created(
         &id,
-        1,
-        CharacterEvent::CharacterCreated {
-            owner: AccountId::from_uuid(uuid::Uuid::from_u128(1)),
-            name: CharacterName::parse("Pik").unwrap(),
-            class: "ranger".into(),
-            level: 1,
-            max_hp: 100,
-            max_mana: 80,
-            zone: "whispering_woods".into(),
-            skills: vec!["strike".into()],
-            created_at: Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap(),
-        },
+        "Pik",
+        Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap(),
     );
     let codec = AvroCodec::new(&registry).unwrap();
     // The registered id of an unwanted record, framing a body that is not that record's.
