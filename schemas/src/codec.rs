@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::sync::RwLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use apache_avro::Schema;
 use schema_registry_converter::async_impl::avro::{AvroDecoder, AvroEncoder};
@@ -68,6 +68,12 @@ pub struct AvroCodec {
     /// current schema (decoded without schema resolution) or an older version (resolved per
     /// message).
     writers: RwLock<HashMap<u32, Writer>>,
+    /// When [`Self::record_of`] last failed to reach the registry: for `lookup_pause` after
+    /// that, it answers ids it does not know with that failure at once. Its callers fall
+    /// back to the headers; a hung registry would otherwise hold every such message for a
+    /// whole request timeout.
+    record_lookup_failed: std::sync::Mutex<Option<Instant>>,
+    lookup_pause: Duration,
     /// Registrations take turns: two tasks encoding the first event of a subject at once would
     /// both ask the registry to create it, and Apicurio refuses the second (409).
     registering: tokio::sync::Mutex<()>,
@@ -93,8 +99,21 @@ impl AvroCodec {
             decoder: AvroDecoder::new(settings),
             registered: RwLock::default(),
             writers: RwLock::default(),
+            record_lookup_failed: std::sync::Mutex::default(),
+            lookup_pause: Self::RECORD_LOOKUP_PAUSE,
             registering: tokio::sync::Mutex::default(),
         }
+    }
+
+    /// How long [`Self::record_of`] leaves the registry alone after failing to reach it: longer
+    /// than a request may take ([`Self::REQUEST_TIMEOUT`]).
+    pub const RECORD_LOOKUP_PAUSE: Duration = Duration::from_secs(30);
+
+    /// The same codec with another [`Self::RECORD_LOOKUP_PAUSE`] (tests).
+    #[must_use]
+    pub fn with_record_lookup_pause(mut self, pause: Duration) -> Self {
+        self.lookup_pause = pause;
+        self
     }
 
     /// Registers (or finds) the event's current schema under `<topic>-<record name>` and returns
@@ -183,18 +202,31 @@ impl AvroCodec {
     /// in its header alone: its body is not read. The writer schema is fetched from the
     /// registry once per id, as for [`Self::decode`]. `Ok(None)`: the schema is no record of
     /// the catalogue (decoding refuses it). A consumer skips the events it does not want with
-    /// this, without decoding them or reading their headers.
+    /// this, without decoding them or reading their headers. After a failure to reach the
+    /// registry, an id not known yet fails at once (`RegistryUnavailable`) for
+    /// [`Self::RECORD_LOOKUP_PAUSE`]: the caller falls back to the headers meanwhile.
     pub async fn record_of(&self, bytes: &[u8]) -> Result<Option<&'static SchemaVersion>> {
         let (id, _) = unframe(bytes)?;
         if let Some(known) = read(&self.writers).get(&id) {
             return Ok(known.record);
         }
-        let writer = self
-            .decoder
-            .get_schema(id)
-            .await
-            .map_err(|e| self.lookup_error(id, e))?;
-        Ok(self.learn(id, &writer.parsed).record)
+        let failed = *lock(&self.record_lookup_failed);
+        if failed.is_some_and(|at| at.elapsed() < self.lookup_pause) {
+            return Err(Error::RegistryUnavailable(format!(
+                "schema id {id}: a registry lookup failed less than {:?} ago",
+                self.lookup_pause
+            )));
+        }
+        match self.decoder.get_schema(id).await {
+            Ok(writer) => Ok(self.learn(id, &writer.parsed).record),
+            Err(e) => {
+                let e = self.lookup_error(id, e);
+                if e.is_transient() {
+                    *lock(&self.record_lookup_failed) = Some(Instant::now());
+                }
+                Err(e)
+            }
+        }
     }
 
     /// Remembers what writer schema `id` is.
@@ -247,6 +279,12 @@ struct Writer {
 /// good to use.
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
     lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 

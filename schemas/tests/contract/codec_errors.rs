@@ -280,3 +280,76 @@ async fn record_of_names_the_record_by_schema_id_without_the_body() {
         Error::BadFrame(_)
     ));
 }
+
+/// After `record_of` fails to reach the registry, ids it does not know fail at once for the
+/// pause (its callers fall back to the headers; a hung registry would hold every such message
+/// for a request timeout), then it asks again; ids it knows still answer meanwhile.
+#[tokio::test]
+async fn record_of_leaves_a_failing_registry_alone_for_a_pause() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    let url = serve(Arc::new(move |_: &str, path: &str| {
+        // The second request fails; the others are answered.
+        if counter.fetch_add(1, Ordering::SeqCst) == 1 {
+            return (
+                500,
+                r#"{"error_code":50001,"message":"store down"}"#.to_owned(),
+            );
+        }
+        match path
+            .strip_prefix("/schemas/ids/")
+            .and_then(|id| id.parse::<usize>().ok())
+        {
+            Some(id) if (1..=catalogue::CATALOGUE.len()).contains(&id) => {
+                (200, schema_body(catalogue::CATALOGUE[id - 1].text))
+            }
+            _ => (404, NOT_FOUND.to_owned()),
+        }
+    }));
+    let pause = std::time::Duration::from_secs(2);
+    let codec = AvroCodec::new(&url)
+        .unwrap()
+        .with_record_lookup_pause(pause);
+    let first = catalogue::CATALOGUE[0];
+    let known = codec.record_of(&frame(1, &[])).await.unwrap().unwrap();
+    assert_eq!(known.record_name, first.record_name);
+
+    let failed_at = std::time::Instant::now();
+    let err = codec.record_of(&frame(2, &[])).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    let err = codec.record_of(&frame(3, &[])).await.unwrap_err();
+    assert!(err.is_transient(), "{err}");
+    assert!(
+        failed_at.elapsed() < pause,
+        "the test ran too slowly to tell"
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "asked the registry again within the pause"
+    );
+    assert_eq!(
+        codec.record_of(&frame(1, &[])).await.unwrap(),
+        Some(known),
+        "a known id answers during the pause"
+    );
+
+    // After the pause it asks again, and learns.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let record = loop {
+        match codec.record_of(&frame(3, &[])).await {
+            Ok(record) => break record.unwrap(),
+            Err(e) => {
+                assert!(e.is_transient(), "{e}");
+                assert!(std::time::Instant::now() < deadline, "still paused: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        }
+    };
+    assert_eq!(
+        record,
+        catalogue::current_version(catalogue::CATALOGUE[2].record_name).unwrap()
+    );
+    assert!(failed_at.elapsed() >= pause);
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
