@@ -299,3 +299,9 @@ fn declared_type<E: GameEvent>(event_type: &str, event: E) -> Result<E, StoredEv
 pub fn encode_stored<E: GameEvent>(event: &E) -> serde_json::Value {
     serde_json::to_value(event).unwrap_or(serde_json::Value::Null)
 }
+
+/// [`encode_stored`] as the JSON text the store keeps, written straight from the event: the same
+/// JSON value, its keys in the event's field order; the write path skips the tree in between.
+pub fn encode_stored_text<E: GameEvent>(event: &E) -> String {
+    serde_json::to_string(event).unwrap_or_else(|_| String::from("null"))
+}

@@ -18,8 +18,8 @@ pub mod stats;
 pub mod wallet;
 
 pub use aggregate::{
-    decode_stored, decode_stored_json, encode_stored, Ctx, EventType, GameAggregate, GameEvent,
-    GameServices, Reservation, RuleError, RuleKind, StoredEventError,
+    decode_stored, decode_stored_json, encode_stored, encode_stored_text, Ctx, EventType,
+    GameAggregate, GameEvent, GameServices, Reservation, RuleError, RuleKind, StoredEventError,
 };
 pub use character::{
     CastHit, Character, CharacterCommand, CharacterError, CharacterEvent, ItemChange, ItemStack,

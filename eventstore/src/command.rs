@@ -5,7 +5,7 @@
 //! cache and maybe queue a snapshot. A conflict (another instance appended first) evicts the cache
 //! entry and decides again.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -14,11 +14,12 @@ use chaos_domain::{
 };
 use chaos_schemas::ConsistencyToken;
 use chrono::SecondsFormat;
-use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError};
 use cqrs_es::DomainEvent;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
 use crate::cache::AggregateCache;
+use crate::group_commit::Row;
 use crate::locks::KeyedLocks;
 use crate::pg::{
     META_ACCOUNT_ID, META_CAUSATION_ID, META_CORRELATION_ID, META_IDEMPOTENCY_KEY,
@@ -426,25 +427,29 @@ impl CommandService {
                 META_OCCURRED_AT.into(),
                 ctx.now.to_rfc3339_opts(SecondsFormat::Millis, true),
             );
-            let metadata = serde_json::to_value(&metadata).unwrap_or_default();
-            let serialized: Vec<SerializedEvent> = events
+            // Encoded straight to the text the store keeps: the metadata once for all the
+            // events, each payload without a `serde_json::Value` in between.
+            let metadata = serde_json::to_string(&metadata).unwrap_or_else(|_| "{}".into());
+            let command_key = context.scoped_key();
+            let rows = events
                 .iter()
                 .zip(version + 1..)
-                .map(|(event, sequence)| {
-                    SerializedEvent::new(
-                        id.to_owned(),
-                        usize::try_from(sequence).unwrap_or(usize::MAX),
-                        A::TYPE.to_owned(),
-                        event.event_type(),
-                        event.event_version(),
-                        chaos_domain::encode_stored(event),
-                        metadata.clone(),
-                    )
+                .enumerate()
+                .map(|(i, (event, sequence))| {
+                    Ok(Row {
+                        aggregate_type: A::TYPE.to_owned(),
+                        aggregate_id: id.to_owned(),
+                        sequence: i64::try_from(sequence)
+                            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                        event_type: event.event_type(),
+                        event_version: event.event_version(),
+                        payload: chaos_domain::encode_stored_text(event),
+                        metadata: metadata.clone(),
+                        command_key: if i == 0 { command_key.clone() } else { None },
+                    })
                 })
-                .collect();
-            let appended = self
-                .with_timeout(inner.repository.persist::<A>(&serialized, None))
-                .await;
+                .collect::<Result<Vec<_>, StoreError>>()?;
+            let appended = self.with_timeout(inner.repository.append(rows)).await;
             match appended.map(|r| r.map_err(StoreError::from)) {
                 Ok(Ok(())) => {
                     for reservation in &reservations {
@@ -709,8 +714,9 @@ impl CommandService {
     }
 }
 
-fn metadata(context: &CommandContext) -> HashMap<String, String> {
-    let mut m = HashMap::new();
+/// A command's metadata, in key order (the stored text is the same for the same command).
+fn metadata(context: &CommandContext) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
     let mut put = |k: &str, v: Option<String>| {
         if let Some(v) = v {
             m.insert(k.to_owned(), v);

@@ -380,6 +380,16 @@ impl GroupCommitter {
                 })
             })
             .collect::<Result<Vec<_>, PersistenceError>>()?;
+        self.append_rows(rows).await
+    }
+
+    /// Appends one command's rows atomically (all of one aggregate, in sequence order, the
+    /// command's key on the first): what [`Self::append`] does after encoding, for a caller that
+    /// encodes its events straight to text (`crate::command`).
+    pub async fn append_rows(&self, rows: Vec<Row>) -> Result<(), PersistenceError> {
+        if rows.is_empty() {
+            return Ok(());
+        }
         let (reply, answer) = oneshot::channel();
         let closed = || PersistenceError::ConnectionError("the event writer has stopped".into());
         self.queue
@@ -570,6 +580,11 @@ impl GroupCommitRepository {
             committer,
         }
     }
+
+    /// See [`GroupCommitter::append_rows`].
+    pub async fn append_rows(&self, rows: Vec<Row>) -> Result<(), PersistenceError> {
+        self.committer.append_rows(rows).await
+    }
 }
 
 impl PersistedEventRepository for GroupCommitRepository {
@@ -608,7 +623,6 @@ impl PersistedEventRepository for GroupCommitRepository {
             None => self.committer.append(A::TYPE, events).await,
         }
     }
-
     async fn stream_events<A: Aggregate>(
         &self,
         aggregate_id: &str,

@@ -13,7 +13,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::group_commit::{
-    AppendMetrics, GroupCommitConfig, GroupCommitRepository, GroupCommitter,
+    AppendMetrics, GroupCommitConfig, GroupCommitRepository, GroupCommitter, Row,
 };
 use crate::pg::{self, AppendNotifier, PgEventLog};
 use crate::reservations::ReservationRequest;
@@ -140,6 +140,17 @@ impl Repository {
                 repo.save_snapshot(aggregate_type, aggregate_id, snapshot)
                     .await
             }
+        }
+    }
+
+    /// Appends one command's events, encoded as rows (all of one aggregate, in sequence order,
+    /// the command's scoped key on the first): atomically, refused with a conflict when a
+    /// sequence is taken. [`PersistedEventRepository::persist`] takes the same path after
+    /// encoding cqrs-es's events.
+    pub async fn append(&self, rows: Vec<Row>) -> std::result::Result<(), PersistenceError> {
+        match self {
+            Self::Postgres { repo, .. } => repo.append_rows(rows).await,
+            Self::Sqlite(repo) => repo.append_rows(rows).await,
         }
     }
 

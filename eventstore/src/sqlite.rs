@@ -231,6 +231,14 @@ pub struct SqliteEventRepository {
 }
 
 impl SqliteEventRepository {
+    /// See [`GroupCommitter::append_rows`].
+    pub async fn append_rows(
+        &self,
+        rows: Vec<EventRow>,
+    ) -> std::result::Result<(), PersistenceError> {
+        self.committer.append_rows(rows).await
+    }
+
     /// Must be called inside a Tokio runtime: it starts the writer task.
     pub fn new(pool: SqlitePool) -> Self {
         let appended = Arc::new(watch::channel(0u64).0);

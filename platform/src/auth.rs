@@ -124,17 +124,25 @@ where
 /// refuses to start with it.
 pub const DEVELOPMENT_SECRET: &str = "chaos-world-local-development-secret";
 
+/// HS256 keys and the validation every token gets. Cheap to clone (one reference count): the
+/// extractors clone it per request.
 #[derive(Clone)]
 pub struct JwtKeys {
+    inner: std::sync::Arc<Keys>,
+}
+
+struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
+    /// Built once: `Validation::new` and `set_issuer` allocate.
+    validation: Validation,
     ttl_secs: i64,
 }
 
 impl std::fmt::Debug for JwtKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JwtKeys")
-            .field("ttl_secs", &self.ttl_secs)
+            .field("ttl_secs", &self.inner.ttl_secs)
             .finish_non_exhaustive()
     }
 }
@@ -143,15 +151,21 @@ impl JwtKeys {
     /// HS256 with a shared secret (both APIs and any gateway verify with it).
     pub fn new(secret: &SecretString, ttl_secs: i64) -> Self {
         let bytes = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_issuer(&[ISSUER]);
+        validation.leeway = 5;
         Self {
-            encoding: EncodingKey::from_secret(bytes),
-            decoding: DecodingKey::from_secret(bytes),
-            ttl_secs,
+            inner: std::sync::Arc::new(Keys {
+                encoding: EncodingKey::from_secret(bytes),
+                decoding: DecodingKey::from_secret(bytes),
+                validation,
+                ttl_secs,
+            }),
         }
     }
 
     pub fn ttl_secs(&self) -> i64 {
-        self.ttl_secs
+        self.inner.ttl_secs
     }
 
     pub fn issue(&self, account: AccountId, roles: Vec<Role>, now: i64) -> anyhow::Result<String> {
@@ -160,20 +174,17 @@ impl JwtKeys {
             roles,
             iss: ISSUER.to_owned(),
             iat: now,
-            exp: now + self.ttl_secs,
+            exp: now + self.inner.ttl_secs,
         };
         Ok(encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &self.encoding,
+            &self.inner.encoding,
         )?)
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, AuthError> {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_issuer(&[ISSUER]);
-        validation.leeway = 5;
-        decode::<Claims>(token, &self.decoding, &validation)
+        decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
             .map(|d| d.claims)
             .map_err(|e| match e.kind() {
                 jsonwebtoken::errors::ErrorKind::ExpiredSignature => AuthError::Expired,
