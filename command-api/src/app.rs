@@ -29,13 +29,33 @@ use crate::http::limits::{KeyedLimit, Limits};
 
 pub use chaos_platform::game::{game_services, SystemClock, ThreadDice};
 
-/// Everything a handler needs; cheap to clone.
+/// Everything a handler needs, behind one reference count: axum clones the state several times
+/// per request (each extractor and middleware that takes it), so a clone is one atomic
+/// increment rather than one per field. Reads go through to [`AppParts`].
 #[derive(Debug, Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+/// What an [`AppState`] shares.
+#[derive(Debug)]
+pub struct AppParts {
     pub commands: CommandService,
     pub accounts: Arc<dyn AccountStore>,
     pub jwt: JwtKeys,
     pub limits: Limits,
+}
+
+impl AppState {
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
 }
 
 impl FromRef<AppState> for JwtKeys {
@@ -140,12 +160,12 @@ impl Application {
         let limits = limits(&config.rate_limit);
         limits.spawn_sweeper(Duration::from_secs(60));
         Ok(Self {
-            state: AppState {
+            state: AppState::new(AppParts {
                 commands,
                 accounts,
                 jwt: JwtKeys::new(&config.auth.jwt_secret, config.auth.token_ttl_secs),
                 limits,
-            },
+            }),
             registry,
             http: config.http.clone(),
         })
