@@ -56,15 +56,11 @@ impl Warehouse {
     }
 
     /// Tuned for a rebuild: checkpoints only after much more WAL
-    /// ([`super::writer::REBUILD_CHECKPOINT_THRESHOLD`]) and appends `events` rows without a
-    /// conflict check while none conflicts (`Writer::set_bulk`); once switched in, the file is
-    /// opened again with the live settings.
+    /// ([`super::writer::REBUILD_CHECKPOINT_THRESHOLD`]); once switched in, the file is opened
+    /// again with the live settings.
     pub async fn for_rebuild(self) -> Result<Self> {
-        self.call(|w| {
-            w.set_bulk(true);
-            w.set_checkpoint_threshold(super::writer::REBUILD_CHECKPOINT_THRESHOLD)
-        })
-        .await?;
+        self.call(|w| w.set_checkpoint_threshold(super::writer::REBUILD_CHECKPOINT_THRESHOLD))
+            .await?;
         Ok(self)
     }
 

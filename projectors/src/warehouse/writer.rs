@@ -39,8 +39,6 @@ pub(crate) struct Writer {
     conn: Connection,
     path: PathBuf,
     content: Arc<Content>,
-    /// A rebuild target's: see [`Writer::set_bulk`].
-    bulk: bool,
     /// A store rebuild's: how many events a transaction carries (see
     /// [`Writer::set_store_rebuild`]).
     commit_every: Option<u64>,
@@ -67,7 +65,6 @@ impl Writer {
             conn,
             path: path.to_path_buf(),
             content,
-            bulk: false,
             commit_every: None,
             open_tx: None,
         };
@@ -119,16 +116,6 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes batches as a rebuild target: `events` rows are appended straight to the table,
-    /// not staged and inserted with a conflict check, because its one feed (each batch committed
-    /// with its offsets) brings each event once. Replays still happen (the batch after the last
-    /// saved position after a crash, a redelivery): the table's keys refuse them, and that batch
-    /// is written again the careful way. Not kept in the file: a reopened file (after a switch)
-    /// is live again.
-    pub(crate) fn set_bulk(&mut self, bulk: bool) {
-        self.bulk = bulk;
-    }
-
     /// Writes batches as the target of a rebuild from the event store, whose feed brings each
     /// event once, in order, and saves its position through this connection after each batch
     /// (`Warehouse::store_checkpoint`):
@@ -145,7 +132,6 @@ impl Writer {
     pub(crate) fn set_store_rebuild(&mut self, commit_every: u64) -> Result<()> {
         self.commit_pending()?;
         self.conn.execute_batch(schema::DROP_EVENTS_KEYS)?;
-        self.bulk = true;
         self.commit_every = Some(commit_every.max(1));
         Ok(())
     }
@@ -265,19 +251,17 @@ impl Writer {
     ) -> Result<Vec<(usize, Verdict)>> {
         // Each way of writing the batch is tried in turn while the previous one hits a key
         // conflict (the transaction rolls back, nothing of it stays):
-        // - a rebuild target appends `events` rows with no conflict check (see `set_bulk`);
-        // - the live path names its conflict target: DuckDB 1.5's `ON CONFLICT DO NOTHING`
-        //   without one, on a table with two unique indexes, checks each row the slow way
-        //   (seconds per thousand rows once the table holds a few hundred thousand). The stream
-        //   key's index then refuses an impostor (another event at a stored event's stream
-        //   position) with a constraint error;
+        // - `events` rows are appended straight to the table, no conflict check: a feed
+        //   commits each batch with its offsets, so nearly every batch is new, and the table's
+        //   keys refuse one that is not (the batch after the last saved position after a crash,
+        //   a redelivery after a rebalance) (decision 30);
+        // - then staged and inserted naming the conflict target: DuckDB 1.5's `ON CONFLICT DO
+        //   NOTHING` without one, on a table with two unique indexes, checks each row the slow
+        //   way (seconds per thousand rows once the table holds a few hundred thousand). The
+        //   stream key's index then refuses an impostor (another event at a stored event's
+        //   stream position) with a constraint error;
         // - only then is the batch written checking both keys.
-        let ways: &[Conflict] = if self.bulk {
-            &[Conflict::None, Conflict::EventId, Conflict::Any]
-        } else {
-            &[Conflict::EventId, Conflict::Any]
-        };
-        for &on in ways {
+        for on in [Conflict::None, Conflict::EventId, Conflict::Any] {
             let tx = self.conn.transaction()?;
             let written = write(&tx, batch, candidates, checkpoint, now, on)
                 .and_then(|outcome| Ok(tx.commit().map(|()| outcome)?));
@@ -286,8 +270,8 @@ impl Writer {
                     if on == Conflict::None {
                         tracing::info!(
                             error = %e,
-                            "a rebuild batch holds events already stored (a replay); writing \
-                             it again skipping them"
+                            "a batch holds events already stored (a replay); writing it again \
+                             skipping them"
                         );
                     } else {
                         tracing::warn!(

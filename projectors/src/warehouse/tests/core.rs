@@ -11,8 +11,8 @@ use super::{count, counts, life, purse, query_strings, TempDir};
 use crate::runner::{FeedOffset, Verdict};
 use chaos_schemas::PublishedEvent;
 
-/// A live warehouse, or a rebuild target (which appends `events` rows unchecked while nothing
-/// conflicts): both must refuse replays and impostors alike.
+/// A live warehouse, or a rebuild target (its own checkpoint threshold): both append `events`
+/// rows unchecked while nothing conflicts, and both must refuse replays and impostors alike.
 async fn open(dir: &TempDir, rebuild: bool) -> Warehouse {
     let w = Warehouse::open(dir.db()).await.unwrap();
     if rebuild {
