@@ -623,6 +623,7 @@ impl PersistedEventRepository for GroupCommitRepository {
             None => self.committer.append(A::TYPE, events).await,
         }
     }
+
     async fn stream_events<A: Aggregate>(
         &self,
         aggregate_id: &str,
