@@ -154,15 +154,28 @@ impl AvroCodec {
         );
         let strategy =
             SubjectNameStrategy::TopicRecordNameStrategyWithSchema(topic.to_owned(), supplied);
-        let registered = self
-            .encoder
-            .get_schema_and_id(&subject, strategy)
-            .await
-            .map_err(|e| {
-                // Failures are cached by the encoder; drop them so the caller's retry re-asks.
-                self.encoder.remove_errors_from_cache();
-                registration_error(e)
-            })?;
+        // Apicurio answers a registration that raced another one storing the same schema text
+        // (two codecs registering one record under two subjects at once: seen in CI) with
+        // "already exists"; asking again at once succeeds, so the codec asks once more itself.
+        let mut asked = 0;
+        let registered = loop {
+            asked += 1;
+            match self
+                .encoder
+                .get_schema_and_id(&subject, strategy.clone())
+                .await
+            {
+                Ok(registered) => break registered,
+                Err(e) => {
+                    // Failures are cached by the encoder; drop them so a retry re-asks.
+                    self.encoder.remove_errors_from_cache();
+                    if asked < 2 && created_concurrently(&e) {
+                        continue;
+                    }
+                    return Err(registration_error(e));
+                }
+            }
+        };
         write(&self.registered).insert(subject, registered.id);
         Ok(frame(registered.id, &encode_body(event)))
     }
@@ -305,13 +318,15 @@ const UNUSABLE_SCHEMA: [&str; 4] = [
 /// process, another codec): a 409 like an incompatible schema's, but asking again succeeds.
 const CREATED_CONCURRENTLY: &str = "already exists";
 
+fn created_concurrently(e: &SRCError) -> bool {
+    http_status(e) == Some(409) && e.to_string().contains(CREATED_CONCURRENTLY)
+}
+
 fn registration_error(e: SRCError) -> Error {
     match http_status(&e) {
         _ if e.retriable => Error::RegistryUnavailable(e.to_string()),
         Some(408 | 429 | 500..=599) => Error::RegistryUnavailable(e.to_string()),
-        Some(409) if e.to_string().contains(CREATED_CONCURRENTLY) => {
-            Error::RegistryUnavailable(e.to_string())
-        }
+        Some(409) if created_concurrently(&e) => Error::RegistryUnavailable(e.to_string()),
         _ => Error::RegistryRejected(e.to_string()),
     }
 }

@@ -154,6 +154,34 @@ async fn poison_messages_are_not_transient() {
     );
 }
 
+/// Apicurio answers a registration that raced another one storing the same schema with 409
+/// "already exists" (seen in CI: two tests registering one record under their own subjects at
+/// once); the codec asks once more at once, and a second such answer is left to the caller's
+/// retry (transient).
+#[tokio::test]
+async fn a_registration_that_raced_another_is_asked_again() {
+    let raced = r#"{"error_code":409,"message":"An artifact with ID 't-chaos.character.SkillCast' in group 'null' already exists."}"#;
+    for (races, answered) in [(1, true), (2, false)] {
+        let posts = Arc::new(AtomicUsize::new(0));
+        let counter = posts.clone();
+        let url = serve(Arc::new(move |method: &str, _path: &str| match method {
+            "POST" if counter.fetch_add(1, Ordering::SeqCst) < races => (409, raced.to_owned()),
+            "POST" => (200, r#"{"id":1}"#.to_owned()),
+            _ => (404, NOT_FOUND.to_owned()),
+        }));
+        let codec = AvroCodec::new(&url).unwrap();
+        let event = sample_of("SkillCast");
+        let encoded = codec.encode("t", &event).await;
+        if answered {
+            assert_eq!(encoded.unwrap(), frame(1, &encode_body(&event)));
+        } else {
+            let err = encoded.unwrap_err();
+            assert!(err.is_transient(), "{err}");
+        }
+        assert!(posts.load(Ordering::SeqCst) >= 2, "asked again");
+    }
+}
+
 #[tokio::test]
 async fn registry_outages_are_transient_and_recover() {
     let calls = Arc::new(AtomicUsize::new(0));
