@@ -275,19 +275,38 @@ fn decode_body_rejects_trailing_and_truncated_bytes() {
     assert!(!err.is_transient());
 }
 
+/// An event as the store keeps it.
+struct Stored {
+    /// What the command path writes (`encode_stored_text`).
+    text: String,
+    /// The stored value (`encode_stored`, the externally tagged serde form).
+    value: serde_json::Value,
+    /// Its stored `event_version`.
+    version: String,
+}
+
+fn stored(event: &AnyEvent) -> Stored {
+    fn of<E: chaos_domain::GameEvent>(e: &E) -> Stored {
+        Stored {
+            text: chaos_domain::encode_stored_text(e),
+            value: chaos_domain::encode_stored(e),
+            version: cqrs_es::DomainEvent::event_version(e),
+        }
+    }
+    match event {
+        AnyEvent::Character(e) => of(e),
+        AnyEvent::Wallet(e) => of(e),
+    }
+}
+
 #[test]
 fn stored_payloads_are_the_externally_tagged_serde_form() {
     for sample in published_samples() {
-        let (payload, version) = match &sample.event {
-            AnyEvent::Character(e) => (
-                serde_json::to_value(e).unwrap(),
-                cqrs_es::DomainEvent::event_version(e),
-            ),
-            AnyEvent::Wallet(e) => (
-                serde_json::to_value(e).unwrap(),
-                cqrs_es::DomainEvent::event_version(e),
-            ),
-        };
+        let Stored {
+            value: payload,
+            version,
+            ..
+        } = stored(&sample.event);
         let event_type = sample.event.event_type();
         assert!(payload.get(event_type).is_some(), "externally tagged");
         let back = AnyEvent::from_stored(
@@ -315,18 +334,11 @@ proptest! {
     /// and it reads back as the event.
     #[test]
     fn stored_text_is_the_stored_value(event in any_event()) {
-        let (text, tree, version) = match &event {
-            AnyEvent::Character(e) => (
-                chaos_domain::encode_stored_text(e),
-                chaos_domain::encode_stored(e),
-                cqrs_es::DomainEvent::event_version(e),
-            ),
-            AnyEvent::Wallet(e) => (
-                chaos_domain::encode_stored_text(e),
-                chaos_domain::encode_stored(e),
-                cqrs_es::DomainEvent::event_version(e),
-            ),
-        };
+        let Stored {
+            text,
+            value: tree,
+            version,
+        } = stored(&event);
         let payload: serde_json::Value = serde_json::from_str(&text).unwrap();
         prop_assert_eq!(&payload, &tree);
         let back = AnyEvent::from_stored(event.aggregate_type(), event.event_type(), &version, &payload)
