@@ -1,13 +1,19 @@
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often lag is measured against the partitions' high watermarks.
 const LAG_REFRESH: Duration = Duration::from_secs(2);
 
+/// How long a consumer may go without delivering a message while a partition it is meant to
+/// read holds messages it has not consumed, before it is taken for stuck and made again (see
+/// [`KafkaRunner::with_stall_after`]).
+pub const STALL_AFTER: Duration = Duration::from_secs(30);
+
 use anyhow::Context;
 use chaos_platform::kafka::KafkaConfig;
 use chaos_schemas::{headers, AvroCodec, PublishedEvent};
+use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
 use rdkafka::producer::{FutureProducer, FutureRecord};
@@ -66,11 +72,21 @@ impl Batching {
 /// Offsets are stored (and then auto-committed) only after the sink acknowledged the batch and
 /// every dead letter was acknowledged by Kafka. Batches are processed to completion before the
 /// next poll, so a partition revoked during a poll has no work in flight.
+///
+/// A consumer that stops delivering while its partitions hold messages it has not consumed (a
+/// consumer group left without an assignment after a broker restart: seen once in CI, the
+/// projector silent for minutes after Kafka came back) is made again: see
+/// [`Self::with_stall_after`].
 pub struct KafkaRunner {
     name: String,
     topics: Vec<String>,
     dead_letter_topic: String,
-    consumer: StreamConsumer,
+    /// The consumer's settings, to make it again after a stall.
+    config: ClientConfig,
+    /// Replaced whole after a stall; a batch keeps the consumer it was read from.
+    consumer: Mutex<Arc<StreamConsumer>>,
+    stall: Mutex<StallWatch>,
+    stall_after: Duration,
     dead_letters: FutureProducer,
     codec: AvroCodec,
     projection: Box<dyn ProjectionSink>,
@@ -141,9 +157,7 @@ impl KafkaRunner {
         for (k, v) in &kafka.options {
             config.set(k, v);
         }
-        let consumer: StreamConsumer = config.create().context("creating the Kafka consumer")?;
-        let names: Vec<&str> = topics.iter().map(String::as_str).collect();
-        consumer.subscribe(&names).context("subscribing")?;
+        let consumer = subscribed(&config, &topics)?;
         let mut producer = kafka.client_config();
         producer
             .set("enable.idempotence", "true")
@@ -153,7 +167,10 @@ impl KafkaRunner {
             name: name.to_owned(),
             topics,
             dead_letter_topic,
-            consumer,
+            config,
+            consumer: Mutex::new(Arc::new(consumer)),
+            stall: Mutex::default(),
+            stall_after: STALL_AFTER,
             dead_letters: producer
                 .create()
                 .context("creating the dead-letter producer")?,
@@ -175,12 +192,12 @@ impl KafkaRunner {
     /// (one error per 5 s). So after an error, every error already queued is taken without
     /// waiting: the first message behind them is returned (Kafka is back), `None` when nothing
     /// more is queued (still away: back off).
-    fn skip_queued_errors(&self) -> Option<BorrowedMessage<'_>> {
+    fn skip_queued_errors<'c>(&self, consumer: &'c StreamConsumer) -> Option<BorrowedMessage<'c>> {
         use futures::FutureExt;
         let mut skipped = 0u32;
         // Bounded, in case errors were produced as fast as they are taken.
         while skipped < 10_000 {
-            match self.consumer.recv().now_or_never()? {
+            match consumer.recv().now_or_never()? {
                 Ok(m) => {
                     tracing::info!(projection = %self.name, skipped, "Kafka is back");
                     return Some(m);
@@ -195,14 +212,15 @@ impl KafkaRunner {
     /// behind the errors already queued if Kafka is back ([`Self::skip_queued_errors`]), else
     /// `None` once `backoff` has passed (doubled for the next time, up to 5 s) or `shutdown`
     /// came.
-    async fn recover(
+    async fn recover<'c>(
         &self,
+        consumer: &'c StreamConsumer,
         error: &rdkafka::error::KafkaError,
         backoff: &mut Duration,
         shutdown: &CancellationToken,
-    ) -> Option<BorrowedMessage<'_>> {
+    ) -> Option<BorrowedMessage<'c>> {
         tracing::warn!(projection = %self.name, error = %error, "Kafka unavailable; waiting");
-        if let Some(m) = self.skip_queued_errors() {
+        if let Some(m) = self.skip_queued_errors(consumer) {
             *backoff = Duration::from_millis(100);
             return Some(m);
         }
@@ -214,17 +232,35 @@ impl KafkaRunner {
         None
     }
 
+    /// Checks for a stalled consumer after `after` instead of [`STALL_AFTER`] (tests).
+    pub fn with_stall_after(mut self, after: Duration) -> Self {
+        self.stall_after = after;
+        self
+    }
+
+    /// The consumer batches are read from now.
+    fn consumer(&self) -> Arc<StreamConsumer> {
+        self.consumer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
     pub async fn run(&self, shutdown: CancellationToken) -> anyhow::Result<()> {
         tracing::info!(projection = %self.name, topics = ?self.topics, "projector consuming");
         let mut backoff = Duration::from_millis(100);
         loop {
+            let consumer = self.consumer();
             let first = tokio::select! {
-                m = self.consumer.recv() => m,
+                m = consumer.recv() => Some(m),
                 () = shutdown.cancelled() => break,
-                () = tokio::time::sleep(Duration::from_secs(1)) => {
-                    self.idle_lag();
-                    continue;
+                () = tokio::time::sleep(Duration::from_secs(1)) => None,
+            };
+            let Some(first) = first else {
+                if self.idle_check(&consumer) {
+                    self.remake_consumer(consumer);
                 }
+                continue;
             };
             let first = match first {
                 Ok(m) => {
@@ -237,7 +273,7 @@ impl KafkaRunner {
                     // itself; report unready and wait, never exit.
                     self.metrics.ready.with_label_values(&[&self.name]).set(0);
                     self.metrics.retries.with_label_values(&[&self.name]).inc();
-                    match self.recover(&e, &mut backoff, &shutdown).await {
+                    match self.recover(&consumer, &e, &mut backoff, &shutdown).await {
                         Some(m) => {
                             self.metrics.ready.with_label_values(&[&self.name]).set(1);
                             m
@@ -247,9 +283,13 @@ impl KafkaRunner {
                     }
                 }
             };
+            self.stall
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clear();
             let mut messages = vec![first];
             while messages.len() < self.batching.max_batch {
-                match tokio::time::timeout(self.batching.window, self.consumer.recv()).await {
+                match tokio::time::timeout(self.batching.window, consumer.recv()).await {
                     Ok(Ok(m)) => messages.push(m),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "Kafka consumer error while filling a batch");
@@ -258,14 +298,187 @@ impl KafkaRunner {
                     Err(_) => break,
                 }
             }
-            self.process(messages, &shutdown).await?;
+            self.process(&consumer, messages, &shutdown).await?;
         }
         tracing::info!(projection = %self.name, "projector stopped");
         Ok(())
     }
 
+    /// Nothing arrived for a second: at most every [`LAG_REFRESH`], measures how far the
+    /// consumer stands from each partition's end (its lag metrics, for the partitions assigned
+    /// to it) and says whether it is stuck: a partition it should read has stayed behind its
+    /// end, at the same consumed offset, for the stall time while it delivered nothing. With no
+    /// assignment, the group's committed offsets over every partition of the topics are
+    /// watched instead: a group that moves on is fine, one where nothing moves while messages
+    /// wait is stuck. Kafka unreachable is no stall (the runner waits for it): the watch starts
+    /// over.
+    fn idle_check(&self, consumer: &StreamConsumer) -> bool {
+        {
+            let mut checked = self
+                .lag_checked
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if checked.elapsed() < LAG_REFRESH {
+                return false;
+            }
+            *checked = Instant::now();
+        }
+        let seen = tokio::task::block_in_place(|| self.consumed_and_ends(consumer));
+        let mut watch = self
+            .stall
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let seen = match seen {
+            Ok(seen) => seen,
+            Err(e) => {
+                tracing::debug!(projection = %self.name, error = %e, "cannot measure the consumer's lag");
+                watch.clear();
+                return false;
+            }
+        };
+        for s in seen.iter().filter(|s| s.assigned) {
+            let label = s.partition.to_string();
+            let behind = (s.end - s.consumed).max(0);
+            self.metrics
+                .lag_events
+                .with_label_values(&[&self.name, &s.topic, &label])
+                .set(behind);
+            if behind == 0 {
+                self.metrics
+                    .lag_seconds
+                    .with_label_values(&[&self.name, &s.topic, &label])
+                    .set(0);
+            }
+        }
+        watch.observe(Instant::now(), &seen, self.stall_after)
+    }
+
+    /// Where the consumer stands on each partition it reads (its position, else the group's
+    /// committed offset, else the partition's start), with the partition's end; every partition
+    /// of the topics, by the group's committed offsets, when it has no assignment.
+    fn consumed_and_ends(&self, consumer: &StreamConsumer) -> anyhow::Result<Vec<Seen>> {
+        use rdkafka::{Offset, TopicPartitionList};
+        const WAIT: Duration = Duration::from_secs(2);
+        let assignment = consumer.assignment()?;
+        let assigned = assignment.count() > 0;
+        let mut partitions: Vec<(String, i32)> = Vec::new();
+        if assigned {
+            for e in assignment.elements() {
+                partitions.push((e.topic().to_owned(), e.partition()));
+            }
+        } else {
+            for topic in &self.topics {
+                let metadata = consumer.fetch_metadata(Some(topic), WAIT)?;
+                for t in metadata.topics() {
+                    for p in t.partitions() {
+                        partitions.push((topic.clone(), p.id()));
+                    }
+                }
+            }
+        }
+        let mut consumed: HashMap<(String, i32), i64> = HashMap::new();
+        if assigned {
+            for e in consumer.position()?.elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    consumed.insert((e.topic().to_owned(), e.partition()), o);
+                }
+            }
+        }
+        let mut unknown = TopicPartitionList::new();
+        for (topic, partition) in &partitions {
+            if !consumed.contains_key(&(topic.clone(), *partition)) {
+                unknown.add_partition(topic, *partition);
+            }
+        }
+        if unknown.count() > 0 {
+            for e in consumer.committed_offsets(unknown, WAIT)?.elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    consumed.insert((e.topic().to_owned(), e.partition()), o);
+                }
+            }
+        }
+        let mut seen = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            let (start, end) = consumer.fetch_watermarks(&topic, partition, WAIT)?;
+            let at = consumed
+                .get(&(topic.clone(), partition))
+                .copied()
+                .unwrap_or(start)
+                .max(start);
+            seen.push(Seen {
+                topic,
+                partition,
+                consumed: at,
+                end,
+                assigned,
+            });
+        }
+        Ok(seen)
+    }
+
+    /// Replaces a stuck consumer by a new one in the same group, subscribed to the same topics:
+    /// it joins the group and resumes from the committed offsets (the sinks are idempotent, so
+    /// messages read again change nothing). If the new one cannot be made, the old one stays
+    /// and the next check tries again.
+    fn remake_consumer(&self, stuck: Arc<StreamConsumer>) {
+        let stalled: Vec<String> = self
+            .stall
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .stalled(Instant::now(), self.stall_after);
+        let fresh = match subscribed(&self.config, &self.topics) {
+            Ok(fresh) => Arc::new(fresh),
+            Err(e) => {
+                tracing::error!(projection = %self.name, error = %e, "cannot make a new Kafka consumer in place of a stalled one");
+                return;
+            }
+        };
+        tracing::error!(
+            projection = %self.name,
+            stalled_for = ?self.stall_after,
+            partitions = ?stalled,
+            "the Kafka consumer delivered nothing while messages waited: replacing it with a new member of the group"
+        );
+        let old = std::mem::replace(
+            &mut *self
+                .consumer
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+            fresh,
+        );
+        self.stall
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clear();
+        self.metrics
+            .consumer_restarts
+            .with_label_values(&[&self.name])
+            .inc();
+        // Closing the old consumer leaves the group and commits its stored offsets, which waits
+        // on the broker, perhaps for long: not on this thread.
+        let closing = std::thread::Builder::new()
+            .name("kafka-close".into())
+            .spawn(move || drop((stuck, old)));
+        if let Err(e) = closing {
+            tracing::warn!(error = %e, "closing the stalled consumer on a thread of its own");
+        }
+    }
+
+    /// Stops the consumer's deliveries without telling the runner (its assigned partitions
+    /// paused), as a stuck consumer would: for tests of the stall watch. Errs while the
+    /// consumer has no assignment yet.
+    #[doc(hidden)]
+    pub fn simulate_stall(&self) -> anyhow::Result<()> {
+        let consumer = self.consumer();
+        let assignment = consumer.assignment()?;
+        anyhow::ensure!(assignment.count() > 0, "the consumer has no assignment yet");
+        consumer.pause(&assignment)?;
+        Ok(())
+    }
+
     async fn process<'a>(
         &self,
+        consumer: &StreamConsumer,
         messages: Vec<BorrowedMessage<'a>>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<()> {
@@ -343,7 +556,7 @@ impl KafkaRunner {
             if let Some(reason) = reason {
                 self.dead_letter(message, &reason).await?;
             }
-            self.consumer
+            consumer
                 .store_offset_from_message(message)
                 .context("storing the offset")?;
             last_per_partition.insert(
@@ -484,12 +697,12 @@ impl KafkaRunner {
             *checked = Instant::now();
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
+        let consumer = self.consumer();
         for ((topic, partition), (offset, timestamp)) in last {
             let label = partition.to_string();
             // A metadata round trip to the broker: done at most every LAG_REFRESH.
             let watermarks = tokio::task::block_in_place(|| {
-                self.consumer
-                    .fetch_watermarks(topic, *partition, Duration::from_millis(500))
+                consumer.fetch_watermarks(topic, *partition, Duration::from_millis(500))
             });
             let behind = match watermarks {
                 Ok((_, high)) => (high - offset - 1).max(0),
@@ -507,24 +720,6 @@ impl KafkaRunner {
                 .set(seconds);
         }
     }
-
-    /// Nothing arrived for a while: every assigned partition is caught up.
-    fn idle_lag(&self) {
-        if let Ok(assignment) = self.consumer.assignment() {
-            for element in assignment.elements() {
-                let label = element.partition().to_string();
-                let topic = element.topic();
-                self.metrics
-                    .lag_events
-                    .with_label_values(&[&self.name, topic, &label])
-                    .set(0);
-                self.metrics
-                    .lag_seconds
-                    .with_label_values(&[&self.name, topic, &label])
-                    .set(0);
-            }
-        }
-    }
 }
 
 /// Where a bounded run stops: per (topic, partition), the offset to reach (every message below it
@@ -536,17 +731,16 @@ pub type Until = HashMap<(String, i32), i64>;
 impl KafkaRunner {
     /// The high watermark of every partition of the runner's topics now.
     pub async fn high_watermarks(&self) -> anyhow::Result<Until> {
+        let consumer = self.consumer();
         tokio::task::block_in_place(|| {
             let mut until = Until::new();
             for topic in &self.topics {
-                let metadata = self
-                    .consumer
+                let metadata = consumer
                     .fetch_metadata(Some(topic), Duration::from_secs(10))
                     .with_context(|| format!("reading the metadata of {topic}"))?;
                 for t in metadata.topics() {
                     for p in t.partitions() {
-                        let (_, high) = self
-                            .consumer
+                        let (_, high) = consumer
                             .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
                             .with_context(|| {
                                 format!("reading the watermarks of {topic}/{}", p.id())
@@ -563,13 +757,13 @@ impl KafkaRunner {
     /// the partition's first offset).
     pub async fn group_positions(&self, until: &Until) -> anyhow::Result<Until> {
         use rdkafka::{Offset, TopicPartitionList};
+        let consumer = self.consumer();
         tokio::task::block_in_place(|| {
             let mut tpl = TopicPartitionList::new();
             for (topic, partition) in until.keys() {
                 tpl.add_partition(topic, *partition);
             }
-            let committed = self
-                .consumer
+            let committed = consumer
                 .committed_offsets(tpl, Duration::from_secs(10))
                 .context("reading the group's committed offsets")?;
             let mut at = Until::new();
@@ -577,7 +771,7 @@ impl KafkaRunner {
                 let offset = match e.offset() {
                     Offset::Offset(o) => o,
                     _ => {
-                        self.consumer
+                        consumer
                             .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))?
                             .0
                     }
@@ -607,9 +801,11 @@ impl KafkaRunner {
             .collect();
         let mut handled = 0u64;
         let mut backoff = Duration::from_millis(100);
+        // A bounded run keeps one consumer (an operator watches its progress).
+        let consumer = self.consumer();
         while !pending.is_empty() && !shutdown.is_cancelled() {
             let first = tokio::select! {
-                m = self.consumer.recv() => m,
+                m = consumer.recv() => m,
                 () = shutdown.cancelled() => break,
             };
             let first = match first {
@@ -617,7 +813,7 @@ impl KafkaRunner {
                     backoff = Duration::from_millis(100);
                     m
                 }
-                Err(e) => match self.recover(&e, &mut backoff, shutdown).await {
+                Err(e) => match self.recover(&consumer, &e, &mut backoff, shutdown).await {
                     Some(m) => m,
                     None if shutdown.is_cancelled() => break,
                     None => continue,
@@ -625,7 +821,7 @@ impl KafkaRunner {
             };
             let mut messages = vec![first];
             while messages.len() < self.batching.max_batch {
-                match tokio::time::timeout(self.batching.window, self.consumer.recv()).await {
+                match tokio::time::timeout(self.batching.window, consumer.recv()).await {
                     Ok(Ok(m)) => messages.push(m),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "Kafka consumer error while filling a batch");
@@ -639,7 +835,7 @@ impl KafkaRunner {
                 reached.push(((m.topic().to_owned(), m.partition()), m.offset() + 1));
             }
             handled += messages.len() as u64;
-            self.process(messages, shutdown).await?;
+            self.process(&consumer, messages, shutdown).await?;
             for (tp, next) in reached {
                 if until.get(&tp).is_some_and(|end| next >= *end) {
                     pending.remove(&tp);
@@ -648,8 +844,7 @@ impl KafkaRunner {
             progress(handled);
         }
         tokio::task::block_in_place(|| {
-            self.consumer
-                .commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
+            consumer.commit_consumer_state(rdkafka::consumer::CommitMode::Sync)
         })
         .or_else(|e| match e {
             // Nothing stored since the last commit.
@@ -660,5 +855,113 @@ impl KafkaRunner {
         })
         .context("committing the group's offsets")?;
         Ok(handled)
+    }
+}
+
+/// A new consumer with `config`, subscribed to `topics`.
+fn subscribed(config: &ClientConfig, topics: &[String]) -> anyhow::Result<StreamConsumer> {
+    let consumer: StreamConsumer = config.create().context("creating the Kafka consumer")?;
+    let names: Vec<&str> = topics.iter().map(String::as_str).collect();
+    consumer.subscribe(&names).context("subscribing")?;
+    Ok(consumer)
+}
+
+/// A partition as an idle check saw it: where the consumer (or, without an assignment, the
+/// group) stands, and the partition's end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Seen {
+    topic: String,
+    partition: i32,
+    consumed: i64,
+    end: i64,
+    /// Assigned to this consumer (else one of the topics' partitions seen through the group).
+    assigned: bool,
+}
+
+/// The partitions found behind their end by idle checks in a row, with the consumed offset
+/// they stood at and since when. Cleared whenever a message arrives.
+#[derive(Debug, Default)]
+struct StallWatch {
+    behind: HashMap<(String, i32), (i64, Instant)>,
+}
+
+impl StallWatch {
+    fn clear(&mut self) {
+        self.behind.clear();
+    }
+
+    /// Records what a check saw at `now`; true when a partition has stood behind its end at
+    /// the same consumed offset for `after` or longer.
+    fn observe(&mut self, now: Instant, seen: &[Seen], after: Duration) -> bool {
+        let mut behind = HashMap::with_capacity(seen.len());
+        for s in seen.iter().filter(|s| s.consumed < s.end) {
+            let key = (s.topic.clone(), s.partition);
+            let since = match self.behind.get(&key) {
+                Some(&(at, since)) if at == s.consumed => since,
+                _ => now,
+            };
+            behind.insert(key, (s.consumed, since));
+        }
+        self.behind = behind;
+        !self.stalled(now, after).is_empty()
+    }
+
+    /// The partitions stalled at `now`, as `topic/partition@offset`.
+    fn stalled(&self, now: Instant, after: Duration) -> Vec<String> {
+        let mut stalled: Vec<String> = self
+            .behind
+            .iter()
+            .filter(|(_, &(_, since))| now.duration_since(since) >= after)
+            .map(|((topic, partition), (at, _))| format!("{topic}/{partition}@{at}"))
+            .collect();
+        stalled.sort();
+        stalled
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(partition: i32, consumed: i64, end: i64) -> Seen {
+        Seen {
+            topic: "t".into(),
+            partition,
+            consumed,
+            end,
+            assigned: true,
+        }
+    }
+
+    const AFTER: Duration = Duration::from_secs(30);
+
+    #[test]
+    fn a_partition_behind_at_the_same_offset_for_the_stall_time_is_a_stall() {
+        let t0 = Instant::now();
+        let mut watch = StallWatch::default();
+        assert!(!watch.observe(t0, &[seen(0, 5, 9), seen(1, 3, 3)], AFTER));
+        assert!(!watch.observe(t0 + Duration::from_secs(29), &[seen(0, 5, 12)], AFTER));
+        assert!(watch.observe(t0 + AFTER, &[seen(0, 5, 12), seen(1, 3, 3)], AFTER));
+        assert_eq!(watch.stalled(t0 + AFTER, AFTER), vec!["t/0@5".to_owned()]);
+    }
+
+    #[test]
+    fn moving_or_caught_up_or_cleared_is_no_stall() {
+        let t0 = Instant::now();
+        let later = t0 + AFTER * 2;
+        // The consumed offset moved: the clock starts again.
+        let mut moving = StallWatch::default();
+        moving.observe(t0, &[seen(0, 5, 9)], AFTER);
+        assert!(!moving.observe(later, &[seen(0, 6, 9)], AFTER));
+        // Caught up in between: forgotten.
+        let mut caught_up = StallWatch::default();
+        caught_up.observe(t0, &[seen(0, 5, 9)], AFTER);
+        caught_up.observe(t0 + Duration::from_secs(1), &[seen(0, 9, 9)], AFTER);
+        assert!(!caught_up.observe(later, &[seen(0, 9, 12)], AFTER));
+        // A message arrived (the watch is cleared).
+        let mut cleared = StallWatch::default();
+        cleared.observe(t0, &[seen(0, 5, 9)], AFTER);
+        cleared.clear();
+        assert!(!cleared.observe(later, &[seen(0, 5, 9)], AFTER));
     }
 }

@@ -16,6 +16,8 @@ pub struct ProjectorMetrics {
     pub gap_repairs: IntCounterVec,
     /// Documents (or whole read models) rebuilt because they were found empty or behind.
     pub rebuilds: IntCounterVec,
+    /// Kafka consumers replaced after delivering nothing while messages waited.
+    pub consumer_restarts: IntCounterVec,
 }
 
 impl ProjectorMetrics {
@@ -66,6 +68,10 @@ impl ProjectorMetrics {
                 "chaos_projector_rebuilds_total",
                 "Read-model documents rebuilt from the event store because they were found empty or behind",
             ),
+            consumer_restarts: counter(
+                "chaos_projector_consumer_restarts_total",
+                "Kafka consumers replaced by a new group member after delivering nothing while their partitions held unconsumed messages",
+            ),
             ready: register(
                 registry,
                 IntGaugeVec::new(
@@ -90,6 +96,7 @@ impl ProjectorMetrics {
             &self.retries,
             &self.gap_repairs,
             &self.rebuilds,
+            &self.consumer_restarts,
         ] {
             counter.with_label_values(&[projection]);
         }

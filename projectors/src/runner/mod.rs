@@ -10,7 +10,7 @@ mod trace;
 
 pub use chaos_readmodel::Verdict;
 pub use heal::{Guardian, StoreSource};
-pub use kafka::{Batching, KafkaRunner, Until, FETCH_MIN_BYTES};
+pub use kafka::{Batching, KafkaRunner, Until, FETCH_MIN_BYTES, STALL_AFTER};
 pub use metrics::ProjectorMetrics;
 pub use sink::{FeedOffset, ProjectionSink};
 pub use store_feed::{
