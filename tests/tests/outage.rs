@@ -164,6 +164,10 @@ async fn every_server_restarted_under_load_and_every_read_model_heals() {
         rebuilds >= 2.0,
         "the first build and the rebuild after Redis came back empty: {rebuilds}"
     );
+    // Whether its Kafka consumer had to be replaced after the broker's restart (decision 44):
+    // not asserted either way (it depends on how the group rejoined), but said for the log.
+    let replaced = metric_value(&metrics, "chaos_projector_consumer_restarts_total").unwrap_or(0.0);
+    phase(&format!("stalled Kafka consumers replaced: {replaced}"));
     // Nothing was poison.
     let mut dead = TopicReader::new(
         &stack.services.kafka_bootstrap,
