@@ -473,9 +473,10 @@ impl ProjectionSink for Recorder {
     }
 }
 
-/// A consumer that stops delivering while its partition holds messages (a group left without a
-/// working assignment after a broker restart, seen once in CI) is replaced by a new member of
-/// the group, which resumes from the committed offsets: the feed goes on by itself, and says so.
+/// A consumer that stops delivering while its partition holds messages (after a broker restart
+/// in CI, a consumer whose client kept no usable broker connection) is replaced by a new member
+/// of the group, which resumes from the committed offsets: the feed goes on by itself, and says
+/// so. A paused partition stands in for the broken client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_consumer_is_replaced_and_the_feed_goes_on() {
     let kafka = kafka_config();

@@ -16,7 +16,7 @@ use chaos_schemas::{headers, AvroCodec, PublishedEvent};
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::util::Timeout;
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
@@ -73,10 +73,10 @@ impl Batching {
 /// every dead letter was acknowledged by Kafka. Batches are processed to completion before the
 /// next poll, so a partition revoked during a poll has no work in flight.
 ///
-/// A consumer that stops delivering while its partitions hold messages it has not consumed (a
-/// consumer group left without an assignment after a broker restart: seen once in CI, the
-/// projector silent for minutes after Kafka came back) is made again: see
-/// [`Self::with_stall_after`].
+/// A consumer that stops delivering while its partitions hold messages it has not consumed, or
+/// cannot say where it stands while Kafka answers (seen in CI: after a broker restart a
+/// consumer's client kept no usable broker connection and no assignment, the projector silent
+/// for minutes), is made again: see [`Self::with_stall_after`].
 pub struct KafkaRunner {
     name: String,
     topics: Vec<String>,
@@ -356,19 +356,26 @@ impl KafkaRunner {
     /// Where the consumer stands on each partition it reads (its position, else the group's
     /// committed offset, else the partition's start), with the partition's end; every partition
     /// of the topics, by the group's committed offsets, when it has no assignment.
+    ///
+    /// The partitions and their ends are asked through the dead-letter producer's client,
+    /// another connection to the same brokers: an error there means Kafka is away (`Err`: no
+    /// stall, the runner waits for it). A consumer that cannot answer while Kafka does is broken
+    /// itself (seen in CI: after a broker restart a consumer was left without a usable broker
+    /// connection and without an assignment, for good) and counts as a partition standing
+    /// still ([`Seen::unanswered`]).
     fn consumed_and_ends(&self, consumer: &StreamConsumer) -> anyhow::Result<Vec<Seen>> {
-        use rdkafka::{Offset, TopicPartitionList};
         const WAIT: Duration = Duration::from_secs(2);
+        let kafka = self.dead_letters.client();
         let assignment = consumer.assignment()?;
-        let assigned = assignment.count() > 0;
-        let mut partitions: Vec<(String, i32)> = Vec::new();
-        if assigned {
-            for e in assignment.elements() {
-                partitions.push((e.topic().to_owned(), e.partition()));
-            }
-        } else {
+        let mut partitions: Vec<(String, i32)> = assignment
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let assigned = !partitions.is_empty();
+        if !assigned {
             for topic in &self.topics {
-                let metadata = consumer.fetch_metadata(Some(topic), WAIT)?;
+                let metadata = kafka.fetch_metadata(Some(topic), WAIT)?;
                 for t in metadata.topics() {
                     for p in t.partitions() {
                         partitions.push((topic.clone(), p.id()));
@@ -376,44 +383,35 @@ impl KafkaRunner {
                 }
             }
         }
-        let mut consumed: HashMap<(String, i32), i64> = HashMap::new();
-        if assigned {
-            for e in consumer.position()?.elements() {
-                if let Offset::Offset(o) = e.offset() {
-                    consumed.insert((e.topic().to_owned(), e.partition()), o);
-                }
-            }
-        }
-        let mut unknown = TopicPartitionList::new();
+        let mut ends = Vec::with_capacity(partitions.len());
         for (topic, partition) in &partitions {
-            if !consumed.contains_key(&(topic.clone(), *partition)) {
-                unknown.add_partition(topic, *partition);
-            }
+            ends.push(kafka.fetch_watermarks(topic, *partition, WAIT)?);
         }
-        if unknown.count() > 0 {
-            for e in consumer.committed_offsets(unknown, WAIT)?.elements() {
-                if let Offset::Offset(o) = e.offset() {
-                    consumed.insert((e.topic().to_owned(), e.partition()), o);
+        let consumed = match consumed_offsets(consumer, &partitions, assigned, WAIT) {
+            Ok(consumed) => consumed,
+            Err(e) => {
+                tracing::debug!(projection = %self.name, error = %e, "the Kafka consumer does not answer while Kafka does");
+                return Ok(vec![Seen::unanswered()]);
+            }
+        };
+        Ok(partitions
+            .into_iter()
+            .zip(ends)
+            .map(|((topic, partition), (start, end))| {
+                let at = consumed
+                    .get(&(topic.clone(), partition))
+                    .copied()
+                    .unwrap_or(start)
+                    .max(start);
+                Seen {
+                    topic,
+                    partition,
+                    consumed: at,
+                    end,
+                    assigned,
                 }
-            }
-        }
-        let mut seen = Vec::with_capacity(partitions.len());
-        for (topic, partition) in partitions {
-            let (start, end) = consumer.fetch_watermarks(&topic, partition, WAIT)?;
-            let at = consumed
-                .get(&(topic.clone(), partition))
-                .copied()
-                .unwrap_or(start)
-                .max(start);
-            seen.push(Seen {
-                topic,
-                partition,
-                consumed: at,
-                end,
-                assigned,
-            });
-        }
-        Ok(seen)
+            })
+            .collect())
     }
 
     /// Replaces a stuck consumer by a new one in the same group, subscribed to the same topics:
@@ -858,6 +856,40 @@ impl KafkaRunner {
     }
 }
 
+/// Where the consumer stands on `partitions`: its position on those assigned to it, else the
+/// group's committed offset (asked of the broker through the consumer); a partition with
+/// neither is left out.
+fn consumed_offsets(
+    consumer: &StreamConsumer,
+    partitions: &[(String, i32)],
+    assigned: bool,
+    wait: Duration,
+) -> anyhow::Result<HashMap<(String, i32), i64>> {
+    use rdkafka::{Offset, TopicPartitionList};
+    let mut consumed: HashMap<(String, i32), i64> = HashMap::new();
+    if assigned {
+        for e in consumer.position()?.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                consumed.insert((e.topic().to_owned(), e.partition()), o);
+            }
+        }
+    }
+    let mut unknown = TopicPartitionList::new();
+    for (topic, partition) in partitions {
+        if !consumed.contains_key(&(topic.clone(), *partition)) {
+            unknown.add_partition(topic, *partition);
+        }
+    }
+    if unknown.count() > 0 {
+        for e in consumer.committed_offsets(unknown, wait)?.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                consumed.insert((e.topic().to_owned(), e.partition()), o);
+            }
+        }
+    }
+    Ok(consumed)
+}
+
 /// A new consumer with `config`, subscribed to `topics`.
 fn subscribed(config: &ClientConfig, topics: &[String]) -> anyhow::Result<StreamConsumer> {
     let consumer: StreamConsumer = config.create().context("creating the Kafka consumer")?;
@@ -877,6 +909,24 @@ struct Seen {
     /// Assigned to this consumer (else one of the topics' partitions seen through the group).
     assigned: bool,
 }
+
+impl Seen {
+    /// The consumer could not say where it stands while Kafka answered: a stand-in partition
+    /// that stays behind at one offset, so that a consumer that keeps not answering is stalled
+    /// after the stall time like one that keeps not moving.
+    fn unanswered() -> Self {
+        Self {
+            topic: UNANSWERED.to_owned(),
+            partition: -1,
+            consumed: 0,
+            end: 1,
+            assigned: false,
+        }
+    }
+}
+
+/// The topic name [`Seen::unanswered`] stands under (not a valid Kafka topic name).
+const UNANSWERED: &str = "(the consumer, which does not answer)";
 
 /// The partitions found behind their end by idle checks in a row, with the consumed offset
 /// they stood at and since when. Cleared whenever a message arrives.
@@ -912,7 +962,13 @@ impl StallWatch {
             .behind
             .iter()
             .filter(|(_, &(_, since))| now.duration_since(since) >= after)
-            .map(|((topic, partition), (at, _))| format!("{topic}/{partition}@{at}"))
+            .map(|((topic, partition), (at, _))| {
+                if topic == UNANSWERED {
+                    topic.clone()
+                } else {
+                    format!("{topic}/{partition}@{at}")
+                }
+            })
             .collect();
         stalled.sort();
         stalled
@@ -943,6 +999,26 @@ mod tests {
         assert!(!watch.observe(t0 + Duration::from_secs(29), &[seen(0, 5, 12)], AFTER));
         assert!(watch.observe(t0 + AFTER, &[seen(0, 5, 12), seen(1, 3, 3)], AFTER));
         assert_eq!(watch.stalled(t0 + AFTER, AFTER), vec!["t/0@5".to_owned()]);
+    }
+
+    #[test]
+    fn a_consumer_that_keeps_not_answering_is_a_stall() {
+        let t0 = Instant::now();
+        let mut watch = StallWatch::default();
+        assert!(!watch.observe(t0, &[Seen::unanswered()], AFTER));
+        // It answered once in between: the clock starts again.
+        assert!(!watch.observe(t0 + Duration::from_secs(10), &[seen(0, 9, 9)], AFTER));
+        assert!(!watch.observe(t0 + AFTER, &[Seen::unanswered()], AFTER));
+        assert!(!watch.observe(
+            t0 + AFTER * 2 - Duration::from_secs(1),
+            &[Seen::unanswered()],
+            AFTER
+        ));
+        assert!(watch.observe(t0 + AFTER * 2, &[Seen::unanswered()], AFTER));
+        assert_eq!(
+            watch.stalled(t0 + AFTER * 2, AFTER),
+            vec![UNANSWERED.to_owned()]
+        );
     }
 
     #[test]
