@@ -313,15 +313,8 @@ impl KafkaRunner {
     /// wait is stuck. Kafka unreachable is no stall (the runner waits for it): the watch starts
     /// over.
     fn idle_check(&self, consumer: &StreamConsumer) -> bool {
-        {
-            let mut checked = self
-                .lag_checked
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if checked.elapsed() < LAG_REFRESH {
-                return false;
-            }
-            *checked = Instant::now();
+        if !self.lag_due() {
+            return false;
         }
         let seen = tokio::task::block_in_place(|| self.consumed_and_ends(consumer));
         let mut watch = self
@@ -683,16 +676,23 @@ impl KafkaRunner {
         Ok(())
     }
 
+    /// Whether lag is due to be measured again (at most every [`LAG_REFRESH`], busy or idle);
+    /// if so, the clock starts again.
+    fn lag_due(&self) -> bool {
+        let mut checked = self
+            .lag_checked
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if checked.elapsed() < LAG_REFRESH {
+            return false;
+        }
+        *checked = Instant::now();
+        true
+    }
+
     fn update_lag(&self, last: &HashMap<(String, i32), (i64, Option<i64>)>) {
-        {
-            let mut checked = self
-                .lag_checked
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if checked.elapsed() < LAG_REFRESH {
-                return;
-            }
-            *checked = Instant::now();
+        if !self.lag_due() {
+            return;
         }
         let now_ms = chrono::Utc::now().timestamp_millis();
         let consumer = self.consumer();
@@ -754,27 +754,17 @@ impl KafkaRunner {
     /// Where the consumer group stands on each partition of `until` (its committed offset, else
     /// the partition's first offset).
     pub async fn group_positions(&self, until: &Until) -> anyhow::Result<Until> {
-        use rdkafka::{Offset, TopicPartitionList};
+        const WAIT: Duration = Duration::from_secs(10);
         let consumer = self.consumer();
         tokio::task::block_in_place(|| {
-            let mut tpl = TopicPartitionList::new();
-            for (topic, partition) in until.keys() {
-                tpl.add_partition(topic, *partition);
-            }
-            let committed = consumer
-                .committed_offsets(tpl, Duration::from_secs(10))
+            let partitions: Vec<(String, i32)> = until.keys().cloned().collect();
+            let mut at = consumed_offsets(&consumer, &partitions, false, WAIT)
                 .context("reading the group's committed offsets")?;
-            let mut at = Until::new();
-            for e in committed.elements() {
-                let offset = match e.offset() {
-                    Offset::Offset(o) => o,
-                    _ => {
-                        consumer
-                            .fetch_watermarks(e.topic(), e.partition(), Duration::from_secs(10))?
-                            .0
-                    }
-                };
-                at.insert((e.topic().to_owned(), e.partition()), offset);
+            for (topic, partition) in partitions {
+                if !at.contains_key(&(topic.clone(), partition)) {
+                    let (start, _) = consumer.fetch_watermarks(&topic, partition, WAIT)?;
+                    at.insert((topic, partition), start);
+                }
             }
             Ok(at)
         })
