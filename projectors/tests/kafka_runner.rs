@@ -557,3 +557,144 @@ async fn a_stalled_consumer_is_replaced_and_the_feed_goes_on() {
         .await
         .unwrap();
 }
+
+/// A partition that stops delivering while the others keep the runner busy (a fetcher stuck on
+/// one broker) shows its lag, in events and in seconds, growing: the lag of a busy runner was
+/// measured only on the partitions of the batch in hand, so a stuck one kept showing what it
+/// last was (0) and no lag alert could fire. Once it delivers again, its lag is 0 again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_that_stops_delivering_while_the_others_keep_the_runner_busy_shows_its_lag() {
+    let kafka = KafkaConfig {
+        partitions: 2,
+        ..kafka_config()
+    };
+    let registry = registry_url();
+    let topic = kafka.topic("chaos.character.events");
+    let dead = kafka.topic("chaos.deadletter.recorder");
+    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
+        .await
+        .unwrap();
+    let codec = Arc::new(AvroCodec::new(&registry).unwrap());
+    let producer: FutureProducer = kafka.client_config().create().unwrap();
+    let at = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+    let send = {
+        let (codec, producer, topic) = (codec.clone(), producer.clone(), topic.clone());
+        move |partition: i32, id: String| {
+            let (codec, producer, topic) = (codec.clone(), producer.clone(), topic.clone());
+            async move {
+                let payload = codec
+                    .encode(&topic, &created(&id, "Lag", at))
+                    .await
+                    .unwrap();
+                producer
+                    .send(
+                        FutureRecord::to(&topic)
+                            .partition(partition)
+                            .key(&id)
+                            .payload(&payload),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .unwrap();
+            }
+        }
+    };
+    let new_id = || uuid::Uuid::new_v4().to_string();
+    let (first0, first1, held) = (new_id(), new_id(), new_id());
+    send(0, first0.clone()).await;
+    send(1, first1.clone()).await;
+
+    let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
+    let sink = Recorder::default();
+    let runner = Arc::new(
+        KafkaRunner::new(
+            "recorder",
+            &kafka,
+            "partition-lag-group",
+            vec![topic.clone()],
+            dead.clone(),
+            AvroCodec::new(&registry).unwrap(),
+            sink.clone(),
+            metrics.clone(),
+            Batching::new(100, Duration::from_millis(5)),
+        )
+        .unwrap(),
+    );
+    let stop = CancellationToken::new();
+    let handle = {
+        let (runner, stop) = (runner.clone(), stop.clone());
+        tokio::spawn(async move { runner.run(stop).await })
+    };
+    let saw = |id: String| {
+        let sink = sink.clone();
+        move || {
+            let seen = sink.aggregates.lock().unwrap().contains(&id);
+            async move { seen }
+        }
+    };
+    wait_until("the first event of partition 0", saw(first0)).await;
+    wait_until("the first event of partition 1", saw(first1)).await;
+
+    runner.simulate_partition_stall(&topic, 0, true).unwrap();
+    send(0, held.clone()).await;
+    // Partition 1 keeps the runner busy: an event every 100 ms, never a second without one.
+    let busy = CancellationToken::new();
+    let sender = {
+        let (busy, send) = (busy.clone(), send.clone());
+        tokio::spawn(async move {
+            let mut sent = 0u32;
+            while !busy.is_cancelled() {
+                send(1, uuid::Uuid::new_v4().to_string()).await;
+                sent += 1;
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            sent
+        })
+    };
+    let lag = |partition: &str| {
+        let labels = ["recorder", topic.as_str(), partition];
+        (
+            metrics.lag_events.with_label_values(&labels).get(),
+            metrics.lag_seconds.with_label_values(&labels).get(),
+        )
+    };
+    wait_until(
+        "partition 0's lag to show while partition 1 delivers",
+        || {
+            let (events, seconds) = lag("0");
+            async move { events >= 1 && seconds >= 2 }
+        },
+    )
+    .await;
+    assert!(
+        !sink.aggregates.lock().unwrap().contains(&held),
+        "the held event was delivered while its partition was paused"
+    );
+
+    runner.simulate_partition_stall(&topic, 0, false).unwrap();
+    wait_until("the held event once its partition delivers", saw(held)).await;
+    wait_until("partition 0's lag back to 0", || {
+        let (events, seconds) = lag("0");
+        async move { events == 0 && seconds == 0 }
+    })
+    .await;
+    busy.cancel();
+    let sent = sender.await.unwrap();
+    assert!(
+        sent >= 20,
+        "partition 1 got only {sent} events: the runner was not kept busy"
+    );
+    assert_eq!(
+        metrics
+            .consumer_restarts
+            .with_label_values(&["recorder"])
+            .get(),
+        0,
+        "a partition standing while the others deliver is not a stall of the consumer"
+    );
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    delete_topics(&kafka.client_config(), &[topic, dead])
+        .await
+        .unwrap();
+}

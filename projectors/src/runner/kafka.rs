@@ -87,6 +87,7 @@ pub struct KafkaRunner {
     consumer: Mutex<Arc<StreamConsumer>>,
     stall: Mutex<StallWatch>,
     stall_after: Duration,
+    lag: Mutex<LagClock>,
     dead_letters: FutureProducer,
     codec: AvroCodec,
     projection: Box<dyn ProjectionSink>,
@@ -171,6 +172,7 @@ impl KafkaRunner {
             consumer: Mutex::new(Arc::new(consumer)),
             stall: Mutex::default(),
             stall_after: STALL_AFTER,
+            lag: Mutex::default(),
             dead_letters: producer
                 .create()
                 .context("creating the dead-letter producer")?,
@@ -329,20 +331,7 @@ impl KafkaRunner {
                 return false;
             }
         };
-        for s in seen.iter().filter(|s| s.assigned) {
-            let label = s.partition.to_string();
-            let behind = (s.end - s.consumed).max(0);
-            self.metrics
-                .lag_events
-                .with_label_values(&[&self.name, &s.topic, &label])
-                .set(behind);
-            if behind == 0 {
-                self.metrics
-                    .lag_seconds
-                    .with_label_values(&[&self.name, &s.topic, &label])
-                    .set(0);
-            }
-        }
+        self.publish_lag(&seen);
         watch.observe(Instant::now(), &seen, self.stall_after)
     }
 
@@ -467,6 +456,27 @@ impl KafkaRunner {
         Ok(())
     }
 
+    /// Stops (`stalled`) or restarts the deliveries of one partition only, without telling the
+    /// runner, as a fetcher stuck on one broker would while the others deliver: for tests of
+    /// the lag metrics.
+    #[doc(hidden)]
+    pub fn simulate_partition_stall(
+        &self,
+        topic: &str,
+        partition: i32,
+        stalled: bool,
+    ) -> anyhow::Result<()> {
+        let mut one = rdkafka::TopicPartitionList::new();
+        one.add_partition(topic, partition);
+        let consumer = self.consumer();
+        if stalled {
+            consumer.pause(&one)?;
+        } else {
+            consumer.resume(&one)?;
+        }
+        Ok(())
+    }
+
     async fn process<'a>(
         &self,
         consumer: &StreamConsumer,
@@ -552,10 +562,22 @@ impl KafkaRunner {
                 .context("storing the offset")?;
             last_per_partition.insert(
                 (message.topic().to_owned(), message.partition()),
-                (message.offset(), message.timestamp().to_millis()),
+                (message.offset() + 1, message.timestamp().to_millis()),
             );
         }
-        self.update_lag(&last_per_partition);
+        self.lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .handled(last_per_partition);
+        if self.lag_due() {
+            let seen = tokio::task::block_in_place(|| self.busy_seen(consumer));
+            match seen {
+                Ok(seen) => self.publish_lag(&seen),
+                Err(e) => {
+                    tracing::debug!(projection = %self.name, error = %e, "cannot measure the consumer's lag");
+                }
+            }
+        }
         Ok(())
     }
 
@@ -690,33 +712,65 @@ impl KafkaRunner {
         true
     }
 
-    fn update_lag(&self, last: &HashMap<(String, i32), (i64, Option<i64>)>) {
-        if !self.lag_due() {
-            return;
-        }
-        let now_ms = chrono::Utc::now().timestamp_millis();
-        let consumer = self.consumer();
-        for ((topic, partition), (offset, timestamp)) in last {
-            let label = partition.to_string();
-            // A metadata round trip to the broker: done at most every LAG_REFRESH.
-            let watermarks = tokio::task::block_in_place(|| {
-                consumer.fetch_watermarks(topic, *partition, Duration::from_millis(500))
-            });
-            let behind = match watermarks {
-                Ok((_, high)) => (high - offset - 1).max(0),
-                Err(_) => continue,
+    /// Where a busy consumer stands on every partition assigned to it, with each partition's
+    /// end (asked through the dead-letter producer's client, as the idle check does): the
+    /// offset after the last message handled of it, else its fetch position. A partition that
+    /// delivers nothing while the others keep the runner busy (a fetcher stuck on one broker)
+    /// is measured too, so its lag grows instead of standing at what it last was.
+    fn busy_seen(&self, consumer: &StreamConsumer) -> anyhow::Result<Vec<Seen>> {
+        const WAIT: Duration = Duration::from_millis(500);
+        let kafka = self.dead_letters.client();
+        let partitions: Vec<(String, i32)> = consumer
+            .assignment()?
+            .elements()
+            .iter()
+            .map(|e| (e.topic().to_owned(), e.partition()))
+            .collect();
+        let handled = self
+            .lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .next_offsets(&partitions);
+        let positions = consumed_offsets(consumer, &[], true, WAIT)?;
+        let mut seen = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            let key = (topic, partition);
+            let Some(&consumed) = handled.get(&key).or_else(|| positions.get(&key)) else {
+                continue;
             };
+            let (start, end) = kafka.fetch_watermarks(&key.0, key.1, WAIT)?;
+            seen.push(Seen {
+                topic: key.0,
+                partition: key.1,
+                consumed: consumed.max(start),
+                end,
+                assigned: true,
+            });
+        }
+        Ok(seen)
+    }
+
+    /// Sets the lag metrics of the assigned partitions in `seen` (see [`LagClock::seconds`]).
+    fn publish_lag(&self, seen: &[Seen]) {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut clock = self
+            .lag
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for s in seen.iter().filter(|s| s.assigned) {
+            let label = s.partition.to_string();
+            let behind = (s.end - s.consumed).max(0);
             self.metrics
                 .lag_events
-                .with_label_values(&[&self.name, topic, &label])
+                .with_label_values(&[&self.name, &s.topic, &label])
                 .set(behind);
-            let age = timestamp.map_or(0, |t| ((now_ms - t) / 1000).max(0));
-            let seconds = if behind == 0 { 0 } else { age };
+            let seconds = clock.seconds(s, now_ms, Instant::now());
             self.metrics
                 .lag_seconds
-                .with_label_values(&[&self.name, topic, &label])
+                .with_label_values(&[&self.name, &s.topic, &label])
                 .set(seconds);
         }
+        clock.measured();
     }
 }
 
@@ -918,6 +972,75 @@ impl Seen {
 /// The topic name [`Seen::unanswered`] stands under (not a valid Kafka topic name).
 const UNANSWERED: &str = "(the consumer, which does not answer)";
 
+/// What a partition's lag in seconds is worked out from, between measurements (every
+/// [`LAG_REFRESH`], busy or idle).
+#[derive(Debug, Default)]
+struct LagClock {
+    /// Per partition, the offset after the last message handled of it and that message's
+    /// timestamp (Kafka's, in ms), since the runner started.
+    handled: HashMap<(String, i32), (i64, Option<i64>)>,
+    /// The partitions with a message handled since the last measurement.
+    fresh: std::collections::HashSet<(String, i32)>,
+    /// The partitions found behind at the last measurement, with the offset they stood at and
+    /// since when.
+    standing: HashMap<(String, i32), (i64, Instant)>,
+}
+
+impl LagClock {
+    /// Records a batch: per partition, the offset after its last message and the message's
+    /// timestamp.
+    fn handled(&mut self, batch: HashMap<(String, i32), (i64, Option<i64>)>) {
+        for (key, at) in batch {
+            self.fresh.insert(key.clone());
+            self.handled.insert(key, at);
+        }
+    }
+
+    /// The offset after the last message handled of each of `partitions` (those assigned now;
+    /// the others are forgotten, so a partition assigned again later starts from its position).
+    fn next_offsets(&mut self, partitions: &[(String, i32)]) -> HashMap<(String, i32), i64> {
+        self.handled.retain(|key, _| partitions.contains(key));
+        self.handled
+            .iter()
+            .map(|(key, &(next, _))| (key.clone(), next))
+            .collect()
+    }
+
+    /// How far behind `seen` is, in seconds: 0 when caught up; the age of the last message
+    /// handled of it if it delivered since the last measurement (a consumer catching up);
+    /// else how long it has stood behind at this offset. The last is what a partition that
+    /// stopped delivering shows, growing from the first measurement that found it behind; a
+    /// quiet partition whose next message has just been written shows about 0, not the age of
+    /// the message it handled long before.
+    fn seconds(&mut self, seen: &Seen, now_ms: i64, now: Instant) -> i64 {
+        let key = (seen.topic.clone(), seen.partition);
+        if seen.consumed >= seen.end {
+            self.standing.remove(&key);
+            return 0;
+        }
+        let since = match self.standing.get(&key) {
+            Some(&(at, since)) if at == seen.consumed => since,
+            _ => now,
+        };
+        self.standing.insert(key.clone(), (seen.consumed, since));
+        let handled_age = self
+            .handled
+            .get(&key)
+            .and_then(|&(_, t)| t)
+            .filter(|_| self.fresh.contains(&key))
+            .map(|t| (now_ms - t) / 1000);
+        let seconds = handled_age.unwrap_or_else(|| {
+            i64::try_from(now.duration_since(since).as_secs()).unwrap_or(i64::MAX)
+        });
+        seconds.max(0)
+    }
+
+    /// A measurement is over: what was handled before it is no longer news.
+    fn measured(&mut self) {
+        self.fresh.clear();
+    }
+}
+
 /// The partitions found behind their end by idle checks in a row, with the consumed offset
 /// they stood at and since when. Cleared whenever a message arrives.
 #[derive(Debug, Default)]
@@ -1009,6 +1132,28 @@ mod tests {
             watch.stalled(t0 + AFTER * 2, AFTER),
             vec![UNANSWERED.to_owned()]
         );
+    }
+
+    #[test]
+    fn lag_seconds_are_the_age_of_what_was_just_handled_else_the_time_standing() {
+        let t0 = Instant::now();
+        let ms = |secs: i64| 1_800_000_000_000 + secs * 1000;
+        let mut clock = LagClock::default();
+        // Catching up: a message handled since the last measurement, written 40 s ago.
+        clock.handled(HashMap::from([(("t".into(), 0), (6, Some(ms(0))))]));
+        assert_eq!(clock.seconds(&seen(0, 6, 100), ms(40), t0), 40);
+        clock.measured();
+        // Then it delivered nothing more: how long it has stood at offset 6, from 0.
+        assert_eq!(clock.seconds(&seen(0, 6, 100), ms(42), t0), 0);
+        clock.measured();
+        let later = t0 + Duration::from_secs(12);
+        assert_eq!(clock.seconds(&seen(0, 6, 100), ms(54), later), 12);
+        // Caught up: 0, and the standing clock is forgotten.
+        assert_eq!(clock.seconds(&seen(0, 100, 100), ms(55), later), 0);
+        // A quiet partition whose next message was just written: about 0, not the age of the
+        // message handled long before.
+        let much_later = later + Duration::from_secs(3600);
+        assert_eq!(clock.seconds(&seen(0, 100, 101), ms(3655), much_later), 0);
     }
 
     #[test]

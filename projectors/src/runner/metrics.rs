@@ -54,7 +54,7 @@ impl ProjectorMetrics {
             ),
             lag_seconds: gauge(
                 "chaos_projector_lag_seconds",
-                "Age of the last applied message while behind; 0 when caught up",
+                "While behind: the age of the last message applied if the partition delivered since the last measurement, else how long it has stood at one offset; 0 when caught up",
             ),
             retries: counter(
                 "chaos_projector_retries_total",
