@@ -473,89 +473,162 @@ impl ProjectionSink for Recorder {
     }
 }
 
+/// A runner of group `group` feeding a [`Recorder`] from `topic`, started: the runner, what it
+/// recorded, its metrics, and how to stop it.
+struct Recording {
+    runner: Arc<KafkaRunner>,
+    sink: Recorder,
+    metrics: ProjectorMetrics,
+    stop: CancellationToken,
+    handle: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Recording {
+    fn start(
+        kafka: &KafkaConfig,
+        group: &str,
+        topic: &str,
+        dead: &str,
+        stall_after: Option<Duration>,
+    ) -> Self {
+        let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
+        let sink = Recorder::default();
+        let mut runner = KafkaRunner::new(
+            "recorder",
+            kafka,
+            group,
+            vec![topic.to_owned()],
+            dead.to_owned(),
+            AvroCodec::new(&registry_url()).unwrap(),
+            sink.clone(),
+            metrics.clone(),
+            Batching::new(100, Duration::from_millis(5)),
+        )
+        .unwrap();
+        if let Some(after) = stall_after {
+            runner = runner.with_stall_after(after);
+        }
+        let runner = Arc::new(runner);
+        let stop = CancellationToken::new();
+        let handle = {
+            let (runner, stop) = (runner.clone(), stop.clone());
+            tokio::spawn(async move { runner.run(stop).await })
+        };
+        Self {
+            runner,
+            sink,
+            metrics,
+            stop,
+            handle,
+        }
+    }
+
+    /// A check for [`wait_until`]: whether an event of aggregate `id` was recorded.
+    fn saw(&self, id: &str) -> impl FnMut() -> std::future::Ready<bool> {
+        let (sink, id) = (self.sink.clone(), id.to_owned());
+        move || std::future::ready(sink.aggregates.lock().unwrap().contains(&id))
+    }
+
+    async fn stop(self) {
+        self.stop.cancel();
+        self.handle.await.unwrap().unwrap();
+    }
+}
+
+/// A character topic with `partitions` partitions and a dead-letter topic, under this test's
+/// own prefix, and a producer of `CharacterCreated` events to it.
+struct TestTopic {
+    kafka: KafkaConfig,
+    topic: String,
+    dead: String,
+    codec: AvroCodec,
+    producer: FutureProducer,
+}
+
+impl TestTopic {
+    async fn create(partitions: i32) -> Arc<Self> {
+        let kafka = KafkaConfig {
+            partitions,
+            ..kafka_config()
+        };
+        let topic = kafka.topic("chaos.character.events");
+        let dead = kafka.topic("chaos.deadletter.recorder");
+        ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
+            .await
+            .unwrap();
+        Arc::new(Self {
+            codec: AvroCodec::new(&registry_url()).unwrap(),
+            producer: kafka.client_config().create().unwrap(),
+            kafka,
+            topic,
+            dead,
+        })
+    }
+
+    /// Sends the creation of character `id` (to `partition`, else where its key falls).
+    async fn send(&self, partition: Option<i32>, id: &str) {
+        let at = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+        let payload = self
+            .codec
+            .encode(&self.topic, &created(id, "Sta", at))
+            .await
+            .unwrap();
+        let mut record = FutureRecord::to(&self.topic).key(id).payload(&payload);
+        if let Some(partition) = partition {
+            record = record.partition(partition);
+        }
+        self.producer
+            .send(record, Duration::from_secs(10))
+            .await
+            .unwrap();
+    }
+
+    fn recording(&self, group: &str, stall_after: Option<Duration>) -> Recording {
+        Recording::start(&self.kafka, group, &self.topic, &self.dead, stall_after)
+    }
+
+    async fn delete(&self) {
+        delete_topics(
+            &self.kafka.client_config(),
+            &[self.topic.clone(), self.dead.clone()],
+        )
+        .await
+        .unwrap();
+    }
+}
+
 /// A consumer that stops delivering while its partition holds messages (after a broker restart
 /// in CI, a consumer whose client kept no usable broker connection) is replaced by a new member
 /// of the group, which resumes from the committed offsets: the feed goes on by itself, and says
 /// so. A paused partition stands in for the broken client.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_consumer_is_replaced_and_the_feed_goes_on() {
-    let kafka = kafka_config();
-    let registry = registry_url();
-    let topic = kafka.topic("chaos.character.events");
-    let dead = kafka.topic("chaos.deadletter.recorder");
-    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
-        .await
-        .unwrap();
-    let codec = AvroCodec::new(&registry).unwrap();
-    let producer: FutureProducer = kafka.client_config().create().unwrap();
-    let at = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
-    let send = |id: String| {
-        let (codec, producer, topic) = (&codec, producer.clone(), topic.clone());
-        async move {
-            let payload = codec
-                .encode(&topic, &created(&id, "Sta", at))
-                .await
-                .unwrap();
-            producer
-                .send(
-                    FutureRecord::to(&topic).key(&id).payload(&payload),
-                    Duration::from_secs(10),
-                )
-                .await
-                .unwrap();
-        }
-    };
+    let topic = TestTopic::create(1).await;
     let (before, after) = (
         uuid::Uuid::new_v4().to_string(),
         uuid::Uuid::new_v4().to_string(),
     );
-    send(before.clone()).await;
+    topic.send(None, &before).await;
 
-    let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
-    let sink = Recorder::default();
-    let runner = Arc::new(
-        KafkaRunner::new(
-            "recorder",
-            &kafka,
-            "stall-group",
-            vec![topic.clone()],
-            dead.clone(),
-            AvroCodec::new(&registry).unwrap(),
-            sink.clone(),
-            metrics.clone(),
-            Batching::new(100, Duration::from_millis(5)),
-        )
-        .unwrap()
-        .with_stall_after(Duration::from_secs(3)),
-    );
-    let stop = CancellationToken::new();
-    let handle = {
-        let (runner, stop) = (runner.clone(), stop.clone());
-        tokio::spawn(async move { runner.run(stop).await })
-    };
-    let saw = |id: String| {
-        let sink = sink.clone();
-        move || {
-            let seen = sink.aggregates.lock().unwrap().contains(&id);
-            async move { seen }
-        }
-    };
-    wait_until("the first event", saw(before.clone())).await;
-    runner.simulate_stall().unwrap();
-    send(after.clone()).await;
-    wait_until("the event sent while the consumer was stalled", saw(after)).await;
+    let recording = topic.recording("stall-group", Some(Duration::from_secs(3)));
+    wait_until("the first event", recording.saw(&before)).await;
+    recording.runner.simulate_stall().unwrap();
+    topic.send(None, &after).await;
+    wait_until(
+        "the event sent while the consumer was stalled",
+        recording.saw(&after),
+    )
+    .await;
     assert_eq!(
-        metrics
+        recording
+            .metrics
             .consumer_restarts
             .with_label_values(&["recorder"])
             .get(),
         1
     );
-    stop.cancel();
-    handle.await.unwrap().unwrap();
-    delete_topics(&kafka.client_config(), &[topic, dead])
-        .await
-        .unwrap();
+    recording.stop().await;
+    topic.delete().await;
 }
 
 /// A partition that stops delivering while the others keep the runner busy (a fetcher stuck on
@@ -564,87 +637,29 @@ async fn a_stalled_consumer_is_replaced_and_the_feed_goes_on() {
 /// last was (0) and no lag alert could fire. Once it delivers again, its lag is 0 again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_partition_that_stops_delivering_while_the_others_keep_the_runner_busy_shows_its_lag() {
-    let kafka = KafkaConfig {
-        partitions: 2,
-        ..kafka_config()
-    };
-    let registry = registry_url();
-    let topic = kafka.topic("chaos.character.events");
-    let dead = kafka.topic("chaos.deadletter.recorder");
-    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
-        .await
-        .unwrap();
-    let codec = Arc::new(AvroCodec::new(&registry).unwrap());
-    let producer: FutureProducer = kafka.client_config().create().unwrap();
-    let at = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
-    let send = {
-        let (codec, producer, topic) = (codec.clone(), producer.clone(), topic.clone());
-        move |partition: i32, id: String| {
-            let (codec, producer, topic) = (codec.clone(), producer.clone(), topic.clone());
-            async move {
-                let payload = codec
-                    .encode(&topic, &created(&id, "Lag", at))
-                    .await
-                    .unwrap();
-                producer
-                    .send(
-                        FutureRecord::to(&topic)
-                            .partition(partition)
-                            .key(&id)
-                            .payload(&payload),
-                        Duration::from_secs(10),
-                    )
-                    .await
-                    .unwrap();
-            }
-        }
-    };
+    let topic = TestTopic::create(2).await;
     let new_id = || uuid::Uuid::new_v4().to_string();
     let (first0, first1, held) = (new_id(), new_id(), new_id());
-    send(0, first0.clone()).await;
-    send(1, first1.clone()).await;
+    topic.send(Some(0), &first0).await;
+    topic.send(Some(1), &first1).await;
 
-    let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
-    let sink = Recorder::default();
-    let runner = Arc::new(
-        KafkaRunner::new(
-            "recorder",
-            &kafka,
-            "partition-lag-group",
-            vec![topic.clone()],
-            dead.clone(),
-            AvroCodec::new(&registry).unwrap(),
-            sink.clone(),
-            metrics.clone(),
-            Batching::new(100, Duration::from_millis(5)),
-        )
-        .unwrap(),
-    );
-    let stop = CancellationToken::new();
-    let handle = {
-        let (runner, stop) = (runner.clone(), stop.clone());
-        tokio::spawn(async move { runner.run(stop).await })
-    };
-    let saw = |id: String| {
-        let sink = sink.clone();
-        move || {
-            let seen = sink.aggregates.lock().unwrap().contains(&id);
-            async move { seen }
-        }
-    };
-    wait_until("the first event of partition 0", saw(first0)).await;
-    wait_until("the first event of partition 1", saw(first1)).await;
+    let recording = topic.recording("partition-lag-group", None);
+    let (runner, sink, metrics) = (&recording.runner, &recording.sink, &recording.metrics);
+    wait_until("the first event of partition 0", recording.saw(&first0)).await;
+    wait_until("the first event of partition 1", recording.saw(&first1)).await;
 
-    runner.simulate_partition_stall(&topic, 0, true).unwrap();
-    send(0, held.clone()).await;
+    runner
+        .simulate_partition_stall(&topic.topic, 0, true)
+        .unwrap();
+    topic.send(Some(0), &held).await;
     // Partition 1 keeps the runner busy: an event every 100 ms, never a second without one.
     let busy = CancellationToken::new();
     let sender = {
-        let (busy, send) = (busy.clone(), send.clone());
+        let (busy, topic) = (busy.clone(), topic.clone());
         tokio::spawn(async move {
             let mut sent = 0u32;
             while !busy.is_cancelled() {
-                send(1, uuid::Uuid::new_v4().to_string()).await;
+                topic.send(Some(1), &uuid::Uuid::new_v4().to_string()).await;
                 sent += 1;
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
@@ -652,7 +667,7 @@ async fn a_partition_that_stops_delivering_while_the_others_keep_the_runner_busy
         })
     };
     let lag = |partition: &str| {
-        let labels = ["recorder", topic.as_str(), partition];
+        let labels = ["recorder", topic.topic.as_str(), partition];
         (
             metrics.lag_events.with_label_values(&labels).get(),
             metrics.lag_seconds.with_label_values(&labels).get(),
@@ -671,8 +686,14 @@ async fn a_partition_that_stops_delivering_while_the_others_keep_the_runner_busy
         "the held event was delivered while its partition was paused"
     );
 
-    runner.simulate_partition_stall(&topic, 0, false).unwrap();
-    wait_until("the held event once its partition delivers", saw(held)).await;
+    runner
+        .simulate_partition_stall(&topic.topic, 0, false)
+        .unwrap();
+    wait_until(
+        "the held event once its partition delivers",
+        recording.saw(&held),
+    )
+    .await;
     wait_until("partition 0's lag back to 0", || {
         let (events, seconds) = lag("0");
         async move { events == 0 && seconds == 0 }
@@ -692,9 +713,6 @@ async fn a_partition_that_stops_delivering_while_the_others_keep_the_runner_busy
         0,
         "a partition standing while the others deliver is not a stall of the consumer"
     );
-    stop.cancel();
-    handle.await.unwrap().unwrap();
-    delete_topics(&kafka.client_config(), &[topic, dead])
-        .await
-        .unwrap();
+    recording.stop().await;
+    topic.delete().await;
 }
