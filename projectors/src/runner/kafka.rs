@@ -348,12 +348,7 @@ impl KafkaRunner {
     fn consumed_and_ends(&self, consumer: &StreamConsumer) -> anyhow::Result<Vec<Seen>> {
         const WAIT: Duration = Duration::from_secs(2);
         let kafka = self.dead_letters.client();
-        let assignment = consumer.assignment()?;
-        let mut partitions: Vec<(String, i32)> = assignment
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_owned(), e.partition()))
-            .collect();
+        let mut partitions = assigned_partitions(consumer)?;
         let assigned = !partitions.is_empty();
         if !assigned {
             for topic in &self.topics {
@@ -365,10 +360,7 @@ impl KafkaRunner {
                 }
             }
         }
-        let mut ends = Vec::with_capacity(partitions.len());
-        for (topic, partition) in &partitions {
-            ends.push(kafka.fetch_watermarks(topic, *partition, WAIT)?);
-        }
+        let ends = self.ends(&partitions, WAIT)?;
         let consumed = match consumed_offsets(consumer, &partitions, assigned, WAIT) {
             Ok(consumed) => consumed,
             Err(e) => {
@@ -376,24 +368,21 @@ impl KafkaRunner {
                 return Ok(vec![Seen::unanswered()]);
             }
         };
-        Ok(partitions
-            .into_iter()
-            .zip(ends)
-            .map(|((topic, partition), (start, end))| {
-                let at = consumed
-                    .get(&(topic.clone(), partition))
-                    .copied()
-                    .unwrap_or(start)
-                    .max(start);
-                Seen {
-                    topic,
-                    partition,
-                    consumed: at,
-                    end,
-                    assigned,
-                }
-            })
-            .collect())
+        Ok(Seen::zip(partitions, ends, &consumed, assigned))
+    }
+
+    /// Each partition's first and end offsets, asked through the dead-letter producer's client
+    /// (another connection to the brokers than the consumer's).
+    fn ends(
+        &self,
+        partitions: &[(String, i32)],
+        wait: Duration,
+    ) -> anyhow::Result<Vec<(i64, i64)>> {
+        let kafka = self.dead_letters.client();
+        partitions
+            .iter()
+            .map(|(topic, partition)| Ok(kafka.fetch_watermarks(topic, *partition, wait)?))
+            .collect()
     }
 
     /// Replaces a stuck consumer by a new one in the same group, subscribed to the same topics:
@@ -713,41 +702,26 @@ impl KafkaRunner {
     }
 
     /// Where a busy consumer stands on every partition assigned to it, with each partition's
-    /// end (asked through the dead-letter producer's client, as the idle check does): the
-    /// offset after the last message handled of it, else its fetch position. A partition that
-    /// delivers nothing while the others keep the runner busy (a fetcher stuck on one broker)
-    /// is measured too, so its lag grows instead of standing at what it last was.
+    /// end: the offset after the last message handled of it, else its fetch position (ahead of
+    /// what was handled while messages wait in the client's queue). A partition that delivers
+    /// nothing while the others keep the runner busy (a fetcher stuck on one broker) is
+    /// measured too, so its lag grows instead of standing at what it last was. What was handled
+    /// of a partition before another member of the group took it and moved it on is stale: the
+    /// group's committed offset is then past it, and the position counts.
     fn busy_seen(&self, consumer: &StreamConsumer) -> anyhow::Result<Vec<Seen>> {
         const WAIT: Duration = Duration::from_millis(500);
-        let kafka = self.dead_letters.client();
-        let partitions: Vec<(String, i32)> = consumer
-            .assignment()?
-            .elements()
-            .iter()
-            .map(|e| (e.topic().to_owned(), e.partition()))
-            .collect();
+        let partitions = assigned_partitions(consumer)?;
         let handled = self
             .lag
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .next_offsets(&partitions);
+        // One request for every partition; without an answer, what was handled stands.
+        let committed = consumed_offsets(consumer, &partitions, false, WAIT).unwrap_or_default();
         let positions = consumed_offsets(consumer, &[], true, WAIT)?;
-        let mut seen = Vec::with_capacity(partitions.len());
-        for (topic, partition) in partitions {
-            let key = (topic, partition);
-            let Some(&consumed) = handled.get(&key).or_else(|| positions.get(&key)) else {
-                continue;
-            };
-            let (start, end) = kafka.fetch_watermarks(&key.0, key.1, WAIT)?;
-            seen.push(Seen {
-                topic: key.0,
-                partition: key.1,
-                consumed: consumed.max(start),
-                end,
-                assigned: true,
-            });
-        }
-        Ok(seen)
+        let consumed = busy_offsets(handled, &committed, positions);
+        let ends = self.ends(&partitions, WAIT)?;
+        Ok(Seen::zip(partitions, ends, &consumed, true))
     }
 
     /// Sets the lag metrics of the assigned partitions in `seen` (see [`LagClock::seconds`]).
@@ -934,6 +908,33 @@ fn consumed_offsets(
     Ok(consumed)
 }
 
+/// Where a busy consumer stands on each partition: the offset after the last message it
+/// handled of it, unless the group's committed offset is past that (another member moved the
+/// partition on while it was not this one's), else its fetch position.
+fn busy_offsets(
+    handled: HashMap<(String, i32), i64>,
+    committed: &HashMap<(String, i32), i64>,
+    positions: HashMap<(String, i32), i64>,
+) -> HashMap<(String, i32), i64> {
+    let mut consumed = positions;
+    for (key, next) in handled {
+        if committed.get(&key).is_none_or(|&c| c <= next) {
+            consumed.insert(key, next);
+        }
+    }
+    consumed
+}
+
+/// The partitions assigned to `consumer`.
+fn assigned_partitions(consumer: &StreamConsumer) -> anyhow::Result<Vec<(String, i32)>> {
+    Ok(consumer
+        .assignment()?
+        .elements()
+        .iter()
+        .map(|e| (e.topic().to_owned(), e.partition()))
+        .collect())
+}
+
 /// A new consumer with `config`, subscribed to `topics`.
 fn subscribed(config: &ClientConfig, topics: &[String]) -> anyhow::Result<StreamConsumer> {
     let consumer: StreamConsumer = config.create().context("creating the Kafka consumer")?;
@@ -955,6 +956,34 @@ struct Seen {
 }
 
 impl Seen {
+    /// The partitions with their (first, end) offsets and where the consumer stands on each
+    /// (a partition it has no offset for stands at its first).
+    fn zip(
+        partitions: Vec<(String, i32)>,
+        ends: Vec<(i64, i64)>,
+        consumed: &HashMap<(String, i32), i64>,
+        assigned: bool,
+    ) -> Vec<Seen> {
+        partitions
+            .into_iter()
+            .zip(ends)
+            .map(|((topic, partition), (start, end))| {
+                let at = consumed
+                    .get(&(topic.clone(), partition))
+                    .copied()
+                    .unwrap_or(start)
+                    .max(start);
+                Seen {
+                    topic,
+                    partition,
+                    consumed: at,
+                    end,
+                    assigned,
+                }
+            })
+            .collect()
+    }
+
     /// The consumer could not say where it stands while Kafka answered: a stand-in partition
     /// that stays behind at one offset, so that a consumer that keeps not answering is stalled
     /// after the stall time like one that keeps not moving.
@@ -1154,6 +1183,22 @@ mod tests {
         // message handled long before.
         let much_later = later + Duration::from_secs(3600);
         assert_eq!(clock.seconds(&seen(0, 100, 101), ms(3655), much_later), 0);
+    }
+
+    #[test]
+    fn a_busy_consumer_stands_where_it_handled_unless_the_group_moved_on() {
+        let key = |p: i32| ("t".to_owned(), p);
+        let handled = HashMap::from([(key(0), 10), (key(1), 10), (key(2), 10)]);
+        // Committed offsets trail what was handled; partition 1 was moved on to 15 by another
+        // member while it was not this one's; nothing was handled of partition 3 yet.
+        let committed = HashMap::from([(key(0), 8), (key(1), 15)]);
+        // Fetch positions run ahead of what was handled while messages wait in the queue.
+        let positions = HashMap::from([(key(0), 40), (key(1), 15), (key(2), 30), (key(3), 7)]);
+        let consumed = busy_offsets(handled, &committed, positions);
+        assert_eq!(consumed[&key(0)], 10);
+        assert_eq!(consumed[&key(1)], 15);
+        assert_eq!(consumed[&key(2)], 10);
+        assert_eq!(consumed[&key(3)], 7);
     }
 
     #[test]
