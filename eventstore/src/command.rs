@@ -169,7 +169,8 @@ pub struct CommandSettings {
     pub snapshots: SnapshotPolicy,
     /// Longest wait for the store on one load or append before answering "unavailable".
     pub store_timeout: Duration,
-    /// Decisions re-made after losing an optimistic-concurrency race to another instance.
+    /// Rounds of deciding and appending, each after losing an optimistic-concurrency race to
+    /// another process; between rounds a random pause that grows (see [`conflict_pause`]).
     pub conflict_retries: usize,
     /// How long an unused reservation blocks its value.
     pub abandoned_after: Duration,
@@ -181,10 +182,22 @@ impl Default for CommandSettings {
             cache_capacity: 100_000,
             snapshots: SnapshotPolicy::default(),
             store_timeout: Duration::from_secs(2),
-            conflict_retries: 3,
+            // A process manager may append to one aggregate many times in a row (a volley of
+            // hits landing on a character that just died): three rounds without a pause lost
+            // a respawn to such a burst in CI.
+            conflict_retries: 8,
             abandoned_after: ABANDONED_AFTER,
         }
     }
+}
+
+/// The pause after losing round `round` (from 1) to another process: random, up to 1 ms after
+/// the first, doubling to at most 32 ms, so that two writers racing for one aggregate fall out
+/// of step instead of colliding again (8 rounds wait at most about 0.1 s in all).
+fn conflict_pause(round: usize) -> Duration {
+    let cap_us = 1_000u64 << round.saturating_sub(1).min(5);
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    Duration::from_micros(random % (cap_us + 1))
 }
 
 /// What operators watch of command handling.
@@ -492,6 +505,9 @@ impl CommandService {
                     }
                     inner.metrics.conflicts.with_label_values(&[A::TYPE]).inc();
                     tracing::debug!("optimistic concurrency conflict, deciding again");
+                    if round < inner.settings.conflict_retries {
+                        tokio::time::sleep(conflict_pause(round)).await;
+                    }
                 }
                 Ok(Err(e)) | Err(e) => {
                     // The append may or may not have happened: forget what we think we know.
@@ -729,4 +745,26 @@ fn metadata(context: &CommandContext) -> BTreeMap<String, String> {
     put(META_CAUSATION_ID, context.causation_id.clone());
     put(META_TRACEPARENT, context.traceparent.clone());
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conflict_pauses_are_random_within_a_cap_that_doubles_to_32_ms() {
+        for (round, cap_ms) in [(1, 1), (2, 2), (3, 4), (6, 32), (8, 32), (20, 32)] {
+            let pauses: Vec<Duration> = (0..200).map(|_| conflict_pause(round)).collect();
+            let cap = Duration::from_millis(cap_ms);
+            assert!(
+                pauses.iter().all(|p| *p <= cap),
+                "round {round}: {pauses:?}"
+            );
+            // Random, not one fixed pause: two racing writers must fall out of step.
+            assert!(
+                pauses.iter().any(|p| *p != pauses[0]),
+                "round {round}: {pauses:?}"
+            );
+        }
+    }
 }

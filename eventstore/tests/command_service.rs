@@ -274,7 +274,7 @@ async fn instances_racing_on_one_aggregate_each_land_once() {
     for t in tasks {
         match t.await.unwrap() {
             Ok(_) => landed += 1,
-            // Three lost races in a row are possible in principle; none may land twice.
+            // Eight lost races in a row are possible in principle; none may land twice.
             Err(CommandError::Conflict) => {}
             Err(e) => panic!("{e}"),
         }
