@@ -14,9 +14,9 @@ use anyhow::Context;
 use chaos_platform::kafka::KafkaConfig;
 use chaos_schemas::{headers, AvroCodec, PublishedEvent};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, StreamConsumer};
 use rdkafka::message::{BorrowedMessage, Header, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureProducer, FutureRecord};
 use rdkafka::util::Timeout;
 use rdkafka::Message;
 use tokio_util::sync::CancellationToken;
@@ -89,6 +89,9 @@ pub struct KafkaRunner {
     stall_after: Duration,
     lag: Mutex<LagClock>,
     dead_letters: FutureProducer,
+    /// Asks the brokers where the partitions start and end (and which partitions the topics
+    /// have): a client of its own, in no group, on other connections than the consumer's.
+    offsets: BaseConsumer,
     codec: AvroCodec,
     projection: Box<dyn ProjectionSink>,
     metrics: ProjectorMetrics,
@@ -163,6 +166,11 @@ impl KafkaRunner {
         producer
             .set("enable.idempotence", "true")
             .set("acks", "all");
+        // No `group.id`: it never joins the group, and sends nothing until asked.
+        let offsets = kafka
+            .client_config()
+            .create()
+            .context("creating the Kafka client that measures the partitions' ends")?;
         metrics.init(name);
         Ok(Self {
             name: name.to_owned(),
@@ -176,6 +184,7 @@ impl KafkaRunner {
             dead_letters: producer
                 .create()
                 .context("creating the dead-letter producer")?,
+            offsets,
             codec,
             projection: Box::new(projection),
             metrics,
@@ -339,20 +348,19 @@ impl KafkaRunner {
     /// committed offset, else the partition's start), with the partition's end; every partition
     /// of the topics, by the group's committed offsets, when it has no assignment.
     ///
-    /// The partitions and their ends are asked through the dead-letter producer's client,
-    /// another connection to the same brokers: an error there means Kafka is away (`Err`: no
+    /// The partitions and their ends are asked through a client of their own
+    /// ([`Self::ends`]), other connections to the same brokers: an error there means Kafka is away (`Err`: no
     /// stall, the runner waits for it). A consumer that cannot answer while Kafka does is broken
     /// itself (seen in CI: after a broker restart a consumer was left without a usable broker
     /// connection and without an assignment, for good) and counts as a partition standing
     /// still ([`Seen::unanswered`]).
     fn consumed_and_ends(&self, consumer: &StreamConsumer) -> anyhow::Result<Vec<Seen>> {
         const WAIT: Duration = Duration::from_secs(2);
-        let kafka = self.dead_letters.client();
         let mut partitions = assigned_partitions(consumer)?;
         let assigned = !partitions.is_empty();
         if !assigned {
             for topic in &self.topics {
-                let metadata = kafka.fetch_metadata(Some(topic), WAIT)?;
+                let metadata = self.offsets.fetch_metadata(Some(topic), WAIT)?;
                 for t in metadata.topics() {
                     for p in t.partitions() {
                         partitions.push((topic.clone(), p.id()));
@@ -371,17 +379,49 @@ impl KafkaRunner {
         Ok(Seen::zip(partitions, ends, &consumed, assigned))
     }
 
-    /// Each partition's first and end offsets, asked through the dead-letter producer's client
-    /// (another connection to the brokers than the consumer's).
+    /// Each partition's first and end offsets, asked through [`Self::offsets`]' client: one
+    /// ListOffsets request per broker for the first offsets and one for the ends, whatever the
+    /// number of partitions. (Asking per partition, as `fetch_watermarks` does, was two
+    /// requests per partition every 2 s: 12 partitions and three runners made a tenth of all
+    /// the requests Kafka served under the command benchmark.)
     fn ends(
         &self,
         partitions: &[(String, i32)],
         wait: Duration,
     ) -> anyhow::Result<Vec<(i64, i64)>> {
-        let kafka = self.dead_letters.client();
+        if partitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let first = self.offsets_at(partitions, rdkafka::Offset::Beginning, wait)?;
+        let end = self.offsets_at(partitions, rdkafka::Offset::End, wait)?;
+        Ok(first.into_iter().zip(end).collect())
+    }
+
+    /// Each partition's offset at `at` (the beginning or the end: ListOffsets' special
+    /// timestamps), in the order of `partitions`.
+    fn offsets_at(
+        &self,
+        partitions: &[(String, i32)],
+        at: rdkafka::Offset,
+        wait: Duration,
+    ) -> anyhow::Result<Vec<i64>> {
+        let mut asked = rdkafka::TopicPartitionList::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            asked.add_partition_offset(topic, *partition, at)?;
+        }
+        let answered = self.offsets.offsets_for_times(asked, wait)?;
         partitions
             .iter()
-            .map(|(topic, partition)| Ok(kafka.fetch_watermarks(topic, *partition, wait)?))
+            .map(|(topic, partition)| {
+                let element = answered
+                    .find_partition(topic, *partition)
+                    .with_context(|| format!("no offset for {topic} [{partition}]"))?;
+                element.error()?;
+                match element.offset() {
+                    rdkafka::Offset::Offset(offset) => Ok(offset),
+                    other => anyhow::bail!("{topic} [{partition}]: no offset ({other:?})"),
+                }
+            })
             .collect()
     }
 
