@@ -348,8 +348,8 @@ impl KafkaRunner {
     /// committed offset, else the partition's start), with the partition's end; every partition
     /// of the topics, by the group's committed offsets, when it has no assignment.
     ///
-    /// The partitions and their ends are asked through a client of their own
-    /// ([`Self::ends`]), other connections to the same brokers: an error there means Kafka is away (`Err`: no
+    /// The partitions and their ends are asked through a client of their own ([`Self::ends`]),
+    /// other connections to the same brokers: an error there means Kafka is away (`Err`: no
     /// stall, the runner waits for it). A consumer that cannot answer while Kafka does is broken
     /// itself (seen in CI: after a broker restart a consumer was left without a usable broker
     /// connection and without an assignment, for good) and counts as a partition standing
@@ -389,6 +389,9 @@ impl KafkaRunner {
         partitions: &[(String, i32)],
         wait: Duration,
     ) -> anyhow::Result<Vec<(i64, i64)>> {
+        // Nothing else polls this client: take the events librdkafka queued for it (connection
+        // errors while Kafka is away), which would otherwise pile up.
+        while self.offsets.poll(Duration::ZERO).is_some() {}
         if partitions.is_empty() {
             return Ok(Vec::new());
         }
