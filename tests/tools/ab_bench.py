@@ -25,6 +25,7 @@ says whether a process got cheaper.
 import argparse
 import os
 import re
+import shlex
 import statistics
 import subprocess
 import sys
@@ -98,6 +99,9 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--a", required=True, help="directory of build A's service binaries")
     p.add_argument("--b", required=True, help="directory of build B's service binaries")
+    p.add_argument("--a-args", default="", help="more bench arguments for A's runs only, "
+                   "e.g. \"--env relay:CHAOS__RELAY__LINGER_MS=2\"")
+    p.add_argument("--b-args", default="", help="more bench arguments for B's runs only")
     p.add_argument("--rounds", type=int, default=2,
                    help="runs of each build; even, so that each build runs first as often")
     p.add_argument("--bench", default="target/release/bench")
@@ -110,14 +114,16 @@ def main():
     log_dir = a.logs or subprocess.check_output(["mktemp", "-d"], text=True).strip()
     os.makedirs(log_dir, exist_ok=True)
     builds = {"A": a.a, "B": a.b}
-    print(f"bench {a.bench} {' '.join(bench_args)}; A = {a.a}, B = {a.b}; logs in {log_dir}")
+    extra = {"A": shlex.split(a.a_args), "B": shlex.split(a.b_args)}
+    print(f"bench {a.bench} {' '.join(bench_args)}; A = {a.a} {a.a_args}, B = {a.b} {a.b_args}; "
+          f"logs in {log_dir}")
 
     runs = []
     for r in range(a.rounds):
         order = "AB" if r % 2 == 0 else "BA"
         for build in order:
-            result = run(f"{build}{r + 1}", builds[build], a.bench, bench_args, a.settle,
-                         a.window, log_dir)
+            result = run(f"{build}{r + 1}", builds[build], a.bench, bench_args + extra[build],
+                         a.settle, a.window, log_dir)
             runs.append(result)
             cells = " ".join(f"{short(g)}={v:.0f}" for g, v in
                              sorted(result["cpu"].items(), key=lambda kv: -kv[1]))
