@@ -50,13 +50,7 @@ def window_cpu(settle, seconds, out):
     time.sleep(settle)
     start = cpu_by_process.sample()
     time.sleep(seconds)
-    end = cpu_by_process.sample()
-    totals = {}
-    for pid, cpu in end.items():
-        group = cpu_by_process.group(pid)
-        if group is not None:
-            totals[group] = totals.get(group, 0.0) + cpu - start.get(pid, 0.0)
-    out.update(totals)
+    out.update(cpu_by_process.by_group(start, cpu_by_process.sample()))
 
 
 def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir):

@@ -63,6 +63,17 @@ def sample():
     return out
 
 
+def by_group(start, end):
+    """CPU seconds per group between two samples."""
+    totals = {}
+    for pid, cpu in end.items():
+        g = group(pid)
+        if g is None:
+            continue
+        totals[g] = totals.get(g, 0.0) + cpu - start.get(pid, 0.0)
+    return totals
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--delay", type=float, default=0)
@@ -75,12 +86,7 @@ def main():
     end, t1 = sample(), time.monotonic()
     wall = t1 - t0
     cores = os.cpu_count() or 1
-    totals = {}
-    for pid, cpu in end.items():
-        g = group(pid)
-        if g is None:
-            continue
-        totals[g] = totals.get(g, 0.0) + cpu - start.get(pid, 0.0)
+    totals = by_group(start, end)
     with open("/proc/stat") as f:
         idle_fields = f.readline().split()
     print(f"window {wall:.1f}s on {cores} cores ({wall * cores:.1f} CPU-s)")

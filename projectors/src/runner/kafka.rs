@@ -1090,10 +1090,7 @@ impl LagClock {
             self.standing.remove(&key);
             return 0;
         }
-        let since = match self.standing.get(&key) {
-            Some(&(at, since)) if at == seen.consumed => since,
-            _ => now,
-        };
+        let since = standing_since(self.standing.get(&key), seen.consumed, now);
         self.standing.insert(key.clone(), (seen.consumed, since));
         let handled_age = self
             .handled
@@ -1110,6 +1107,15 @@ impl LagClock {
     /// A measurement is over: what was handled before it is no longer news.
     fn measured(&mut self) {
         self.fresh.clear();
+    }
+}
+
+/// Since when a partition has stood at `consumed`: since `last` (the offset it stood at when
+/// last looked at, and since when) if that offset is the same, else from `now`.
+fn standing_since(last: Option<&(i64, Instant)>, consumed: i64, now: Instant) -> Instant {
+    match last {
+        Some(&(at, since)) if at == consumed => since,
+        _ => now,
     }
 }
 
@@ -1131,10 +1137,7 @@ impl StallWatch {
         let mut behind = HashMap::with_capacity(seen.len());
         for s in seen.iter().filter(|s| s.consumed < s.end) {
             let key = (s.topic.clone(), s.partition);
-            let since = match self.behind.get(&key) {
-                Some(&(at, since)) if at == s.consumed => since,
-                _ => now,
-            };
+            let since = standing_since(self.behind.get(&key), s.consumed, now);
             behind.insert(key, (s.consumed, since));
         }
         self.behind = behind;
