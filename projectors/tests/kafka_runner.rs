@@ -154,7 +154,7 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
         let runner = KafkaRunner::new(
             "redis",
             &kafka,
-            "test-group",
+            &format!("test-group-{topic}"),
             vec![topic.clone()],
             dead.clone(),
             AvroCodec::new(&registry).unwrap(),
@@ -203,7 +203,7 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
     // The dead-letter topic holds the original bytes with the reason.
     let mut config = kafka.client_config();
     config
-        .set("group.id", "dlq-reader")
+        .set("group.id", format!("dlq-reader-{dead}"))
         .set("auto.offset.reset", "earliest");
     let reader: StreamConsumer = config.create().unwrap();
     reader.subscribe(&[&dead]).unwrap();
@@ -493,10 +493,13 @@ impl Recording {
     ) -> Self {
         let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
         let sink = Recorder::default();
+        // The group is the test's own (its topic is): a group name shared by runs would tie a
+        // run to what an earlier one left in it (a member not yet timed out after a kill or a
+        // broker restart), or to a run beside it on the same Kafka.
         let mut runner = KafkaRunner::new(
             "recorder",
             kafka,
-            group,
+            &format!("{group}-{topic}"),
             vec![topic.to_owned()],
             dead.to_owned(),
             AvroCodec::new(&registry_url()).unwrap(),
