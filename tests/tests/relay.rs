@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use chaos_tests::kafka::TopicReader;
-use chaos_tests::process::metric_value;
+use chaos_tests::process::{metric_value, ServiceProcess};
 use chaos_tests::{wait_until, Stack, StackOptions};
 
 const FLOW: Duration = Duration::from_secs(90);
@@ -192,4 +192,101 @@ async fn a_poison_event_stops_only_its_own_stream() {
     )
     .await
     .unwrap();
+}
+
+/// Live, a batch starts no sooner than `batch_interval_ms` after the one before it began, so
+/// what is appended meanwhile goes out together: fewer reads, produce requests and checkpoints
+/// under load. Casts sent while the relay waits are published in one batch, in order, once the
+/// interval has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_batches_wait_their_interval() {
+    const INTERVAL_MS: u64 = 8_000;
+    let stack = Stack::start(StackOptions {
+        relays: 1,
+        projector: false,
+        process_managers: false,
+        query_api: false,
+        env: vec![(
+            "relay".into(),
+            "CHAOS__RELAY__BATCH_INTERVAL_MS".into(),
+            INTERVAL_MS.to_string(),
+        )],
+        ..StackOptions::default()
+    })
+    .await
+    .unwrap();
+    // Made first: it takes a while, which must not count as the relay's wait.
+    let mut reader = TopicReader::new(
+        &stack.services.kafka_bootstrap,
+        &stack.services.schema_registry_url,
+        &stack.events_topic(),
+    )
+    .await
+    .unwrap();
+    let api = stack.commands();
+    let player = api.player("batcher").await.unwrap();
+    let created_at = std::time::Instant::now();
+    let character = api
+        .create_character(&player.token, "Batcher", "warrior", &[])
+        .await
+        .unwrap()
+        .answer()
+        .unwrap()
+        .aggregate_id;
+    let relay = &stack.relays[0];
+    // The creation is published in a batch of its own; the relay then waits out the interval.
+    let first = wait_until(
+        "the creation to be published",
+        FLOW,
+        Duration::from_millis(20),
+        move || async move {
+            let n = batches(relay).await?;
+            if n >= 1.0 {
+                Ok(Some(n))
+            } else {
+                Err(format!("{n} batches"))
+            }
+        },
+    )
+    .await
+    .unwrap();
+    for _ in 0..5 {
+        api.cast_skill(&player.token, &character, "strike", &[])
+            .await
+            .unwrap()
+            .answer()
+            .unwrap();
+    }
+    let want: BTreeSet<(String, i64)> = stack
+        .store()
+        .all_events()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|e| e.aggregate_id == character)
+        .map(|e| (e.aggregate_id.clone(), e.sequence))
+        .collect();
+    assert!(want.len() > 5, "five casts appended: {want:?}");
+    reader.read_until_covered(&want, FLOW).await.unwrap();
+    // The second batch began no sooner than the interval after the first, which began at most
+    // a read's time (a second, to spare) before the creation was sent.
+    let waited = created_at.elapsed();
+    assert!(
+        waited >= Duration::from_millis(INTERVAL_MS - 1_000),
+        "the casts were published {waited:?} after the creation was sent"
+    );
+    let order: Vec<i64> = reader.records.iter().map(|r| r.id().1).collect();
+    let sorted: Vec<i64> = want.iter().map(|(_, s)| *s).collect();
+    assert_eq!(order, sorted, "in order, nothing twice");
+    assert_eq!(
+        batches(relay).await.unwrap(),
+        first + 1.0,
+        "the casts appended while the relay waited went out in one batch"
+    );
+}
+
+/// Batches the relay has published so far.
+async fn batches(relay: &ServiceProcess) -> Result<f64, String> {
+    let metrics = relay.metrics().await.map_err(|e| e.to_string())?;
+    Ok(metric_value(&metrics, "chaos_relay_batch_duration_seconds_count").unwrap_or(0.0))
 }

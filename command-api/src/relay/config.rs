@@ -31,6 +31,12 @@ pub struct RelayConfig {
     pub batch_size: u32,
     /// Longest wait for a NOTIFY before looking anyway (the polling fallback).
     pub poll_interval_ms: u64,
+    /// Live (no backlog), a batch starts at least this long after the one before it began, so
+    /// a busy store's appends go out in fewer, larger batches: each one costs a read, a
+    /// produce request per partition (librdkafka sends one partition per request), the
+    /// consumers' fetches it wakes and a checkpoint, whatever its size (decision 45). 0: at
+    /// once. An event waits up to this long more before it is read.
+    pub batch_interval_ms: u64,
     /// Checkpoint row name; two relays with different names publish independently.
     pub checkpoint: String,
     /// The advisory lock key that elects the active instance.
@@ -65,6 +71,7 @@ url = "http://127.0.0.1:8081/apis/ccompat/v7"
 [relay]
 batch_size = 5000
 poll_interval_ms = 100
+batch_interval_ms = 40
 checkpoint = "relay"
 lock_key = 7326002
 standby_retry_ms = 1000

@@ -179,7 +179,8 @@ impl Relay {
             // A full batch means more is waiting (a backlog): the next one is read and prepared
             // while Kafka acknowledges this one. Live, batches are what was appended since the
             // last one, and reading ahead would only split them into more, smaller ones.
-            let (produced, next) = if batch.read >= self.config.batch_size as usize {
+            let backlog = batch.read >= self.config.batch_size as usize;
+            let (produced, next) = if backlog {
                 let (produced, next) = tokio::join!(
                     self.produce(&batch.outgoing),
                     self.next_batch(batch.last, &mut stopped)
@@ -219,6 +220,13 @@ impl Relay {
                 .batch_duration
                 .observe(started.elapsed().as_secs_f64());
             tracing::debug!(events = batch.read, ?position, "batch published");
+            if !backlog && self.config.batch_interval_ms > 0 {
+                let due = started + Duration::from_millis(self.config.batch_interval_ms);
+                tokio::select! {
+                    () = tokio::time::sleep_until(due.into()) => {}
+                    () = shutdown.cancelled() => return Ok(()),
+                }
+            }
         }
     }
 
