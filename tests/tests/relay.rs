@@ -109,13 +109,7 @@ async fn a_poison_event_stops_only_its_own_stream() {
         .filter(|e| e.aggregate_id != broken)
         .map(|e| (e.aggregate_id.clone(), e.sequence))
         .collect();
-    let mut reader = TopicReader::new(
-        &stack.services.kafka_bootstrap,
-        &stack.services.schema_registry_url,
-        &stack.events_topic(),
-    )
-    .await
-    .unwrap();
+    let mut reader = events_reader(&stack).await;
     reader.read_until_covered(&want, FLOW).await.unwrap();
     // The broken stream stopped at its bad event: its first event is out, nothing after it.
     let broken_seen: Vec<i64> = reader
@@ -216,13 +210,7 @@ async fn live_batches_wait_their_interval() {
     .await
     .unwrap();
     // Made first: it takes a while, which must not count as the relay's wait.
-    let mut reader = TopicReader::new(
-        &stack.services.kafka_bootstrap,
-        &stack.services.schema_registry_url,
-        &stack.events_topic(),
-    )
-    .await
-    .unwrap();
+    let mut reader = events_reader(&stack).await;
     let api = stack.commands();
     let player = api.player("batcher").await.unwrap();
     let created_at = std::time::Instant::now();
@@ -289,4 +277,15 @@ async fn live_batches_wait_their_interval() {
 async fn batches(relay: &ServiceProcess) -> Result<f64, String> {
     let metrics = relay.metrics().await.map_err(|e| e.to_string())?;
     Ok(metric_value(&metrics, "chaos_relay_batch_duration_seconds_count").unwrap_or(0.0))
+}
+
+/// Reads the stack's character topic from the beginning.
+async fn events_reader(stack: &Stack) -> TopicReader {
+    TopicReader::new(
+        &stack.services.kafka_bootstrap,
+        &stack.services.schema_registry_url,
+        &stack.events_topic(),
+    )
+    .await
+    .unwrap()
 }

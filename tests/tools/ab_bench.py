@@ -97,7 +97,7 @@ def main():
     p.add_argument("--a", required=True, help="directory of build A's service binaries")
     p.add_argument("--b", required=True, help="directory of build B's service binaries")
     p.add_argument("--a-args", default="", help="more bench arguments for A's runs only, "
-                   "e.g. \"--env relay:CHAOS__RELAY__LINGER_MS=2\"")
+                   "e.g. \"--env relay:CHAOS__RELAY__BATCH_INTERVAL_MS=0\"")
     p.add_argument("--b-args", default="", help="more bench arguments for B's runs only")
     p.add_argument("--rounds", type=int, default=2,
                    help="runs of each build; even, so that each build runs first as often")
