@@ -7,7 +7,9 @@
 //!    `COPY` into a fresh PostgreSQL database, as the event store holds them (the stored payload,
 //!    the metadata, one transaction per 50,000 rows so the global order spans many `tx_id`s).
 //! 2. Rebuilds a fresh warehouse file from that database with a `StoreFeed` (the embedded mode's
-//!    and the operators' rebuild path, the file tuned as a rebuild target) and prints events/s.
+//!    and the operators' rebuild path, the file tuned as a rebuild target) and prints events/s
+//!    and this process's CPU per event; `--rebuilds N` does it N times, each into a fresh file
+//!    (several samples of one load, which takes longer than a rebuild).
 //! 3. With `--kafka`: publishes the same events as the relay does (read in global order, Avro in
 //!    the Confluent wire format through the schema registry, key = aggregate id, the relay's
 //!    headers) to fresh topics, rebuilds another warehouse with a `KafkaRunner` (the
@@ -50,6 +52,8 @@ struct Options {
     steady_secs: u64,
     keep: bool,
     phases: bool,
+    /// How many times the store rebuild runs (each into a fresh file).
+    rebuilds: u32,
     /// Events per transaction of the store rebuild (`rebuild.warehouse_commit`).
     commit: u64,
 }
@@ -64,6 +68,7 @@ fn options() -> anyhow::Result<Options> {
         steady_secs: 20,
         keep: false,
         phases: false,
+        rebuilds: 1,
         commit: 1_000_000,
     };
     let mut args = std::env::args().skip(1);
@@ -78,11 +83,13 @@ fn options() -> anyhow::Result<Options> {
             "--steady-secs" => o.steady_secs = value("--steady-secs")?.parse()?,
             "--keep" => o.keep = true,
             "--phases" => o.phases = true,
+            "--rebuilds" => o.rebuilds = value("--rebuilds")?.parse()?,
             "--commit" => o.commit = value("--commit")?.parse()?,
             "-h" | "--help" => {
                 println!(
                     "warehouse_bench [--events N] [--batch N] [--commit N] [--kafka] \
-                     [--kafka-batch N] [--steady-rate N] [--steady-secs N] [--keep] [--phases]"
+                     [--kafka-batch N] [--steady-rate N] [--steady-secs N] [--keep] [--phases] \
+                     [--rebuilds N]"
                 );
                 std::process::exit(0);
             }
@@ -132,66 +139,32 @@ async fn run(o: &Options, dir: &std::path::Path) -> anyhow::Result<()> {
         phases(o, dir, &pool, total).await?;
     }
 
-    // The rebuild from PostgreSQL through the store feed.
-    let path = dir.join("from-store.duckdb");
-    // Tuned as `chaosctl rebuild warehouse` tunes its target.
-    let warehouse = Warehouse::open(&path)
-        .await?
-        .for_store_rebuild(o.commit)
-        .await?;
-    let log: Arc<dyn EventLog> = Arc::new(PgEventLog::new(pool.clone()));
-    // prometheus is not a dependency of this crate: the registry's type is inferred.
-    let registry = Default::default();
-    let feed = StoreFeed::new(
-        "warehouse",
-        log.clone(),
-        Arc::new(warehouse.clone()),
-        ProjectorMetrics::new(&registry),
-    )
-    .with_batch(o.batch)
-    .with_checkpoint(warehouse.store_checkpoint());
-    let t = Instant::now();
-    let mut last_report = Instant::now();
-    let done = feed
-        .catch_up(Position::START, |p| {
-            if last_report.elapsed() > Duration::from_secs(5) {
-                last_report = Instant::now();
-                eprintln!(
-                    "  {} events, {:.0}/s",
-                    p.events,
-                    p.events as f64 / t.elapsed().as_secs_f64()
-                );
-            }
-        })
-        .await?;
-    let fed = t.elapsed();
-    // The last transaction's commit (a connection sees only what is committed), then the keys
-    // of `events`, built once at the end, and the checkpoint (a switch does these first).
-    drop(warehouse.connect().await?);
-    let committed = t.elapsed();
-    warehouse.finish_rebuild().await?;
-    let elapsed = t.elapsed();
-    anyhow::ensure!(
-        done.events == total && done.applied == total && done.dead_letters == 0,
-        "the store feed handled {done:?}, expected {total} applied"
-    );
-    println!(
-        "rebuild from PostgreSQL (StoreFeed, batches of {}, {} per transaction): {total} events \
-         in {:.2}s = {:.0} events/s (fed in {:.2}s, the last commit {:.2}s, the keys and the \
-         checkpoint {:.2}s)",
-        o.batch,
-        o.commit,
-        elapsed.as_secs_f64(),
-        total as f64 / elapsed.as_secs_f64(),
-        fed.as_secs_f64(),
-        (committed - fed).as_secs_f64(),
-        (elapsed - committed).as_secs_f64(),
-    );
-    let from_store = warehouse.checksum().await?;
-    print_counts(&warehouse).await?;
-    warehouse.close().await?;
+    // The rebuild from PostgreSQL through the store feed, `--rebuilds` times, each into a fresh
+    // file: several samples of one loaded store (the load takes longer than a rebuild).
+    let mut from_store = None;
+    for round in 0..o.rebuilds {
+        let path = dir.join(format!("from-store-{round}.duckdb"));
+        let warehouse = store_rebuild(o, &pool, &path, total).await?;
+        let checksum = warehouse.checksum().await?;
+        if let Some(first) = &from_store {
+            anyhow::ensure!(
+                *first == checksum,
+                "rebuild {round} ended with another checksum: {checksum:?} against {first:?}"
+            );
+        } else {
+            print_counts(&warehouse).await?;
+            from_store = Some(checksum);
+        }
+        warehouse.close().await?;
+        if round + 1 < o.rebuilds && !o.keep {
+            let _ = std::fs::remove_file(&path);
+            let _ = std::fs::remove_file(path.with_extension("duckdb.wal"));
+        }
+    }
+    let from_store = from_store.context("--rebuilds must be at least 1")?;
 
     if o.kafka {
+        let log: Arc<dyn EventLog> = Arc::new(PgEventLog::new(pool.clone()));
         kafka::run(o, dir, &pool, log, total, &from_store).await?;
     }
     if !o.keep {
@@ -248,6 +221,99 @@ async fn phases(
     );
     warehouse.close().await?;
     Ok(())
+}
+
+/// One rebuild of a fresh warehouse file at `path` from the loaded store through a `StoreFeed`
+/// (the embedded mode's and the operators' path, the file tuned as `chaosctl rebuild warehouse`
+/// tunes its target); prints its figures, with this process's CPU over it.
+async fn store_rebuild(
+    o: &Options,
+    pool: &PgPool,
+    path: &std::path::Path,
+    total: u64,
+) -> anyhow::Result<Warehouse> {
+    let cpu = process_cpu();
+    // Tuned as `chaosctl rebuild warehouse` tunes its target.
+    let warehouse = Warehouse::open(path)
+        .await?
+        .for_store_rebuild(o.commit)
+        .await?;
+    let log: Arc<dyn EventLog> = Arc::new(PgEventLog::new(pool.clone()));
+    // prometheus is not a dependency of this crate: the registry's type is inferred.
+    let registry = Default::default();
+    let feed = StoreFeed::new(
+        "warehouse",
+        log.clone(),
+        Arc::new(warehouse.clone()),
+        ProjectorMetrics::new(&registry),
+    )
+    .with_batch(o.batch)
+    .with_checkpoint(warehouse.store_checkpoint());
+    let t = Instant::now();
+    let mut last_report = Instant::now();
+    let done = feed
+        .catch_up(Position::START, |p| {
+            if last_report.elapsed() > Duration::from_secs(5) {
+                last_report = Instant::now();
+                eprintln!(
+                    "  {} events, {:.0}/s",
+                    p.events,
+                    p.events as f64 / t.elapsed().as_secs_f64()
+                );
+            }
+        })
+        .await?;
+    let fed = t.elapsed();
+    // The last transaction's commit (a connection sees only what is committed), then the keys
+    // of `events`, built once at the end, and the checkpoint (a switch does these first).
+    drop(warehouse.connect().await?);
+    let committed = t.elapsed();
+    warehouse.finish_rebuild().await?;
+    let elapsed = t.elapsed();
+    anyhow::ensure!(
+        done.events == total && done.applied == total && done.dead_letters == 0,
+        "the store feed handled {done:?}, expected {total} applied"
+    );
+    println!(
+        "rebuild from PostgreSQL (StoreFeed, batches of {}, {} per transaction): {total} events \
+         in {:.2}s = {:.0} events/s (fed in {:.2}s, the last commit {:.2}s, the keys and the \
+         checkpoint {:.2}s)",
+        o.batch,
+        o.commit,
+        elapsed.as_secs_f64(),
+        total as f64 / elapsed.as_secs_f64(),
+        fed.as_secs_f64(),
+        (committed - fed).as_secs_f64(),
+        (elapsed - committed).as_secs_f64(),
+    );
+    let cpu = process_cpu() - cpu;
+    println!(
+        "  this process's CPU: {:.2}s, {:.2} µs an event",
+        cpu.as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / total as f64
+    );
+    Ok(warehouse)
+}
+
+/// This process's CPU time so far (user and system, all threads), from `/proc/self/stat`;
+/// zero where there is no procfs.
+fn process_cpu() -> Duration {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    // The fields after the command (which may hold spaces) start after its closing ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are the 14th and 15th fields of the line, the 12th and 13th after ')'.
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
+        .sum();
+    // USER_HZ is 100 on every Linux ABI Rust targets.
+    Duration::from_millis(ticks * 10)
 }
 
 async fn print_counts(warehouse: &Warehouse) -> anyhow::Result<()> {
