@@ -719,3 +719,116 @@ async fn a_partition_that_stops_delivering_while_the_others_keep_the_runner_busy
     recording.stop().await;
     topic.delete().await;
 }
+
+/// A batch is applied no later than its window after its first message, however the later
+/// messages trickle in. Thirty events of one character arrive 150 ms apart (4.5 s in all) to a
+/// runner whose window is 600 ms and whose batches hold up to 1,000 events: the first events
+/// must be in the store while the last ones are still being produced. A runner that waited
+/// for each next message with the window kept this batch open until the trickle stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_is_applied_within_its_window_while_events_keep_trickling_in() {
+    let kafka = kafka_config();
+    let registry = registry_url();
+    let topic = kafka.topic("chaos.character.events");
+    let dead = kafka.topic("chaos.deadletter.redis");
+    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
+        .await
+        .unwrap();
+    let store = Arc::new(MemoryStore::default());
+    let runner = KafkaRunner::new(
+        "redis",
+        &kafka,
+        &format!("test-group-{topic}"),
+        vec![topic.clone()],
+        dead.clone(),
+        AvroCodec::new(&registry).unwrap(),
+        ViewProjection::new(
+            store.clone(),
+            Keys::new("t:", "v1"),
+            chaos_readmodel::views::all(),
+        ),
+        ProjectorMetrics::new(&prometheus::Registry::new()),
+        Batching::new(1_000, Duration::from_millis(600)),
+    )
+    .unwrap();
+    let stop = CancellationToken::new();
+    let handle = {
+        let stop = stop.clone();
+        tokio::spawn(async move { runner.run(stop).await })
+    };
+
+    let t = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
+    let id = uuid::Uuid::new_v4().to_string();
+    let zones = ["starter_meadow", "whispering_woods"];
+    let mut events = vec![created(&id, "Trickle", t)];
+    for sequence in 2..=30u64 {
+        events.push(published(
+            &id,
+            sequence,
+            CharacterEvent::ZoneEntered {
+                from_zone: zones[((sequence + 1) % 2) as usize].into(),
+                to_zone: zones[(sequence % 2) as usize].into(),
+                entered_at: t,
+            },
+        ));
+    }
+    let codec = AvroCodec::new(&registry).unwrap();
+    let mut payloads = Vec::new();
+    for event in &events {
+        payloads.push(codec.encode(&topic, event).await.unwrap());
+    }
+    // The trickle: the spacing is the input under test, not a wait for a condition.
+    let all_sent = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let producing = {
+        let (topic, id, all_sent) = (topic.clone(), id.clone(), all_sent.clone());
+        let producer: FutureProducer = kafka.client_config().create().unwrap();
+        tokio::spawn(async move {
+            for payload in &payloads {
+                producer
+                    .send(
+                        FutureRecord::to(&topic).key(&id).payload(payload),
+                        Duration::from_secs(10),
+                    )
+                    .await
+                    .unwrap();
+                tokio::time::sleep(Duration::from_millis(150)).await;
+            }
+            all_sent.store(true, std::sync::atomic::Ordering::SeqCst);
+        })
+    };
+
+    let key = Keys::new("t:", "v1").doc("sheet", &id);
+    let source = format!("character/{id}");
+    let applied = || {
+        let (store, key, source) = (store.clone(), key.clone(), source.clone());
+        async move {
+            store
+                .get(&key)
+                .await
+                .unwrap()
+                .map_or(0, |d| d.position(&source))
+        }
+    };
+    wait_until("the first batch", || {
+        let applied = applied();
+        async move { applied.await >= 1 }
+    })
+    .await;
+    assert!(
+        !all_sent.load(std::sync::atomic::Ordering::SeqCst),
+        "the first events were applied only after the last of the trickle was sent (at \
+         position {})",
+        applied().await
+    );
+    producing.await.unwrap();
+    wait_until("every event", || {
+        let applied = applied();
+        async move { applied.await == 30 }
+    })
+    .await;
+    stop.cancel();
+    handle.await.unwrap().unwrap();
+    delete_topics(&kafka.client_config(), &[topic, dead])
+        .await
+        .unwrap();
+}

@@ -28,13 +28,23 @@ use super::{FeedOffset, ProjectionSink, ProjectorMetrics, Verdict};
 pub struct Batching {
     /// Most messages applied in one batch.
     pub max_batch: usize,
-    /// How long to keep filling a batch once its first message arrived.
+    /// How long to keep filling a batch once its first message arrived (a deadline from that
+    /// message, not a wait for each next one; what has arrived by then joins it).
     pub window: Duration,
     /// How long the broker may hold a fetch to gather [`FETCH_MIN_BYTES`]; zero answers a
     /// fetch as soon as one message is there (librdkafka's default). A consumer that can wait
     /// (the warehouse, the process managers) makes a few large fetches a second instead of
     /// hundreds of small ones, which costs it and Kafka less CPU per event (decision 40).
     pub fetch_wait: Duration,
+}
+
+/// When a batch whose first message arrived now stops waiting for more: [`Batching::window`]
+/// from now. Messages already received by then still join it, up to `max_batch` (tokio's
+/// `timeout_at` polls the receive before the deadline, so a consumer catching up still makes
+/// full batches); waiting for each next message with the window instead let a steady trickle,
+/// one message inside the window after another, hold a batch open until `max_batch`.
+fn batch_deadline(batching: &Batching) -> tokio::time::Instant {
+    tokio::time::Instant::now() + batching.window
 }
 
 /// What a fetch with a [`Batching::fetch_wait`] waits to gather: more than a few hundred
@@ -299,8 +309,9 @@ impl KafkaRunner {
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .clear();
             let mut messages = vec![first];
+            let deadline = batch_deadline(&self.batching);
             while messages.len() < self.batching.max_batch {
-                match tokio::time::timeout(self.batching.window, consumer.recv()).await {
+                match tokio::time::timeout_at(deadline, consumer.recv()).await {
                     Ok(Ok(m)) => messages.push(m),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "Kafka consumer error while filling a batch");
@@ -879,8 +890,9 @@ impl KafkaRunner {
                 },
             };
             let mut messages = vec![first];
+            let deadline = batch_deadline(&self.batching);
             while messages.len() < self.batching.max_batch {
-                match tokio::time::timeout(self.batching.window, consumer.recv()).await {
+                match tokio::time::timeout_at(deadline, consumer.recv()).await {
                     Ok(Ok(m)) => messages.push(m),
                     Ok(Err(e)) => {
                         tracing::warn!(error = %e, "Kafka consumer error while filling a batch");
