@@ -39,6 +39,27 @@ fn kafka_config() -> KafkaConfig {
     }
 }
 
+/// The character topic and the dead-letter topic `dead` under `kafka`'s prefix, created.
+async fn character_topics(kafka: &KafkaConfig, dead: &str) -> (String, String) {
+    let topic = kafka.topic("chaos.character.events");
+    let dead = kafka.topic(dead);
+    ensure_topics(kafka, &[topic.clone(), dead.clone()], &[])
+        .await
+        .unwrap();
+    (topic, dead)
+}
+
+/// Sends `payload` keyed by `key` to `topic`, waiting for the broker's acknowledgement.
+async fn send(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8]) {
+    producer
+        .send(
+            FutureRecord::to(topic).key(key).payload(payload),
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+}
+
 fn registry_url() -> String {
     env(
         "SCHEMA_REGISTRY_URL",
@@ -98,11 +119,7 @@ async fn wait_until<F: std::future::Future<Output = bool>>(
 async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
     let kafka = kafka_config();
     let registry = registry_url();
-    let topic = kafka.topic("chaos.character.events");
-    let dead = kafka.topic("chaos.deadletter.redis");
-    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
-        .await
-        .unwrap();
+    let (topic, dead) = character_topics(&kafka, "chaos.deadletter.redis").await;
 
     let t = Utc.with_ymd_and_hms(2026, 11, 21, 12, 0, 0).unwrap();
     let id = uuid::Uuid::new_v4().to_string();
@@ -137,13 +154,7 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
             .unwrap(),
     ); // gap
     for payload in &messages {
-        producer
-            .send(
-                FutureRecord::to(&topic).key(&id).payload(payload),
-                Duration::from_secs(10),
-            )
-            .await
-            .unwrap();
+        send(&producer, &topic, &id, payload).await;
     }
 
     let store = Arc::new(MemoryStore::default());
@@ -236,18 +247,11 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
         store.clone(),
         batching.fetch_wait(Duration::from_millis(200)),
     );
-    producer
-        .send(
-            FutureRecord::to(&topic).key(&id).payload(
-                &codec
-                    .encode(&topic, &entered(3, "ember_caverns"))
-                    .await
-                    .unwrap(),
-            ),
-            Duration::from_secs(10),
-        )
+    let next = codec
+        .encode(&topic, &entered(3, "ember_caverns"))
         .await
         .unwrap();
+    send(&producer, &topic, &id, &next).await;
     wait_until("the next event after the restart", || {
         let (store, key, source) = (store.clone(), key.clone(), source.clone());
         async move { position(store, key, source).await == 3 }
@@ -313,11 +317,7 @@ impl ProjectionSink for Picky {
 async fn a_filtering_sink_skips_unwanted_messages_undecoded_by_schema_id_or_headers() {
     let kafka = kafka_config();
     let registry = registry_url();
-    let topic = kafka.topic("chaos.character.events");
-    let dead = kafka.topic("chaos.deadletter.picky");
-    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
-        .await
-        .unwrap();
+    let (topic, dead) = character_topics(&kafka, "chaos.deadletter.picky").await;
     let id = uuid::Uuid::new_v4().to_string();
     let created = created(
         &id,
@@ -554,11 +554,7 @@ impl TestTopic {
             partitions,
             ..kafka_config()
         };
-        let topic = kafka.topic("chaos.character.events");
-        let dead = kafka.topic("chaos.deadletter.recorder");
-        ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
-            .await
-            .unwrap();
+        let (topic, dead) = character_topics(&kafka, "chaos.deadletter.recorder").await;
         Arc::new(Self {
             codec: AvroCodec::new(&registry_url()).unwrap(),
             producer: kafka.client_config().create().unwrap(),
@@ -729,11 +725,7 @@ async fn a_partition_that_stops_delivering_while_the_others_keep_the_runner_busy
 async fn a_batch_is_applied_within_its_window_while_events_keep_trickling_in() {
     let kafka = kafka_config();
     let registry = registry_url();
-    let topic = kafka.topic("chaos.character.events");
-    let dead = kafka.topic("chaos.deadletter.redis");
-    ensure_topics(&kafka, &[topic.clone(), dead.clone()], &[])
-        .await
-        .unwrap();
+    let (topic, dead) = character_topics(&kafka, "chaos.deadletter.redis").await;
     let store = Arc::new(MemoryStore::default());
     let runner = KafkaRunner::new(
         "redis",
@@ -784,13 +776,7 @@ async fn a_batch_is_applied_within_its_window_while_events_keep_trickling_in() {
         let producer: FutureProducer = kafka.client_config().create().unwrap();
         tokio::spawn(async move {
             for payload in &payloads {
-                producer
-                    .send(
-                        FutureRecord::to(&topic).key(&id).payload(payload),
-                        Duration::from_secs(10),
-                    )
-                    .await
-                    .unwrap();
+                send(&producer, &topic, &id, payload).await;
                 tokio::time::sleep(Duration::from_millis(150)).await;
             }
             all_sent.store(true, std::sync::atomic::Ordering::SeqCst);
