@@ -60,6 +60,51 @@ async fn send(producer: &FutureProducer, topic: &str, key: &str, payload: &[u8])
         .unwrap();
 }
 
+/// How far character `id`'s sheet in `store` has applied the character's stream (0: no sheet).
+async fn sheet_position(store: &MemoryStore, id: &str) -> u64 {
+    store
+        .get(&Keys::new("t:", "v1").doc("sheet", id))
+        .await
+        .unwrap()
+        .map_or(0, |d| d.position(&format!("character/{id}")))
+}
+
+/// A runner of the Redis projection's views into `store`, reading `topic` in a consumer group of
+/// the topic's own, spawned: its metrics, what stops it, and its task.
+fn spawn_sheet_runner(
+    kafka: &KafkaConfig,
+    topic: &str,
+    dead: &str,
+    store: Arc<MemoryStore>,
+    batching: Batching,
+) -> (
+    ProjectorMetrics,
+    CancellationToken,
+    tokio::task::JoinHandle<anyhow::Result<()>>,
+) {
+    let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
+    let projection =
+        ViewProjection::new(store, Keys::new("t:", "v1"), chaos_readmodel::views::all());
+    let runner = KafkaRunner::new(
+        "redis",
+        kafka,
+        &format!("test-group-{topic}"),
+        vec![topic.to_owned()],
+        dead.to_owned(),
+        AvroCodec::new(&registry_url()).unwrap(),
+        projection,
+        metrics.clone(),
+        batching,
+    )
+    .unwrap();
+    let stop = CancellationToken::new();
+    let handle = {
+        let stop = stop.clone();
+        tokio::spawn(async move { runner.run(stop).await })
+    };
+    (metrics, stop, handle)
+}
+
 fn registry_url() -> String {
     env(
         "SCHEMA_REGISTRY_URL",
@@ -159,44 +204,15 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
 
     let store = Arc::new(MemoryStore::default());
     let run = |store: Arc<MemoryStore>, batching: Batching| {
-        let metrics = ProjectorMetrics::new(&prometheus::Registry::new());
-        let projection =
-            ViewProjection::new(store, Keys::new("t:", "v1"), chaos_readmodel::views::all());
-        let runner = KafkaRunner::new(
-            "redis",
-            &kafka,
-            &format!("test-group-{topic}"),
-            vec![topic.clone()],
-            dead.clone(),
-            AvroCodec::new(&registry).unwrap(),
-            projection,
-            metrics.clone(),
-            batching,
-        )
-        .unwrap();
-        let stop = CancellationToken::new();
-        let handle = {
-            let stop = stop.clone();
-            tokio::spawn(async move { runner.run(stop).await })
-        };
-        (metrics, stop, handle)
+        spawn_sheet_runner(&kafka, &topic, &dead, store, batching)
     };
     let batching = Batching::new(100, Duration::from_millis(5));
     let (metrics, stop, handle) = run(store.clone(), batching);
     let key = Keys::new("t:", "v1").doc("sheet", &id);
-    let source = format!("character/{id}");
-    let position = |store: Arc<MemoryStore>, key: String, source: String| async move {
-        store
-            .get(&key)
-            .await
-            .unwrap()
-            .map_or(0, |d| d.position(&source))
-    };
     wait_until("the sheet to reach version 2 and both dead letters", || {
-        let (store, key, source, metrics) =
-            (store.clone(), key.clone(), source.clone(), metrics.clone());
+        let (store, id, metrics) = (store.clone(), id.clone(), metrics.clone());
         async move {
-            position(store, key, source).await == 2
+            sheet_position(&store, &id).await == 2
                 && metrics.dead_letters.with_label_values(&["redis"]).get() == 2
         }
     })
@@ -253,8 +269,8 @@ async fn poison_and_gaps_are_dead_lettered_and_the_projection_carries_on() {
         .unwrap();
     send(&producer, &topic, &id, &next).await;
     wait_until("the next event after the restart", || {
-        let (store, key, source) = (store.clone(), key.clone(), source.clone());
-        async move { position(store, key, source).await == 3 }
+        let (store, id) = (store.clone(), id.clone());
+        async move { sheet_position(&store, &id).await == 3 }
     })
     .await;
     assert_eq!(metrics.applied.with_label_values(&["redis"]).get(), 1);
@@ -727,27 +743,13 @@ async fn a_batch_is_applied_within_its_window_while_events_keep_trickling_in() {
     let registry = registry_url();
     let (topic, dead) = character_topics(&kafka, "chaos.deadletter.redis").await;
     let store = Arc::new(MemoryStore::default());
-    let runner = KafkaRunner::new(
-        "redis",
+    let (_, stop, handle) = spawn_sheet_runner(
         &kafka,
-        &format!("test-group-{topic}"),
-        vec![topic.clone()],
-        dead.clone(),
-        AvroCodec::new(&registry).unwrap(),
-        ViewProjection::new(
-            store.clone(),
-            Keys::new("t:", "v1"),
-            chaos_readmodel::views::all(),
-        ),
-        ProjectorMetrics::new(&prometheus::Registry::new()),
+        &topic,
+        &dead,
+        store.clone(),
         Batching::new(1_000, Duration::from_millis(600)),
-    )
-    .unwrap();
-    let stop = CancellationToken::new();
-    let handle = {
-        let stop = stop.clone();
-        tokio::spawn(async move { runner.run(stop).await })
-    };
+    );
 
     let t = Utc.with_ymd_and_hms(2026, 12, 2, 12, 0, 0).unwrap();
     let id = uuid::Uuid::new_v4().to_string();
@@ -783,17 +785,9 @@ async fn a_batch_is_applied_within_its_window_while_events_keep_trickling_in() {
         })
     };
 
-    let key = Keys::new("t:", "v1").doc("sheet", &id);
-    let source = format!("character/{id}");
     let applied = || {
-        let (store, key, source) = (store.clone(), key.clone(), source.clone());
-        async move {
-            store
-                .get(&key)
-                .await
-                .unwrap()
-                .map_or(0, |d| d.position(&source))
-        }
+        let (store, id) = (store.clone(), id.clone());
+        async move { sheet_position(&store, &id).await }
     };
     wait_until("the first batch", || {
         let applied = applied();
