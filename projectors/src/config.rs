@@ -165,7 +165,7 @@ export_interval_secs = 0
 group_id = "chaos-projector-warehouse"
 max_batch = 5000
 batch_window_ms = 50
-# Analysts can wait half a second: a few large batches a second (decision 40).
+# Analysts can wait half a second: a few large batches a second (decisions 40 and 46).
 fetch_wait_ms = 500
 http_bind = "127.0.0.1:9103"
 
