@@ -229,12 +229,14 @@ impl StoreFeed {
             applied: 0,
             dead_letters: 0,
         };
-        // The next batch is read, decoded and handed to the sink to prepare while the one in
-        // hand is applied (the sink's writes run elsewhere: a store, the DuckDB writer's
-        // thread): a catch-up runs at the pace of the slower of the two, not of their sum. A
-        // batch read ahead is dropped unapplied if `stop` comes first; the position only moves
-        // past applied batches.
+        // Behind a full batch, three stages overlap: a reader task fetches the batches after
+        // it (`ReadAhead`), the next one is decoded and handed to the sink to prepare on the
+        // blocking pool, and the one in hand is applied (the sink's writes run elsewhere: a
+        // store, the DuckDB writer's thread). A catch-up runs at the pace of the slowest stage,
+        // not of their sum. Batches read ahead are dropped unapplied if `stop` comes first;
+        // the position only moves past applied batches.
         let mut ahead: Option<Decoded> = None;
+        let mut reader: Option<ReadAhead> = None;
         loop {
             if stop.is_cancelled() {
                 return Ok(done);
@@ -245,7 +247,14 @@ impl StoreFeed {
                 undecodable,
             } = match ahead.take() {
                 Some(decoded) => decoded,
-                None => self.decode(self.log.read_after(done.position, self.batch).await?),
+                None => {
+                    // Read here: any reader before has ended on a batch that was not full.
+                    reader = None;
+                    decode(
+                        self.projection.as_ref(),
+                        self.log.read_after(done.position, self.batch).await?,
+                    )
+                }
             };
             let Some(last) = stored.last().map(|e| e.position) else {
                 return Ok(done);
@@ -272,11 +281,19 @@ impl StoreFeed {
             let applying = self.projection.apply_batch(&events, &checkpoint);
             let (verdicts, next) = if full {
                 // Only behind a full batch is there likely more to read.
-                let reading = async {
-                    let next = self.decode(self.log.read_after(last, self.batch).await?);
-                    if !next.events.is_empty() {
-                        self.projection.prepare(&next.events);
-                    }
+                let reader = reader
+                    .get_or_insert_with(|| ReadAhead::start(self.log.clone(), last, self.batch));
+                let projection = self.projection.clone();
+                let reading = async move {
+                    let stored = reader.next().await?;
+                    let next = tokio::task::spawn_blocking(move || {
+                        let next = decode(projection.as_ref(), stored);
+                        if !next.events.is_empty() {
+                            projection.prepare(&next.events);
+                        }
+                        next
+                    })
+                    .await?;
                     anyhow::Ok(next)
                 };
                 let (verdicts, next) = tokio::join!(applying, reading);
@@ -330,27 +347,6 @@ impl StoreFeed {
             if let Some(next) = next {
                 ahead = Some(next?);
             }
-        }
-    }
-
-    /// Decodes the events the sink wants; the others are left out (their verdict is
-    /// `Ignored`), the undecodable ones named by their index in `stored`.
-    fn decode(&self, stored: Vec<StoredEvent>) -> Decoded {
-        let mut events: Vec<PublishedEvent> = Vec::with_capacity(stored.len());
-        let mut undecodable = Vec::new();
-        for (i, s) in stored.iter().enumerate() {
-            if !self.projection.wants(&s.aggregate_type, &s.event_type) {
-                continue;
-            }
-            match to_published(s) {
-                Ok(e) => events.push(e),
-                Err(e) => undecodable.push((i, e.to_string())),
-            }
-        }
-        Decoded {
-            stored,
-            events,
-            undecodable,
         }
     }
 
@@ -664,5 +660,71 @@ impl DeadLetterRecorder for SqliteDeadLetters {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// Decodes the events `projection` wants; the others are left out (their verdict is
+/// `Ignored`), the undecodable ones named by their index in `stored`.
+fn decode(projection: &dyn ProjectionSink, stored: Vec<StoredEvent>) -> Decoded {
+    let mut events: Vec<PublishedEvent> = Vec::with_capacity(stored.len());
+    let mut undecodable = Vec::new();
+    for (i, s) in stored.iter().enumerate() {
+        if !projection.wants(&s.aggregate_type, &s.event_type) {
+            continue;
+        }
+        match to_published(s) {
+            Ok(e) => events.push(e),
+            Err(e) => undecodable.push((i, e.to_string())),
+        }
+    }
+    Decoded {
+        stored,
+        events,
+        undecodable,
+    }
+}
+
+/// A task reading the store's batches after a position, one after another, a batch ahead of
+/// the one taken; it ends after a batch that is not full (the store's end, for now) or a failed
+/// read, and is stopped when dropped.
+struct ReadAhead {
+    batches: tokio::sync::mpsc::Receiver<anyhow::Result<Vec<StoredEvent>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ReadAhead {
+    fn start(log: Arc<dyn EventLog>, after: Position, batch: u32) -> Self {
+        let (tx, batches) = tokio::sync::mpsc::channel(1);
+        let task = tokio::spawn(async move {
+            let mut at = after;
+            loop {
+                let read = log.read_after(at, batch).await.map_err(anyhow::Error::from);
+                let more = match &read {
+                    Ok(stored) if stored.len() >= batch as usize => {
+                        at = stored.last().map_or(at, |e| e.position);
+                        true
+                    }
+                    _ => false,
+                };
+                if tx.send(read).await.is_err() || !more {
+                    return;
+                }
+            }
+        });
+        Self { batches, task }
+    }
+
+    /// The next batch: after the one taken before (`after` for the first).
+    async fn next(&mut self) -> anyhow::Result<Vec<StoredEvent>> {
+        self.batches
+            .recv()
+            .await
+            .unwrap_or_else(|| Err(anyhow::anyhow!("the store's reader stopped")))
+    }
+}
+
+impl Drop for ReadAhead {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
