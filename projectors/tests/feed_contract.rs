@@ -176,3 +176,94 @@ async fn the_store_feed_reading_ahead_loses_nothing_and_dead_letters_the_undecod
         whole.checksum().await.unwrap()
     );
 }
+
+/// The store read through, failing the `fail_at`-th read (counted from 1) once: a database
+/// that goes away in the middle of a catch-up.
+#[derive(Debug)]
+struct FailingOnce {
+    inner: Arc<dyn EventLog>,
+    reads: std::sync::atomic::AtomicU32,
+    fail_at: u32,
+}
+
+#[async_trait::async_trait]
+impl EventLog for FailingOnce {
+    async fn read_after(
+        &self,
+        after: Position,
+        limit: u32,
+    ) -> chaos_eventstore::Result<Vec<chaos_eventstore::StoredEvent>> {
+        let read = self.reads.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if read == self.fail_at {
+            return Err(chaos_eventstore::Error::Database(sqlx::Error::PoolTimedOut));
+        }
+        self.inner.read_after(after, limit).await
+    }
+
+    async fn wait_for_append(&self, timeout: Duration) {
+        self.inner.wait_for_append(timeout).await;
+    }
+
+    async fn count_after(&self, after: Position) -> chaos_eventstore::Result<u64> {
+        self.inner.count_after(after).await
+    }
+}
+
+/// The store feed reads its batches ahead in a task of its own: when a read ahead fails, the
+/// catch-up fails only after the batch in hand is applied and its position saved, and a
+/// catch-up from that position ends with the very warehouse one that never failed builds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_read_ahead_fails_the_catch_up_after_the_batch_in_hand_which_resumes_from_it() {
+    use chaos_projectors::warehouse::{Warehouse, STORE_FEED};
+
+    let (pool, dir) = fresh_sqlite().await;
+    let repo = SqliteEventRepository::new(pool);
+    history(&repo).await;
+    let log = repo.log();
+    let stored = log.read_after(Position::START, 10_000).await.unwrap();
+    assert!(
+        stored.len() > 12,
+        "the history spans more than three batches of 4"
+    );
+    let whole = Warehouse::open(dir.0.join("whole.duckdb")).await.unwrap();
+    let all: Vec<_> = stored.iter().map(|s| to_published(s).unwrap()).collect();
+    whole.apply_batch(&all, &[]).await.unwrap();
+
+    let fed = Warehouse::open(dir.0.join("fed.duckdb")).await.unwrap();
+    let log: Arc<dyn EventLog> = Arc::new(log);
+    let feed = |log: Arc<dyn EventLog>| {
+        StoreFeed::new(
+            "warehouse",
+            log,
+            Arc::new(fed.clone()),
+            ProjectorMetrics::new(&prometheus::Registry::new()),
+        )
+        .with_batch(4)
+        .with_checkpoint(fed.store_checkpoint())
+    };
+    // Read 1 is the first batch, read 2 the second (ahead, while the first is written), read 3
+    // the third (ahead, while the second is written): it fails.
+    let failing = Arc::new(FailingOnce {
+        inner: log.clone(),
+        reads: Default::default(),
+        fail_at: 3,
+    });
+    let error = feed(failing)
+        .catch_up(Position::START, |_| {})
+        .await
+        .expect_err("the third read fails");
+    assert!(
+        format!("{error:#}").contains("pool timed out"),
+        "the read's own error: {error:#}"
+    );
+    let saved = fed.store_position(STORE_FEED).await.unwrap();
+    assert_eq!(saved, stored[7].position, "saved after the second batch");
+
+    let resumed = feed(log).catch_up(saved, |_| {}).await.unwrap();
+    assert_eq!(resumed.events, stored.len() as u64 - 8);
+    assert_eq!(resumed.dead_letters, 0);
+    assert_eq!(
+        fed.checksum().await.unwrap(),
+        whole.checksum().await.unwrap()
+    );
+}
