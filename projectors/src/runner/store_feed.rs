@@ -9,6 +9,7 @@ use chaos_eventstore::publish::to_published;
 use chaos_eventstore::{EventLog, Position, StoredEvent};
 use chaos_schemas::PublishedEvent;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::warehouse::STORE_FEED as FEED;
 
@@ -689,13 +690,13 @@ fn decode(projection: &dyn ProjectionSink, stored: Vec<StoredEvent>) -> Decoded 
 /// read, and is stopped when dropped.
 struct ReadAhead {
     batches: tokio::sync::mpsc::Receiver<anyhow::Result<Vec<StoredEvent>>>,
-    task: tokio::task::JoinHandle<()>,
+    _task: AbortOnDropHandle<()>,
 }
 
 impl ReadAhead {
     fn start(log: Arc<dyn EventLog>, after: Position, batch: u32) -> Self {
         let (tx, batches) = tokio::sync::mpsc::channel(1);
-        let task = tokio::spawn(async move {
+        let task = AbortOnDropHandle::new(tokio::spawn(async move {
             let mut at = after;
             loop {
                 let read = log.read_after(at, batch).await.map_err(anyhow::Error::from);
@@ -710,8 +711,11 @@ impl ReadAhead {
                     return;
                 }
             }
-        });
-        Self { batches, task }
+        }));
+        Self {
+            batches,
+            _task: task,
+        }
     }
 
     /// The next batch: after the one taken before (`after` for the first).
@@ -720,11 +724,5 @@ impl ReadAhead {
             .recv()
             .await
             .unwrap_or_else(|| Err(anyhow::anyhow!("the store's reader stopped")))
-    }
-}
-
-impl Drop for ReadAhead {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
