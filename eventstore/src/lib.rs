@@ -9,6 +9,7 @@
 
 pub mod cache;
 pub mod command;
+mod copy_out;
 mod error;
 pub mod group_commit;
 pub mod locks;
