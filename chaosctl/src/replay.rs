@@ -217,8 +217,8 @@ mod tests {
             event_version: chaos_domain::CharacterEvent::current_version("CharacterCreated")
                 .expect("a character event type")
                 .to_string(),
-            payload: serde_json::value::RawValue::from_string(payload.to_owned()).unwrap(),
-            metadata: serde_json::value::RawValue::from_string("{}".to_owned()).unwrap(),
+            payload: chaos_eventstore::JsonText::stored(payload.to_owned()),
+            metadata: chaos_eventstore::JsonText::stored("{}".to_owned()),
         }
     }
 

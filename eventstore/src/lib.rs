@@ -26,4 +26,4 @@ pub use command::{
     CommandContext, CommandError, CommandOutcome, CommandService, CommandSettings, StoreError,
 };
 pub use error::{Error, Result};
-pub use log::{Backlog, EventLog, Metadata, Position, StoredEvent};
+pub use log::{Backlog, EventLog, JsonText, Metadata, Position, StoredEvent};

@@ -37,9 +37,57 @@ pub struct StoredEvent {
     /// The payload's JSON text as stored (the externally tagged serde form of the event):
     /// feeds and loads deserialize the typed event straight from it
     /// ([`chaos_domain::decode_stored_json`]), never through a JSON tree.
-    pub payload: Box<serde_json::value::RawValue>,
+    pub payload: JsonText,
     /// The metadata's JSON text as stored: a flat object of strings ([`Self::meta`]).
-    pub metadata: Box<serde_json::value::RawValue>,
+    pub metadata: JsonText,
+}
+
+/// JSON text as the event store holds it: a stored event's payload or metadata.
+///
+/// The store made sure it is JSON when it was written (PostgreSQL's `json` column parses what
+/// it stores; the embedded store stores only what serde_json wrote), so readers take it as it
+/// comes instead of scanning it once more on the way out (decision 47). Everything that uses it
+/// parses it anyway (the event's decoder, [`StoredEvent::meta`]) and says so if it is not JSON.
+/// Serialized, it is written as the JSON it holds, not as a string.
+#[derive(Clone, PartialEq, Eq)]
+pub struct JsonText(String);
+
+impl JsonText {
+    /// Text read from the event store, which took only JSON.
+    pub fn stored(text: String) -> Self {
+        Self(text)
+    }
+
+    /// The JSON text of `value`.
+    pub fn of<T: Serialize + ?Sized>(value: &T) -> serde_json::Result<Self> {
+        serde_json::to_string(value).map(Self)
+    }
+
+    /// The text.
+    pub fn get(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::fmt::Display for JsonText {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Serialize for JsonText {
+    /// As the JSON it holds (checked here: a text that is not JSON fails to serialize).
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serde_json::value::RawValue::from_string(self.0.clone())
+            .map_err(serde::ser::Error::custom)?
+            .serialize(serializer)
+    }
 }
 
 /// The metadata keys readers use, borrowed from the stored text where a value has no escapes
@@ -72,8 +120,8 @@ impl PartialEq for StoredEvent {
             && self.sequence == other.sequence
             && self.event_type == other.event_type
             && self.event_version == other.event_version
-            && self.payload.get() == other.payload.get()
-            && self.metadata.get() == other.metadata.get()
+            && self.payload == other.payload
+            && self.metadata == other.metadata
     }
 }
 
@@ -168,8 +216,8 @@ mod tests {
             sequence: 1,
             event_type: "WalletOpened".into(),
             event_version: "1".into(),
-            payload: serde_json::value::to_raw_value(&serde_json::json!({})).unwrap(),
-            metadata: serde_json::value::to_raw_value(&metadata).unwrap(),
+            payload: JsonText::of(&serde_json::json!({})).unwrap(),
+            metadata: JsonText::of(&metadata).unwrap(),
         }
     }
 
@@ -206,5 +254,19 @@ mod tests {
         let e = stored(serde_json::json!({ META_CORRELATION_ID: 5 }));
         assert_eq!(e.meta(), Metadata::default());
         assert_eq!(e.occurred_at(), None);
+    }
+
+    /// Stored JSON text serializes as the JSON it holds, as the history endpoint and the
+    /// operators' tool show it; a text that is not JSON fails instead of passing as a string.
+    #[test]
+    fn json_text_serializes_as_its_json() {
+        let payload = JsonText::stored(r#"{"Granted": {"amount": 5, "note": "a \"b\""}}"#.into());
+        let shown = serde_json::to_value(serde_json::json!({ "payload": payload })).unwrap();
+        assert_eq!(
+            shown,
+            serde_json::json!({ "payload": { "Granted": { "amount": 5, "note": "a \"b\"" } } })
+        );
+        let not_json = JsonText::stored("{\"Granted\": ".into());
+        assert!(serde_json::to_string(&not_json).is_err());
     }
 }

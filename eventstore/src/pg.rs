@@ -8,7 +8,7 @@ use sqlx::postgres::{PgListener, PgPool, PgRow};
 use sqlx::Row;
 use tokio::sync::Mutex;
 
-use crate::{copy_out, Backlog, Error, EventLog, Position, Result, StoredEvent};
+use crate::{copy_out, Backlog, Error, EventLog, JsonText, Position, Result, StoredEvent};
 
 /// Metadata keys written with every event. Persisted: do not rename.
 pub const META_EVENT_ID: &str = "event_id";
@@ -242,7 +242,7 @@ const READ_CAPACITY_HINT: u32 = 65_536;
 /// sort the text (so "1000000" before "999999", skipping rows when xids gain a digit).
 const SELECT_COLUMNS: &str =
     "tx_id::text AS tx_text, global_position, aggregate_type, aggregate_id, \
-     sequence, event_type, event_version, payload, metadata";
+     sequence, event_type, event_version, payload::text, metadata::text";
 
 /// A row of [`SELECT_COLUMNS`] (a history page), read by position: by name, each value was a
 /// lookup in the row's column map. The global-order reader decodes a binary `COPY` instead
@@ -262,12 +262,8 @@ fn row_to_event(row: &PgRow) -> Result<StoredEvent> {
         sequence: row.try_get(4)?,
         event_type: row.try_get(5)?,
         event_version: row.try_get(6)?,
-        payload: row
-            .try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>(7)?
-            .0,
-        metadata: row
-            .try_get::<sqlx::types::Json<Box<serde_json::value::RawValue>>, _>(8)?
-            .0,
+        payload: JsonText::stored(row.try_get(7)?),
+        metadata: JsonText::stored(row.try_get(8)?),
     })
 }
 

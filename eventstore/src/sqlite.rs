@@ -30,7 +30,7 @@ use tokio::sync::{watch, Mutex};
 use crate::group_commit::{
     classify, BatchWriter, Committed, Failure, GroupCommitConfig, GroupCommitter, Row as EventRow,
 };
-use crate::{Error, EventLog, Position, Result, StoredEvent};
+use crate::{Error, EventLog, JsonText, Position, Result, StoredEvent};
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS events (
@@ -141,11 +141,8 @@ const COLUMNS: &str = "global_position, aggregate_type, aggregate_id, sequence, 
     event_version, payload, metadata";
 
 fn row_to_event(row: &SqliteRow) -> Result<StoredEvent> {
-    let text = |name: &str| -> Result<Box<serde_json::value::RawValue>> {
-        let raw: String = row.try_get(name)?;
-        serde_json::value::RawValue::from_string(raw)
-            .map_err(|e| Error::Corrupt(format!("{name}: {e}")))
-    };
+    // The embedded store holds only what serde_json wrote.
+    let text = |name: &str| -> Result<JsonText> { Ok(JsonText::stored(row.try_get(name)?)) };
     Ok(StoredEvent {
         position: Position {
             tx_id: 0,

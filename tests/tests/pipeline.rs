@@ -378,6 +378,11 @@ async fn bad_inputs_get_problems_and_append_nothing() {
         .unwrap();
     assert_eq!(sequences(&page.body), vec![1, 2], "{page:?}");
     assert_eq!(page.body["next_after"], 2);
+    // Each payload is the stored JSON, passed through as JSON, not as a string of it.
+    assert_eq!(
+        page.body["events"][0]["payload"]["CharacterCreated"]["name"], "Aria",
+        "{page:?}"
+    );
     let next = api
         .get(
             &format!(

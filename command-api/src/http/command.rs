@@ -191,7 +191,7 @@ pub struct HistoryEntry {
     pub occurred_at: Option<String>,
     /// The stored payload: `{"<EventType>": {fields}}` (its stored text, passed through).
     #[schema(value_type = Object)]
-    pub payload: Box<serde_json::value::RawValue>,
+    pub payload: chaos_eventstore::JsonText,
 }
 
 /// A page of an aggregate's history.

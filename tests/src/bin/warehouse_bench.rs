@@ -1394,8 +1394,8 @@ mod kafka {
             sequence: row.sequence as i64,
             event_type: row.event_type.to_owned(),
             event_version: row.event_version.clone(),
-            payload: serde_json::value::to_raw_value(&row.payload)?,
-            metadata: serde_json::value::to_raw_value(&row.metadata)?,
+            payload: chaos_eventstore::JsonText::of(&row.payload)?,
+            metadata: chaos_eventstore::JsonText::of(&row.metadata)?,
         };
         let mut event = chaos_eventstore::publish::to_published(&stored)?;
         // Now, so the lag's age is measured from when it was produced.
