@@ -168,10 +168,8 @@ impl History {
         cause: Option<&str>,
         event: AnyEvent,
     ) -> String {
-        let event_id = Uuid::new_v5(
-            &Uuid::NAMESPACE_URL,
-            format!("{aggregate}/{id}/{sequence}").as_bytes(),
-        );
+        let event_id =
+            chaos_eventstore::publish::event_id(aggregate, id, i64::try_from(sequence).unwrap());
         let position = self.events.len() as i64 + 1;
         self.events.push(PublishedEvent {
             envelope: EventEnvelope {

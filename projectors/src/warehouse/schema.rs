@@ -6,13 +6,13 @@
 //! no `TIMESTAMPTZ` arithmetic). Unsigned domain numbers are stored signed (`BIGINT`,
 //! `INTEGER`) because Parquet readers handle those everywhere.
 //!
-//! Idempotence: `events` is the gate. Its natural keys (`event_id`, and the stream position
-//! `(aggregate_type, aggregate_id, sequence)`: the unique indexes of [`EVENTS_KEYS`]) refuse a
-//! redelivered event (`ON CONFLICT DO NOTHING`), and an event's modelled rows are appended only
-//! in the transaction that inserted its `events` row. So every fact table is keyed by its event
-//! (`event_id`, plus `line` where one event makes several rows) without paying for a second
-//! index per table: a redelivery inserts no `events` row, hence no fact row. The content
-//! dimensions are keyed by id and upserted.
+//! Idempotence: `events` is the gate. Its natural key, `event_id` ([`EVENTS_KEYS`]; the id is
+//! derived from the stream position, and an event whose id is not its position's is refused
+//! before it reaches a table), refuses a redelivered event (`ON CONFLICT DO NOTHING`), and an
+//! event's modelled rows are appended only in the transaction that inserted its `events` row.
+//! So every fact table is keyed by its event (`event_id`, plus `line` where one event makes
+//! several rows) without paying for a second index per table: a redelivery inserts no `events`
+//! row, hence no fact row. The content dimensions are keyed by id and upserted.
 
 /// How a table is exported and checksummed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -531,21 +531,29 @@ CREATE TABLE IF NOT EXISTS warehouse_meta (
 );
 "#;
 
-/// The natural keys of `events`, as unique indexes rather than constraints in the table's
-/// definition: a store rebuild writes its target without them and builds them once at the end
-/// (one sorted pass over the column, instead of an insert into each index per row), and DuckDB
-/// cannot add a constraint to an existing table. `ON CONFLICT (event_id)` names the first.
-/// Older files carry the same keys as constraints in the definition (`PRIMARY KEY`, `UNIQUE`),
-/// which behave the same: [`super::writer::Writer`] adds no second set to those.
+/// The natural key of `events`, the event id, as a unique index rather than a constraint in
+/// the table's definition: a store rebuild writes its target without it and builds it once at
+/// the end (one sorted pass over the column, instead of an insert into the index per row), and
+/// DuckDB cannot add a constraint to an existing table. `ON CONFLICT (event_id)` names it.
+///
+/// The id is derived from the stream position (`chaos_eventstore::publish::event_id`) and the
+/// mapping refuses an event whose id is not its position's, so this one key also keeps two rows
+/// off one position (decision 48). Older files carry the keys as constraints in the definition
+/// (`PRIMARY KEY (event_id)`, `UNIQUE (aggregate_type, aggregate_id, sequence)`), which behave
+/// the same: [`super::writer::Writer`] adds nothing to those.
 pub(crate) const EVENTS_KEYS: &str = r#"
 CREATE UNIQUE INDEX IF NOT EXISTS events_event_id ON events (event_id);
-CREATE UNIQUE INDEX IF NOT EXISTS events_stream ON events (aggregate_type, aggregate_id, sequence);
+"#;
+
+/// The stream position's own unique index, which files made before decision 48 have beside
+/// [`EVENTS_KEYS`]: dropped when such a file is opened (the id stands for the position).
+pub(crate) const RETIRED_KEYS: &str = r#"
+DROP INDEX IF EXISTS events_stream;
 "#;
 
 /// Drops [`EVENTS_KEYS`] (a store rebuild's target, while it is written).
 pub(crate) const DROP_EVENTS_KEYS: &str = r#"
 DROP INDEX IF EXISTS events_event_id;
-DROP INDEX IF EXISTS events_stream;
 "#;
 
 /// Columns added to tables after their first release, for files made before (DuckDB has

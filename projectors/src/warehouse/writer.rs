@@ -11,7 +11,7 @@ use duckdb::arrow::record_batch::RecordBatch;
 use duckdb::{params, Connection};
 use uuid::Uuid;
 
-use super::rows::{EventKey, MappedBatch};
+use super::rows::MappedBatch;
 use super::{content, schema, views, Error, Result};
 use crate::runner::{FeedOffset, Verdict};
 
@@ -204,10 +204,9 @@ impl Writer {
             return Err(Error::Corrupt(broken.clone()));
         }
         let mut verdicts: Vec<Option<Verdict>> = vec![None; batch.keys.len()];
-        // Duplicates and conflicts within the batch are settled here: one INSERT statement
-        // must not carry the same key twice.
+        // Duplicates within the batch are settled here: one INSERT statement must not carry
+        // the same key twice.
         let mut ids: HashSet<Uuid> = HashSet::with_capacity(batch.keys.len());
-        let mut streams: HashSet<&(String, String, u64)> = HashSet::with_capacity(batch.keys.len());
         let mut candidates: Vec<usize> = Vec::with_capacity(batch.keys.len());
         for (i, key) in batch.keys.iter().enumerate() {
             let key = match key {
@@ -219,8 +218,6 @@ impl Writer {
             };
             if !ids.insert(key.event_id) {
                 verdicts[i] = Some(Verdict::Duplicate);
-            } else if !streams.insert(&key.stream_key) {
-                verdicts[i] = Some(Verdict::DeadLetter(conflict(key)));
             } else {
                 candidates.push(i);
             }
@@ -249,42 +246,29 @@ impl Writer {
         checkpoint: &[FeedOffset],
         now: DateTime<Utc>,
     ) -> Result<Vec<(usize, Verdict)>> {
-        // Each way of writing the batch is tried in turn while the previous one hits a key
-        // conflict (the transaction rolls back, nothing of it stays):
-        // - `events` rows are appended straight to the table, no conflict check: a feed
-        //   commits each batch with its offsets, so nearly every batch is new, and the table's
-        //   keys refuse one that is not (the batch after the last saved position after a crash,
-        //   a redelivery after a rebalance) (decision 30);
-        // - then staged and inserted naming the conflict target: DuckDB 1.5's `ON CONFLICT DO
-        //   NOTHING` without one, on a table with two unique indexes, checks each row the slow
-        //   way (seconds per thousand rows once the table holds a few hundred thousand). The
-        //   stream key's index then refuses an impostor (another event at a stored event's
-        //   stream position) with a constraint error;
-        // - only then is the batch written checking both keys.
-        for on in [Conflict::None, Conflict::EventId, Conflict::Any] {
+        // `events` rows are appended straight to the table, no conflict check: a feed commits
+        // each batch with its offsets, so nearly every batch is new, and the table's key
+        // refuses one that is not (the batch after the last saved position after a crash, a
+        // redelivery after a rebalance, an event the relay published again) (decision 30).
+        // The transaction then rolls back, nothing of it stays, and the batch is staged and
+        // inserted skipping the ids already stored. The id is the only key (decision 48): the
+        // mapping refused every event whose id is not its stream position's.
+        for on in [Conflict::None, Conflict::EventId] {
             let tx = self.conn.transaction()?;
             let written = write(&tx, batch, candidates, checkpoint, now, on)
                 .and_then(|outcome| Ok(tx.commit().map(|()| outcome)?));
             match written {
-                Err(Error::DuckDb(e)) if is_constraint_violation(&e) && on != Conflict::Any => {
-                    if on == Conflict::None {
-                        tracing::info!(
-                            error = %e,
-                            "a batch holds events already stored (a replay); writing it again \
-                             skipping them"
-                        );
-                    } else {
-                        tracing::warn!(
-                            error = %e,
-                            "a batch holds an event at another event's stream position; \
-                             writing it again checking both keys"
-                        );
-                    }
+                Err(Error::DuckDb(e)) if is_constraint_violation(&e) && on == Conflict::None => {
+                    tracing::info!(
+                        error = %e,
+                        "a batch holds events already stored (a replay); writing it again \
+                         skipping them"
+                    );
                 }
                 other => return other,
             }
         }
-        // Not reached: `Conflict::Any` ends both lists, and its outcome is returned.
+        // Not reached: `Conflict::EventId` ends the list, and its outcome is returned.
         Err(Error::Corrupt("no way left to write the batch".into()))
     }
 
@@ -462,9 +446,11 @@ impl Drop for Writer {
     }
 }
 
-/// Creates the keys of `events` ([`schema::EVENTS_KEYS`]) unless the file has them, as those
-/// indexes or, in an older file, as constraints of the table.
+/// Creates the key of `events` ([`schema::EVENTS_KEYS`]) unless the file has its keys as
+/// constraints of the table (an older file), and drops the key that files made before decision
+/// 48 had besides ([`schema::RETIRED_KEYS`]).
 fn ensure_keys(conn: &Connection) -> Result<()> {
+    conn.execute_batch(schema::RETIRED_KEYS)?;
     let constraints: i64 = conn.query_row(
         "SELECT count(*) FROM duckdb_constraints()
          WHERE database_name = current_database() AND schema_name = 'main'
@@ -478,15 +464,15 @@ fn ensure_keys(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
-/// Which keys an `events` insert skips conflicting rows on.
+/// Which key an `events` insert skips conflicting rows on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Conflict {
-    /// None: rows are appended, and any key conflict fails the statement.
+    /// None: rows are appended, and a key conflict fails the statement.
     None,
-    /// `event_id` only: fast; another unique key's conflict fails the statement.
+    /// `event_id`: rows already stored are skipped. (An older file's stream-position
+    /// constraint never conflicts apart from it: the mapping checked every id is its
+    /// position's.)
     EventId,
-    /// Every unique key: correct for any batch, slow on a big table.
-    Any,
 }
 
 /// A key conflict: "Constraint Error: ..." from a statement, "Failed to append: Duplicate key
@@ -509,7 +495,6 @@ fn write(
 ) -> Result<Vec<(usize, Verdict)>> {
     let key = |i: usize| batch.keys[i].as_ref().ok();
     let inserted = insert_events(tx, batch, candidates, on)?;
-    let mut refused = Vec::new();
     let mut verdicts = Vec::with_capacity(candidates.len());
     let mut went_in = vec![false; batch.keys.len()];
     for &i in candidates {
@@ -517,23 +502,9 @@ fn write(
             went_in[i] = true;
             verdicts.push((i, Verdict::Applied));
         } else {
-            refused.push(i);
-        }
-    }
-    if !refused.is_empty() {
-        // Not inserted: either this very event is already stored (a replay), or another event
-        // holds its (aggregate, sequence), which only a corrupt feed produces.
-        let stored = stored_ids(tx, refused.iter().filter_map(|&i| key(i)))?;
-        for i in refused {
-            let Some(k) = key(i) else { continue };
-            verdicts.push((
-                i,
-                if stored.contains(&k.event_id) {
-                    Verdict::Duplicate
-                } else {
-                    Verdict::DeadLetter(conflict(k))
-                },
-            ));
+            // Not inserted: this very event is already stored (a replay). The id is the one
+            // key, and it names the stream position too, so nothing else refuses a row.
+            verdicts.push((i, Verdict::Duplicate));
         }
     }
     for table in &batch.modelled {
@@ -543,14 +514,6 @@ fn write(
     }
     store_offsets(tx, checkpoint, now)?;
     Ok(verdicts)
-}
-
-fn conflict(key: &EventKey) -> String {
-    let (aggregate_type, aggregate_id, sequence) = &key.stream_key;
-    format!(
-        "event {} conflicts with another event at {aggregate_type} {aggregate_id} sequence {sequence}",
-        key.event_id
-    )
 }
 
 /// Appends the candidates' `events` rows to the staging table and moves those not yet stored
@@ -584,12 +547,11 @@ fn insert_events(
         return Ok(HashSet::new());
     };
     append(tx, schema::STAGED_EVENTS, Some("temp"), rows)?;
-    let target = match on {
-        Conflict::EventId => "(event_id)",
-        Conflict::None | Conflict::Any => "",
-    };
+    // Naming the conflict target matters: DuckDB 1.5's `ON CONFLICT DO NOTHING` without one
+    // checks each row the slow way (seconds per thousand rows once the table holds a few
+    // hundred thousand).
     let mut stmt = tx.prepare_cached(&format!(
-        "INSERT INTO events SELECT * FROM {} ON CONFLICT {target} DO NOTHING \
+        "INSERT INTO events SELECT * FROM {} ON CONFLICT (event_id) DO NOTHING \
          RETURNING event_id::VARCHAR",
         schema::STAGED_EVENTS
     ))?;
@@ -597,29 +559,6 @@ fn insert_events(
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<duckdb::Result<Vec<_>>>()?;
     ids.iter().map(|id| parse_id(id)).collect()
-}
-
-/// Which of the refused events are stored under their own id (the staging table still holds
-/// every candidate).
-fn stored_ids<'a>(
-    tx: &Connection,
-    refused: impl Iterator<Item = &'a EventKey>,
-) -> Result<HashSet<Uuid>> {
-    let wanted: HashSet<Uuid> = refused.map(|k| k.event_id).collect();
-    let mut stmt = tx.prepare(&format!(
-        "SELECT e.event_id::VARCHAR FROM events e SEMI JOIN {} s ON e.event_id = s.event_id",
-        schema::STAGED_EVENTS
-    ))?;
-    let ids = stmt
-        .query_map([], |row| row.get::<_, String>(0))?
-        .collect::<duckdb::Result<Vec<_>>>()?;
-    Ok(ids
-        .iter()
-        .map(|id| parse_id(id))
-        .collect::<Result<HashSet<_>>>()?
-        .into_iter()
-        .filter(|id| wanted.contains(id))
-        .collect())
 }
 
 fn parse_id(id: &str) -> Result<Uuid> {

@@ -17,7 +17,7 @@ use uuid::Uuid;
 use super::{Cell, Row};
 use crate::warehouse::schema;
 
-/// A mapped batch: per event, its id and stream key or why it cannot be stored; the `events`
+/// A mapped batch: per event, its id or why it cannot be stored; the `events`
 /// rows of those that map and their modelled rows, by table.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct MappedBatch {
@@ -29,12 +29,11 @@ pub(crate) struct MappedBatch {
     pub(crate) broken: Option<String>,
 }
 
-/// What the writer needs of an event besides its rows.
+/// What the writer needs of an event besides its rows: its id, which the mapping checked is
+/// its stream position's (so it stands for the position too).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EventKey {
     pub(crate) event_id: Uuid,
-    /// `(aggregate_type, aggregate_id, sequence)`: unique per event.
-    pub(crate) stream_key: (String, String, u64),
 }
 
 /// A table's rows from one batch, with the batch index of the event each row came from.
@@ -448,7 +447,6 @@ mod tests {
     fn key(n: u128) -> Result<EventKey, String> {
         Ok(EventKey {
             event_id: Uuid::from_u128(n),
-            stream_key: ("t".into(), "a".into(), u64::try_from(n).unwrap()),
         })
     }
 

@@ -41,10 +41,27 @@ pub(crate) type Row<'a> = Vec<Cell<'a>>;
 
 /// Maps an event into `tables`: its `events` row and the modelled rows it makes (none, one, or
 /// one per line of a multi-line event such as a craft's ingredients). An event that cannot be
-/// stored (a dead letter, which with a passing schema test suite does not happen) writes no
-/// row and its key records why.
+/// stored writes no row and its key records why (a dead letter): an id that is not its stream
+/// position's, or a payload JSON cannot represent (which with a passing schema test suite does
+/// not happen).
 pub(crate) fn event_rows(published: &PublishedEvent, tables: &mut Tables) {
     let e = &published.envelope;
+    // The id is the warehouse's one key, and it stands for the stream position only if it is
+    // the position's id: an event that claims another id (at a stored event's position, or at
+    // none) is refused here, so no two rows share a position (decision 48).
+    if !chaos_eventstore::publish::is_event_id(
+        e.event_id,
+        &e.aggregate_type,
+        &e.aggregate_id,
+        e.sequence,
+    ) {
+        tables.end_event(Err(format!(
+            "event id {} is not the id of {} {} sequence {}: refused, as it could stand beside \
+             another event at that stream position",
+            e.event_id, e.aggregate_type, e.aggregate_id, e.sequence
+        )));
+        return;
+    }
     let payload = match payload::json(published) {
         Ok(payload) => payload,
         Err(reason) => {
@@ -77,7 +94,6 @@ pub(crate) fn event_rows(published: &PublishedEvent, tables: &mut Tables) {
     }
     tables.end_event(Ok(EventKey {
         event_id: e.event_id,
-        stream_key: (e.aggregate_type.clone(), e.aggregate_id.clone(), e.sequence),
     }));
 }
 

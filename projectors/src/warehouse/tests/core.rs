@@ -128,7 +128,7 @@ async fn duplicates_and_conflicts_within_and_across_batches_in(w: &Warehouse) {
 
     // Across batches the database's keys decide.
     let verdicts = w.apply_batch(&[impostor], &[]).await.unwrap();
-    assert!(matches!(&verdicts[0], Verdict::DeadLetter(r) if r.contains("conflicts")));
+    assert!(matches!(&verdicts[0], Verdict::DeadLetter(r) if r.contains("is not the id of")));
     assert_eq!(count(w, "events").await, 2);
     assert_eq!(count(w, "characters").await, 1);
     assert_eq!(count(w, "skill_casts").await, 1);

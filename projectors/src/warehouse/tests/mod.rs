@@ -76,9 +76,10 @@ fn envelope(
 ) -> PublishedEvent {
     PublishedEvent {
         envelope: EventEnvelope {
-            event_id: Uuid::new_v5(
-                &Uuid::NAMESPACE_OID,
-                format!("{aggregate_type}/{id}/{sequence}").as_bytes(),
+            event_id: chaos_eventstore::publish::event_id(
+                aggregate_type,
+                id,
+                i64::try_from(sequence).unwrap(),
             ),
             event_type: event_type.to_owned(),
             aggregate_type: aggregate_type.to_owned(),

@@ -94,7 +94,7 @@ async fn a_store_rebuild_commits_its_position_with_its_rows_and_builds_the_keys_
     assert_eq!(rows(&reader, "events"), 9);
 
     w.finish_rebuild().await.unwrap();
-    assert_eq!(event_keys(&own), vec!["events_event_id", "events_stream"]);
+    assert_eq!(event_keys(&own), vec!["events_event_id"]);
     // Keyed again: a replay is refused as one, an impostor at a stored stream position too.
     let again = w
         .apply_batch(&events[..2], &[FeedOffset::new(STORE_FEED, 0, 1)])
@@ -108,7 +108,7 @@ async fn a_store_rebuild_commits_its_position_with_its_rows_and_builds_the_keys_
         .await
         .unwrap();
     assert!(
-        matches!(&refused[..], [Verdict::DeadLetter(_)]),
+        matches!(&refused[..], [Verdict::DeadLetter(r)] if r.contains("is not the id of")),
         "{refused:?}"
     );
     drop((own, reader));
@@ -159,8 +159,47 @@ async fn closing_an_interrupted_store_rebuild_keeps_its_work_and_a_live_open_key
     // Opened as a live file (a switch that went wrong, an operator's open): keyed at once.
     let live = Warehouse::open(dir.db()).await.unwrap();
     let conn = live.connect().await.unwrap();
-    assert_eq!(event_keys(&conn), vec!["events_event_id", "events_stream"]);
+    assert_eq!(event_keys(&conn), vec!["events_event_id"]);
     assert_eq!(rows(&conn, "events"), 4);
+}
+
+#[tokio::test]
+async fn a_file_with_the_stream_position_index_loses_it_and_stays_keyed() {
+    let dir = TempDir::new();
+    let events = life("c-1");
+    let w = Warehouse::open(dir.db()).await.unwrap();
+    w.apply_batch(&events[..4], &[FeedOffset::new(STORE_FEED, 0, 4)])
+        .await
+        .unwrap();
+    w.close().await.unwrap();
+    {
+        // The keys as files made before decision 48 have them: a second unique index.
+        let conn = duckdb::Connection::open(dir.db()).unwrap();
+        conn.execute_batch(
+            "CREATE UNIQUE INDEX events_stream ON events (aggregate_type, aggregate_id, sequence)",
+        )
+        .unwrap();
+        assert_eq!(event_keys(&conn), vec!["events_event_id", "events_stream"]);
+    }
+
+    let w = Warehouse::open(dir.db()).await.unwrap();
+    let conn = w.connect().await.unwrap();
+    assert_eq!(event_keys(&conn), vec!["events_event_id"]);
+    assert_eq!(rows(&conn, "events"), 4);
+    // The one key still refuses a replay, and the mapping an impostor.
+    let mut impostor = events[1].clone();
+    impostor.envelope.event_id = uuid::Uuid::new_v4();
+    let verdicts = w
+        .apply_batch(&[events[0].clone(), impostor, events[4].clone()], &[])
+        .await
+        .unwrap();
+    assert_eq!(verdicts[0], Verdict::Duplicate);
+    assert!(
+        matches!(&verdicts[1], Verdict::DeadLetter(r) if r.contains("sequence 2")),
+        "{verdicts:?}"
+    );
+    assert_eq!(verdicts[2], Verdict::Applied);
+    assert_eq!(rows(&conn, "events"), 5);
 }
 
 #[test]
