@@ -131,6 +131,8 @@ step "clean test leftovers" clean_test_leftovers
 step "toolchain components" ensure_components
 step "cargo fmt --check" cargo fmt --all --check
 step "cargo clippy" cargo clippy --workspace --all-targets --locked -- -D warnings
+# The API docs' links must resolve (a link to a private item is a warning, and an error here).
+step "cargo doc" env RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked
 # The end-to-end tests start these binaries from the same target directory: build them first.
 step "cargo build (binaries)" cargo build --workspace --bins --locked
 step "cargo test" cargo test --workspace --locked --no-fail-fast

@@ -170,7 +170,8 @@ pub struct CommandSettings {
     /// Longest wait for the store on one load or append before answering "unavailable".
     pub store_timeout: Duration,
     /// Rounds of deciding and appending, each after losing an optimistic-concurrency race to
-    /// another process; between rounds a random pause that grows (see [`conflict_pause`]).
+    /// another process; between rounds a random pause, up to 1 ms after the first round and
+    /// doubling to at most 32 ms (8 rounds wait at most about 0.1 s in all).
     pub conflict_retries: usize,
     /// How long an unused reservation blocks its value.
     pub abandoned_after: Duration,

@@ -643,7 +643,7 @@ impl DocumentStore for MongoStore {
     }
 
     /// No announcements (change streams would need a replica set's oplog): a reader waiting
-    /// for a position looks again every [`WAIT_POLL`] rather than the port's default 5 ms, one
+    /// for a position looks again every `WAIT_POLL` rather than the port's default 5 ms, one
     /// query per waiting request.
     async fn watch(&self, _key: &str) -> Option<Watch> {
         Some(Watch {

@@ -4,7 +4,7 @@
 //!
 //! Adding an aggregate is one line in the `aggregates!` invocation below, after its domain module
 //! (`chaos_domain::<aggregate>`), its `.avsc` files (`schemas/avro/<aggregate>/`) and its field
-//! mapping (`schemas/src/<aggregate>.rs`, an [`AvroMapping`] impl) exist. See
+//! mapping (`schemas/src/<aggregate>.rs`, an `AvroMapping` impl) exist. See
 //! `docs/adding-an-aggregate.md`.
 
 use apache_avro::types::Value;

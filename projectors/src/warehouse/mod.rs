@@ -25,7 +25,7 @@
 //!   global position; enough for the embedded store, whose positions have `tx_id` 0).
 //!
 //! Throughput: a batch is mapped straight into Arrow builders, one record batch per table, off
-//! the DuckDB thread ([`rows::batch_rows`]; event ids as native UUIDs, lists as lists, no row
+//! the DuckDB thread (`rows::batch_rows`; event ids as native UUIDs, lists as lists, no row
 //! kept on the way), then written
 //! in one transaction: its `events` rows are appended to a staging table and moved with one
 //! `INSERT … SELECT … ON CONFLICT DO NOTHING RETURNING`, and the modelled rows of the events

@@ -56,7 +56,7 @@ impl Warehouse {
     }
 
     /// Tuned for a rebuild: checkpoints only after much more WAL
-    /// ([`super::writer::REBUILD_CHECKPOINT_THRESHOLD`]); once switched in, the file is opened
+    /// (`super::writer::REBUILD_CHECKPOINT_THRESHOLD`); once switched in, the file is opened
     /// again with the live settings.
     pub async fn for_rebuild(self) -> Result<Self> {
         self.call(|w| w.set_checkpoint_threshold(super::writer::REBUILD_CHECKPOINT_THRESHOLD))

@@ -1,12 +1,12 @@
 //! The warehouse's tables. Analysts query these names and the Parquet files named after them:
 //! do not rename a table or a column; add new ones instead (a new column goes at the end of its
-//! table, in [`MIGRATIONS`] too, so files made by an older version gain it).
+//! table, in `MIGRATIONS` too, so files made by an older version gain it).
 //!
 //! Every time is a plain `TIMESTAMP` holding UTC (the DuckDB build used has no ICU extension, so
 //! no `TIMESTAMPTZ` arithmetic). Unsigned domain numbers are stored signed (`BIGINT`,
 //! `INTEGER`) because Parquet readers handle those everywhere.
 //!
-//! Idempotence: `events` is the gate. Its natural key, `event_id` ([`EVENTS_KEYS`]; the id is
+//! Idempotence: `events` is the gate. Its natural key, `event_id` (`EVENTS_KEYS`; the id is
 //! derived from the stream position, and an event whose id is not its position's is refused
 //! before it reaches a table), refuses a redelivered event (`ON CONFLICT DO NOTHING`), and an
 //! event's modelled rows are appended only in the transaction that inserted its `events` row.

@@ -27,7 +27,7 @@ pub(crate) const LIVE_CHECKPOINT_THRESHOLD: &str = "256MB";
 /// it is switched in.
 pub(crate) const REBUILD_CHECKPOINT_THRESHOLD: &str = "1GB";
 
-/// Rows of a table, as counted by [`Writer::counts`].
+/// Rows of a table, as counted by `Writer::counts`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TableCount {
     pub table: &'static str,

@@ -49,7 +49,7 @@ pub async fn not_found() -> Response {
 
 /// The pattern of a `Consistency-Token` header: `v1.<aggregate type>.<aggregate id>.<sequence>`.
 /// [`token_shape`] is its check: a token of this shape is never refused as malformed (one naming
-/// another document is 422, see [`wanted`]).
+/// another document is 422, see `wanted`).
 pub const CONSISTENCY_TOKEN_PATTERN: &str = r"^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[0-9]{1,19}$";
 
 /// Whether `raw` matches [`CONSISTENCY_TOKEN_PATTERN`] (19 digits at most: every such sequence
