@@ -126,9 +126,14 @@ async fn duplicates_and_conflicts_within_and_across_batches_in(w: &Warehouse) {
     );
     assert!(matches!(&verdicts[3], Verdict::DeadLetter(r) if r.contains("sequence 2")));
 
-    // Across batches the database's keys decide.
-    let verdicts = w.apply_batch(&[impostor], &[]).await.unwrap();
+    // Across batches: the mapping refuses the impostor again (its id is not its position's),
+    // and the database's key refuses the replay of a stored event.
+    let verdicts = w
+        .apply_batch(&[impostor, events[1].clone()], &[])
+        .await
+        .unwrap();
     assert!(matches!(&verdicts[0], Verdict::DeadLetter(r) if r.contains("is not the id of")));
+    assert_eq!(verdicts[1], Verdict::Duplicate);
     assert_eq!(count(w, "events").await, 2);
     assert_eq!(count(w, "characters").await, 1);
     assert_eq!(count(w, "skill_casts").await, 1);
