@@ -126,6 +126,7 @@ impl Application {
             GroupCommitConfig {
                 writers: config.database.append_writers,
                 max_batch_events: config.database.append_batch_events,
+                notify_interval: Duration::from_millis(config.database.append_notify_interval_ms),
                 ..GroupCommitConfig::default()
             },
             Some(AppendMetrics::new(&registry)),

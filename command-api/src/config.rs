@@ -51,6 +51,9 @@ acquire_timeout_ms = 1000
 # Group commit: concurrent commands' events are written together, one statement per batch.
 append_writers = 3
 append_batch_events = 1024
+# The least time between two announcements of commits to the relay (one NOTIFY each). At most
+# the relay's batch_interval_ms: a relay reading under load does not wait for them (decision 49).
+append_notify_interval_ms = 20
 
 [auth]
 # Development only: production sets CHAOS__AUTH__JWT_SECRET from a secret store (a service in
@@ -97,6 +100,8 @@ pub struct DatabaseConfig {
     pub append_writers: usize,
     /// Most events written by one batch.
     pub append_batch_events: usize,
+    /// The least time between two NOTIFYs announcing commits to the relay.
+    pub append_notify_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -22,7 +22,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use cqrs_es::persist::{
     PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
@@ -46,6 +46,9 @@ pub struct GroupCommitConfig {
     pub max_batch_events: usize,
     /// Appends waiting for a writer before callers are made to wait for room.
     pub queue: usize,
+    /// PostgreSQL: the least time between two announcements of commits to the relay's listener
+    /// (`crate::pg::AppendNotifier`).
+    pub notify_interval: Duration,
 }
 
 impl Default for GroupCommitConfig {
@@ -54,6 +57,7 @@ impl Default for GroupCommitConfig {
             writers: 3,
             max_batch_events: 1024,
             queue: 8192,
+            notify_interval: Duration::from_millis(20),
         }
     }
 }

@@ -595,21 +595,26 @@ pub async fn confirm_reservation(
     Ok(())
 }
 
-/// Announces appends on [`APPEND_CHANNEL`] after they commit, coalescing bursts into one NOTIFY
-/// every few milliseconds so the relay wakes promptly without a NOTIFY per command. A lost
+/// Announces appends on [`APPEND_CHANNEL`] after they commit, coalescing bursts into at most one
+/// NOTIFY per `interval`, so an idle relay wakes at once without a NOTIFY per command. A lost
 /// notification only costs latency: readers poll as a fallback.
+///
+/// The interval can be as long as the relay's `batch_interval_ms` without delaying it: a relay
+/// whose last read found events reads again at that interval without waiting for a
+/// notification, so under load it uses none; only a relay that found nothing waits for one, and
+/// the first commit after a quiet interval is announced at once (decision 49).
 #[derive(Debug, Clone)]
 pub struct AppendNotifier {
     wake: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl AppendNotifier {
-    /// Starts the background task that sends the notifications.
-    pub fn spawn(pool: PgPool) -> Self {
+    /// Starts the background task that sends the notifications, at most one per `interval`.
+    pub fn spawn(pool: PgPool, interval: Duration) -> Self {
         let wake = std::sync::Arc::new(tokio::sync::Notify::new());
         let signal = wake.clone();
         tokio::spawn(async move {
-            // One connection of its own for the notifications (up to 500 a second under load):
+            // One connection of its own for the notifications (up to 1 / `interval` a second):
             // taking one from the pool and giving it back each time costs two pings. A
             // notification's transaction gets an id and a commit record, which need not wait
             // for the disk (a notification lost in a crash only makes a reader poll), so the
@@ -627,7 +632,7 @@ impl AppendNotifier {
                         tracing::debug!(error = %e, "append notification failed; readers will poll");
                     }
                 }
-                tokio::time::sleep(Duration::from_millis(2)).await;
+                tokio::time::sleep(interval).await;
             }
         });
         Self { wake }

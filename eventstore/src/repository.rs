@@ -41,7 +41,7 @@ impl Repository {
         config: GroupCommitConfig,
         metrics: Option<AppendMetrics>,
     ) -> Self {
-        let notifier = AppendNotifier::spawn(pool.clone());
+        let notifier = AppendNotifier::spawn(pool.clone(), config.notify_interval);
         let committer = GroupCommitter::postgres(pool.clone(), config, Some(notifier), metrics);
         Self::Postgres {
             repo: GroupCommitRepository::new(pool.clone(), committer),
