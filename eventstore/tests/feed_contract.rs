@@ -118,7 +118,8 @@ async fn contract<R: PersistedEventRepository + 'static>(
 async fn postgres_feed_meets_the_contract() {
     let pool = fresh_pg().await;
     let repo = Arc::new(PostgresEventRepository::new(pool.clone()));
-    let notifier = chaos_eventstore::pg::AppendNotifier::spawn(pool.clone(), Duration::from_millis(20));
+    let notifier =
+        chaos_eventstore::pg::AppendNotifier::spawn(pool.clone(), Duration::from_millis(20));
     contract(
         repo,
         Arc::new(PgEventLog::new(pool)),
