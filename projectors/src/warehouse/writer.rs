@@ -498,7 +498,11 @@ fn write(
     let mut verdicts = Vec::with_capacity(candidates.len());
     let mut went_in = vec![false; batch.keys.len()];
     for &i in candidates {
-        if key(i).is_some_and(|k| inserted.contains(&k.event_id)) {
+        let stored = match &inserted {
+            None => true,
+            Some(ids) => key(i).is_some_and(|k| ids.contains(&k.event_id)),
+        };
+        if stored {
             went_in[i] = true;
             verdicts.push((i, Verdict::Applied));
         } else {
@@ -516,35 +520,30 @@ fn write(
     Ok(verdicts)
 }
 
-/// Appends the candidates' `events` rows to the staging table and moves those not yet stored
-/// into `events`; returns the ids actually inserted.
+/// Writes the candidates' `events` rows: with [`Conflict::None`] appended to `events` (all go
+/// in, or the statement fails: `None` is returned), else staged and moved into `events` unless
+/// already stored (the ids actually inserted are returned).
 fn insert_events(
     tx: &Connection,
     batch: &MappedBatch,
     candidates: &[usize],
     on: Conflict,
-) -> Result<HashSet<Uuid>> {
+) -> Result<Option<HashSet<Uuid>>> {
     let mut chosen = vec![false; batch.keys.len()];
     for &i in candidates {
         chosen[i] = true;
     }
     let rows = batch.events.select(|i| chosen[i]).map_err(Error::Corrupt)?;
-    let ids = || {
-        candidates
-            .iter()
-            .filter_map(|&i| batch.keys[i].as_ref().ok().map(|k| k.event_id))
-            .collect()
-    };
     if on == Conflict::None {
         if let Some(rows) = rows {
             append(tx, schema::EVENTS, None, rows)?;
         }
-        return Ok(ids());
+        return Ok(None);
     }
     tx.prepare_cached(&format!("DELETE FROM {}", schema::STAGED_EVENTS))?
         .execute([])?;
     let Some(rows) = rows else {
-        return Ok(HashSet::new());
+        return Ok(Some(HashSet::new()));
     };
     append(tx, schema::STAGED_EVENTS, Some("temp"), rows)?;
     // Naming the conflict target matters: DuckDB 1.5's `ON CONFLICT DO NOTHING` without one
@@ -558,7 +557,10 @@ fn insert_events(
     let ids = stmt
         .query_map([], |row| row.get::<_, String>(0))?
         .collect::<duckdb::Result<Vec<_>>>()?;
-    ids.iter().map(|id| parse_id(id)).collect()
+    ids.iter()
+        .map(|id| parse_id(id))
+        .collect::<Result<_>>()
+        .map(Some)
 }
 
 fn parse_id(id: &str) -> Result<Uuid> {
