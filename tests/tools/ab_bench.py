@@ -19,7 +19,8 @@ in 15 s of the first run, 0.09 in the next), and ABBA puts A first. In each run,
 once the bench prints its `setup:` line (the load starts), the CPU time of every process is
 sampled after --settle seconds and again --window seconds later (cpu_by_process.py's groups).
 
-Prints one row per run (commands/s, p99, CPU microseconds per command by process), then per
+Prints one row per run (commands/s, p99, how long after the load the projection caught up where
+the bench says, CPU microseconds per command by process), then per
 build the medians, and each process's CPU as a share of PostgreSQL's in the same run: that
 ratio does not move with the box's speed (every process's CPU per command does: measured at
 stops 29 and 30, consecutive runs of one build differed by a fifth), so it is the figure that
@@ -47,6 +48,8 @@ DEFAULT_ARGS = [
 WRK = re.compile(r"^wrk: ([\d.]+) commands/s, p50 ([\d.]+)ms, p99 ([\d.]+)ms")
 OWN_RATE = re.compile(r"=> ([\d.]+) commands/s")
 OWN_LATENCY = re.compile(r"^command latency: .*p50=([\d.]+)ms .*p99=([\d.]+)ms")
+# `projection caught up 745ms after wrk ended ...` (or `... after the last command was answered`).
+CAUGHT_UP = re.compile(r"^projection caught up (\d+)ms after")
 
 
 def window_cpu(settle, seconds, out):
@@ -60,7 +63,7 @@ def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir):
     env = dict(os.environ, CHAOS_BIN_DIR=bin_dir)
     cpu = {}
     sampler = None
-    rate = p50 = p99 = None
+    rate = p50 = p99 = caught_up = None
     log_path = os.path.join(log_dir, f"{label}.log")
     with open(log_path, "w") as log:
         proc = subprocess.Popen(
@@ -78,6 +81,8 @@ def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir):
                 rate = float(m.group(1))
             if m := OWN_LATENCY.match(line.strip()):
                 p50, p99 = (float(g) for g in m.groups())
+            if m := CAUGHT_UP.match(line):
+                caught_up = int(m.group(1))
         proc.wait()
     if sampler is not None:
         sampler.join()
@@ -85,7 +90,8 @@ def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir):
         sys.exit(f"{label}: the bench failed or printed no figures (exit {proc.returncode}); "
                  f"see {log_path}")
     per_command = {g: 1e6 * c / seconds / rate for g, c in cpu.items() if c >= 0.05}
-    return {"label": label, "rate": rate, "p50": p50, "p99": p99, "cpu": per_command}
+    return {"label": label, "rate": rate, "p50": p50, "p99": p99, "caught_up": caught_up,
+            "cpu": per_command}
 
 
 def short(group):
@@ -132,9 +138,11 @@ def main():
             runs.append(result)
             cells = " ".join(f"{short(g)}={v:.0f}" for g, v in
                              sorted(result["cpu"].items(), key=lambda kv: -kv[1]))
+            caught_up = ("" if result["caught_up"] is None
+                         else f"  caught up {result['caught_up']} ms after")
             print(f"{result['label']:>4} {result['rate']:8.0f}/s  p50 {result['p50']:6.2f} ms  "
-                  f"p99 {result['p99']:6.2f} ms  total {sum(result['cpu'].values()):4.0f} us  "
-                  f"({cells})", flush=True)
+                  f"p99 {result['p99']:6.2f} ms{caught_up}  total "
+                  f"{sum(result['cpu'].values()):4.0f} us  ({cells})", flush=True)
 
     groups = sorted({g for r in runs for g in r["cpu"]},
                     key=lambda g: -statistics.median(r["cpu"].get(g, 0) for r in runs))

@@ -18,7 +18,9 @@
 //! `--wrk` sends the load with wrk instead (2 threads, `--clients` connections, a random
 //! character per request: the load generator the contended target was first measured with,
 //! and a lighter one than this binary's own clients, which share the box with what they
-//! measure). wrk reports its throughput and latency percentiles; visibility is not probed.
+//! measure). wrk reports its throughput and latency percentiles; visibility is not probed per
+//! command, but with `--spawn` the bench then reads each character's last stored version and
+//! says how long after wrk ended the query API served them all (the projection's backlog).
 //!
 //! Against running services:
 //!   target/release/bench --command-url http://127.0.0.1:8080 --query-url http://127.0.0.1:8082
@@ -123,7 +125,8 @@ const USAGE: &str = "bench [--spawn | --embedded] [--command-url URL] [--query-u
   --wrk        with --contended and the cast workload: after the set-up, wrk (on the PATH;
                Debian: apt-get install wrk) sends the load: 2 threads, --clients connections,
                --duration, each request a cast on a random character as its owner; prints
-               wrk's figures (no visibility probes)
+               wrk's figures (no visibility probes; with --spawn, how long after wrk
+               ended every character's sheet showed its last stored event)
   --env        with --spawn: a setting for one spawned binary (command-api, relay, projector,
                query-api), e.g. projector:CHAOS__WAREHOUSE__BATCH_WINDOW_MS=500; repeatable";
 
@@ -417,7 +420,8 @@ async fn main() -> anyhow::Result<()> {
     } else {
         None
     };
-    let result = run(&args, game_master.as_deref()).await;
+    let store = stack.as_ref().map(|s| s.store().pool().clone());
+    let result = run(&args, game_master.as_deref(), store).await;
     match stack {
         Some(stack) if result.is_err() || args.keep => stack.keep_for_inspection(),
         other => drop(other),
@@ -425,7 +429,13 @@ async fn main() -> anyhow::Result<()> {
     result
 }
 
-async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
+/// `store`: the spawned stack's event store (`--spawn`), where `--wrk` reads how far each
+/// character got.
+async fn run(
+    args: &Args,
+    game_master: Option<&str>,
+    store: Option<sqlx::PgPool>,
+) -> anyhow::Result<()> {
     let commands = CommandApi::new(&args.command_url);
     let queries = QueryApi::new(&args.query_url);
     let run_id = &uuid::Uuid::new_v4().simple().to_string()[..8];
@@ -517,6 +527,10 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
     let conflicts_before = metric_total(&args.command_url, "chaos_command_conflicts_total").await;
     if args.wrk {
         wrk(args, &heroes).await?;
+        let ended = Instant::now();
+        if let Some(store) = &store {
+            wrk_caught_up(args, &queries, &heroes, store, ended).await?;
+        }
         command_api_report(&args.command_url, conflicts_before).await;
         return Ok(());
     }
@@ -557,6 +571,54 @@ async fn run(args: &Args, game_master: Option<&str>) -> anyhow::Result<()> {
         reads.report(reads_window);
     }
     command_api_report(&args.command_url, conflicts_before).await;
+    Ok(())
+}
+
+/// After `--wrk` on a spawned stack: how long after wrk `ended` every character's sheet in the
+/// query API showed its last stored event (wrk does not say which versions it made, so they
+/// are read from the event store). The sheets are watched side by side, as after the bench's
+/// own load.
+async fn wrk_caught_up(
+    args: &Args,
+    queries: &QueryApi,
+    heroes: &[Hero],
+    store: &sqlx::PgPool,
+    ended: Instant,
+) -> anyhow::Result<()> {
+    let stored: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT aggregate_id, max(sequence) FROM events WHERE aggregate_type = 'character' \
+         GROUP BY aggregate_id",
+    )
+    .fetch_all(store)
+    .await?;
+    let stored: BTreeMap<String, u64> = stored
+        .into_iter()
+        .map(|(id, sequence)| (id, u64::try_from(sequence).unwrap_or_default()))
+        .collect();
+    let read = ended.elapsed();
+    stream::iter(heroes)
+        .filter_map(|hero| {
+            let sequence = stored.get(&hero.id).copied();
+            async move { sequence.map(|sequence| (hero, sequence)) }
+        })
+        .map(|(hero, sequence)| {
+            let queries = queries.with_token(&hero.token);
+            async move {
+                queries
+                    .wait_for_version(&hero.id, sequence, Duration::from_secs(180))
+                    .await
+            }
+        })
+        .buffer_unordered(args.setup_concurrency)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    println!(
+        "projection caught up {:.0}ms after wrk ended (the store's last versions read in {:.0}ms)",
+        ended.elapsed().as_secs_f64() * 1e3,
+        read.as_secs_f64() * 1e3
+    );
     Ok(())
 }
 

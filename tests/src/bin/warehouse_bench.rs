@@ -8,7 +8,9 @@
 //!    the metadata, one transaction per 50,000 rows so the global order spans many `tx_id`s).
 //! 2. Rebuilds a fresh warehouse file from that database with a `StoreFeed` (the embedded mode's
 //!    and the operators' rebuild path, the file tuned as a rebuild target) and prints events/s
-//!    and this process's CPU per event; `--rebuilds N` does it N times, each into a fresh file
+//!    and this process's CPU per event, by thread (the DuckDB thread, DuckDB's worker, tokio's
+//!    workers reading and decoding, the mapping's second thread among those that ended) and
+//!    PostgreSQL's beside it; `--rebuilds N` does it N times, each into a fresh file
 //!    (several samples of one load, which takes longer than a rebuild).
 //! 3. With `--kafka`: publishes the same events as the relay does (read in global order, Avro in
 //!    the Confluent wire format through the schema registry, key = aggregate id, the relay's
@@ -233,6 +235,8 @@ async fn store_rebuild(
     total: u64,
 ) -> anyhow::Result<Warehouse> {
     let cpu = process_cpu();
+    let threads = threads_cpu();
+    let postgres = postgres_cpu();
     // Tuned as `chaosctl rebuild warehouse` tunes its target.
     let warehouse = Warehouse::open(path)
         .await?
@@ -292,13 +296,102 @@ async fn store_rebuild(
         cpu.as_secs_f64(),
         cpu.as_secs_f64() * 1e6 / total as f64
     );
+    let after = threads_cpu();
+    let mut living = Duration::ZERO;
+    let mut by_thread: Vec<String> = after
+        .iter()
+        .map(|(name, &(count, spent))| {
+            let before = threads
+                .get(name)
+                .map_or(Duration::ZERO, |&(_, spent)| spent);
+            let spent = spent.saturating_sub(before);
+            living += spent;
+            (name, count, spent)
+        })
+        .filter(|(_, _, spent)| !spent.is_zero())
+        .map(|(name, count, spent)| {
+            format!(
+                "{name} (×{count}) {:.2}s ({:.2} µs an event)",
+                spent.as_secs_f64(),
+                spent.as_secs_f64() * 1e6 / total as f64
+            )
+        })
+        .collect();
+    let ended = cpu.saturating_sub(living);
+    by_thread.push(format!(
+        "threads that ended {:.2}s ({:.2} µs an event)",
+        ended.as_secs_f64(),
+        ended.as_secs_f64() * 1e6 / total as f64
+    ));
+    println!("  by thread: {}", by_thread.join(", "));
+    let postgres = postgres_cpu().saturating_sub(postgres);
+    println!(
+        "  PostgreSQL's CPU (its processes on this machine): {:.2}s, {:.2} µs an event; with \
+         this process's, {:.2} µs an event",
+        postgres.as_secs_f64(),
+        postgres.as_secs_f64() * 1e6 / total as f64,
+        (postgres + cpu).as_secs_f64() * 1e6 / total as f64
+    );
     Ok(warehouse)
 }
 
 /// This process's CPU time so far (user and system, all threads), from `/proc/self/stat`;
 /// zero where there is no procfs.
 fn process_cpu() -> Duration {
-    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+    stat_cpu("/proc/self/stat")
+}
+
+/// This process's CPU time so far by thread name (threads of one name summed; a thread that
+/// ended is not counted), from `/proc/self/task`; empty where there is no procfs. DuckDB's own
+/// workers inherit the name of the thread that opened the database, `warehouse-duckdb` (which
+/// the kernel cuts to 15 bytes): those are told apart by thread id.
+fn threads_cpu() -> BTreeMap<String, (usize, Duration)> {
+    let mut by_name = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return by_name;
+    };
+    for task in tasks.flatten() {
+        let path = task.path();
+        let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+        let name = match name.trim() {
+            // DuckDB's own workers share the name: one by one.
+            duckdb @ "warehouse-duckd" => {
+                format!("{duckdb}[{}]", task.file_name().to_string_lossy())
+            }
+            other => other.to_owned(),
+        };
+        let (count, spent) = by_name.entry(name).or_insert((0, Duration::ZERO));
+        *count += 1;
+        *spent += stat_cpu(path.join("stat"));
+    }
+    by_name
+}
+
+/// The CPU time so far of the processes named `postgres` on this machine (the test cluster the
+/// bench reads; zero where there is no procfs or PostgreSQL runs elsewhere). A backend that
+/// ended in between is not counted.
+fn postgres_cpu() -> Duration {
+    let Ok(processes) = std::fs::read_dir("/proc") else {
+        return Duration::ZERO;
+    };
+    processes
+        .flatten()
+        .filter(|p| {
+            p.file_name()
+                .to_string_lossy()
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+        })
+        .filter(|p| {
+            std::fs::read_to_string(p.path().join("comm")).is_ok_and(|c| c.trim() == "postgres")
+        })
+        .map(|p| stat_cpu(p.path().join("stat")))
+        .sum()
+}
+
+/// utime + stime of a `stat` file of procfs.
+fn stat_cpu(path: impl AsRef<std::path::Path>) -> Duration {
+    let Ok(stat) = std::fs::read_to_string(path) else {
         return Duration::ZERO;
     };
     // The fields after the command (which may hold spaces) start after its closing ')'.
