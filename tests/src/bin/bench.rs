@@ -546,20 +546,11 @@ async fn run(
     // by side: one after another, 2,048 of them (`--contended`) took about two seconds of
     // round trips on their own, which was counted as projection lag.
     if let Some(last) = tally.last_answer {
-        stream::iter(&tally.last_versions)
-            .map(|(id, (token, version))| {
-                let queries = queries.with_token(token);
-                async move {
-                    queries
-                        .wait_for_version(id, *version, Duration::from_secs(180))
-                        .await
-                }
-            })
-            .buffer_unordered(args.setup_concurrency)
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect::<anyhow::Result<Vec<_>>>()?;
+        let sheets = tally
+            .last_versions
+            .iter()
+            .map(|(id, (token, version))| (id.as_str(), token.as_str(), *version));
+        wait_for_sheets(args, &queries, sheets).await?;
         println!(
             "projection caught up {:.0}ms after the last command was answered",
             last.elapsed().as_secs_f64() * 1e3
@@ -596,16 +587,32 @@ async fn wrk_caught_up(
         .map(|(id, sequence)| (id, u64::try_from(sequence).unwrap_or_default()))
         .collect();
     let read = ended.elapsed();
-    stream::iter(heroes)
-        .filter_map(|hero| {
-            let sequence = stored.get(&hero.id).copied();
-            async move { sequence.map(|sequence| (hero, sequence)) }
-        })
-        .map(|(hero, sequence)| {
-            let queries = queries.with_token(&hero.token);
+    let sheets = heroes.iter().filter_map(|hero| {
+        let sequence = stored.get(&hero.id).copied()?;
+        Some((hero.id.as_str(), hero.token.as_str(), sequence))
+    });
+    wait_for_sheets(args, queries, sheets).await?;
+    println!(
+        "projection caught up {:.0}ms after wrk ended (the store's last versions read in {:.0}ms)",
+        ended.elapsed().as_secs_f64() * 1e3,
+        read.as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+/// Waits until each `(character id, owner's token, version)` sheet shows that version in the
+/// query API, side by side (`--setup-concurrency` at once).
+async fn wait_for_sheets<'a>(
+    args: &Args,
+    queries: &QueryApi,
+    sheets: impl Iterator<Item = (&'a str, &'a str, u64)>,
+) -> anyhow::Result<()> {
+    stream::iter(sheets)
+        .map(|(id, token, version)| {
+            let queries = queries.with_token(token);
             async move {
                 queries
-                    .wait_for_version(&hero.id, sequence, Duration::from_secs(180))
+                    .wait_for_version(id, version, Duration::from_secs(180))
                     .await
             }
         })
@@ -614,11 +621,6 @@ async fn wrk_caught_up(
         .await
         .into_iter()
         .collect::<anyhow::Result<Vec<_>>>()?;
-    println!(
-        "projection caught up {:.0}ms after wrk ended (the store's last versions read in {:.0}ms)",
-        ended.elapsed().as_secs_f64() * 1e3,
-        read.as_secs_f64() * 1e3
-    );
     Ok(())
 }
 
