@@ -201,17 +201,9 @@ async fn run(o: &Options, services: &ServiceUrls, isolation: &Isolation) -> anyh
     Ok(())
 }
 
-/// The process's user and system CPU time so far, from `/proc/<pid>/stat` (Linux; in clock
-/// ticks of 1/100 s, USER_HZ on every Linux architecture this runs on).
+/// The process's user and system CPU time so far in seconds, from `/proc/<pid>/stat` (Linux).
 fn cpu_seconds(pid: u32) -> anyhow::Result<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .with_context(|| format!("reading /proc/{pid}/stat"))?;
-    // Fields after the command name (which is in parentheses and may hold spaces).
-    let rest = stat.rsplit_once(')').context("a malformed stat line")?.1;
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the line: the 12th and 13th after the name.
-    let ticks = |i: usize| -> anyhow::Result<f64> {
-        Ok(fields.get(i).context("a short stat line")?.parse::<f64>()?)
-    };
-    Ok((ticks(11)? + ticks(12)?) / 100.0)
+    let stat = format!("/proc/{pid}/stat");
+    let cpu = chaos_tests::stats::proc_cpu(&stat).with_context(|| format!("reading {stat}"))?;
+    Ok(cpu.as_secs_f64())
 }

@@ -389,24 +389,9 @@ fn postgres_cpu() -> Duration {
         .sum()
 }
 
-/// utime + stime of a `stat` file of procfs.
+/// The CPU time in a procfs `stat` file; zero where there is none.
 fn stat_cpu(path: impl AsRef<std::path::Path>) -> Duration {
-    let Ok(stat) = std::fs::read_to_string(path) else {
-        return Duration::ZERO;
-    };
-    // The fields after the command (which may hold spaces) start after its closing ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace()
-        .collect();
-    // utime and stime are the 14th and 15th fields of the line, the 12th and 13th after ')'.
-    let ticks: u64 = [11, 12]
-        .iter()
-        .filter_map(|&i| fields.get(i)?.parse::<u64>().ok())
-        .sum();
-    // USER_HZ is 100 on every Linux ABI Rust targets.
-    Duration::from_millis(ticks * 10)
+    chaos_tests::stats::proc_cpu(path).unwrap_or_default()
 }
 
 async fn print_counts(warehouse: &Warehouse) -> anyhow::Result<()> {
