@@ -3,8 +3,9 @@
 //! (`quick_cache`) evicts entries one by one as new ones arrive — never a sweep under a global
 //! lock, never the whole cache at once.
 //!
-//! Safe with several instances: a stale entry makes the append fail with a conflict, which evicts
-//! it, and the command service reloads and decides again. Correctness never depends on the cache.
+//! Safe with several instances: a stale entry makes the append fail with a conflict, and the
+//! command service brings the entry up to date with the events appended since and decides again.
+//! Correctness never depends on the cache.
 
 use std::any::Any;
 use std::sync::Arc;

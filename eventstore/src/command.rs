@@ -2,8 +2,9 @@
 //! [`GameAggregate`]. Per command: wait for the aggregate's turn, answer a repeated idempotency
 //! key with the first answer, load (cache, else snapshot + the events after it), decide, reserve
 //! the values the events claim, append with the expected version (group-committed), update the
-//! cache and maybe queue a snapshot. A conflict (another instance appended first) evicts the cache
-//! entry and decides again.
+//! cache and maybe queue a snapshot. A conflict (another writer appended first) brings the cached
+//! state up to date with the winner's events (one read of the few events after it, not a reload
+//! from the snapshot) and decides again.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -14,7 +15,7 @@ use chaos_domain::{
 };
 use chaos_schemas::ConsistencyToken;
 use chrono::SecondsFormat;
-use cqrs_es::persist::{PersistedEventRepository, PersistenceError};
+use cqrs_es::persist::{PersistedEventRepository, PersistenceError, SerializedEvent};
 use cqrs_es::DomainEvent;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 
@@ -195,6 +196,25 @@ impl Default for CommandSettings {
 /// The pause after losing round `round` (from 1) to another process: random, up to 1 ms after
 /// the first, doubling to at most 32 ms, so that two writers racing for one aggregate fall out
 /// of step instead of colliding again (8 rounds wait at most about 0.1 s in all).
+/// `state` (at `version`) with `newer`, the stored events after it, applied in order.
+fn fold_newer<A: GameAggregate>(
+    id: &str,
+    state: &A,
+    mut version: u64,
+    newer: Vec<SerializedEvent>,
+) -> Result<(A, u64), StoreError> {
+    let mut state = state.clone();
+    for stored in newer {
+        let event = decode_stored::<A>(&stored.event_type, &stored.event_version, stored.payload)
+            .map_err(|e| {
+            StoreError::Corrupt(format!("{} {id}#{}: {e}", A::TYPE, stored.sequence))
+        })?;
+        state.apply(event);
+        version = stored.sequence as u64;
+    }
+    Ok((state, version))
+}
+
 fn conflict_pause(round: usize) -> Duration {
     let cap_us = 1_000u64 << round.saturating_sub(1).min(5);
     let random = uuid::Uuid::new_v4().as_u128() as u64;
@@ -206,7 +226,9 @@ fn conflict_pause(round: usize) -> Duration {
 pub struct CommandMetrics {
     /// `chaos_events_appended_total{aggregate}`.
     pub appended: IntCounterVec,
-    /// `chaos_aggregate_load_seconds{aggregate, source}` (`cache` or `store`).
+    /// `chaos_aggregate_load_seconds{aggregate, source}`: `cache`, `store` (the newest snapshot
+    /// and the events after it), or `catch-up` (the cached state and the events another writer
+    /// appended since, read after a lost race).
     pub load_seconds: HistogramVec,
     /// `chaos_command_conflicts_total{aggregate}`: decisions redone after another instance won.
     pub conflicts: IntCounterVec,
@@ -238,7 +260,7 @@ impl CommandMetrics {
         let load_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "chaos_aggregate_load_seconds",
-                "Time to load an aggregate for a command, by source (cache, store)",
+                "Time to load an aggregate for a command, by source (cache, store, catch-up)",
             )
             .buckets(vec![
                 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
@@ -402,7 +424,7 @@ impl CommandService {
                     if newer.is_empty() {
                         return Err(CommandError::Rule(e));
                     }
-                    inner.cache.evict(A::TYPE, id);
+                    self.cache_newer::<A>(id, &state, version, newer, Instant::now());
                     tracing::debug!(
                         aggregate_id = id,
                         "refused on stale cached state; deciding again"
@@ -498,12 +520,13 @@ impl CommandService {
                     return Ok(CommandOutcome::new(A::TYPE, id, last, types, false));
                 }
                 Ok(Err(StoreError::Conflict)) => {
-                    inner.cache.evict(A::TYPE, id);
                     // This very request may have been appended before (its key is taken): a
                     // retry, or a concurrent one on another instance that won.
                     if let Some(prior) = self.prior_answer(context).await? {
+                        inner.cache.evict(A::TYPE, id);
                         return Ok(prior);
                     }
+                    self.catch_up::<A>(id, &state, version).await;
                     inner.metrics.conflicts.with_label_values(&[A::TYPE]).inc();
                     tracing::debug!("optimistic concurrency conflict, deciding again");
                     if round < inner.settings.conflict_retries {
@@ -518,6 +541,63 @@ impl CommandService {
             }
         }
         Err(CommandError::Conflict)
+    }
+
+    /// After a lost race: `state` (what this command decided on, at `version`) brought up to
+    /// date with the events the winner appended, and cached for the next round. One read of the
+    /// few events after `version`, where evicting meant a reload from the snapshot (up to
+    /// [`SnapshotPolicy::every`] events decoded again). If the read fails, the entry is evicted
+    /// and the next round loads in full.
+    async fn catch_up<A>(&self, id: &str, state: &A, version: u64)
+    where
+        A: GameAggregate + Send + Sync,
+    {
+        let inner = &self.inner;
+        let started = Instant::now();
+        let newer = self
+            .with_timeout(
+                inner
+                    .repository
+                    .get_last_events::<A>(id, usize::try_from(version).unwrap_or(usize::MAX)),
+            )
+            .await
+            .and_then(|read| read.map_err(StoreError::from));
+        match newer {
+            Ok(newer) => self.cache_newer::<A>(id, state, version, newer, started),
+            Err(e) => {
+                tracing::debug!(error = %e, aggregate_id = id, "catch-up after a lost race failed");
+                inner.cache.evict(A::TYPE, id);
+            }
+        }
+    }
+
+    /// Caches `state` (at `version`) with `newer` (the stored events after it) applied; evicts
+    /// the entry instead if one of them cannot be decoded (the full load then reports it).
+    fn cache_newer<A>(
+        &self,
+        id: &str,
+        state: &A,
+        version: u64,
+        newer: Vec<SerializedEvent>,
+        started: Instant,
+    ) where
+        A: GameAggregate + Send + Sync,
+    {
+        let inner = &self.inner;
+        match fold_newer(id, state, version, newer) {
+            Ok((state, version)) => {
+                inner
+                    .metrics
+                    .load_seconds
+                    .with_label_values(&[A::TYPE, "catch-up"])
+                    .observe(started.elapsed().as_secs_f64());
+                inner.cache.put(id, Arc::new(state), version);
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, aggregate_id = id, "events after a lost race unreadable");
+                inner.cache.evict(A::TYPE, id);
+            }
+        }
     }
 
     async fn with_timeout<T>(
@@ -584,17 +664,7 @@ impl CommandService {
         if events.is_empty() {
             return Ok((cached, version));
         }
-        let mut state = (*cached).clone();
-        let mut version = version;
-        for stored in events {
-            let event =
-                decode_stored::<A>(&stored.event_type, &stored.event_version, stored.payload)
-                    .map_err(|e| {
-                        StoreError::Corrupt(format!("{} {id}#{}: {e}", A::TYPE, stored.sequence))
-                    })?;
-            state.apply(event);
-            version = stored.sequence as u64;
-        }
+        let (state, version) = fold_newer(id, cached.as_ref(), version, events)?;
         // Not cached: the command path owns the cache (under the aggregate's lock), and this
         // read holds no lock.
         Ok((Arc::new(state), version))

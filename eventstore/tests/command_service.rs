@@ -70,6 +70,22 @@ fn counter(registry: &prometheus::Registry, name: &str, labels: &[(&str, &str)])
         .sum()
 }
 
+/// How many loads `chaos_aggregate_load_seconds` counted from `source`.
+fn loads(registry: &prometheus::Registry, source: &str) -> u64 {
+    registry
+        .gather()
+        .iter()
+        .filter(|f| f.name() == "chaos_aggregate_load_seconds")
+        .flat_map(|f| f.get_metric().iter())
+        .filter(|m| {
+            m.get_label()
+                .iter()
+                .any(|l| l.name() == "source" && l.value() == source)
+        })
+        .map(|m| m.get_histogram().get_sample_count())
+        .sum()
+}
+
 fn account(n: u128) -> AccountId {
     AccountId::from_uuid(uuid::Uuid::from_u128(n))
 }
@@ -291,6 +307,58 @@ async fn instances_racing_on_one_aggregate_each_land_once() {
     eprintln!("{landed} of 30 landed; {conflicts} decisions redone after a lost race");
 }
 
+/// A lost race costs one read of the winner's events, not a reload: instance B holds the wallet
+/// at version 1 in its cache, instance A (a process manager elsewhere) grants first, B's grant
+/// loses the race, B brings its cached state up to date with A's event and lands on top of it.
+/// B's cache then equals the store's fold.
+async fn a_lost_race_catches_up_from_the_cache(repository: Repository) {
+    let id = uuid::Uuid::new_v4().to_string();
+    let (a, _) = service(repository.clone(), 1000, 0);
+    let (b, registry_b) = service(repository, 1000, 0);
+    open_wallet(&a, &id).await;
+    b.load::<Wallet>(&id).await.unwrap();
+    a.execute::<Wallet>(&id, grant(50, "grant-a".into()), &system())
+        .await
+        .unwrap();
+    let landed = b
+        .execute::<Wallet>(&id, grant(7, "grant-b".into()), &system())
+        .await
+        .expect("decided again after the lost race");
+    assert_eq!(landed.sequence, 3);
+    assert_eq!(
+        counter(&registry_b, "chaos_command_conflicts_total", &[]),
+        1
+    );
+    assert_eq!(
+        loads(&registry_b, "store"),
+        1,
+        "only B's first load read the store"
+    );
+    assert_eq!(loads(&registry_b, "catch-up"), 1);
+    let (cached, version) = b.load::<Wallet>(&id).await.unwrap();
+    let (stored, stored_version, _) = b.load_from_store::<Wallet>(&id).await.unwrap();
+    assert_eq!(version, 3);
+    assert_eq!(stored_version, 3);
+    assert_eq!(cached.state().unwrap().balance(Currency::Gold), 57);
+    assert_eq!(stored.state().unwrap().balance(Currency::Gold), 57);
+    assert_eq!(
+        loads(&registry_b, "store"),
+        1,
+        "the last load was the cache's"
+    );
+}
+
+#[tokio::test]
+async fn postgres_a_lost_race_catches_up_from_the_cache() {
+    a_lost_race_catches_up_from_the_cache(pg().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_lost_race_catches_up_from_the_cache() {
+    let (repository, _dir) = sqlite().await;
+    a_lost_race_catches_up_from_the_cache(repository).await;
+}
+
 /// A refusal decided on cached state is checked against the store: instance B cached the wallet
 /// empty, instance A (a process manager elsewhere) granted gold since; B's spend must see it.
 /// A refusal that the store confirms stays a refusal.
@@ -299,7 +367,7 @@ async fn a_refusal_on_stale_cached_state_is_decided_again_from_the_store() {
     let repository = pg().await;
     let id = uuid::Uuid::new_v4().to_string();
     let (a, _) = service(repository.clone(), 1000, 0);
-    let (b, _) = service(repository, 1000, 0);
+    let (b, registry_b) = service(repository, 1000, 0);
     open_wallet(&a, &id).await;
     b.load::<Wallet>(&id).await.unwrap();
     a.execute::<Wallet>(&id, grant(50, "grant-1".into()), &system())
@@ -317,6 +385,9 @@ async fn a_refusal_on_stale_cached_state_is_decided_again_from_the_store() {
         .await
         .expect("decided again on the store's state");
     assert_eq!(spent.sequence, 3);
+    // The cached state was brought up to date with A's grant, not reloaded.
+    assert_eq!(loads(&registry_b, "store"), 1);
+    assert_eq!(loads(&registry_b, "catch-up"), 1);
     match b
         .execute::<Wallet>(&id, spend(30, "spend-2"), &system())
         .await
