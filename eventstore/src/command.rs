@@ -196,14 +196,19 @@ impl Default for CommandSettings {
 /// The pause after losing round `round` (from 1) to another process: random, up to 1 ms after
 /// the first, doubling to at most 32 ms, so that two writers racing for one aggregate fall out
 /// of step instead of colliding again (8 rounds wait at most about 0.1 s in all).
+fn conflict_pause(round: usize) -> Duration {
+    let cap_us = 1_000u64 << round.saturating_sub(1).min(5);
+    let random = uuid::Uuid::new_v4().as_u128() as u64;
+    Duration::from_micros(random % (cap_us + 1))
+}
+
 /// `state` (at `version`) with `newer`, the stored events after it, applied in order.
 fn fold_newer<A: GameAggregate>(
     id: &str,
-    state: &A,
+    mut state: A,
     mut version: u64,
     newer: Vec<SerializedEvent>,
 ) -> Result<(A, u64), StoreError> {
-    let mut state = state.clone();
     for stored in newer {
         let event = decode_stored::<A>(&stored.event_type, &stored.event_version, stored.payload)
             .map_err(|e| {
@@ -213,12 +218,6 @@ fn fold_newer<A: GameAggregate>(
         version = stored.sequence as u64;
     }
     Ok((state, version))
-}
-
-fn conflict_pause(round: usize) -> Duration {
-    let cap_us = 1_000u64 << round.saturating_sub(1).min(5);
-    let random = uuid::Uuid::new_v4().as_u128() as u64;
-    Duration::from_micros(random % (cap_us + 1))
 }
 
 /// What operators watch of command handling.
@@ -414,6 +413,7 @@ impl CommandService {
                 // check: the append's optimistic concurrency catches stale state.
                 Err(e) if cached && !rechecked => {
                     rechecked = true;
+                    let started = Instant::now();
                     let newer = self
                         .with_timeout(inner.repository.get_last_events::<A>(
                             id,
@@ -424,7 +424,7 @@ impl CommandService {
                     if newer.is_empty() {
                         return Err(CommandError::Rule(e));
                     }
-                    self.cache_newer::<A>(id, &state, version, newer, Instant::now());
+                    self.cache_newer::<A>(id, &state, version, newer, started);
                     tracing::debug!(
                         aggregate_id = id,
                         "refused on stale cached state; deciding again"
@@ -584,7 +584,7 @@ impl CommandService {
         A: GameAggregate + Send + Sync,
     {
         let inner = &self.inner;
-        match fold_newer(id, state, version, newer) {
+        match fold_newer(id, state.clone(), version, newer) {
             Ok((state, version)) => {
                 inner
                     .metrics
@@ -664,7 +664,7 @@ impl CommandService {
         if events.is_empty() {
             return Ok((cached, version));
         }
-        let (state, version) = fold_newer(id, cached.as_ref(), version, events)?;
+        let (state, version) = fold_newer(id, (*cached).clone(), version, events)?;
         // Not cached: the command path owns the cache (under the aggregate's lock), and this
         // read holds no lock.
         Ok((Arc::new(state), version))
@@ -677,7 +677,7 @@ impl CommandService {
     ) -> Result<(A, u64, u64), StoreError> {
         let inner = &self.inner;
         let snapshots = inner.snapshots.metrics();
-        let (mut state, mut version) = match inner.repository.load_snapshot(A::TYPE, id).await? {
+        let (state, version) = match inner.repository.load_snapshot(A::TYPE, id).await? {
             Some(s) if s.state_version == A::STATE_VERSION => {
                 match serde_json::from_value::<A>(s.payload) {
                     Ok(state) => {
@@ -702,15 +702,7 @@ impl CommandService {
             .get_last_events::<A>(id, usize::try_from(version).unwrap_or(usize::MAX))
             .await?;
         let folded = events.len() as u64;
-        for stored in events {
-            let event =
-                decode_stored::<A>(&stored.event_type, &stored.event_version, stored.payload)
-                    .map_err(|e| {
-                        StoreError::Corrupt(format!("{} {id}#{}: {e}", A::TYPE, stored.sequence))
-                    })?;
-            state.apply(event);
-            version = stored.sequence as u64;
-        }
+        let (state, version) = fold_newer(id, state, version, events)?;
         Ok((state, version, folded))
     }
 
