@@ -414,13 +414,7 @@ impl CommandService {
                 Err(e) if cached && !rechecked => {
                     rechecked = true;
                     let started = Instant::now();
-                    let newer = self
-                        .with_timeout(inner.repository.get_last_events::<A>(
-                            id,
-                            usize::try_from(version).unwrap_or(usize::MAX),
-                        ))
-                        .await?
-                        .map_err(StoreError::from)?;
+                    let newer = self.newer_events::<A>(id, version).await?;
                     if newer.is_empty() {
                         return Err(CommandError::Rule(e));
                     }
@@ -552,23 +546,30 @@ impl CommandService {
     where
         A: GameAggregate + Send + Sync,
     {
-        let inner = &self.inner;
         let started = Instant::now();
-        let newer = self
-            .with_timeout(
-                inner
-                    .repository
-                    .get_last_events::<A>(id, usize::try_from(version).unwrap_or(usize::MAX)),
-            )
-            .await
-            .and_then(|read| read.map_err(StoreError::from));
-        match newer {
+        match self.newer_events::<A>(id, version).await {
             Ok(newer) => self.cache_newer::<A>(id, state, version, newer, started),
             Err(e) => {
                 tracing::debug!(error = %e, aggregate_id = id, "catch-up after a lost race failed");
-                inner.cache.evict(A::TYPE, id);
+                self.inner.cache.evict(A::TYPE, id);
             }
         }
+    }
+
+    /// The stored events of aggregate `id` after `version`, within the store timeout.
+    async fn newer_events<A>(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> Result<Vec<SerializedEvent>, StoreError>
+    where
+        A: GameAggregate + Send + Sync,
+    {
+        let read = self
+            .inner
+            .repository
+            .get_last_events::<A>(id, usize::try_from(version).unwrap_or(usize::MAX));
+        Ok(self.with_timeout(read).await??)
     }
 
     /// Caches `state` (at `version`) with `newer` (the stored events after it) applied; evicts
@@ -650,17 +651,10 @@ impl CommandService {
     where
         A: GameAggregate + Send + Sync,
     {
-        let inner = &self.inner;
-        let Some((cached, version)) = inner.cache.get::<A>(id) else {
+        let Some((cached, version)) = self.inner.cache.get::<A>(id) else {
             return self.load::<A>(id).await;
         };
-        let events = self
-            .with_timeout(
-                inner
-                    .repository
-                    .get_last_events::<A>(id, usize::try_from(version).unwrap_or(usize::MAX)),
-            )
-            .await??;
+        let events = self.newer_events::<A>(id, version).await?;
         if events.is_empty() {
             return Ok((cached, version));
         }

@@ -54,6 +54,28 @@ fn service(
 }
 
 fn counter(registry: &prometheus::Registry, name: &str, labels: &[(&str, &str)]) -> u64 {
+    metric_sum(registry, name, labels, |m| {
+        m.get_counter().get_value() as u64
+    })
+}
+
+/// How many loads `chaos_aggregate_load_seconds` counted from `source`.
+fn loads(registry: &prometheus::Registry, source: &str) -> u64 {
+    metric_sum(
+        registry,
+        "chaos_aggregate_load_seconds",
+        &[("source", source)],
+        |m| m.get_histogram().get_sample_count(),
+    )
+}
+
+/// `value` summed over the series of metric `name` that carry every one of `labels`.
+fn metric_sum(
+    registry: &prometheus::Registry,
+    name: &str,
+    labels: &[(&str, &str)],
+    value: impl Fn(&prometheus::proto::Metric) -> u64,
+) -> u64 {
     registry
         .gather()
         .iter()
@@ -66,23 +88,7 @@ fn counter(registry: &prometheus::Registry, name: &str, labels: &[(&str, &str)])
                     .any(|l| l.name() == *k && l.value() == *v)
             })
         })
-        .map(|m| m.get_counter().get_value() as u64)
-        .sum()
-}
-
-/// How many loads `chaos_aggregate_load_seconds` counted from `source`.
-fn loads(registry: &prometheus::Registry, source: &str) -> u64 {
-    registry
-        .gather()
-        .iter()
-        .filter(|f| f.name() == "chaos_aggregate_load_seconds")
-        .flat_map(|f| f.get_metric().iter())
-        .filter(|m| {
-            m.get_label()
-                .iter()
-                .any(|l| l.name() == "source" && l.value() == source)
-        })
-        .map(|m| m.get_histogram().get_sample_count())
+        .map(value)
         .sum()
 }
 
@@ -267,16 +273,28 @@ async fn sqlite_one_instance_never_conflicts_with_itself() {
     one_instance_never_conflicts_with_itself(repository).await;
 }
 
-/// Two instances (two services, no shared cache) on one aggregate: the loser of each race
-/// decides again on the new state, so every command lands exactly once.
-#[tokio::test]
-async fn instances_racing_on_one_aggregate_each_land_once() {
-    let repository = pg().await;
+/// Two instances (two services, no shared cache) on one new wallet: A opened it, B has it
+/// cached at version 1. Returns the wallet's id, then A and B with their registries.
+async fn two_instances(
+    repository: Repository,
+) -> (
+    String,
+    (CommandService, prometheus::Registry),
+    (CommandService, prometheus::Registry),
+) {
     let id = uuid::Uuid::new_v4().to_string();
     let (a, registry_a) = service(repository.clone(), 1000, 0);
     let (b, registry_b) = service(repository, 1000, 0);
     open_wallet(&a, &id).await;
     b.load::<Wallet>(&id).await.unwrap();
+    (id, (a, registry_a), (b, registry_b))
+}
+
+/// Two instances (two services, no shared cache) on one aggregate: the loser of each race
+/// decides again on the new state, so every command lands exactly once.
+#[tokio::test]
+async fn instances_racing_on_one_aggregate_each_land_once() {
+    let (id, (a, registry_a), (b, registry_b)) = two_instances(pg().await).await;
     let mut tasks = Vec::new();
     for i in 0..30u64 {
         let s = if i % 2 == 0 { a.clone() } else { b.clone() };
@@ -312,11 +330,7 @@ async fn instances_racing_on_one_aggregate_each_land_once() {
 /// loses the race, B brings its cached state up to date with A's event and lands on top of it.
 /// B's cache then equals the store's fold.
 async fn a_lost_race_catches_up_from_the_cache(repository: Repository) {
-    let id = uuid::Uuid::new_v4().to_string();
-    let (a, _) = service(repository.clone(), 1000, 0);
-    let (b, registry_b) = service(repository, 1000, 0);
-    open_wallet(&a, &id).await;
-    b.load::<Wallet>(&id).await.unwrap();
+    let (id, (a, _), (b, registry_b)) = two_instances(repository).await;
     a.execute::<Wallet>(&id, grant(50, "grant-a".into()), &system())
         .await
         .unwrap();
@@ -364,12 +378,7 @@ async fn sqlite_a_lost_race_catches_up_from_the_cache() {
 /// A refusal that the store confirms stays a refusal.
 #[tokio::test]
 async fn a_refusal_on_stale_cached_state_is_decided_again_from_the_store() {
-    let repository = pg().await;
-    let id = uuid::Uuid::new_v4().to_string();
-    let (a, _) = service(repository.clone(), 1000, 0);
-    let (b, registry_b) = service(repository, 1000, 0);
-    open_wallet(&a, &id).await;
-    b.load::<Wallet>(&id).await.unwrap();
+    let (id, (a, _), (b, registry_b)) = two_instances(pg().await).await;
     a.execute::<Wallet>(&id, grant(50, "grant-1".into()), &system())
         .await
         .unwrap();
