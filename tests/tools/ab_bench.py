@@ -17,7 +17,10 @@ A goes first and is left out of the figures (--warmup-runs): the first run after
 pays for its JIT compiler (stop 31: Kafka's C2 compiler thread took 1.36 of Kafka's 4.69 CPU-s
 in 15 s of the first run, 0.09 in the next), and ABBA puts A first. In each run,
 once the bench prints its `setup:` line (the load starts), the CPU time of every process is
-sampled after --settle seconds and again --window seconds later (cpu_by_process.py's groups).
+sampled after --settle seconds and again --window seconds later (cpu_by_process.py's groups),
+with each group's major page faults and the box over the same window (disk reads and their
+mean time, writes, flushes, the time every task stalled on I/O, steal): whether a slow run
+waited on the disk or on the hypervisor.
 
 Prints one row per run (commands/s, p99, how long after the load the projection caught up where
 the bench says, CPU microseconds per command by process), then per
@@ -52,16 +55,17 @@ OWN_LATENCY = re.compile(r"^command latency: .*p50=([\d.]+)ms .*p99=([\d.]+)ms")
 CAUGHT_UP = re.compile(r"^projection caught up (\d+)ms after")
 
 
-def window_cpu(settle, seconds, out):
+def window_cpu(settle, seconds, out, machine):
     time.sleep(settle)
-    start = cpu_by_process.sample()
+    start, machine_start = cpu_by_process.sample(), cpu_by_process.machine()
     time.sleep(seconds)
     out.update(cpu_by_process.by_group(start, cpu_by_process.sample()))
+    machine.append(cpu_by_process.machine() - machine_start)
 
 
 def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir):
     env = dict(os.environ, CHAOS_BIN_DIR=bin_dir)
-    cpu = {}
+    usage, machine = {}, []
     sampler = None
     rate = p50 = p99 = caught_up = None
     log_path = os.path.join(log_dir, f"{label}.log")
@@ -73,7 +77,8 @@ def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir):
         for line in proc.stdout:
             log.write(line)
             if line.startswith("setup:") and sampler is None:
-                sampler = threading.Thread(target=window_cpu, args=(settle, seconds, cpu))
+                sampler = threading.Thread(target=window_cpu,
+                                           args=(settle, seconds, usage, machine))
                 sampler.start()
             if m := WRK.match(line):
                 rate, p50, p99 = (float(g) for g in m.groups())
@@ -86,12 +91,13 @@ def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir):
         proc.wait()
     if sampler is not None:
         sampler.join()
-    if proc.returncode != 0 or rate is None or not cpu:
+    if proc.returncode != 0 or rate is None or not usage:
         sys.exit(f"{label}: the bench failed or printed no figures (exit {proc.returncode}); "
                  f"see {log_path}")
-    per_command = {g: 1e6 * c / seconds / rate for g, c in cpu.items() if c >= 0.05}
+    per_command = {g: 1e6 * u.cpu / seconds / rate for g, u in usage.items() if u.cpu >= 0.05}
+    faults = {g: u.majflt for g, u in usage.items() if u.majflt}
     return {"label": label, "rate": rate, "p50": p50, "p99": p99, "caught_up": caught_up,
-            "cpu": per_command}
+            "cpu": per_command, "faults": faults, "machine": machine[0], "seconds": seconds}
 
 
 def short(group):
@@ -143,6 +149,11 @@ def main():
             print(f"{result['label']:>4} {result['rate']:8.0f}/s  p50 {result['p50']:6.2f} ms  "
                   f"p99 {result['p99']:6.2f} ms{caught_up}  total "
                   f"{sum(result['cpu'].values()):4.0f} us  ({cells})", flush=True)
+            faults = " ".join(f"{short(g)}={n}" for g, n in
+                              sorted(result["faults"].items(), key=lambda kv: -kv[1]))
+            print(f"     major faults: {faults or 'none'}; "
+                  f"{cpu_by_process.describe_machine(result['machine'], result['seconds'])}",
+                  flush=True)
 
     groups = sorted({g for r in runs for g in r["cpu"]},
                     key=lambda g: -statistics.median(r["cpu"].get(g, 0) for r in runs))

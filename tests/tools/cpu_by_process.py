@@ -10,12 +10,38 @@ box (all cores). --per N divides by N (e.g. the commands the bench reported for 
 prints microseconds of CPU per unit as well. Groups: our binaries by name and first argument
 (`projector redis`), PostgreSQL, Kafka and the schema registry (Java by main class), Redis, the
 MongoDB-wire test server (SecantusDB, Python), the rest as "other".
+
+With each group's CPU it prints what the group waited on the disk for: major page faults (a
+page of a mapped file, the binary's own code included, read back from the disk) and the bytes
+it read from and wrote to the disk (`/proc/<pid>/io`); then the box over the window: its disks
+(`/proc/diskstats`: reads and their mean time, writes, cache flushes), the time every runnable
+task stalled on I/O (`/proc/pressure/io`, "full") and the CPU time the hypervisor gave to
+other guests (steal, `/proc/stat`). Reading another user's
+`/proc/<pid>/io` needs root; where it cannot be read, those bytes count as 0.
 """
 import argparse
 import os
 import time
+from dataclasses import dataclass
 
 TICK = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Usage:
+    """One process's (or group's) counters: CPU seconds, major faults, disk bytes read, written."""
+    cpu: float = 0.0
+    majflt: int = 0
+    read_bytes: int = 0
+    write_bytes: int = 0
+
+    def __sub__(self, other):
+        return Usage(self.cpu - other.cpu, self.majflt - other.majflt,
+                     self.read_bytes - other.read_bytes, self.write_bytes - other.write_bytes)
+
+    def __add__(self, other):
+        return Usage(self.cpu + other.cpu, self.majflt + other.majflt,
+                     self.read_bytes + other.read_bytes, self.write_bytes + other.write_bytes)
 
 
 def group(pid):
@@ -48,7 +74,24 @@ def group(pid):
     return "other"
 
 
+def io_bytes(pid):
+    """Bytes the process read from and wrote to the storage layer; (0, 0) where unreadable."""
+    read = write = 0
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key == "read_bytes":
+                    read = int(value)
+                elif key == "write_bytes":
+                    write = int(value)
+    except OSError:
+        pass
+    return read, write
+
+
 def sample():
+    """Every process's Usage so far, by pid."""
     out = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -58,20 +101,83 @@ def sample():
                 fields = f.read().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        # After the command: state is fields[0]; utime, stime are stat fields 14 and 15.
-        out[int(entry)] = (int(fields[11]) + int(fields[12])) / TICK
+        # After the command: state is fields[0]; majflt is stat field 12, utime and stime 14
+        # and 15.
+        out[int(entry)] = Usage((int(fields[11]) + int(fields[12])) / TICK, int(fields[9]),
+                                *io_bytes(entry))
     return out
 
 
 def by_group(start, end):
-    """CPU seconds per group between two samples."""
+    """Usage per group between two samples (a process that started in between counts whole)."""
     totals = {}
-    for pid, cpu in end.items():
+    for pid, usage in end.items():
         g = group(pid)
         if g is None:
             continue
-        totals[g] = totals.get(g, 0.0) + cpu - start.get(pid, 0.0)
+        totals[g] = totals.get(g, Usage()) + usage - start.get(pid, Usage())
     return totals
+
+
+@dataclass
+class Machine:
+    """The box's whole disks (not partitions), I/O pressure and the CPU time its hypervisor
+    gave to others (steal): counters since boot."""
+    reads: int = 0
+    read_ms: int = 0
+    writes: int = 0
+    write_ms: int = 0
+    flushes: int = 0
+    stall_us: int = 0
+    steal_ticks: int = 0
+
+    def __sub__(self, other):
+        return Machine(*(a - b for a, b in zip(vars(self).values(), vars(other).values())))
+
+
+def machine():
+    """Sum over /proc/diskstats' whole disks (those with a /sys/block entry), the "full"
+    total of /proc/pressure/io and the steal time in /proc/stat; zeros where the kernel has
+    none of them."""
+    d = Machine()
+    try:
+        with open("/proc/diskstats") as f:
+            for line in f:
+                x = line.split()
+                if not os.path.exists(f"/sys/block/{x[2]}") or x[2].startswith(("loop", "ram")):
+                    continue
+                d.reads += int(x[3])
+                d.read_ms += int(x[6])
+                d.writes += int(x[7])
+                d.write_ms += int(x[10])
+                # Flushes completed: field 19, kernels 5.5 and later.
+                d.flushes += int(x[18]) if len(x) > 18 else 0
+    except OSError:
+        pass
+    try:
+        with open("/proc/pressure/io") as f:
+            for line in f:
+                if line.startswith("full"):
+                    d.stall_us = int(line.rsplit("total=", 1)[1])
+    except OSError:
+        pass
+    try:
+        with open("/proc/stat") as f:
+            # cpu  user nice system idle iowait irq softirq steal ...
+            d.steal_ticks = int(f.readline().split()[8])
+    except (OSError, IndexError, ValueError):
+        pass
+    return d
+
+
+def describe_machine(d, wall):
+    """One line on the box's disks, I/O stalls and steal over a window of `wall` seconds."""
+    read_mean = d.read_ms / d.reads if d.reads else 0.0
+    write_mean = d.write_ms / d.writes if d.writes else 0.0
+    return (f"disks: {d.reads} reads (mean {read_mean:.1f} ms), {d.writes} writes (mean "
+            f"{write_mean:.2f} ms), {d.flushes} flushes; every task stalled on I/O "
+            f"{d.stall_us / 1000:.0f} ms and the hypervisor stole {d.steal_ticks / TICK:.2f} "
+            f"CPU-s, of {wall:.1f} s")
 
 
 def main():
@@ -81,24 +187,27 @@ def main():
     p.add_argument("--per", type=float, default=0)
     a = p.parse_args()
     time.sleep(a.delay)
-    start, t0 = sample(), time.monotonic()
+    start, machine_start, t0 = sample(), machine(), time.monotonic()
     time.sleep(a.seconds)
-    end, t1 = sample(), time.monotonic()
+    end, machine_end, t1 = sample(), machine(), time.monotonic()
     wall = t1 - t0
     cores = os.cpu_count() or 1
     totals = by_group(start, end)
     with open("/proc/stat") as f:
         idle_fields = f.readline().split()
     print(f"window {wall:.1f}s on {cores} cores ({wall * cores:.1f} CPU-s)")
-    for g, cpu in sorted(totals.items(), key=lambda kv: -kv[1]):
-        if cpu < 0.05:
+    for g, u in sorted(totals.items(), key=lambda kv: -kv[1].cpu):
+        if u.cpu < 0.05 and not (u.majflt or u.read_bytes or u.write_bytes):
             continue
-        line = f"  {g:<28} {cpu:7.2f} CPU-s  {100 * cpu / (wall * cores):5.1f}% of the box"
+        line = f"  {g:<28} {u.cpu:7.2f} CPU-s  {100 * u.cpu / (wall * cores):5.1f}% of the box"
         if a.per:
-            line += f"  {1e6 * cpu / a.per:8.1f} us per unit"
+            line += f"  {1e6 * u.cpu / a.per:8.1f} us per unit"
+        line += (f"  {u.majflt:5d} major faults, read {u.read_bytes / 2**20:6.1f} MiB, wrote "
+                 f"{u.write_bytes / 2**20:6.1f} MiB")
         print(line)
-    used = sum(totals.values())
+    used = sum(u.cpu for u in totals.values())
     print(f"  {'(all processes)':<28} {used:7.2f} CPU-s  {100 * used / (wall * cores):5.1f}%")
+    print(describe_machine(machine_end - machine_start, wall))
 
 
 if __name__ == "__main__":
