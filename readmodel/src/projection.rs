@@ -26,8 +26,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// Combines the verdicts of several views on one event: a dead letter wins, then applied.
-    fn merge(self, other: Verdict) -> Verdict {
+    /// Combines the verdicts of several views (or a process manager's steps) on one event: a
+    /// dead letter wins, then applied.
+    pub fn merge(self, other: Verdict) -> Verdict {
         use Verdict::*;
         match (self, other) {
             (DeadLetter(a), DeadLetter(b)) => DeadLetter(format!("{a}; {b}")),

@@ -14,7 +14,7 @@ MongoDB-wire test server (SecantusDB, Python), the rest as "other".
 With each group's CPU it prints what the group waited on the disk for: major page faults (a
 page of a mapped file, the binary's own code included, read back from the disk) and the bytes
 it read from and wrote to the disk (`/proc/<pid>/io`); then the box over the window: its disks
-(`/proc/diskstats`: reads and their mean time, writes, cache flushes), the time every runnable
+(`/proc/diskstats`: reads, writes and cache flushes, each with its mean time), the time every runnable
 task stalled on I/O (`/proc/pressure/io`, "full") and the CPU time the hypervisor gave to
 other guests (steal, `/proc/stat`). Reading another user's
 `/proc/<pid>/io` needs root; where it cannot be read, those bytes count as 0.
@@ -128,6 +128,7 @@ class Machine:
     writes: int = 0
     write_ms: int = 0
     flushes: int = 0
+    flush_ms: int = 0
     stall_us: int = 0
     steal_ticks: int = 0
 
@@ -150,8 +151,11 @@ def machine():
                 d.read_ms += int(x[6])
                 d.writes += int(x[7])
                 d.write_ms += int(x[10])
-                # Flushes completed: field 19, kernels 5.5 and later.
-                d.flushes += int(x[18]) if len(x) > 18 else 0
+                # Flushes completed and the time they took: fields 19 and 20, kernels 5.5 and
+                # later.
+                if len(x) > 19:
+                    d.flushes += int(x[18])
+                    d.flush_ms += int(x[19])
     except OSError:
         pass
     try:
@@ -174,8 +178,10 @@ def describe_machine(d, wall):
     """One line on the box's disks, I/O stalls and steal over a window of `wall` seconds."""
     read_mean = d.read_ms / d.reads if d.reads else 0.0
     write_mean = d.write_ms / d.writes if d.writes else 0.0
+    flush_mean = d.flush_ms / d.flushes if d.flushes else 0.0
     return (f"disks: {d.reads} reads (mean {read_mean:.1f} ms), {d.writes} writes (mean "
-            f"{write_mean:.2f} ms), {d.flushes} flushes; every task stalled on I/O "
+            f"{write_mean:.2f} ms), {d.flushes} flushes (mean {flush_mean:.2f} ms); every task "
+            "stalled on I/O "
             f"{d.stall_us / 1000:.0f} ms and the hypervisor stole {d.steal_ticks / TICK:.2f} "
             f"CPU-s, of {wall:.1f} s")
 
