@@ -66,10 +66,10 @@ pub struct Step {
 }
 
 /// How many aggregates' steps of one batch run at once. Each step waits for its command's
-/// commit; run one by one, a batch of level-ups paid a WAL flush per grant (measured at stop 39:
-/// the process managers' connections flushed the WAL about 245 times a second under the
-/// contended cast load, against the command API's 387). At once, they share group-commit
-/// batches. Bounded so that one large batch cannot take every pooled connection's share.
+/// commit; run one by one, a batch of level-ups paid a WAL flush per grant, at once they share
+/// group-commit batches (decision 51: the process managers' flushes fell from 186 to 67 a
+/// second under the contended cast load). Bounded: one large batch keeps at most this many
+/// commands, and their aggregates' loads from the store, in flight.
 pub const CONCURRENT_TARGETS: usize = 64;
 
 impl std::fmt::Debug for Step {
