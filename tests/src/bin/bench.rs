@@ -51,6 +51,8 @@ enum Workload {
 #[derive(Debug, Clone)]
 struct Args {
     command_url: String,
+    /// The spawned process managers' ops endpoint (`--spawn`), for their backlog.
+    process_managers_url: Option<String>,
     query_url: String,
     spawn: bool,
     /// `--spawn` without the process managers (to tell their cost from the rest).
@@ -134,6 +136,7 @@ fn parse_args() -> anyhow::Result<Args> {
     let env = |k: &str, d: &str| std::env::var(k).unwrap_or_else(|_| d.to_owned());
     let mut a = Args {
         command_url: env("CHAOS_BENCH_COMMAND_URL", "http://127.0.0.1:8080"),
+        process_managers_url: None,
         query_url: env("CHAOS_BENCH_QUERY_URL", "http://127.0.0.1:8082"),
         spawn: false,
         without_process_managers: false,
@@ -394,8 +397,11 @@ async fn main() -> anyhow::Result<()> {
         }
         options.mongo = args.mongo;
         options.warehouse = args.warehouse;
-        let stack = Stack::start(options).await?;
+        let mut stack = Stack::start(options).await?;
         args.command_url = stack.command_api.base_url();
+        if !args.without_process_managers {
+            args.process_managers_url = Some(stack.process_managers().base_url());
+        }
         args.query_url = stack.anonymous_queries().base().to_owned();
         game_master = Some(stack.sign_token_with_roles(
             &uuid::Uuid::new_v4().to_string(),
@@ -528,6 +534,7 @@ async fn run(
     if args.wrk {
         wrk(args, &heroes).await?;
         let ended = Instant::now();
+        process_managers_report(args).await;
         if let Some(store) = &store {
             wrk_caught_up(args, &queries, &heroes, store, ended).await?;
         }
@@ -540,6 +547,7 @@ async fn run(
         read_load(args, &heroes, args.duration, 2)
     );
     let reads_window = started.elapsed();
+    process_managers_report(args).await;
     let window = tally.last_answer.map_or(args.duration, |t| t - started);
     // How far behind the projection was when the load stopped: time from the last answer until
     // every character's sheet shows its last commanded version. The sheets are watched side
@@ -625,6 +633,47 @@ async fn wait_for_sheets<'a>(
 }
 
 /// The command API's side of a run: decisions redone since `conflicts_before`, group commit.
+/// When the load stops (`--spawn`): the commands each process manager stored so far and the
+/// events it still had to read, as its runner last measured them. A manager that falls
+/// behind does its work after the window (PvP damage landing late, victims dying after the
+/// run), so a run's figures must be read with its backlog.
+async fn process_managers_report(args: &Args) {
+    let Some(url) = &args.process_managers_url else {
+        return;
+    };
+    let Ok(text) = async { reqwest::get(format!("{url}/metrics")).await?.text().await }.await
+    else {
+        println!("process managers when the load stopped: their metrics did not answer");
+        return;
+    };
+    // The sum over the series of `name` whose labels include every one of `labels`.
+    let sum = |name: &str, labels: &[&str]| -> f64 {
+        text.lines()
+            .filter(|l| l.starts_with(&format!("{name}{{")))
+            .filter(|l| labels.iter().all(|label| l.contains(label)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    };
+    let parts: Vec<String> = ["combat", "rewards"]
+        .iter()
+        .map(|manager| {
+            let stored = sum(
+                "chaos_process_manager_commands_total",
+                &[&format!("manager=\"{manager}\""), "outcome=\"stored\""],
+            );
+            let behind = sum(
+                "chaos_projector_lag_events",
+                &[&format!("projection=\"pm-{manager}\"")],
+            );
+            format!("{manager} {stored:.0} commands stored, {behind:.0} events behind")
+        })
+        .collect();
+    println!(
+        "process managers when the load stopped: {}",
+        parts.join("; ")
+    );
+}
+
 async fn command_api_report(command_url: &str, conflicts_before: Option<f64>) {
     let conflicts = metric_total(command_url, "chaos_command_conflicts_total").await;
     if let (Some(before), Some(after)) = (conflicts_before, conflicts) {
