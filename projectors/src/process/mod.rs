@@ -464,8 +464,30 @@ mod tests {
 
     /// Reacts to every `LeveledUp` with the steps `script` gives for the character (its
     /// aggregate id) and the event's place in the batch (its sequence).
-    #[derive(Debug)]
-    struct Scripted(fn(&str, u64) -> Vec<Step>);
+    type React = Box<dyn Fn(&str, u64) -> Vec<Step> + Send + Sync>;
+
+    struct Scripted(React);
+
+    impl std::fmt::Debug for Scripted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("Scripted")
+        }
+    }
+
+    type Script =
+        Arc<dyn Fn(String, u64) -> Pin<Box<dyn Future<Output = StepOutcome> + Send>> + Send + Sync>;
+
+    /// A sink whose manager sends one step per event, on the event's character: `step` runs
+    /// with the character's id and the event's sequence.
+    async fn one_step_per_event(step: Script) -> (ProcessSink, TempDir) {
+        let (commands, dir) = service().await;
+        let manager = Scripted(Box::new(move |target, at| {
+            let step = step.clone();
+            let id = target.to_owned();
+            vec![Step::scripted(target, move || step(id, at))]
+        }));
+        (sink(manager, commands), dir)
+    }
 
     impl ProcessManager for Scripted {
         fn name(&self) -> &'static str {
@@ -509,34 +531,27 @@ mod tests {
     /// for ever and the batch time out). Each character's steps still run in its events' order.
     #[tokio::test]
     async fn steps_on_different_aggregates_run_at_once_in_order_per_aggregate() {
-        static RAN: std::sync::OnceLock<Ran> = std::sync::OnceLock::new();
-        static ALL_STARTED: std::sync::OnceLock<Arc<tokio::sync::Barrier>> =
-            std::sync::OnceLock::new();
-        let ran = RAN.get_or_init(Ran::default).clone();
-        ALL_STARTED.get_or_init(|| Arc::new(tokio::sync::Barrier::new(3)));
-        let (commands, _dir) = service().await;
-        let sink = sink(
-            Scripted(|target, at| {
-                let target = target.to_owned();
-                vec![Step::scripted(&target.clone(), move || {
-                    Box::pin(async move {
-                        let first = !RAN
-                            .get()
-                            .unwrap()
-                            .lock()
-                            .unwrap()
-                            .iter()
-                            .any(|(t, _)| *t == target);
-                        RAN.get().unwrap().lock().unwrap().push((target, at));
-                        if first {
-                            ALL_STARTED.get().unwrap().wait().await;
-                        }
-                        StepOutcome::Done { replayed: false }
-                    })
-                })]
-            }),
-            commands,
-        );
+        let ran = Ran::default();
+        let all_started = Arc::new(tokio::sync::Barrier::new(3));
+        let (sink, _dir) = one_step_per_event({
+            let ran = ran.clone();
+            Arc::new(move |target, at| {
+                let (ran, all_started) = (ran.clone(), all_started.clone());
+                Box::pin(async move {
+                    let first = {
+                        let mut ran = ran.lock().unwrap();
+                        let first = !ran.iter().any(|(t, _)| *t == target);
+                        ran.push((target, at));
+                        first
+                    };
+                    if first {
+                        all_started.wait().await;
+                    }
+                    StepOutcome::Done { replayed: false }
+                })
+            })
+        })
+        .await;
 
         let verdicts = tokio::time::timeout(
             Duration::from_secs(10),
@@ -559,25 +574,21 @@ mod tests {
     /// before it) and fails the batch, to be retried whole; the other aggregates' steps run.
     #[tokio::test]
     async fn an_unavailable_store_stops_only_that_aggregates_later_steps() {
-        static RAN: std::sync::OnceLock<Ran> = std::sync::OnceLock::new();
-        let ran = RAN.get_or_init(Ran::default).clone();
-        let (commands, _dir) = service().await;
-        let sink = sink(
-            Scripted(|target, at| {
-                let target = target.to_owned();
-                vec![Step::scripted(&target.clone(), move || {
-                    Box::pin(async move {
-                        RAN.get().unwrap().lock().unwrap().push((target, at));
-                        if at == 2 {
-                            StepOutcome::Unavailable("the store is down".into())
-                        } else {
-                            StepOutcome::Done { replayed: false }
-                        }
-                    })
-                })]
-            }),
-            commands,
-        );
+        let ran = Ran::default();
+        let (sink, _dir) = one_step_per_event({
+            let ran = ran.clone();
+            Arc::new(move |target, at| {
+                ran.lock().unwrap().push((target, at));
+                Box::pin(async move {
+                    if at == 2 {
+                        StepOutcome::Unavailable("the store is down".into())
+                    } else {
+                        StepOutcome::Done { replayed: false }
+                    }
+                })
+            })
+        })
+        .await;
 
         let failed = sink.apply_batch(&interleaved(), &[]).await;
 
@@ -597,7 +608,7 @@ mod tests {
     async fn a_refused_step_dead_letters_its_event_whatever_its_other_steps_did() {
         let (commands, _dir) = service().await;
         let sink = sink(
-            Scripted(|target, _| {
+            Scripted(Box::new(|target, _| {
                 vec![
                     Step::scripted(target, || {
                         Box::pin(async {
@@ -611,7 +622,7 @@ mod tests {
                         Box::pin(async { StepOutcome::Done { replayed: false } })
                     }),
                 ]
-            }),
+            })),
             commands,
         );
 
