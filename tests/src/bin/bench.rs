@@ -641,33 +641,27 @@ async fn process_managers_report(args: &Args) {
     let Some(url) = &args.process_managers_url else {
         return;
     };
-    let Ok(text) = async { reqwest::get(format!("{url}/metrics")).await?.text().await }.await
-    else {
-        println!("process managers when the load stopped: their metrics did not answer");
-        return;
-    };
-    // The sum over the series of `name` whose labels include every one of `labels`.
-    let sum = |name: &str, labels: &[&str]| -> f64 {
-        text.lines()
-            .filter(|l| l.starts_with(&format!("{name}{{")))
-            .filter(|l| labels.iter().all(|label| l.contains(label)))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum()
-    };
-    let parts: Vec<String> = ["combat", "rewards"]
-        .iter()
-        .map(|manager| {
-            let stored = sum(
-                "chaos_process_manager_commands_total",
-                &[&format!("manager=\"{manager}\""), "outcome=\"stored\""],
-            );
-            let behind = sum(
-                "chaos_projector_lag_events",
-                &[&format!("projection=\"pm-{manager}\"")],
-            );
-            format!("{manager} {stored:.0} commands stored, {behind:.0} events behind")
-        })
-        .collect();
+    let mut parts = Vec::new();
+    for manager in ["combat", "rewards"] {
+        let stored = metric_where(
+            url,
+            "chaos_process_manager_commands_total",
+            &[&format!("manager=\"{manager}\""), "outcome=\"stored\""],
+        )
+        .await;
+        let behind = metric_where(
+            url,
+            "chaos_projector_lag_events",
+            &[&format!("projection=\"pm-{manager}\"")],
+        )
+        .await;
+        let figure = |n: Option<f64>| n.map_or("?".to_owned(), |n| format!("{n:.0}"));
+        parts.push(format!(
+            "{manager} {} commands stored, {} events behind",
+            figure(stored),
+            figure(behind)
+        ));
+    }
     println!(
         "process managers when the load stopped: {}",
         parts.join("; ")
@@ -832,6 +826,12 @@ async fn stock_bags(
 
 /// The sum of a counter's series in a service's `/metrics`.
 async fn metric_total(base: &str, name: &str) -> Option<f64> {
+    metric_where(base, name, &[]).await
+}
+
+/// The sum of metric `name`'s series at `base` whose labels include every one of `labels`
+/// (`outcome="stored"`); None where it has none or does not answer.
+async fn metric_where(base: &str, name: &str, labels: &[&str]) -> Option<f64> {
     let text = reqwest::get(format!("{base}/metrics"))
         .await
         .ok()?
@@ -841,6 +841,7 @@ async fn metric_total(base: &str, name: &str) -> Option<f64> {
     let values: Vec<f64> = text
         .lines()
         .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
         .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
         .collect();
     (!values.is_empty()).then(|| values.iter().sum())
