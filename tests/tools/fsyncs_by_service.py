@@ -38,8 +38,8 @@ def pg_backends(database_url):
     backends = {}
     for row in rows.splitlines():
         pid, port, kind = row.split(" ", 2)
-        backends[int(pid)] = port_owner.get(int(port), f"postgres ({kind})") if int(port) else \
-            f"postgres ({kind})"
+        # A local (Unix socket) or background backend has port 0, which no socket owns.
+        backends[int(pid)] = port_owner.get(int(port), f"postgres ({kind})")
     return backends
 
 

@@ -632,7 +632,6 @@ async fn wait_for_sheets<'a>(
     Ok(())
 }
 
-/// The command API's side of a run: decisions redone since `conflicts_before`, group commit.
 /// When the load stops (`--spawn`): the commands each process manager stored so far and the
 /// events it still had to read, as its runner last measured them. A manager that falls
 /// behind does its work after the window (PvP damage landing late, victims dying after the
@@ -668,6 +667,7 @@ async fn process_managers_report(args: &Args) {
     );
 }
 
+/// The command API's side of a run: decisions redone since `conflicts_before`, group commit.
 async fn command_api_report(command_url: &str, conflicts_before: Option<f64>) {
     let conflicts = metric_total(command_url, "chaos_command_conflicts_total").await;
     if let (Some(before), Some(after)) = (conflicts_before, conflicts) {
