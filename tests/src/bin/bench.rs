@@ -661,6 +661,11 @@ async fn process_managers_report(args: &Args) {
             figure(behind)
         ));
     }
+    // Their commands race the players' on the same characters (a hit lands on a victim who
+    // is casting): each lost race is a decision made again.
+    if let Some(redone) = metric_total(url, "chaos_command_conflicts_total").await {
+        parts.push(format!("{redone:.0} decisions redone after a lost race"));
+    }
     println!(
         "process managers when the load stopped: {}",
         parts.join("; ")
