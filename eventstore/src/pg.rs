@@ -437,7 +437,17 @@ impl PgCheckpoints {
         })
     }
 
+    /// Saves `name`'s position without waiting for the WAL flush (an asynchronous commit,
+    /// decision 52): every reader of a checkpoint does again what follows it (the relay re-sends,
+    /// a rebuild re-applies; both are dropped downstream as duplicates), so a position lost to a
+    /// crash of PostgreSQL costs a little repeated work, never a gap. The events it points past
+    /// were committed, and flushed, before it. Under the contended cast load the relay's
+    /// synchronous saves were 17 of the box's 609 fsync calls a second, each waited for.
     pub async fn save(&self, name: &str, position: Position) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await?;
         sqlx::query(
             "INSERT INTO checkpoints (name, tx_id, global_position, updated_at)
              VALUES ($1, $2::text::xid8, $3, now())
@@ -448,8 +458,9 @@ impl PgCheckpoints {
         .bind(name)
         .bind(position.tx_id.to_string())
         .bind(position.global_position)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 }
