@@ -15,6 +15,7 @@ use chaos_eventstore::command::{CommandMetrics, CommandSettings};
 use chaos_eventstore::group_commit::{AppendMetrics, GroupCommitConfig};
 use chaos_eventstore::repository::Repository;
 use chaos_eventstore::snapshot::{SnapshotMetrics, SnapshotPolicy};
+use chaos_eventstore::watch::WatchMetrics;
 use chaos_eventstore::CommandService;
 use chaos_platform::auth::JwtKeys;
 use chaos_platform::http::{guard, readiness, service_router, track_metrics};
@@ -131,13 +132,23 @@ impl Application {
             },
             Some(AppendMetrics::new(&registry)),
         );
-        Self::new(
+        let application = Self::new(
             repository,
             Arc::new(accounts),
             config.content.load()?,
             config,
             registry,
-        )
+        )?;
+        if config.database.watch_interval_ms > 0 {
+            let watch = application.state.commands.store_watch(
+                Duration::from_millis(config.database.watch_interval_ms),
+                WatchMetrics::new(&application.registry),
+            );
+            if let Some(watch) = watch {
+                watch.spawn().await;
+            }
+        }
+        Ok(application)
     }
 
     /// Wiring over any event store and account store (the embedded mode, tests).

@@ -54,6 +54,10 @@ append_batch_events = 1024
 # The least time between two announcements of commits to the relay (one NOTIFY each). At most
 # the relay's batch_interval_ms: a relay reading under load does not wait for them (decision 49).
 append_notify_interval_ms = 20
+# The least time between two reads of the store watch, which marks the cached aggregates other
+# writers (the process managers, other replicas) appended to, so their next command reads what
+# it missed instead of losing the append's race (decision 52). 0: no watch.
+watch_interval_ms = 50
 
 [auth]
 # Development only: production sets CHAOS__AUTH__JWT_SECRET from a secret store (a service in
@@ -102,6 +106,8 @@ pub struct DatabaseConfig {
     pub append_batch_events: usize,
     /// The least time between two NOTIFYs announcing commits to the relay.
     pub append_notify_interval_ms: u64,
+    /// The least time between two reads of the store watch; 0 runs none.
+    pub watch_interval_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]

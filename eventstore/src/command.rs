@@ -29,6 +29,7 @@ use crate::pg::{
 use crate::repository::Repository;
 use crate::reservations::{ReservationRequest, ABANDONED_AFTER};
 use crate::snapshot::{SnapshotMetrics, SnapshotPolicy, SnapshotWriter};
+use crate::watch::{StoreWatch, WatchMetrics};
 use crate::StoredEvent;
 
 /// A failure of the event store, as the command side sees it.
@@ -176,6 +177,16 @@ pub struct CommandSettings {
     pub conflict_retries: usize,
     /// How long an unused reservation blocks its value.
     pub abandoned_after: Duration,
+    /// Bring every cached aggregate up to date with the store (one read of the events after
+    /// the cached version) before deciding, instead of deciding on the cache and losing the
+    /// append's race when another process wrote since. For a writer whose targets are mostly
+    /// commanded by others (a process manager: a PvP victim is casting on the command API
+    /// between two hits), where a stale decision costs a failed append in a shared group-commit
+    /// batch (which the batch then writes again), a read for the prior answer and one for the
+    /// catch-up, and the append again. Off for the command API, whose players' characters are
+    /// mostly its own: there only an entry the store watch ([`crate::watch`]) found behind is
+    /// brought up to date first.
+    pub refresh_cached: bool,
 }
 
 impl Default for CommandSettings {
@@ -189,6 +200,7 @@ impl Default for CommandSettings {
             // a respawn to such a burst in CI.
             conflict_retries: 8,
             abandoned_after: ABANDONED_AFTER,
+            refresh_cached: false,
         }
     }
 }
@@ -226,8 +238,9 @@ pub struct CommandMetrics {
     /// `chaos_events_appended_total{aggregate}`.
     pub appended: IntCounterVec,
     /// `chaos_aggregate_load_seconds{aggregate, source}`: `cache`, `store` (the newest snapshot
-    /// and the events after it), or `catch-up` (the cached state and the events another writer
-    /// appended since, read after a lost race).
+    /// and the events after it), `catch-up` (the cached state and the events another writer
+    /// appended since, read after a lost race), or `refresh` (the same, read before deciding:
+    /// [`CommandSettings::refresh_cached`]; the cache's own time counts as `cache` too).
     pub load_seconds: HistogramVec,
     /// `chaos_command_conflicts_total{aggregate}`: decisions redone after another instance won.
     pub conflicts: IntCounterVec,
@@ -259,7 +272,7 @@ impl CommandMetrics {
         let load_seconds = HistogramVec::new(
             HistogramOpts::new(
                 "chaos_aggregate_load_seconds",
-                "Time to load an aggregate for a command, by source (cache, store, catch-up)",
+                "Time to load an aggregate for a command, by source (cache, store, catch-up, refresh)",
             )
             .buckets(vec![
                 0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
@@ -344,6 +357,25 @@ impl CommandService {
         &self.inner.repository
     }
 
+    /// The aggregates this service holds in memory.
+    pub fn cache(&self) -> &AggregateCache {
+        &self.inner.cache
+    }
+
+    /// The store watch over this service's cache, reading at most every `interval`: for a
+    /// shared PostgreSQL store; None for the embedded store, which one process writes.
+    pub fn store_watch(&self, interval: Duration, metrics: WatchMetrics) -> Option<StoreWatch> {
+        match &self.inner.repository {
+            Repository::Postgres { pool, .. } => Some(StoreWatch::new(
+                pool.clone(),
+                self.inner.cache.clone(),
+                interval,
+                metrics,
+            )),
+            Repository::Sqlite(_) => None,
+        }
+    }
+
     pub fn services(&self) -> &GameServices {
         &self.inner.services
     }
@@ -402,7 +434,32 @@ impl CommandService {
         while round < inner.settings.conflict_retries.max(1) {
             round += 1;
             let cached = inner.cache.get::<A>(id).is_some();
-            let (state, version) = self.load::<A>(id).await?;
+            let (mut state, mut version) = self.load::<A>(id).await?;
+            if cached
+                && round == 1
+                && (inner.settings.refresh_cached || inner.cache.is_behind(A::TYPE, id))
+            {
+                // Decided on the store's latest state: a refusal needs no recheck. (After a
+                // lost race, the catch-up has refreshed the cache already.)
+                rechecked = true;
+                let started = Instant::now();
+                let newer = self.newer_events::<A>(id, version).await?;
+                if newer.is_empty() {
+                    inner
+                        .metrics
+                        .load_seconds
+                        .with_label_values(&[A::TYPE, "refresh"])
+                        .observe(started.elapsed().as_secs_f64());
+                } else {
+                    (state, version) = match self
+                        .cache_newer::<A>(id, &state, version, newer, started, "refresh")
+                    {
+                        Some(current) => current,
+                        // Unreadable: the full load reports it.
+                        None => self.load::<A>(id).await?,
+                    };
+                }
+            }
             let now = inner.services.clock.now();
             let ctx = inner.services.ctx_at(now);
             let events = match state.decide(command.clone(), &ctx) {
@@ -418,7 +475,7 @@ impl CommandService {
                     if newer.is_empty() {
                         return Err(CommandError::Rule(e));
                     }
-                    self.cache_newer::<A>(id, &state, version, newer, started);
+                    self.cache_newer::<A>(id, &state, version, newer, started, "catch-up");
                     tracing::debug!(
                         aggregate_id = id,
                         "refused on stale cached state; deciding again"
@@ -548,7 +605,9 @@ impl CommandService {
     {
         let started = Instant::now();
         match self.newer_events::<A>(id, version).await {
-            Ok(newer) => self.cache_newer::<A>(id, state, version, newer, started),
+            Ok(newer) => {
+                self.cache_newer::<A>(id, state, version, newer, started, "catch-up");
+            }
             Err(e) => {
                 tracing::debug!(error = %e, aggregate_id = id, "catch-up after a lost race failed");
                 self.inner.cache.evict(A::TYPE, id);
@@ -572,8 +631,10 @@ impl CommandService {
         Ok(self.with_timeout(read).await??)
     }
 
-    /// Caches `state` (at `version`) with `newer` (the stored events after it) applied; evicts
-    /// the entry instead if one of them cannot be decoded (the full load then reports it).
+    /// Caches `state` (at `version`) with `newer` (the stored events after it) applied, and
+    /// returns it; evicts the entry instead if one of them cannot be decoded (the full load then
+    /// reports it). `source` labels the load's time: `catch-up` after a lost race or a stale
+    /// refusal, `refresh` before deciding ([`CommandSettings::refresh_cached`]).
     fn cache_newer<A>(
         &self,
         id: &str,
@@ -581,7 +642,9 @@ impl CommandService {
         version: u64,
         newer: Vec<SerializedEvent>,
         started: Instant,
-    ) where
+        source: &'static str,
+    ) -> Option<(Arc<A>, u64)>
+    where
         A: GameAggregate + Send + Sync,
     {
         let inner = &self.inner;
@@ -590,13 +653,16 @@ impl CommandService {
                 inner
                     .metrics
                     .load_seconds
-                    .with_label_values(&[A::TYPE, "catch-up"])
+                    .with_label_values(&[A::TYPE, source])
                     .observe(started.elapsed().as_secs_f64());
-                inner.cache.put(id, Arc::new(state), version);
+                let state = Arc::new(state);
+                inner.cache.put(id, state.clone(), version);
+                Some((state, version))
             }
             Err(e) => {
-                tracing::warn!(error = %e, aggregate_id = id, "events after a lost race unreadable");
+                tracing::warn!(error = %e, aggregate_id = id, source, "stored events after the cached version unreadable");
                 inner.cache.evict(A::TYPE, id);
+                None
             }
         }
     }

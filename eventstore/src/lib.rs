@@ -21,6 +21,7 @@ pub mod reservations;
 pub mod snapshot;
 pub mod sqlite;
 pub mod testing;
+pub mod watch;
 
 pub use command::{
     CommandContext, CommandError, CommandOutcome, CommandService, CommandSettings, StoreError,

@@ -15,6 +15,7 @@ use chaos_eventstore::repository::Repository;
 use chaos_eventstore::snapshot::{SnapshotMetrics, SnapshotPolicy};
 use chaos_eventstore::sqlite::SqliteEventRepository;
 use chaos_eventstore::testing::{fresh_pg, fresh_sqlite, TempDir};
+use chaos_eventstore::watch::WatchMetrics;
 use chaos_eventstore::{CommandContext, CommandError, CommandService};
 
 #[derive(Debug)]
@@ -121,6 +122,16 @@ async fn open_wallet(service: &CommandService, id: &str) {
         )
         .await
         .unwrap();
+}
+
+fn spend(amount: u64, reference: &str) -> WalletCommand {
+    WalletCommand::Spend {
+        actor: account(1),
+        currency: Currency::Gold,
+        amount,
+        sink: "vendor:test".into(),
+        reference: reference.into(),
+    }
 }
 
 fn grant(amount: u64, reference: String) -> WalletCommand {
@@ -373,6 +384,135 @@ async fn sqlite_a_lost_race_catches_up_from_the_cache() {
     a_lost_race_catches_up_from_the_cache(repository).await;
 }
 
+/// A writer whose targets others command ([`CommandSettings::refresh_cached`]: a process
+/// manager) reads what was appended since its cached version before deciding, and never loses
+/// the race: instance B (refreshing) holds the wallet at version 1, instance A grants 50, B's
+/// spend of 30 is decided on the balance A left and lands first time; its next spend of 30 is
+/// refused on the store's state, with no recheck.
+async fn a_refreshing_writer_decides_on_what_others_appended(repository: Repository) {
+    let (id, (a, _), _) = two_instances(repository.clone()).await;
+    let registry_b = prometheus::Registry::new();
+    let b = CommandService::new(
+        repository,
+        services(),
+        CommandSettings {
+            refresh_cached: true,
+            ..CommandSettings::default()
+        },
+        CommandMetrics::new(&registry_b),
+        SnapshotMetrics::new(&registry_b),
+    );
+    b.load::<Wallet>(&id).await.unwrap();
+    a.execute::<Wallet>(&id, grant(50, "grant-a".into()), &system())
+        .await
+        .unwrap();
+    let spent = b
+        .execute::<Wallet>(&id, spend(30, "spend-1"), &system())
+        .await
+        .expect("decided on the refreshed balance");
+    assert_eq!(spent.sequence, 3);
+    match b
+        .execute::<Wallet>(&id, spend(30, "spend-2"), &system())
+        .await
+    {
+        Err(CommandError::Rule(e)) => {
+            assert_eq!(chaos_domain::RuleError::code(&e), "insufficient-funds")
+        }
+        other => panic!("20 left, 30 asked: {other:?}"),
+    }
+    assert_eq!(
+        counter(&registry_b, "chaos_command_conflicts_total", &[]),
+        0,
+        "no race lost"
+    );
+    assert_eq!(
+        loads(&registry_b, "store"),
+        1,
+        "only B's first load read the store"
+    );
+    assert_eq!(loads(&registry_b, "catch-up"), 0, "no catch-up, no recheck");
+    // Each command read the events after B's cached version: A's grant the first time, none
+    // the second.
+    assert_eq!(loads(&registry_b, "refresh"), 2);
+    let (cached, version) = b.load::<Wallet>(&id).await.unwrap();
+    let (stored, stored_version, _) = b.load_from_store::<Wallet>(&id).await.unwrap();
+    assert_eq!((version, stored_version), (3, 3));
+    assert_eq!(cached.state().unwrap().balance(Currency::Gold), 20);
+    assert_eq!(stored.state().unwrap().balance(Currency::Gold), 20);
+}
+
+#[tokio::test]
+async fn postgres_a_refreshing_writer_decides_on_what_others_appended() {
+    a_refreshing_writer_decides_on_what_others_appended(pg().await).await;
+}
+
+#[tokio::test]
+async fn sqlite_a_refreshing_writer_decides_on_what_others_appended() {
+    let (repository, _dir) = sqlite().await;
+    a_refreshing_writer_decides_on_what_others_appended(repository).await;
+}
+
+/// The command API's store watch marks an entry another writer moved past, and the next command
+/// on it reads what it missed before deciding, instead of losing the race: instance B caches the
+/// wallet at version 1 and watches the store; instance A (a process manager) grants 50; once
+/// B's watch has seen it, B's spend of 30 lands first time on the balance A left.
+#[tokio::test]
+async fn the_store_watch_spares_a_command_the_race_it_would_lose() {
+    let (id, (a, _), (b, registry_b)) = two_instances(pg().await).await;
+    let watch = b
+        .store_watch(
+            std::time::Duration::from_millis(10),
+            WatchMetrics::new(&registry_b),
+        )
+        .expect("PostgreSQL has a watch")
+        .spawn()
+        .await;
+    // B's own append: the watch leaves B's entry alone once B has cached it.
+    b.execute::<Wallet>(&id, grant(5, "grant-b".into()), &system())
+        .await
+        .unwrap();
+    a.execute::<Wallet>(&id, grant(50, "grant-a".into()), &system())
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !b
+        .cache()
+        .is_behind(chaos_domain::wallet::AGGREGATE_TYPE, &id)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the watch never saw A's grant"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert!(
+        counter(
+            &registry_b,
+            "chaos_aggregate_cache_marked_behind_total",
+            &[]
+        ) >= 1
+    );
+    let spent = b
+        .execute::<Wallet>(&id, spend(30, "spend-1"), &system())
+        .await
+        .expect("decided on the balance A left");
+    assert_eq!(spent.sequence, 4);
+    assert_eq!(
+        counter(&registry_b, "chaos_command_conflicts_total", &[]),
+        0,
+        "no race lost"
+    );
+    assert_eq!(loads(&registry_b, "refresh"), 1);
+    assert_eq!(loads(&registry_b, "catch-up"), 0);
+    let (cached, version) = b.load::<Wallet>(&id).await.unwrap();
+    assert_eq!(version, 4);
+    assert_eq!(cached.state().unwrap().balance(Currency::Gold), 25);
+    assert!(!b
+        .cache()
+        .is_behind(chaos_domain::wallet::AGGREGATE_TYPE, &id));
+    watch.abort();
+}
+
 /// A refusal decided on cached state is checked against the store: instance B cached the wallet
 /// empty, instance A (a process manager elsewhere) granted gold since; B's spend must see it.
 /// A refusal that the store confirms stays a refusal.
@@ -382,13 +522,6 @@ async fn a_refusal_on_stale_cached_state_is_decided_again_from_the_store() {
     a.execute::<Wallet>(&id, grant(50, "grant-1".into()), &system())
         .await
         .unwrap();
-    let spend = |amount: u64, reference: &str| WalletCommand::Spend {
-        actor: account(1),
-        currency: Currency::Gold,
-        amount,
-        sink: "vendor:test".into(),
-        reference: reference.into(),
-    };
     let spent = b
         .execute::<Wallet>(&id, spend(30, "spend-1"), &system())
         .await

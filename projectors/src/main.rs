@@ -283,7 +283,12 @@ async fn process_managers(settings: Settings) -> anyhow::Result<()> {
     let commands = CommandService::new(
         repository,
         chaos_platform::game::game_services(settings.content.load()?),
-        CommandSettings::default(),
+        // Their targets are commanded by the players meanwhile (a PvP victim casts between two
+        // hits): read what was appended since before deciding, rather than lose the race.
+        CommandSettings {
+            refresh_cached: true,
+            ..CommandSettings::default()
+        },
         CommandMetrics::new(&registry),
         SnapshotMetrics::new(&registry),
     );
