@@ -442,23 +442,7 @@ impl CommandService {
                 // Decided on the store's latest state: a refusal needs no recheck. (After a
                 // lost race, the catch-up has refreshed the cache already.)
                 rechecked = true;
-                let started = Instant::now();
-                let newer = self.newer_events::<A>(id, version).await?;
-                if newer.is_empty() {
-                    inner
-                        .metrics
-                        .load_seconds
-                        .with_label_values(&[A::TYPE, "refresh"])
-                        .observe(started.elapsed().as_secs_f64());
-                } else {
-                    (state, version) = match self
-                        .cache_newer::<A>(id, &state, version, newer, started, "refresh")
-                    {
-                        Some(current) => current,
-                        // Unreadable: the full load reports it.
-                        None => self.load::<A>(id).await?,
-                    };
-                }
+                (state, version) = self.refresh::<A>(id, state, version).await?;
             }
             let now = inner.services.clock.now();
             let ctx = inner.services.ctx_at(now);
@@ -612,6 +596,34 @@ impl CommandService {
                 tracing::debug!(error = %e, aggregate_id = id, "catch-up after a lost race failed");
                 self.inner.cache.evict(A::TYPE, id);
             }
+        }
+    }
+
+    /// `state` (cached at `version`) with the events stored after it applied, and cached:
+    /// [`CommandSettings::refresh_cached`], or an entry the store watch found behind.
+    async fn refresh<A>(
+        &self,
+        id: &str,
+        state: Arc<A>,
+        version: u64,
+    ) -> Result<(Arc<A>, u64), StoreError>
+    where
+        A: GameAggregate + Send + Sync,
+    {
+        let started = Instant::now();
+        let newer = self.newer_events::<A>(id, version).await?;
+        if newer.is_empty() {
+            self.inner
+                .metrics
+                .load_seconds
+                .with_label_values(&[A::TYPE, "refresh"])
+                .observe(started.elapsed().as_secs_f64());
+            return Ok((state, version));
+        }
+        match self.cache_newer::<A>(id, &state, version, newer, started, "refresh") {
+            Some(current) => Ok(current),
+            // Unreadable: the full load reports it.
+            None => self.load::<A>(id).await,
         }
     }
 

@@ -438,7 +438,7 @@ impl PgCheckpoints {
     }
 
     /// Saves `name`'s position without waiting for the WAL flush (an asynchronous commit,
-    /// decision 52): every reader of a checkpoint does again what follows it (the relay re-sends,
+    /// decision 53): every reader of a checkpoint does again what follows it (the relay re-sends,
     /// a rebuild re-applies; both are dropped downstream as duplicates), so a position lost to a
     /// crash of PostgreSQL costs a little repeated work, never a gap. The events it points past
     /// were committed, and flushed, before it. Under the contended cast load the relay's
