@@ -115,8 +115,8 @@ impl StoreWatch {
     /// Where the store ends now: the newest row in commit-id order.
     async fn end(&self) -> Result<Position, sqlx::Error> {
         let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT tx_id::text, global_position FROM events
-             ORDER BY tx_id DESC, global_position DESC LIMIT 1",
+            "SELECT tx_id::text AS tx_text, global_position FROM events
+             ORDER BY events.tx_id DESC, events.global_position DESC LIMIT 1",
         )
         .fetch_optional(&self.pool)
         .await?;
@@ -131,14 +131,19 @@ impl StoreWatch {
     /// Marks the cached aggregates that the rows after `after` moved past; returns the last
     /// row's position (or `after`), and whether the read was full (more may be waiting).
     async fn read_after(&self, after: Position) -> Result<(Position, bool), sqlx::Error> {
+        // Planned for its bounds each time (not prepared): a generic plan cannot know the range
+        // is the index's last few rows, and PostgreSQL chose a parallel scan of the whole table
+        // for it (59 ms a read over 400,000 events, against 0.1 ms for the index's end). The
+        // order is the columns', not the text's.
         let rows: Vec<(String, String, i64, String, i64)> = sqlx::query_as(
-            "SELECT aggregate_type, aggregate_id, sequence, tx_id::text, global_position
+            "SELECT aggregate_type, aggregate_id, sequence, tx_id::text AS tx_text, global_position
              FROM events WHERE (tx_id, global_position) > ($1::text::xid8, $2)
-             ORDER BY tx_id, global_position LIMIT $3",
+             ORDER BY events.tx_id, events.global_position LIMIT $3",
         )
         .bind(after.tx_id.to_string())
         .bind(after.global_position)
         .bind(ROWS_PER_READ)
+        .persistent(false)
         .fetch_all(&self.pool)
         .await?;
         let full = rows.len() as i64 == ROWS_PER_READ;
