@@ -363,8 +363,12 @@ impl CommandService {
     }
 
     /// The store watch over this service's cache, reading at most every `interval`: for a
-    /// shared PostgreSQL store; None for the embedded store, which one process writes.
+    /// shared PostgreSQL store; None for the embedded store, which one process writes, and
+    /// without a cache (nothing to mark).
     pub fn store_watch(&self, interval: Duration, metrics: WatchMetrics) -> Option<StoreWatch> {
+        if self.inner.settings.cache_capacity == 0 {
+            return None;
+        }
         match &self.inner.repository {
             Repository::Postgres { pool, .. } => Some(StoreWatch::new(
                 pool.clone(),

@@ -75,9 +75,9 @@ impl StoreWatch {
     }
 
     /// Starts the watch from the store's end (an aggregate loaded after that is loaded whole)
-    /// on a task of its own, which runs until it is dropped. Returns once the end is known, so
-    /// every append after this call is seen. A failed read is retried after the interval; it
-    /// never ends the watch.
+    /// on a task of its own, which runs as long as the runtime does (abort the handle to stop
+    /// it sooner). Returns once the end is known, so every append after this call is seen. A
+    /// failed read is retried after the interval; it never ends the watch.
     pub async fn spawn(self) -> tokio::task::JoinHandle<()> {
         let end = self.end().await;
         tokio::spawn(self.run(end))
