@@ -73,13 +73,18 @@ impl AggregateCache {
         }
     }
 
-    /// Whether the store holds events of the cached aggregate after the cached version, as far
-    /// as the watch has seen (false when it is not cached).
-    pub fn is_behind(&self, aggregate_type: &'static str, id: &str) -> bool {
+    /// None when the aggregate is not cached; else whether the store holds events of it after
+    /// the cached version, as far as the watch has seen. One lookup for the command path.
+    pub fn behind(&self, aggregate_type: &'static str, id: &str) -> Option<bool> {
         self.entries
             .as_ref()
             .and_then(|entries| entries.get(&(aggregate_type, id.to_owned())))
-            .is_some_and(|entry| entry.seen.load(Ordering::Relaxed) > entry.sequence)
+            .map(|entry| entry.seen.load(Ordering::Relaxed) > entry.sequence)
+    }
+
+    /// Whether the aggregate is cached and behind the store (see [`Self::behind`]).
+    pub fn is_behind(&self, aggregate_type: &'static str, id: &str) -> bool {
+        self.behind(aggregate_type, id) == Some(true)
     }
 
     /// The store has event `sequence` of aggregate (`aggregate_type`, `id`): a cached entry

@@ -437,12 +437,10 @@ impl CommandService {
         let mut round = 0;
         while round < inner.settings.conflict_retries.max(1) {
             round += 1;
-            let cached = inner.cache.get::<A>(id).is_some();
+            let behind = inner.cache.behind(A::TYPE, id);
+            let cached = behind.is_some();
             let (mut state, mut version) = self.load::<A>(id).await?;
-            if cached
-                && round == 1
-                && (inner.settings.refresh_cached || inner.cache.is_behind(A::TYPE, id))
-            {
+            if round == 1 && (behind == Some(true) || (cached && inner.settings.refresh_cached)) {
                 // Decided on the store's latest state: a refusal needs no recheck. (After a
                 // lost race, the catch-up has refreshed the cache already.)
                 rechecked = true;
