@@ -149,10 +149,7 @@ impl StoreWatch {
         let full = rows.len() as i64 == ROWS_PER_READ;
         let mut at = after;
         for (aggregate_type, id, sequence, tx_id, global_position) in rows {
-            if let Some(aggregate) = chaos_schemas::AGGREGATES
-                .iter()
-                .find(|a| a.name == aggregate_type)
-            {
+            if let Some(aggregate) = chaos_schemas::registry::aggregate(&aggregate_type) {
                 let sequence = u64::try_from(sequence).unwrap_or(0);
                 if self.cache.saw(aggregate.name, &id, sequence) {
                     self.metrics.marked.inc();
