@@ -63,8 +63,8 @@ def window_cpu(settle, seconds, out, machine):
     machine.append(cpu_by_process.machine() - machine_start)
 
 
-def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir):
-    env = dict(os.environ, CHAOS_BIN_DIR=bin_dir)
+def run(label, bin_dir, bench, bench_args, settle, seconds, log_dir, extra_env=None):
+    env = dict(os.environ, CHAOS_BIN_DIR=bin_dir, **(extra_env or {}))
     usage, machine = {}, []
     sampler = None
     rate = p50 = p99 = caught_up = None
@@ -111,6 +111,12 @@ def main():
     p.add_argument("--a-args", default="", help="more bench arguments for A's runs only, "
                    "e.g. \"--env relay:CHAOS__RELAY__BATCH_INTERVAL_MS=0\"")
     p.add_argument("--b-args", default="", help="more bench arguments for B's runs only")
+    p.add_argument("--a-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="the bench's environment for A's runs only (repeatable), e.g. "
+                   "\"DATABASE_URL=postgres://...?sslmode=disable\": what the spawned services "
+                   "inherit from it, such as the database URL")
+    p.add_argument("--b-env", action="append", default=[], metavar="KEY=VALUE",
+                   help="the bench's environment for B's runs only (repeatable)")
     p.add_argument("--rounds", type=int, default=2,
                    help="runs of each build; even, so that each build runs first as often")
     p.add_argument("--warmup-runs", type=int, default=1,
@@ -126,12 +132,17 @@ def main():
     os.makedirs(log_dir, exist_ok=True)
     builds = {"A": a.a, "B": a.b}
     extra = {"A": shlex.split(a.a_args), "B": shlex.split(a.b_args)}
-    print(f"bench {a.bench} {' '.join(bench_args)}; A = {a.a} {a.a_args}, B = {a.b} {a.b_args}; "
-          f"logs in {log_dir}")
+    envs = {}
+    for build, pairs in (("A", a.a_env), ("B", a.b_env)):
+        if bad := [kv for kv in pairs if "=" not in kv]:
+            p.error(f"--{build.lower()}-env takes KEY=VALUE, not {bad[0]}")
+        envs[build] = dict(kv.split("=", 1) for kv in pairs)
+    print(f"bench {a.bench} {' '.join(bench_args)}; A = {a.a} {a.a_args} {' '.join(a.a_env)}, "
+          f"B = {a.b} {a.b_args} {' '.join(a.b_env)}; logs in {log_dir}")
 
     for w in range(a.warmup_runs):
         result = run(f"W{w + 1}", builds["A"], a.bench, bench_args + extra["A"], a.settle,
-                     a.window, log_dir)
+                     a.window, log_dir, envs["A"])
         print(f"{result['label']:>4} {result['rate']:8.0f}/s  p99 {result['p99']:6.2f} ms  "
               "(warm-up, left out)", flush=True)
 
@@ -140,7 +151,7 @@ def main():
         order = "AB" if r % 2 == 0 else "BA"
         for build in order:
             result = run(f"{build}{r + 1}", builds[build], a.bench, bench_args + extra[build],
-                         a.settle, a.window, log_dir)
+                         a.settle, a.window, log_dir, envs[build])
             runs.append(result)
             cells = " ".join(f"{short(g)}={v:.0f}" for g, v in
                              sorted(result["cpu"].items(), key=lambda kv: -kv[1]))

@@ -852,7 +852,8 @@ async fn metric_where(base: &str, name: &str, labels: &[&str]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum())
 }
 
-/// The command API's group-commit figures (whole process lifetime, set-up included).
+/// The command API's group-commit figures, and how many of its statements and of its commands
+/// took over 25 and 50 ms (whole process lifetime, set-up included).
 async fn group_commit_report(command_url: &str) {
     let Ok(reply) = reqwest::get(format!("{command_url}/metrics")).await else {
         return;
@@ -875,6 +876,37 @@ async fn group_commit_report(command_url: &str) {
             events / batches,
             seconds / batches * 1e3,
             value("chaos_eventstore_append_batches_split_total").unwrap_or(0.0)
+        );
+    }
+    // Where a command's tail is spent: in a slow statement (a WAL flush, a starved backend), or
+    // in the command API before and after it (its threads waiting for a core).
+    let over = |name: &str, series: &dyn Fn(&str) -> bool, seconds: &str| {
+        let le = format!("le=\"{seconds}\"");
+        let (mut all, mut within) = (0.0, 0.0);
+        for line in text.lines().filter(|l| l.starts_with(name) && series(l)) {
+            let Some(n) = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) else {
+                continue;
+            };
+            if line.contains("le=\"+Inf\"") {
+                all += n;
+            } else if line.contains(&le) {
+                within += n;
+            }
+        }
+        (all > 0.0).then(|| 100.0 * (all - within) / all)
+    };
+    let statements = |_: &str| true;
+    let commands = |l: &str| l.contains("method=\"POST\"");
+    let buckets = "chaos_eventstore_append_batch_seconds_bucket";
+    let requests = "http_request_duration_seconds_bucket";
+    if let (Some(s25), Some(s50), Some(c25), Some(c50)) = (
+        over(buckets, &statements, "0.025"),
+        over(buckets, &statements, "0.05"),
+        over(requests, &commands, "0.025"),
+        over(requests, &commands, "0.05"),
+    ) {
+        println!(
+            "tail: {s25:.2} % of statements over 25 ms, {s50:.2} % over 50 ms; {c25:.2} % of commands over 25 ms, {c50:.2} % over 50 ms in the command API (its own clock, from request to answer)"
         );
     }
 }
