@@ -843,6 +843,12 @@ async fn metric_where(base: &str, name: &str, labels: &[&str]) -> Option<f64> {
         .text()
         .await
         .ok()?;
+    sum_where(&text, name, labels)
+}
+
+/// The sum of metric `name`'s series in a `/metrics` text whose labels include every one of
+/// `labels`; None where it has none.
+fn sum_where(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
     let values: Vec<f64> = text
         .lines()
         .filter(|l| l.starts_with(name) && !l.starts_with('#'))
@@ -879,29 +885,19 @@ async fn group_commit_report(command_url: &str) {
         );
     }
     // Where a command's tail is spent: in a slow statement (a WAL flush, a starved backend), or
-    // in the command API before and after it (its threads waiting for a core).
-    let over = |name: &str, series: &dyn Fn(&str) -> bool, seconds: &str| {
+    // elsewhere (behind other statements in the queue, or its threads waiting for a core).
+    let over = |name: &str, series: &[&str], seconds: &str| {
         let le = format!("le=\"{seconds}\"");
-        let (mut all, mut within) = (0.0, 0.0);
-        for line in text.lines().filter(|l| l.starts_with(name) && series(l)) {
-            let Some(n) = line.rsplit(' ').next().and_then(|n| n.parse::<f64>().ok()) else {
-                continue;
-            };
-            if line.contains("le=\"+Inf\"") {
-                all += n;
-            } else if line.contains(&le) {
-                within += n;
-            }
-        }
+        let all = sum_where(&text, name, &[series, &["le=\"+Inf\""]].concat())?;
+        let within = sum_where(&text, name, &[series, &[le.as_str()]].concat())?;
         (all > 0.0).then(|| 100.0 * (all - within) / all)
     };
-    let statements = |_: &str| true;
-    let commands = |l: &str| l.contains("method=\"POST\"");
     let buckets = "chaos_eventstore_append_batch_seconds_bucket";
     let requests = "http_request_duration_seconds_bucket";
+    let commands = ["method=\"POST\""];
     if let (Some(s25), Some(s50), Some(c25), Some(c50)) = (
-        over(buckets, &statements, "0.025"),
-        over(buckets, &statements, "0.05"),
+        over(buckets, &[], "0.025"),
+        over(buckets, &[], "0.05"),
         over(requests, &commands, "0.025"),
         over(requests, &commands, "0.05"),
     ) {
